@@ -1,0 +1,52 @@
+-- Events of every tenant, and one head row per tenant that hands out `seq`.
+-- Every key and index leads with tenant_id: it is the distribution key when the
+-- schema moves to a distributed PostgreSQL.
+
+-- migrate:up
+CREATE TABLE activity_tenants (
+  tenant_id       text        PRIMARY KEY,
+  -- the last seq handed out; inserts lock this row, so seq follows commit order
+  last_seq        bigint      NOT NULL DEFAULT 0,
+  -- created_at never goes backwards within a tenant, so a time window maps to a
+  -- seq range and every page stays a keyset scan on seq
+  last_created_at timestamptz NOT NULL DEFAULT '-infinity'
+);
+
+CREATE TABLE activity_events (
+  tenant_id   text        NOT NULL,
+  seq         bigint      NOT NULL,
+  id          uuid        NOT NULL,
+  action      text        NOT NULL,
+  namespace   text        NOT NULL GENERATED ALWAYS AS (split_part(action, '.', 1)) STORED,
+  actor_type  text        NOT NULL,
+  actor_id    text,
+  object_type text,
+  object_id   text,
+  status      text        NOT NULL,
+  source      text,
+  request_id  text,
+  ip_hash     text,
+  user_agent  text,
+  metadata    jsonb       NOT NULL DEFAULT '{}',
+  created_at  timestamptz NOT NULL,
+  PRIMARY KEY (tenant_id, seq),
+  CONSTRAINT activity_events_id_key UNIQUE (tenant_id, id),
+  CONSTRAINT activity_events_actor_type_check CHECK (actor_type IN ('user', 'service_account', 'system', 'api_key')),
+  CONSTRAINT activity_events_status_check CHECK (status IN ('success', 'failure', 'pending'))
+);
+
+-- One index per filter of `query`, each ending in seq so that a filtered page is
+-- read in order straight from the index.
+CREATE INDEX activity_events_action_idx ON activity_events (tenant_id, action, seq);
+CREATE INDEX activity_events_namespace_idx ON activity_events (tenant_id, namespace, seq);
+CREATE INDEX activity_events_actor_idx ON activity_events (tenant_id, actor_id, seq) WHERE actor_id IS NOT NULL;
+CREATE INDEX activity_events_object_type_idx ON activity_events (tenant_id, object_type, seq) WHERE object_type IS NOT NULL;
+CREATE INDEX activity_events_object_id_idx ON activity_events (tenant_id, object_id, seq) WHERE object_id IS NOT NULL;
+CREATE INDEX activity_events_request_idx ON activity_events (tenant_id, request_id, seq) WHERE request_id IS NOT NULL;
+CREATE INDEX activity_events_status_idx ON activity_events (tenant_id, status, seq);
+-- maps a time window to a seq range
+CREATE INDEX activity_events_created_idx ON activity_events (tenant_id, created_at, seq);
+
+-- migrate:down
+DROP TABLE activity_events;
+DROP TABLE activity_tenants;

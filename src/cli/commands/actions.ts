@@ -1,0 +1,55 @@
+import { Command } from 'commander';
+import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
+import { csvRow, escapeControl } from '../render/text.js';
+
+export function actionsCommand(io: CliIo, setExitCode: (code: number) => void): Command {
+  return withCommonOptions(
+    new Command('actions').description('list the action registry, with each metadata schema as JSON Schema'),
+  )
+    .addHelpText(
+      'after',
+      `
+Custom actions come from the file named by ACTIVITY_REGISTRY_FILE (see docs/cli.md).
+
+Examples:
+  $ activity actions
+  $ activity actions --format json | jq '.actions[] | select(.namespace == "auth")'`,
+    )
+    .action(
+      action<CommonOptions>(io, setExitCode, async (_options, context) => {
+        const { loadRegistry } = await import('../../app/open-app.js');
+        const actions = (await loadRegistry(await context.config())).describe();
+        switch (context.format) {
+          case 'json':
+            await context.out.write(`${JSON.stringify({ actions })}\n`);
+            break;
+          case 'ndjson':
+            await context.out.write(actions.map((a) => `${JSON.stringify(a)}\n`).join(''));
+            break;
+          case 'csv':
+            await context.out.write(
+              csvRow(['name', 'namespace', 'description', 'schema']) +
+                actions.map((a) => csvRow([a.name, a.namespace, a.description, a.schema])).join(''),
+            );
+            break;
+          case 'table': {
+            const { default: Table } = await import('cli-table3');
+            const table = new Table({
+              head: ['action', 'fields', 'description'],
+              style: { head: [], border: [] },
+            });
+            for (const a of actions) {
+              const properties = Object.keys(
+                (a.schema.properties as Record<string, unknown> | undefined) ?? {},
+              );
+              const required = new Set((a.schema.required as string[] | undefined) ?? []);
+              const fields = properties.map((name) => (required.has(name) ? name : `${name}?`)).join(' ');
+              table.push([a.name, fields, a.description].map(escapeControl));
+            }
+            await context.out.write(`${table.toString()}\n`);
+          }
+        }
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,75 @@
+import { Argument, Command } from 'commander';
+import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
+import { csvRow } from '../render/text.js';
+
+interface MigrateOptions extends CommonOptions {
+  to?: string;
+}
+
+export function migrateCommand(io: CliIo, setExitCode: (code: number) => void): Command {
+  return withCommonOptions(
+    new Command('migrate')
+      .description('apply, roll back or list schema migrations (idempotent; safe when run twice at once)')
+      .addArgument(new Argument('[direction]', 'what to do').choices(['up', 'down', 'status']).default('up'))
+      .option('--to <name>', 'up: apply up to and including NAME; down: roll back to NAME, keeping it'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ activity migrate                      apply every pending migration
+  $ activity migrate status --format json
+  $ activity migrate down                 roll back the last applied migration`,
+    )
+    .action(
+      action<MigrateOptions>(io, setExitCode, async (options, context, command) => {
+        const direction = command.processedArgs[0] as 'up' | 'down' | 'status';
+        const { usingDatabase } = await import('../../app/open-app.js');
+        const config = await context.config();
+        await usingDatabase(
+          config,
+          async (database) => {
+            if (direction === 'status') {
+              const migrations = await database.migrator.status();
+              if (context.format === 'json' || context.format === 'ndjson') {
+                return context.out.write(`${JSON.stringify({ migrations })}\n`);
+              }
+              const rows = migrations.map((m) => [m.name, m.applied, m.applied_at]);
+              if (context.format === 'csv') {
+                return context.out.write(
+                  csvRow(['name', 'applied', 'applied_at']) + rows.map(csvRow).join(''),
+                );
+              }
+              return context.out.write(
+                migrations
+                  .map(
+                    (m) =>
+                      `${m.applied ? 'applied' : 'pending'}  ${m.name}${m.applied_at ? `  ${m.applied_at}` : ''}\n`,
+                  )
+                  .join(''),
+              );
+            }
+            const report =
+              direction === 'up'
+                ? await database.migrator.up(options.to)
+                : await database.migrator.down(options.to);
+            const key = direction === 'up' ? 'applied' : 'rolled_back';
+            if (context.format === 'json' || context.format === 'ndjson') {
+              return context.out.write(`${JSON.stringify({ [key]: report.names })}\n`);
+            }
+            if (context.format === 'csv') {
+              return context.out.write(csvRow([key]) + report.names.map((name) => csvRow([name])).join(''));
+            }
+            const verb = direction === 'up' ? 'applied' : 'rolled back';
+            return context.out.write(
+              report.names.length === 0
+                ? `nothing to do: ${direction === 'up' ? 'the schema is up to date' : 'no migration to roll back'}\n`
+                : report.names.map((name) => `${verb}  ${name}\n`).join(''),
+            );
+          },
+          { autoMigrate: false },
+        );
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,138 @@
+import { Command, Option } from 'commander';
+import type { ActivityEvent } from '../../domain/event.js';
+import { eventStatuses } from '../../domain/event.js';
+import {
+  action,
+  type CliIo,
+  type CommandContext,
+  type CommonOptions,
+  withCommonOptions,
+} from '../context.js';
+import {
+  renderEventCsv,
+  renderEventNdjson,
+  renderEventsCsvHeader,
+  renderEventsTable,
+} from '../render/events.js';
+
+interface QueryOptions extends CommonOptions {
+  tenant: string;
+  action?: string;
+  actorId?: string;
+  objectType?: string;
+  objectId?: string;
+  requestId?: string;
+  status?: string;
+  since?: string;
+  until?: string;
+  limit?: string;
+  cursor?: string;
+  all?: boolean;
+}
+
+/** Flag name → query parameter (the same names as the HTTP route). */
+const queryFlags = {
+  action: 'action',
+  actorId: 'actor_id',
+  objectType: 'object_type',
+  objectId: 'object_id',
+  requestId: 'request_id',
+  status: 'status',
+  since: 'since',
+  until: 'until',
+  limit: 'limit',
+  cursor: 'cursor',
+} as const;
+
+/** Rows per table when --all prints a table: one table per chunk keeps memory flat. */
+const tableChunk = 500;
+
+export function queryCommand(io: CliIo, setExitCode: (code: number) => void): Command {
+  return withCommonOptions(
+    new Command('query')
+      .description("list a tenant's events, newest first")
+      .requiredOption('--tenant <id>', 'tenant id')
+      .option('--action <names>', 'exact names, ns.* prefixes, or a comma list of both')
+      .option('--actor-id <id>', 'only this actor')
+      .option('--object-type <type>', 'only this kind of object')
+      .option('--object-id <id>', 'only this object')
+      .option('--request-id <id>', 'only this correlation id')
+      .addOption(new Option('--status <status>', 'only this outcome').choices(eventStatuses))
+      .option('--since <time>', 'at or after TIME: RFC 3339, or an age like 15m, 24h, 7d')
+      .option('--until <time>', 'before TIME: RFC 3339, or an age (--until 24h: before 24 hours ago)')
+      .option('--limit <n>', 'events per page, 1-1000 (default 50)')
+      .option('--cursor <cursor>', 'the next page, from next_cursor of the previous one')
+      .option('--all', 'every matching event, streamed with constant memory'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ activity query --tenant acme --action 'auth.*' --since 24h
+  $ activity query --tenant acme --action auth.login.failure,auth.account.* --status failure
+  $ activity query --tenant acme --limit 100 --format json | jq -r .next_cursor
+  $ activity query --tenant acme --all --format ndjson > acme.ndjson`,
+    )
+    .action(
+      action<QueryOptions>(io, setExitCode, async (options, context) => {
+        const { usingApp } = await import('../../app/open-app.js');
+        const { ActivityError } = await import('../../domain/errors.js');
+        const input: Record<string, string> = {};
+        for (const [flag, parameter] of Object.entries(queryFlags)) {
+          const value = options[flag as keyof typeof queryFlags];
+          if (value !== undefined) input[parameter] = value;
+        }
+        if (options.all && (options.cursor !== undefined || options.limit !== undefined)) {
+          throw new ActivityError('USAGE_INVALID', '--all reads every page; drop --cursor and --limit');
+        }
+        await usingApp(await context.config(), async ({ service }) => {
+          if (options.all) return writeAll(service.queryAll(options.tenant, input), context);
+          const page = await service.query(options.tenant, input);
+          const { out } = context;
+          switch (context.format) {
+            case 'json':
+              return out.write(`${JSON.stringify(page)}\n`);
+            case 'ndjson':
+              return out.write(page.data.map(renderEventNdjson).join(''));
+            case 'csv':
+              return out.write(renderEventsCsvHeader() + page.data.map(renderEventCsv).join(''));
+            case 'table':
+              await out.write(page.data.length > 0 ? renderEventsTable(page.data) : 'no matching events\n');
+              if (page.next_cursor) context.io.stderr.write(`more: --cursor ${page.next_cursor}\n`);
+          }
+        });
+        return 0;
+      }),
+    );
+}
+
+/** Streams every event; text is written in chunks of ~64 KiB, waiting for the pipe to drain. */
+async function writeAll(events: AsyncIterable<ActivityEvent>, context: CommandContext) {
+  const { out, format } = context;
+  const renderOne = {
+    json: (event: ActivityEvent, index: number) => (index > 0 ? ',' : '') + JSON.stringify(event),
+    ndjson: renderEventNdjson,
+    csv: renderEventCsv,
+    table: undefined,
+  }[format];
+  let pending = format === 'json' ? '{"data":[' : format === 'csv' ? renderEventsCsvHeader() : '';
+  let count = 0;
+  let rows: ActivityEvent[] = [];
+  for await (const event of events) {
+    if (renderOne) pending += renderOne(event, count);
+    else rows.push(event);
+    count++;
+    if (rows.length === tableChunk) {
+      pending += renderEventsTable(rows);
+      rows = [];
+    }
+    if (pending.length >= 65_536) {
+      await out.write(pending);
+      pending = '';
+    }
+  }
+  if (format === 'json') pending += '],"next_cursor":null}\n';
+  if (rows.length > 0) pending += renderEventsTable(rows);
+  if (format === 'table' && count === 0) pending += 'no matching events\n';
+  await out.write(pending);
+}

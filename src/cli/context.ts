@@ -1,0 +1,85 @@
+import type { Readable, Writable } from 'node:stream';
+import { type Command, Option } from 'commander';
+import type { Config, ConfigOverrides } from '../config/load-config.js';
+import { ActivityError } from '../domain/errors.js';
+import { createOutput, defaultFormat, type Format, formats, type Output } from './render/output.js';
+
+/** The process as the CLI sees it; tests and the library pass their own. */
+export interface CliIo {
+  stdin: Readable;
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export interface CommonOptions {
+  databaseUrl?: string;
+  dataDir?: string;
+  redisUrl?: string;
+  format?: Format;
+}
+
+/** What every command's action gets: its output, format and configuration. */
+export interface CommandContext {
+  io: CliIo;
+  out: Output;
+  format: Format;
+  /** Loads and validates the configuration (flags over environment). */
+  config(): Promise<Config>;
+}
+
+export type CommandAction<O> = (
+  options: O,
+  context: CommandContext,
+  command: Command,
+) => Promise<number | undefined>;
+
+/** Adds the options every command accepts. */
+export function withCommonOptions(command: Command): Command {
+  return command
+    .option('--database-url <url>', 'PostgreSQL URL (env ACTIVITY_DATABASE_URL; unset: embedded PGlite)')
+    .option('--data-dir <path>', 'embedded database directory (env ACTIVITY_DATA_DIR, default ./.activity)')
+    .option('--redis-url <url>', 'Redis URL for the live stream (env ACTIVITY_REDIS_URL)')
+    .addOption(
+      new Option(
+        '--format <format>',
+        'output format (default: table on a terminal, ndjson when piped)',
+      ).choices(formats),
+    );
+}
+
+/** Wraps a command's action: builds its context and hands its exit code to main. */
+export function action<O extends CommonOptions>(
+  io: CliIo,
+  setExitCode: (code: number) => void,
+  run: CommandAction<O>,
+): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    const command = args.at(-1) as Command;
+    const options = command.opts<O>();
+    const context: CommandContext = {
+      io,
+      out: createOutput(io.stdout),
+      format: options.format ?? defaultFormat(io.stdout),
+      async config() {
+        const { loadConfig } = await import('../config/load-config.js');
+        const overrides: ConfigOverrides = {
+          databaseUrl: options.databaseUrl,
+          dataDir: options.dataDir,
+          redisUrl: options.redisUrl,
+        };
+        return loadConfig(overrides, io.env);
+      },
+    };
+    setExitCode((await run(options, context, command)) ?? 0);
+  };
+}
+
+/** Parses a JSON flag value, or fails with a usage error naming the flag. */
+export function parseJsonFlag(flag: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ActivityError('USAGE_INVALID', `${flag} is not valid JSON: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ActivityError, toActivityError } from '../domain/errors.js';
+import { actionsCommand } from './commands/actions.js';
+import { migrateCommand } from './commands/migrate.js';
+import { queryCommand } from './commands/query.js';
+import { recordCommand } from './commands/record.js';
+import type { CliIo } from './context.js';
+import { defaultFormat, type Format } from './render/output.js';
+
+const processIo: CliIo = {
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+};
+
+function packageVersion(): string {
+  const packageJson = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(packageJson) as { version: string }).version;
+}
+
+/**
+ * Runs the CLI and returns its exit code: 0 success, 1 unexpected error, 2 invalid
+ * usage or input, 3 a dependency unavailable, 4 an integrity check failed. This is
+ * the only place that decides the exit code.
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  let exitCode = 0;
+  const setExitCode = (code: number) => {
+    exitCode = code;
+  };
+  const program = new Command('activity')
+    .description('A tenant-scoped audit trail on PostgreSQL (or embedded PGlite).')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: () => {},
+    })
+    .showSuggestionAfterError()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ activity record --tenant acme --action auth.login.success --actor-id u_1 --ip 203.0.113.7
+  $ activity query --tenant acme --action 'auth.*' --since 24h
+  $ activity query --tenant acme --all --format ndjson > acme.ndjson
+  $ activity actions
+
+Exit codes: 0 ok, 1 unexpected error, 2 invalid usage or input, 3 database unavailable, 4 integrity check failed.
+Docs: docs/cli.md`,
+    );
+  for (const command of [migrateCommand, recordCommand, queryCommand, actionsCommand]) {
+    program.addCommand(command(io, setExitCode).exitOverride().configureOutput(program.configureOutput()));
+  }
+
+  try {
+    await program.parseAsync([...argv]);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.exitCode === 0 ||
+        error.code === 'commander.help' ||
+        error.code === 'commander.helpDisplayed'
+      ) {
+        return 0;
+      }
+      return reportError(new ActivityError('USAGE_INVALID', error.message.replace(/^error: /, '')), argv, io);
+    }
+    return reportError(toActivityError(error), argv, io);
+  }
+}
+
+function reportError(error: ActivityError, argv: readonly string[], io: CliIo): number {
+  const format = requestedFormat(argv) ?? defaultFormat(io.stdout);
+  const detail = error.code === 'INTERNAL' && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  if (format === 'json') {
+    io.stderr.write(`${JSON.stringify({ error: { code: error.code, message: error.message + detail } })}\n`);
+  } else {
+    io.stderr.write(`error: ${error.message}${detail}\n`);
+  }
+  return error.exitCode;
+}
+
+/** The --format flag as given, read from argv because parsing may have failed before it. */
+function requestedFormat(argv: readonly string[]): Format | undefined {
+  const index = argv.findIndex((arg) => arg === '--format' || arg.startsWith('--format='));
+  if (index === -1) return undefined;
+  const value = argv[index]?.includes('=') ? argv[index]?.split('=')[1] : argv[index + 1];
+  return value === 'json' || value === 'ndjson' || value === 'csv' || value === 'table' ? value : undefined;
+}

@@ -1,0 +1,73 @@
+import Table from 'cli-table3';
+import type { ActivityEvent } from '../../domain/event.js';
+import { csvRow, escapeControl } from './text.js';
+
+export const eventFields = [
+  'id',
+  'tenant_id',
+  'seq',
+  'action',
+  'actor_type',
+  'actor_id',
+  'object_type',
+  'object_id',
+  'status',
+  'source',
+  'request_id',
+  'ip_hash',
+  'user_agent',
+  'metadata',
+  'created_at',
+] as const satisfies readonly (keyof ActivityEvent)[];
+
+export function renderEventsCsvHeader(): string {
+  return csvRow(eventFields);
+}
+
+export function renderEventCsv(event: ActivityEvent): string {
+  return csvRow(eventFields.map((field) => event[field]));
+}
+
+export function renderEventNdjson(event: ActivityEvent): string {
+  return `${JSON.stringify(event)}\n`;
+}
+
+const metadataWidth = 60;
+
+/** A compact table for people: the fields that tell what happened, escaped. */
+export function renderEventsTable(events: readonly ActivityEvent[]): string {
+  const table = new Table({
+    head: ['seq', 'time', 'action', 'actor', 'object', 'status', 'metadata'],
+    style: { head: [], border: [] },
+    wordWrap: false,
+  });
+  for (const event of events) {
+    const metadata = JSON.stringify(event.metadata);
+    table.push(
+      [
+        String(event.seq),
+        event.created_at,
+        event.action,
+        event.actor_id ? `${event.actor_type}:${event.actor_id}` : event.actor_type,
+        event.object_type || event.object_id ? `${event.object_type ?? ''}:${event.object_id ?? ''}` : '',
+        event.status,
+        metadata.length > metadataWidth ? `${metadata.slice(0, metadataWidth - 1)}…` : metadata,
+      ].map(escapeControl),
+    );
+  }
+  return `${table.toString()}\n`;
+}
+
+/** Every field of one event, one per row. */
+export function renderEventDetail(event: ActivityEvent): string {
+  const table = new Table({ style: { head: [], border: [] } });
+  for (const field of eventFields) {
+    const value = event[field];
+    table.push({
+      [field]: escapeControl(
+        typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value ?? ''),
+      ),
+    });
+  }
+  return `${table.toString()}\n`;
+}

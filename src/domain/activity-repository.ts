@@ -1,0 +1,45 @@
+import type { ActivityEvent, EventStatus, NewActivityEvent } from './event.js';
+
+/** Which events a query matches. Every field narrows; absent fields match all. */
+export interface EventFilter {
+  /** Exact action names. Together with `actionPrefixes`, an event matches either. */
+  actions?: readonly string[];
+  /** Prefixes ending in a dot: `auth.` or `auth.login.`. */
+  actionPrefixes?: readonly string[];
+  actorId?: string;
+  objectType?: string;
+  objectId?: string;
+  requestId?: string;
+  status?: EventStatus;
+  /** created_at >= since */
+  since?: Date;
+  /** created_at < until */
+  until?: Date;
+}
+
+export interface PageRequest {
+  /** Only events with a lower seq (the keyset position). */
+  beforeSeq?: number;
+  limit: number;
+}
+
+export interface AppendedEvent {
+  event: ActivityEvent;
+  /** True when an event with this id was already stored: it is returned as stored. */
+  duplicate: boolean;
+}
+
+/** The storage port of the service. Implementations: src/store (PostgreSQL and PGlite). */
+export interface ActivityRepository {
+  /**
+   * Appends events of one tenant under one lock of its head row: each new event gets
+   * the next seq, in input order, and `createdAt` (or the tenant's latest time if that
+   * is later, so time never runs backwards within a tenant). Ids must be unique within
+   * the call. Returns one entry per input, in input order.
+   */
+  append(tenantId: string, events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]>;
+  /** Matching events, newest first (seq descending). */
+  page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+}

@@ -1,0 +1,58 @@
+/**
+ * Every failure the tool reports is an ActivityError with a stable code. One table
+ * maps each code to a CLI exit code and an HTTP status, so the shells cannot disagree.
+ */
+export const errorCodes = {
+  USAGE_INVALID: { exit: 2, http: 400, title: 'Invalid usage' },
+  PARAMETER_INVALID: { exit: 2, http: 400, title: 'Invalid parameter' },
+  CURSOR_INVALID: { exit: 2, http: 400, title: 'Invalid cursor' },
+  ACTION_UNKNOWN: { exit: 2, http: 422, title: 'Unknown action' },
+  VALIDATION_FAILED: { exit: 2, http: 422, title: 'Validation failed' },
+  CONFIG_INVALID: { exit: 2, http: 500, title: 'Invalid configuration' },
+  REGISTRY_INVALID: { exit: 2, http: 500, title: 'Invalid registry file' },
+  INPUT_UNREADABLE: { exit: 2, http: 400, title: 'Input unreadable' },
+  DB_UNAVAILABLE: { exit: 3, http: 503, title: 'Database unavailable' },
+  DB_NOT_MIGRATED: { exit: 3, http: 503, title: 'Database not migrated' },
+  DATA_DIR_LOCKED: { exit: 3, http: 503, title: 'Data directory in use' },
+  MIGRATION_FAILED: { exit: 1, http: 500, title: 'Migration failed' },
+  INTEGRITY_FAILED: { exit: 4, http: 500, title: 'Integrity check failed' },
+  INTERNAL: { exit: 1, http: 500, title: 'Internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** One problem with one field of the input, as reported to the caller. */
+export interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+export class ActivityError extends Error {
+  override readonly name = 'ActivityError';
+  readonly code: ErrorCode;
+  readonly issues: readonly FieldIssue[];
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; issues?: FieldIssue[] } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.issues = options.issues ?? [];
+  }
+
+  get exitCode(): number {
+    return errorCodes[this.code].exit;
+  }
+
+  get httpStatus(): number {
+    return errorCodes[this.code].http;
+  }
+}
+
+export function isActivityError(error: unknown): error is ActivityError {
+  return error instanceof ActivityError;
+}
+
+/** Turns anything thrown into an ActivityError, keeping the original as `cause`. */
+export function toActivityError(error: unknown): ActivityError {
+  if (error instanceof ActivityError) return error;
+  return new ActivityError('INTERNAL', 'unexpected error', { cause: error });
+}

@@ -1,0 +1,53 @@
+/** The event model shared by every layer (see docs/activity-log.md). */
+
+export const actorTypes = ['user', 'service_account', 'system', 'api_key'] as const;
+export type ActorType = (typeof actorTypes)[number];
+
+export const eventStatuses = ['success', 'failure', 'pending'] as const;
+export type EventStatus = (typeof eventStatuses)[number];
+
+/** Maximum lengths of the string fields; over a cap is a validation error, never a truncation. */
+export const fieldLimits = {
+  tenantId: 128,
+  action: 128,
+  actorId: 256,
+  objectType: 64,
+  objectId: 256,
+  source: 64,
+  requestId: 128,
+  userAgent: 512,
+  ip: 64,
+  metadataBytes: 8 * 1024,
+  metadataDepth: 8,
+  metadataString: 2048,
+} as const;
+
+export const tenantIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A stored event, exactly as the JSON shape of the public contract. */
+export interface ActivityEvent {
+  id: string;
+  tenant_id: string;
+  seq: number;
+  action: string;
+  actor_type: ActorType;
+  actor_id: string | null;
+  object_type: string | null;
+  object_id: string | null;
+  status: EventStatus;
+  source: string | null;
+  request_id: string | null;
+  ip_hash: string | null;
+  user_agent: string | null;
+  metadata: Record<string, unknown>;
+  created_at: string;
+}
+
+/** An event ready for storage: validated, scrubbed and hashed, without seq or time. */
+export type NewActivityEvent = Omit<ActivityEvent, 'seq' | 'created_at'>;
+
+/** The namespace of an action: its first dotted segment (`auth` of `auth.login.success`). */
+export function namespaceOf(action: string): string {
+  const dot = action.indexOf('.');
+  return dot === -1 ? action : action.slice(0, dot);
+}

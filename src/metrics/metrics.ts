@@ -1,0 +1,45 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+import { namespaceOf } from '../domain/event.js';
+import type { ActivityObserver } from '../service/activity-service.js';
+
+/** The Prometheus metrics of one process; tenant ids are never labels. */
+export interface ActivityMetrics {
+  registry: Registry;
+  /** Feeds the metrics from the service. */
+  observer: ActivityObserver;
+}
+
+export function createMetrics(): ActivityMetrics {
+  const registry = new Registry();
+  const recorded = new Counter({
+    name: 'activity_events_recorded_total',
+    help: 'Events stored, by action namespace and status.',
+    labelNames: ['namespace', 'status'] as const,
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'activity_record_failures_total',
+    help: 'Events that could not be recorded, by error code.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'activity_record_duration_seconds',
+    help: 'Time to store one write (an event or a batch).',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  return {
+    registry,
+    observer: {
+      recorded(events, seconds) {
+        duration.observe(seconds);
+        for (const event of events)
+          recorded.inc({ namespace: namespaceOf(event.action), status: event.status });
+      },
+      recordFailed(code, count) {
+        failures.inc({ reason: code }, count);
+      },
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import { createHmac } from 'node:crypto';
+import { isIP } from 'node:net';
+
+/**
+ * The canonical text of an IP address, so that every spelling of one address hashes
+ * alike: IPv6 compressed and lower case, IPv4-mapped IPv6 as plain IPv4, no zone id.
+ * Returns undefined when the text is not an IP address.
+ */
+export function normalizeIp(raw: string): string | undefined {
+  const text = raw.trim();
+  const withoutZone = text.includes('%') ? text.slice(0, text.indexOf('%')) : text;
+  const version = isIP(withoutZone);
+  if (version === 4) return withoutZone.split('.').map(Number).join('.');
+  if (version !== 6) return undefined;
+  // The WHATWG URL parser prints IPv6 in the RFC 5952 canonical form.
+  const canonical = new URL(`http://[${withoutZone}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped?.[1] && mapped[2]) {
+    const high = Number.parseInt(mapped[1], 16);
+    const low = Number.parseInt(mapped[2], 16);
+    return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+  }
+  return canonical;
+}
+
+/** Keyed HMAC-SHA256 of the normalised address, hex; the raw address is never stored. */
+export function hashIp(normalizedIp: string, key: Buffer): string {
+  return createHmac('sha256', key).update(normalizedIp).digest('hex');
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { ActivityError, type FieldIssue } from '../domain/errors.js';
+import { namespaceOf } from '../domain/event.js';
+import { builtinActions } from './builtin-actions.js';
+
+/** `namespace.object.verb`, lower case, digits and underscores. */
+export const actionNamePattern = /^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$/;
+
+/** The free-form object every action accepts beside its declared fields. */
+const contextSchema = z.record(z.string(), z.unknown());
+
+export interface ActionDefinition {
+  name: string;
+  namespace: string;
+  description: string;
+  /** Strict: an undeclared key is rejected, never dropped. */
+  schema: z.ZodType<Record<string, unknown>>;
+}
+
+/** What `activity actions` and `GET /api/v1/activity/actions` show of one action. */
+export interface ActionDescription {
+  name: string;
+  namespace: string;
+  description: string;
+  schema: Record<string, unknown>;
+}
+
+export interface Registry {
+  get(name: string): ActionDefinition | undefined;
+  list(): ActionDefinition[];
+  describe(): ActionDescription[];
+  /** Validates an action's metadata; throws ACTION_UNKNOWN or VALIDATION_FAILED naming the field. */
+  validateMetadata(action: string, metadata: Record<string, unknown>): Record<string, unknown>;
+}
+
+/** Builds a strict metadata schema from declared fields, adding the optional `context`. */
+export function strictMetadataSchema(shape: z.ZodRawShape): z.ZodType<Record<string, unknown>> {
+  return z.strictObject({ ...shape, context: contextSchema.optional() });
+}
+
+export function builtinActionDefinitions(): ActionDefinition[] {
+  return builtinActions.map((action) => ({
+    name: action.name,
+    namespace: namespaceOf(action.name),
+    description: action.description,
+    schema: strictMetadataSchema(action.metadata),
+  }));
+}
+
+/** The registry of built-in actions plus any custom ones (names must not collide). */
+export function createRegistry(customActions: readonly ActionDefinition[] = []): Registry {
+  const byName = new Map<string, ActionDefinition>();
+  for (const action of [...builtinActionDefinitions(), ...customActions]) {
+    if (byName.has(action.name)) {
+      throw new ActivityError('REGISTRY_INVALID', `action ${action.name} is defined twice`);
+    }
+    byName.set(action.name, action);
+  }
+  const sorted = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+
+  return {
+    get: (name) => byName.get(name),
+    list: () => sorted,
+    describe: () =>
+      sorted.map((action) => ({
+        name: action.name,
+        namespace: action.namespace,
+        description: action.description,
+        schema: z.toJSONSchema(action.schema, { io: 'input', unrepresentable: 'any' }) as Record<
+          string,
+          unknown
+        >,
+      })),
+    validateMetadata(actionName, metadata) {
+      const action = byName.get(actionName);
+      if (!action) {
+        throw new ActivityError(
+          'ACTION_UNKNOWN',
+          `unknown action "${actionName}" (see \`activity actions\` for the registry)`,
+          { issues: [{ path: 'action', message: 'not in the registry' }] },
+        );
+      }
+      const parsed = action.schema.safeParse(metadata);
+      if (parsed.success) return parsed.data;
+      const issues = toFieldIssues(parsed.error, 'metadata');
+      throw new ActivityError('VALIDATION_FAILED', describeIssues(issues), { issues });
+    },
+  };
+}
+
+/** Flattens zod issues into `path: message` pairs; unrecognised keys are named one by one. */
+export function toFieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
+  return error.issues.flatMap((issue) => {
+    const base = [prefix, ...issue.path.map(String)].filter((part) => part !== undefined).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        path: base ? `${base}.${key}` : key,
+        message: 'is not a declared field',
+      }));
+    }
+    return [{ path: base || '(root)', message: issue.message }];
+  });
+}
+
+export function describeIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
+}

@@ -1,0 +1,344 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { ActivityRepository, EventFilter } from '../domain/activity-repository.js';
+import { ActivityError, type ErrorCode, type FieldIssue, toActivityError } from '../domain/errors.js';
+import { type ActivityEvent, fieldLimits, type NewActivityEvent } from '../domain/event.js';
+import {
+  type ParsedQueryInput,
+  queryFilterShape,
+  queryInputSchema,
+  recordInputSchema,
+  resolveTime,
+  tenantIdSchema,
+} from '../domain/inputs.js';
+import { metadataBytes, metadataCapIssues } from '../privacy/caps.js';
+import { hashIp, normalizeIp } from '../privacy/ip-hash.js';
+import type { DerivedKeys } from '../privacy/keys.js';
+import { scrubSecrets } from '../privacy/scrub.js';
+import { describeIssues, type Registry, toFieldIssues } from '../registry/registry.js';
+import { type CursorScope, decodeCursor, encodeCursor } from './cursor.js';
+
+/** Told what the service did; metrics and structured logs subscribe here. */
+export interface ActivityObserver {
+  recorded?(events: readonly ActivityEvent[], durationSeconds: number): void;
+  recordFailed?(code: ErrorCode, count: number): void;
+}
+
+export interface ActivityServiceOptions {
+  repository: ActivityRepository;
+  registry: Registry;
+  keys: DerivedKeys;
+  observers?: readonly ActivityObserver[];
+  clock?: () => Date;
+}
+
+export interface QueryPage {
+  data: ActivityEvent[];
+  next_cursor: string | null;
+}
+
+export interface RecordManyReport {
+  recorded: number;
+  duplicates: number;
+  rejected: RejectedItem[];
+  /** All rejections; `rejected` keeps the first `maxRejectedKept`. */
+  rejected_total: number;
+}
+
+export interface RejectedItem {
+  line: number;
+  code: ErrorCode;
+  message: string;
+}
+
+/** One item of a bulk import: a parsed value, or why its line could not be parsed. */
+export type ImportItem = { line: number; value: unknown } | { line: number; error: ActivityError };
+
+const importBatchSize = 1000;
+const maxRejectedKept = 1000;
+const streamPageSize = 1000;
+
+/** The one core behind the CLI, the HTTP server and the library. */
+export class ActivityService {
+  readonly registry: Registry;
+  readonly #repository: ActivityRepository;
+  readonly #keys: DerivedKeys;
+  readonly #observers: readonly ActivityObserver[];
+  readonly #clock: () => Date;
+
+  constructor(options: ActivityServiceOptions) {
+    this.registry = options.registry;
+    this.#repository = options.repository;
+    this.#keys = options.keys;
+    this.#observers = options.observers ?? [];
+    this.#clock = options.clock ?? (() => new Date());
+  }
+
+  /**
+   * Validates one input (schema, caps, action registry), scrubs secrets and hashes
+   * the IP: what `record` would store, or an ActivityError naming the field.
+   */
+  prepare(input: unknown): NewActivityEvent {
+    const parsed = recordInputSchema.safeParse(input);
+    if (!parsed.success) throw validationError(toFieldIssues(parsed.error));
+    const { ip, metadata, ...fields } = parsed.data;
+    if (!this.registry.get(fields.action)) this.registry.validateMetadata(fields.action, {});
+    const capIssues = metadataCapIssues(metadata);
+    if (capIssues.length > 0) throw validationError(capIssues);
+    const scrubbed = scrubSecrets(
+      this.registry.validateMetadata(fields.action, metadata as Record<string, unknown>),
+    ) as Record<string, unknown>;
+    if (metadataBytes(scrubbed) > fieldLimits.metadataBytes) {
+      throw validationError([
+        { path: 'metadata', message: 'is over the size cap once secrets are redacted' },
+      ]);
+    }
+    let ipHash: string | null = null;
+    if (ip !== null) {
+      const normalized = normalizeIp(ip);
+      if (normalized === undefined) throw validationError([{ path: 'ip', message: 'is not an IP address' }]);
+      ipHash = hashIp(normalized, this.#keys.ipHash);
+    }
+    return { ...fields, id: fields.id ?? uuidv7(), ip_hash: ipHash, metadata: scrubbed };
+  }
+
+  /** Records one event and returns it as stored (a retry with the same id returns the first). */
+  async record(input: unknown): Promise<ActivityEvent> {
+    const [event] = await this.recordBatch([input]);
+    return event as ActivityEvent;
+  }
+
+  /**
+   * Records events of one tenant all-or-nothing: if any is invalid, nothing is stored
+   * and the error lists each invalid index (`[3].metadata.reason: …`).
+   */
+  async recordBatch(inputs: readonly unknown[]): Promise<ActivityEvent[]> {
+    const prepared = this.#prepareAll(inputs);
+    const tenants = new Set(prepared.map((event) => event.tenant_id));
+    if (tenants.size > 1) {
+      throw new ActivityError('VALIDATION_FAILED', 'a batch holds the events of one tenant only', {
+        issues: [{ path: 'tenant_id', message: 'differs within the batch' }],
+      });
+    }
+    const appended = await this.#append(prepared);
+    return appended.map((entry) => entry.event);
+  }
+
+  /**
+   * Records a stream of items (an NDJSON import): valid items are stored in batches
+   * (one head-row lock per tenant per batch), each invalid one is reported with its
+   * line number and reason, and `onRejected` hears of it at once.
+   */
+  async recordMany(
+    items: AsyncIterable<ImportItem>,
+    onRejected?: (item: RejectedItem) => void,
+  ): Promise<RecordManyReport> {
+    const report: RecordManyReport = { recorded: 0, duplicates: 0, rejected: [], rejected_total: 0 };
+    const reject = (line: number, error: unknown) => {
+      const activityError = toActivityError(error);
+      const item = { line, code: activityError.code, message: activityError.message };
+      report.rejected_total++;
+      if (report.rejected.length < maxRejectedKept) report.rejected.push(item);
+      this.#notifyFailure(activityError.code, 1);
+      onRejected?.(item);
+    };
+    let batch: NewActivityEvent[] = [];
+    const flush = async () => {
+      for (const events of groupByTenant(batch)) {
+        for (const entry of await this.#append(events)) {
+          if (entry.duplicate) report.duplicates++;
+          else report.recorded++;
+        }
+      }
+      batch = [];
+    };
+    for await (const item of items) {
+      if ('error' in item) {
+        reject(item.line, item.error);
+        continue;
+      }
+      try {
+        batch.push(this.prepare(item.value));
+      } catch (error) {
+        reject(item.line, error);
+        continue;
+      }
+      if (batch.length >= importBatchSize) await flush();
+    }
+    await flush();
+    return report;
+  }
+
+  /** One page of a tenant's events, newest first, with the cursor of the next page. */
+  async query(tenantId: string, input: unknown): Promise<QueryPage> {
+    const parsed = parseQueryInput(input);
+    const { filter, scope, position } = this.#resolveQuery(tenantId, parsed);
+    const rows = await this.#repository.page(tenantId, filter, {
+      ...(position.beforeSeq === undefined ? {} : { beforeSeq: position.beforeSeq }),
+      limit: parsed.limit + 1,
+    });
+    const data = rows.slice(0, parsed.limit);
+    const last = data.at(-1);
+    const next_cursor =
+      rows.length > parsed.limit && last
+        ? encodeCursor(
+            {
+              beforeSeq: last.seq,
+              sinceMs: filter.since?.getTime() ?? null,
+              untilMs: filter.until?.getTime() ?? null,
+            },
+            scope,
+            this.#keys.cursor,
+          )
+        : null;
+    return { data, next_cursor };
+  }
+
+  /** Every matching event, newest first, read page by page: memory stays constant. */
+  async *queryAll(tenantId: string, input: unknown): AsyncGenerator<ActivityEvent> {
+    const parsed = parseQueryInput(input);
+    const { filter, position } = this.#resolveQuery(tenantId, parsed);
+    let beforeSeq = position.beforeSeq;
+    for (;;) {
+      const rows = await this.#repository.page(tenantId, filter, {
+        ...(beforeSeq === undefined ? {} : { beforeSeq }),
+        limit: streamPageSize,
+      });
+      yield* rows;
+      const last = rows.at(-1);
+      if (!last || rows.length < streamPageSize) return;
+      beforeSeq = last.seq;
+    }
+  }
+
+  /** Resolves when the database answers. */
+  ping(): Promise<void> {
+    return this.#repository.ping();
+  }
+
+  #resolveQuery(tenantId: string, input: ParsedQueryInput) {
+    assertTenantId(tenantId);
+    const scope: CursorScope = { tenantId, filterKey: filterKeyOf(input) };
+    const now = this.#clock();
+    const cursor =
+      input.cursor === undefined ? undefined : decodeCursor(input.cursor, scope, this.#keys.cursor);
+    const since = cursor
+      ? cursor.sinceMs
+      : input.since === undefined
+        ? null
+        : resolveTime(input.since, now).getTime();
+    const until = cursor
+      ? cursor.untilMs
+      : input.until === undefined
+        ? null
+        : resolveTime(input.until, now).getTime();
+    const exact = input.action?.filter((part) => !part.endsWith('.*'));
+    const prefixes = input.action?.filter((part) => part.endsWith('.*')).map((part) => part.slice(0, -1));
+    const filter: EventFilter = {
+      ...(exact && exact.length > 0 ? { actions: exact } : {}),
+      ...(prefixes && prefixes.length > 0 ? { actionPrefixes: prefixes } : {}),
+      ...(input.actor_id === undefined ? {} : { actorId: input.actor_id }),
+      ...(input.object_type === undefined ? {} : { objectType: input.object_type }),
+      ...(input.object_id === undefined ? {} : { objectId: input.object_id }),
+      ...(input.request_id === undefined ? {} : { requestId: input.request_id }),
+      ...(input.status === undefined ? {} : { status: input.status }),
+      ...(since === null ? {} : { since: new Date(since) }),
+      ...(until === null ? {} : { until: new Date(until) }),
+    };
+    return { filter, scope, position: { beforeSeq: cursor?.beforeSeq } };
+  }
+
+  async #append(events: readonly NewActivityEvent[]) {
+    if (events.length === 0) return [];
+    const tenantId = (events[0] as NewActivityEvent).tenant_id;
+    const started = performance.now();
+    // Ids repeated within one call are stored once; later copies come back as duplicates.
+    const firstIndexById = new Map<string, number>();
+    const unique: NewActivityEvent[] = [];
+    const uniqueIndexOf = events.map((event) => {
+      const seen = firstIndexById.get(event.id);
+      if (seen !== undefined) return seen;
+      firstIndexById.set(event.id, unique.length);
+      unique.push(event);
+      return unique.length - 1;
+    });
+    let appended: Awaited<ReturnType<ActivityRepository['append']>>;
+    try {
+      appended = await this.#repository.append(tenantId, unique, this.#clock());
+    } catch (error) {
+      this.#notifyFailure(toActivityError(error).code, events.length);
+      throw error;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const fresh = appended.filter((entry) => !entry.duplicate).map((entry) => entry.event);
+    for (const observer of this.#observers) observer.recorded?.(fresh, seconds);
+    return uniqueIndexOf.map((uniqueIndex, index) => {
+      const entry = appended[uniqueIndex] as (typeof appended)[number];
+      return index === firstIndexById.get(entry.event.id) ? entry : { event: entry.event, duplicate: true };
+    });
+  }
+
+  /** Prepares every input; a single input's error is thrown as is, a batch's lists each index. */
+  #prepareAll(inputs: readonly unknown[]): NewActivityEvent[] {
+    const prepared: NewActivityEvent[] = [];
+    const issues: FieldIssue[] = [];
+    for (const [index, input] of inputs.entries()) {
+      try {
+        prepared.push(this.prepare(input));
+      } catch (error) {
+        const activityError = toActivityError(error);
+        this.#notifyFailure(activityError.code, 1);
+        if (inputs.length === 1) throw activityError;
+        const own =
+          activityError.issues.length > 0
+            ? activityError.issues
+            : [{ path: '(root)', message: activityError.message }];
+        for (const issue of own) issues.push({ path: `[${index}].${issue.path}`, message: issue.message });
+      }
+    }
+    if (issues.length > 0) throw validationError(issues);
+    return prepared;
+  }
+
+  #notifyFailure(code: ErrorCode, count: number) {
+    for (const observer of this.#observers) observer.recordFailed?.(code, count);
+  }
+}
+
+function validationError(issues: FieldIssue[]): ActivityError {
+  return new ActivityError('VALIDATION_FAILED', describeIssues(issues), { issues });
+}
+
+function assertTenantId(tenantId: string) {
+  const parsed = tenantIdSchema.safeParse(tenantId);
+  if (!parsed.success) {
+    throw new ActivityError('PARAMETER_INVALID', `tenant: ${parsed.error.issues[0]?.message ?? 'invalid'}`, {
+      issues: [{ path: 'tenant_id', message: 'invalid' }],
+    });
+  }
+}
+
+function parseQueryInput(input: unknown): ParsedQueryInput {
+  const parsed = queryInputSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = toFieldIssues(parsed.error);
+  throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
+}
+
+const filterKeys = Object.keys(queryFilterShape) as (keyof typeof queryFilterShape)[];
+
+/** A canonical string of the filters, which a cursor is bound to. */
+function filterKeyOf(input: ParsedQueryInput): string {
+  return JSON.stringify(
+    filterKeys.map((key) => (key === 'action' ? [...(input.action ?? [])].sort() : (input[key] ?? null))),
+  );
+}
+
+function groupByTenant(events: readonly NewActivityEvent[]): NewActivityEvent[][] {
+  const groups = new Map<string, NewActivityEvent[]>();
+  for (const event of events) {
+    const group = groups.get(event.tenant_id);
+    if (group) group.push(event);
+    else groups.set(event.tenant_id, [event]);
+  }
+  return [...groups.values()];
+}

@@ -1,0 +1,137 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
+import { ActivityError } from '../domain/errors.js';
+import { toStoreError } from './store-errors.js';
+
+/** migrations/ at the package root, beside src/ and dist/. */
+export const migrationsDirectory = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+const upMarker = /^-- migrate:up\s*$/m;
+const downMarker = /^-- migrate:down\s*$/m;
+
+/** Splits a migration file into its up and down SQL; both parts are required. */
+export function parseMigrationFile(name: string, text: string): { up: string; down: string } {
+  const up = upMarker.exec(text);
+  const down = downMarker.exec(text);
+  if (!up || !down || down.index < up.index) {
+    throw new ActivityError(
+      'MIGRATION_FAILED',
+      `${name}: needs a "-- migrate:up" part, then a "-- migrate:down" part`,
+    );
+  }
+  return {
+    up: text.slice(up.index + up[0].length, down.index),
+    down: text.slice(down.index + down[0].length),
+  };
+}
+
+async function readMigrations(directory: string): Promise<Record<string, Migration>> {
+  const files = (await readdir(directory)).filter((file) => file.endsWith('.sql')).sort();
+  const migrations: Record<string, Migration> = {};
+  for (const file of files) {
+    const name = file.slice(0, -'.sql'.length);
+    const { up, down } = parseMigrationFile(name, await readFile(`${directory}${file}`, 'utf8'));
+    migrations[name] = {
+      up: async (db) => void (await sql.raw(up).execute(db)),
+      down: async (db) => void (await sql.raw(down).execute(db)),
+    };
+  }
+  return migrations;
+}
+
+export interface MigrationStatus {
+  name: string;
+  applied: boolean;
+  applied_at: string | null;
+}
+
+export interface MigrationReport {
+  direction: 'up' | 'down';
+  /** Names applied (up) or rolled back (down), in the order it happened. */
+  names: string[];
+}
+
+/**
+ * Plain SQL migrations, applied in order inside one transaction under Kysely's
+ * migration lock (an advisory lock on PostgreSQL), so two runs at once are safe and a
+ * second run is a no-op.
+ */
+export class SqlMigrator {
+  readonly #migrator: Migrator;
+  readonly #where: string;
+
+  constructor(db: Kysely<unknown>, where: string, directory = migrationsDirectory) {
+    this.#where = where;
+    this.#migrator = new Migrator({
+      db,
+      provider: { getMigrations: () => readMigrations(directory) },
+      migrationTableName: 'activity_migrations',
+      migrationLockTableName: 'activity_migrations_lock',
+    });
+  }
+
+  async status(): Promise<MigrationStatus[]> {
+    const migrations = await this.#guard(() => this.#migrator.getMigrations());
+    return migrations.map((migration) => ({
+      name: migration.name,
+      applied: migration.executedAt !== undefined,
+      applied_at: migration.executedAt?.toISOString() ?? null,
+    }));
+  }
+
+  /** Applies every pending migration, or those up to and including `to`. */
+  async up(to?: string): Promise<MigrationReport> {
+    if (to === undefined) return this.#run('up', () => this.#migrator.migrateToLatest());
+    const target = await this.#find(to);
+    // Never roll back from `up`: a target already applied means nothing to do.
+    if (target.applied) return { direction: 'up', names: [] };
+    return this.#run('up', () => this.#migrator.migrateTo(to));
+  }
+
+  /** Rolls back the last applied migration, or every one after `to` (keeping `to`). */
+  async down(to?: string): Promise<MigrationReport> {
+    if (to === undefined) return this.#run('down', () => this.#migrator.migrateDown());
+    const target = await this.#find(to);
+    if (!target.applied) {
+      throw new ActivityError('USAGE_INVALID', `migration ${to} is not applied; nothing to roll back to`);
+    }
+    return this.#run('down', () => this.#migrator.migrateTo(to));
+  }
+
+  async #find(name: string): Promise<MigrationStatus> {
+    const found = (await this.status()).find((migration) => migration.name === name);
+    if (!found)
+      throw new ActivityError(
+        'USAGE_INVALID',
+        `no migration named ${name} (see \`activity migrate status\`)`,
+      );
+    return found;
+  }
+
+  async #run(direction: 'up' | 'down', run: () => Promise<MigrationResultSet>): Promise<MigrationReport> {
+    const { error, results = [] } = await this.#guard(run);
+    if (error) {
+      const failed = results.find((result) => result.status === 'Error')?.migrationName;
+      const storeError = toStoreError(error, this.#where);
+      if (storeError.code !== 'INTERNAL') throw storeError;
+      throw new ActivityError(
+        'MIGRATION_FAILED',
+        `migration ${failed ?? ''} failed and was rolled back: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+    return {
+      direction,
+      names: results.filter((result) => result.status === 'Success').map((result) => result.migrationName),
+    };
+  }
+
+  async #guard<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw toStoreError(error, this.#where);
+    }
+  }
+}

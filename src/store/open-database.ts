@@ -1,0 +1,104 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { ActivityRepository } from '../domain/activity-repository.js';
+import { ActivityError } from '../domain/errors.js';
+import { lockDataDirectory } from './data-dir-lock.js';
+import { KyselyActivityRepository } from './kysely-activity-repository.js';
+import { SqlMigrator } from './migrator.js';
+import { createPgliteDialect } from './pglite-dialect.js';
+import type { StoreSchema } from './schema.js';
+import { toStoreError } from './store-errors.js';
+
+export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
+
+/** An open database: Kysely, the repository and the migrator over it. */
+export interface Database {
+  kind: DatabaseTarget['kind'];
+  /** A name for messages, without credentials. */
+  where: string;
+  db: Kysely<StoreSchema>;
+  repository: ActivityRepository;
+  migrator: SqlMigrator;
+  close(): Promise<void>;
+}
+
+/** How long to wait for PostgreSQL before reporting it unavailable. */
+const connectTimeoutMs = 5000;
+
+export interface OpenDatabaseOptions {
+  /** Migrate the embedded database to the latest schema on open (default true; `migrate` turns it off). */
+  autoMigrate?: boolean;
+}
+
+export async function openDatabase(
+  target: DatabaseTarget,
+  options: OpenDatabaseOptions = {},
+): Promise<Database> {
+  return target.kind === 'postgres'
+    ? openPostgres(target.url)
+    : openPglite(target.dataDir, options.autoMigrate ?? true);
+}
+
+async function openPostgres(url: string): Promise<Database> {
+  const { default: pg } = await import('pg');
+  const where = describePostgresUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: connectTimeoutMs,
+    idleTimeoutMillis: 10_000,
+    application_name: 'activity',
+  });
+  // An idle client that loses its server must not crash the process; the next query reports it.
+  pool.on('error', () => {});
+  return assemble('postgres', where, new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) }));
+}
+
+async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Database> {
+  await mkdir(dataDir, { recursive: true });
+  const unlock = await lockDataDirectory(dataDir);
+  const where = `the embedded database in ${dataDir}`;
+  try {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pglite = await PGlite.create(join(dataDir, 'pgdata'));
+    const db = new Kysely<StoreSchema>({ dialect: createPgliteDialect(pglite) });
+    const database = assemble('pglite', where, db, unlock);
+    // Zero set-up: the embedded database migrates itself to the latest schema.
+    if (autoMigrate) await database.migrator.up();
+    return database;
+  } catch (error) {
+    await unlock();
+    throw error instanceof ActivityError ? error : toStoreError(error, where);
+  }
+}
+
+function assemble(
+  kind: Database['kind'],
+  where: string,
+  db: Kysely<StoreSchema>,
+  release: () => Promise<void> = async () => {},
+): Database {
+  let closed: Promise<void> | undefined;
+  return {
+    kind,
+    where,
+    db,
+    repository: new KyselyActivityRepository(db, where),
+    migrator: new SqlMigrator(db as Kysely<unknown>, where),
+    close() {
+      closed ??= db.destroy().finally(release);
+      return closed;
+    },
+  };
+}
+
+/** `PostgreSQL at host:port/db`, never the password. */
+export function describePostgresUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `PostgreSQL at ${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return 'PostgreSQL';
+  }
+}

@@ -1,0 +1,35 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/** Kysely's view of the tables created by migrations/. */
+export interface StoreSchema {
+  activity_events: ActivityEventRow;
+  activity_tenants: ActivityTenantRow;
+}
+
+/** bigint arrives as a string from pg and as a number from PGlite. */
+type Int8 = ColumnType<string | number, number, number>;
+
+export interface ActivityEventRow {
+  tenant_id: string;
+  seq: Int8;
+  id: string;
+  action: string;
+  namespace: Generated<string>;
+  actor_type: string;
+  actor_id: string | null;
+  object_type: string | null;
+  object_id: string | null;
+  status: string;
+  source: string | null;
+  request_id: string | null;
+  ip_hash: string | null;
+  user_agent: string | null;
+  metadata: ColumnType<Record<string, unknown>, string, string>;
+  created_at: ColumnType<Date, Date, Date>;
+}
+
+export interface ActivityTenantRow {
+  tenant_id: string;
+  last_seq: Int8;
+  last_created_at: ColumnType<Date, Date, Date>;
+}

@@ -1,0 +1,50 @@
+import { ActivityError } from '../domain/errors.js';
+
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  '3D000', // invalid_catalog_name: the database does not exist
+  '28P01', // invalid_password
+  '28000', // invalid_authorization_specification
+]);
+
+/**
+ * Turns a driver error into an ActivityError: an unreachable database is
+ * DB_UNAVAILABLE (exit 3, HTTP 503), a missing table means "run activity migrate".
+ * `where` names the database without its password.
+ */
+export function toStoreError(error: unknown, where: string): ActivityError {
+  if (error instanceof ActivityError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === '42P01') {
+    return new ActivityError('DB_NOT_MIGRATED', `${where} is not migrated: run \`activity migrate\``, {
+      cause: error,
+    });
+  }
+  if (
+    (typeof code === 'string' && (unavailableCodes.has(code) || code.startsWith('08'))) ||
+    /timeout exceeded when trying to connect|Connection terminated|connect ETIMEDOUT|the database system is/i.test(
+      message,
+    )
+  ) {
+    const reason = typeof code === 'string' && !/^\d/.test(code) ? code : message;
+    return new ActivityError('DB_UNAVAILABLE', `cannot use ${where}: ${reason}`, { cause: error });
+  }
+  return new ActivityError('INTERNAL', `database error on ${where}`, { cause: error });
+}
+
+export function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const details = error as { code?: unknown; constraint?: unknown } | null;
+  return details?.code === '23505' && details.constraint === constraint;
+}
