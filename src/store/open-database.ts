@@ -10,6 +10,7 @@ import { createPgliteDialect } from './pglite-dialect.js';
 import type { StoreSchema } from './schema.js';
 import { toStoreError } from './store-errors.js';
 
+/** PostgreSQL, or embedded PGlite in a directory (`memory://` keeps it in memory, for tests). */
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
 
 /** An open database: Kysely, the repository and the migrator over it. */
@@ -56,12 +57,13 @@ async function openPostgres(url: string): Promise<Database> {
 }
 
 async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Database> {
-  await mkdir(dataDir, { recursive: true });
-  const unlock = await lockDataDirectory(dataDir);
-  const where = `the embedded database in ${dataDir}`;
+  const inMemory = dataDir.startsWith('memory://');
+  if (!inMemory) await mkdir(dataDir, { recursive: true });
+  const unlock = inMemory ? async () => {} : await lockDataDirectory(dataDir);
+  const where = inMemory ? 'the in-memory database' : `the embedded database in ${dataDir}`;
   try {
     const { PGlite } = await import('@electric-sql/pglite');
-    const pglite = await PGlite.create(join(dataDir, 'pgdata'));
+    const pglite = await PGlite.create(inMemory ? dataDir : join(dataDir, 'pgdata'));
     const db = new Kysely<StoreSchema>({ dialect: createPgliteDialect(pglite) });
     const database = assemble('pglite', where, db, unlock);
     // Zero set-up: the embedded database migrates itself to the latest schema.

@@ -1,0 +1,88 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A throwaway PostgreSQL cluster on loopback, owned by the `postgres` user when we are root. */
+export interface PostgresServer {
+  /** URL of the `postgres` database, as superuser. */
+  adminUrl: string;
+  urlFor(database: string): string;
+  stop(): void;
+}
+
+function postgresBin(): string {
+  const fromEnv = process.env.PG_BIN;
+  if (fromEnv) return fromEnv;
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((name) => existsSync(join(root, name, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length === 0) {
+    throw new Error(
+      'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install postgresql (apt-get install -y postgresql) or set PG_BIN',
+    );
+  }
+  return join(root, versions[0] as string, 'bin');
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const bin = postgresBin();
+  const isRoot = process.getuid?.() === 0;
+  const directory = mkdtempSync(join(tmpdir(), 'activity-pg-'));
+  const run = (program: string, args: string[]) => {
+    const command = isRoot ? 'runuser' : join(bin, program);
+    const fullArgs = isRoot ? ['-u', 'postgres', '--', join(bin, program), ...args] : args;
+    const result = spawnSync(command, fullArgs, { encoding: 'utf8' });
+    if (result.status !== 0) {
+      throw new Error(
+        `could not start the test PostgreSQL (${program}): ${result.stderr || result.stdout || result.error}`,
+      );
+    }
+  };
+  if (isRoot) execFileSync('chown', ['postgres', directory]);
+  const data = join(directory, 'data');
+  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
+  const port = await freePort();
+  const settings = [
+    `-p ${port}`,
+    `-k ${directory}`,
+    '-c listen_addresses=127.0.0.1',
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=200',
+  ].join(' ');
+  run('pg_ctl', ['-D', data, '-o', settings, '-l', join(directory, 'log'), '-w', '-t', '30', 'start']);
+  const urlFor = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
+  return {
+    adminUrl: urlFor('postgres'),
+    urlFor,
+    stop() {
+      spawnSync(isRoot ? 'runuser' : join(bin, 'pg_ctl'), [
+        ...(isRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []),
+        '-D',
+        data,
+        '-m',
+        'immediate',
+        'stop',
+      ]);
+      if (isRoot) chownSync(directory, 0, 0);
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NewActivityEvent } from '../../src/domain/event.js';
+import type { Database } from '../../src/store/open-database.js';
+import { openDatabase } from '../../src/store/open-database.js';
+import { createTestDatabase, openTestStore, storeKinds } from '../helpers/databases.js';
+
+function newEvent(tenant: string, overrides: Partial<NewActivityEvent> = {}): NewActivityEvent {
+  return {
+    id: uuidv7(),
+    tenant_id: tenant,
+    action: 'auth.login.success',
+    actor_type: 'user',
+    actor_id: 'u_1',
+    object_type: null,
+    object_id: null,
+    status: 'success',
+    source: null,
+    request_id: null,
+    ip_hash: null,
+    user_agent: null,
+    metadata: {},
+    ...overrides,
+  };
+}
+
+describe.each(storeKinds)('repository on %s', (kind) => {
+  let database: Database;
+  let dispose: () => Promise<void>;
+  const at = new Date('2026-01-01T00:00:00.000Z');
+
+  beforeAll(async () => {
+    ({ database, dispose } = await openTestStore(kind));
+  });
+  afterAll(async () => dispose?.());
+
+  const tenant = () => `t-${randomUUID()}`;
+
+  it('hands out seq 1, 2, 3… per tenant in input order', async () => {
+    const a = tenant();
+    const b = tenant();
+    const first = await database.repository.append(a, [newEvent(a), newEvent(a)], at);
+    const other = await database.repository.append(b, [newEvent(b)], at);
+    const second = await database.repository.append(
+      a,
+      [newEvent(a, { action: 'auth.logout.completed' })],
+      at,
+    );
+    expect(first.map((entry) => entry.event.seq)).toEqual([1, 2]);
+    expect(other.map((entry) => entry.event.seq)).toEqual([1]);
+    expect(second.map((entry) => [entry.event.seq, entry.event.action])).toEqual([
+      [3, 'auth.logout.completed'],
+    ]);
+  });
+
+  it('a retry with the same id returns the stored event and consumes no seq', async () => {
+    const a = tenant();
+    const original = newEvent(a, { metadata: { method: 'password' } });
+    const [stored] = await database.repository.append(a, [original], at);
+    const retry = await database.repository.append(
+      a,
+      [{ ...original, metadata: { method: 'sso' } }, newEvent(a)],
+      at,
+    );
+    expect(retry[0]).toEqual({ event: stored?.event, duplicate: true });
+    expect(retry[1]?.duplicate).toBe(false);
+    expect(retry[1]?.event.seq).toBe(2);
+    const page = await database.repository.page(a, {}, { limit: 10 });
+    expect(page.map((event) => event.seq)).toEqual([2, 1]);
+    expect(page[1]?.metadata).toEqual({ method: 'password' });
+  });
+
+  it('the same id in two tenants is two events', async () => {
+    const id = uuidv7();
+    const a = tenant();
+    const b = tenant();
+    await database.repository.append(a, [newEvent(a, { id })], at);
+    const [inB] = await database.repository.append(b, [newEvent(b, { id })], at);
+    expect(inB?.duplicate).toBe(false);
+    expect(inB?.event.tenant_id).toBe(b);
+  });
+
+  it('stores every field and returns it in the contract shape', async () => {
+    const a = tenant();
+    const event = newEvent(a, {
+      action: 'storage.file.uploaded',
+      actor_type: 'service_account',
+      actor_id: 'svc-1',
+      object_type: 'file',
+      object_id: 'f_9',
+      status: 'pending',
+      source: 'worker',
+      request_id: 'req-1',
+      ip_hash: 'ab'.repeat(32),
+      user_agent: 'curl/8',
+      metadata: { file_id: 'f_9', nested: { list: [1, 'two', null] } },
+    });
+    const [stored] = await database.repository.append(a, [event], new Date('2026-02-03T04:05:06.789Z'));
+    expect(stored?.event).toEqual({ ...event, seq: 1, created_at: '2026-02-03T04:05:06.789Z' });
+  });
+
+  it('time never runs backwards within a tenant', async () => {
+    const a = tenant();
+    await database.repository.append(a, [newEvent(a)], new Date('2026-03-01T00:00:00.000Z'));
+    const [late] = await database.repository.append(a, [newEvent(a)], new Date('2026-02-01T00:00:00.000Z'));
+    expect(late?.event.created_at).toBe('2026-03-01T00:00:00.000Z');
+  });
+
+  describe('pages', () => {
+    const a = `pages-${randomUUID()}`;
+    const b = `pages-other-${randomUUID()}`;
+    const day = (n: number) => new Date(Date.UTC(2026, 0, n));
+
+    beforeAll(async () => {
+      const rows: Array<[Partial<NewActivityEvent>, Date]> = [
+        [{ action: 'auth.login.success', actor_id: 'alice' }, day(1)],
+        [{ action: 'auth.login.failure', actor_id: 'bob', status: 'failure' }, day(2)],
+        [{ action: 'storage.file.uploaded', object_type: 'file', object_id: 'f1', request_id: 'r1' }, day(3)],
+        [{ action: 'storage.file.deleted', object_type: 'file', object_id: 'f1' }, day(4)],
+        [{ action: 'auth.account.locked', actor_id: 'bob', status: 'failure' }, day(5)],
+        [
+          { action: 'workflows.run.started', object_type: 'workflow', object_id: 'w1', request_id: 'r1' },
+          day(6),
+        ],
+      ];
+      for (const [overrides, time] of rows)
+        await database.repository.append(a, [newEvent(a, overrides)], time);
+      await database.repository.append(b, [newEvent(b, { actor_id: 'alice' })], day(3));
+    });
+
+    const seqs = async (
+      filter: Parameters<Database['repository']['page']>[1],
+      beforeSeq?: number,
+      limit = 50,
+    ) =>
+      (await database.repository.page(a, filter, { limit, ...(beforeSeq ? { beforeSeq } : {}) })).map(
+        (e) => e.seq,
+      );
+
+    it('lists newest first and continues below a seq', async () => {
+      expect(await seqs({})).toEqual([6, 5, 4, 3, 2, 1]);
+      expect(await seqs({}, 4, 2)).toEqual([3, 2]);
+    });
+
+    it('filters by each field', async () => {
+      expect(await seqs({ actorId: 'bob' })).toEqual([5, 2]);
+      expect(await seqs({ objectType: 'file' })).toEqual([4, 3]);
+      expect(await seqs({ objectId: 'f1' })).toEqual([4, 3]);
+      expect(await seqs({ objectType: 'workflow', objectId: 'w1' })).toEqual([6]);
+      expect(await seqs({ requestId: 'r1' })).toEqual([6, 3]);
+      expect(await seqs({ status: 'failure' })).toEqual([5, 2]);
+      expect(await seqs({ actions: ['auth.login.failure'] })).toEqual([2]);
+    });
+
+    it('matches action prefixes and lists, each event once', async () => {
+      expect(await seqs({ actionPrefixes: ['auth.'] })).toEqual([5, 2, 1]);
+      expect(await seqs({ actionPrefixes: ['auth.login.'] })).toEqual([2, 1]);
+      expect(await seqs({ actions: ['storage.file.deleted'], actionPrefixes: ['auth.login.'] })).toEqual([
+        4, 2, 1,
+      ]);
+      expect(
+        await seqs({ actions: ['auth.login.success'], actionPrefixes: ['auth.', 'auth.login.'] }),
+      ).toEqual([5, 2, 1]);
+      expect(await seqs({ actionPrefixes: ['auth.', 'storage.'] }, 5, 2)).toEqual([4, 3]);
+    });
+
+    it('maps a time window to since (inclusive) and until (exclusive)', async () => {
+      expect(await seqs({ since: day(3) })).toEqual([6, 5, 4, 3]);
+      expect(await seqs({ until: day(3) })).toEqual([2, 1]);
+      expect(await seqs({ since: day(2), until: day(5) })).toEqual([4, 3, 2]);
+      expect(await seqs({ since: new Date(day(3).getTime() + 1), until: day(5) })).toEqual([4]);
+      expect(await seqs({ since: day(7) })).toEqual([]);
+      expect(await seqs({ since: day(2), until: day(5), actorId: 'bob' })).toEqual([2]);
+    });
+
+    it("never returns another tenant's events", async () => {
+      const events = await database.repository.page(a, { actorId: 'alice' }, { limit: 50 });
+      expect(events.map((event) => event.tenant_id)).toEqual([a]);
+    });
+  });
+});
+
+describe('repository on postgres, concurrently', () => {
+  let url: string;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    ({ url, drop } = await createTestDatabase());
+  });
+  afterAll(async () => drop?.());
+
+  it('writers of one tenant on separate connections get gapless seqs in commit order', async () => {
+    const writers = await Promise.all(
+      Array.from({ length: 6 }, () => openDatabase({ kind: 'postgres', url })),
+    );
+    try {
+      const a = `busy-${randomUUID()}`;
+      const appended = await Promise.all(
+        writers.flatMap((writer) =>
+          Array.from({ length: 20 }, () =>
+            writer.repository.append(a, [newEvent(a), newEvent(a)], new Date()),
+          ),
+        ),
+      );
+      const seqs = appended
+        .flat()
+        .map((entry) => entry.event.seq)
+        .sort((x, y) => x - y);
+      expect(seqs).toEqual(Array.from({ length: 240 }, (_, i) => i + 1));
+      // Each batch holds consecutive seqs: one lock per batch, not per event.
+      for (const batch of appended) expect((batch[1]?.event.seq ?? 0) - (batch[0]?.event.seq ?? 0)).toBe(1);
+    } finally {
+      await Promise.all(writers.map((writer) => writer.close()));
+    }
+  });
+
+  it('concurrent retries of one id store it once', async () => {
+    const writers = await Promise.all(
+      Array.from({ length: 4 }, () => openDatabase({ kind: 'postgres', url })),
+    );
+    try {
+      const a = `retry-${randomUUID()}`;
+      const event = newEvent(a);
+      const results = await Promise.all(
+        writers.flatMap((writer) => [1, 2, 3].map(() => writer.repository.append(a, [event], new Date()))),
+      );
+      expect(results.filter(([entry]) => entry?.duplicate === false)).toHaveLength(1);
+      expect(new Set(results.map(([entry]) => entry?.event.seq))).toEqual(new Set([1]));
+      const head = await writers[0]?.repository.append(a, [newEvent(a)], new Date());
+      expect(head?.[0]?.event.seq).toBe(2);
+    } finally {
+      await Promise.all(writers.map((writer) => writer.close()));
+    }
+  });
+});

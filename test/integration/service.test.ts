@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ActivityEvent } from '../../src/domain/event.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
+import { deriveKeys } from '../../src/privacy/keys.js';
+import { createRegistry } from '../../src/registry/registry.js';
+import { ActivityService, type ImportItem } from '../../src/service/activity-service.js';
+import { createActivityLog } from '../../src/service/typed-log.js';
+import { openTestStore, storeKinds } from '../helpers/databases.js';
+
+async function* items(values: unknown[]): AsyncGenerator<ImportItem> {
+  for (const [index, value] of values.entries()) yield { line: index + 1, value };
+}
+
+describe.each(storeKinds)('service on %s', (kind) => {
+  let service: ActivityService;
+  let dispose: () => Promise<void>;
+  const metrics = createMetrics();
+  const logged: ActivityEvent[] = [];
+
+  beforeAll(async () => {
+    const store = await openTestStore(kind);
+    dispose = store.dispose;
+    service = new ActivityService({
+      repository: store.database.repository,
+      registry: createRegistry(),
+      keys: deriveKeys('x'.repeat(32)),
+      observers: [metrics.observer, { recorded: (events) => logged.push(...events) }],
+    });
+  });
+  afterAll(async () => dispose?.());
+
+  const tenant = () => `svc-${randomUUID()}`;
+
+  it('records a scrubbed, hashed event and tells its observers', async () => {
+    const a = tenant();
+    const event = await service.record({
+      tenant_id: a,
+      action: 'auth.login.failure',
+      actor_id: 'u_1',
+      status: 'failure',
+      ip: '::ffff:203.0.113.7',
+      metadata: {
+        reason: 'invalid_credentials',
+        context: { password: 'hunter2', header: 'Bearer abc.def.ghijkl' },
+      },
+    });
+    expect(event).toMatchObject({ tenant_id: a, seq: 1, actor_type: 'user', status: 'failure' });
+    expect(event.metadata).toEqual({
+      reason: 'invalid_credentials',
+      context: { password: '[REDACTED]', header: '[REDACTED]' },
+    });
+    expect(event.ip_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(event)).not.toContain('203.0.113.7');
+    const same = await service.record({ tenant_id: a, action: 'auth.login.success', ip: '203.0.113.7' });
+    expect(same.ip_hash).toBe(event.ip_hash);
+    expect(logged.map((e) => e.id)).toContain(event.id);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/activity_events_recorded_total\{namespace="auth",status="failure"\} [1-9]/);
+  });
+
+  it('rejects invalid input before storing anything, and counts the failure', async () => {
+    const a = tenant();
+    await expect(service.record({ tenant_id: a, action: 'auth.nope.nope' })).rejects.toMatchObject({
+      code: 'ACTION_UNKNOWN',
+    });
+    await expect(
+      service.record({ tenant_id: a, action: 'auth.login.failure', metadata: { reason: 'bad', extra: 1 } }),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: expect.stringContaining('metadata.extra'),
+    });
+    await expect(
+      service.record({ tenant_id: a, action: 'auth.login.success', ip: 'not-an-ip' }),
+    ).rejects.toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('ip') });
+    expect((await service.query(a, {})).data).toEqual([]);
+    expect(await metrics.registry.metrics()).toMatch(
+      /activity_record_failures_total\{reason="ACTION_UNKNOWN"\} [1-9]/,
+    );
+  });
+
+  it('a batch is all-or-nothing and names each invalid index', async () => {
+    const a = tenant();
+    const valid = { tenant_id: a, action: 'auth.email.verified' };
+    await expect(
+      service.recordBatch([valid, { ...valid, action: 'x.y.z' }, valid, { ...valid, metadata: { nope: 1 } }]),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [
+        expect.objectContaining({ path: '[1].action' }),
+        expect.objectContaining({ path: '[3].metadata.nope' }),
+      ],
+    });
+    expect((await service.query(a, {})).data).toEqual([]);
+    const stored = await service.recordBatch([valid, valid]);
+    expect(stored.map((event) => event.seq)).toEqual([1, 2]);
+  });
+
+  it('pages with cursors, and events arriving meanwhile neither repeat nor hide older ones', async () => {
+    const a = tenant();
+    await service.recordBatch(
+      Array.from({ length: 25 }, () => ({ tenant_id: a, action: 'auth.token.refreshed' })),
+    );
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const result = await service.query(a, { limit: 7, ...(cursor ? { cursor } : {}) });
+      seen.push(...result.data.map((event) => event.seq));
+      await service.record({ tenant_id: a, action: 'auth.token.refreshed' });
+      if (!result.next_cursor) break;
+      cursor = result.next_cursor;
+    }
+    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
+  });
+
+  it('the last page has no next cursor', async () => {
+    const a = tenant();
+    await service.recordBatch(
+      Array.from({ length: 4 }, () => ({ tenant_id: a, action: 'auth.email.verified' })),
+    );
+    const page = await service.query(a, { limit: 4 });
+    expect(page.data).toHaveLength(4);
+    expect(page.next_cursor).toBeNull();
+  });
+
+  it('a cursor is bound to its tenant and its filters', async () => {
+    const a = tenant();
+    const b = tenant();
+    await service.recordBatch(
+      Array.from({ length: 3 }, () => ({ tenant_id: a, action: 'auth.email.verified' })),
+    );
+    await service.recordBatch(
+      Array.from({ length: 3 }, () => ({ tenant_id: b, action: 'auth.email.verified' })),
+    );
+    const { next_cursor } = await service.query(a, { limit: 1, action: 'auth.*' });
+    expect(next_cursor).toEqual(expect.any(String));
+    await expect(service.query(b, { cursor: next_cursor, action: 'auth.*' })).rejects.toMatchObject({
+      code: 'CURSOR_INVALID',
+    });
+    await expect(service.query(a, { cursor: next_cursor, action: 'storage.*' })).rejects.toMatchObject({
+      code: 'CURSOR_INVALID',
+    });
+    expect((await service.query(a, { cursor: next_cursor, action: 'auth.*', limit: 5 })).data).toHaveLength(
+      2,
+    );
+  });
+
+  it('a relative window stays fixed across the pages of one query', async () => {
+    const a = tenant();
+    await service.recordBatch(
+      Array.from({ length: 3 }, () => ({ tenant_id: a, action: 'auth.email.verified' })),
+    );
+    const first = await service.query(a, { since: '1h', limit: 1 });
+    const rest = await service.query(a, { since: '1h', limit: 5, cursor: first.next_cursor });
+    expect([...first.data, ...rest.data].map((event) => event.seq)).toEqual([3, 2, 1]);
+  });
+
+  it('queryAll streams every matching event, newest first', async () => {
+    const a = tenant();
+    await service.recordBatch(
+      Array.from({ length: 2100 }, (_, i) => ({
+        tenant_id: a,
+        action: i % 2 === 0 ? 'auth.email.verified' : 'storage.file.deleted',
+        metadata: i % 2 === 0 ? {} : { file_id: `f${i}` },
+      })),
+    );
+    const seqs: number[] = [];
+    for await (const event of service.queryAll(a, { action: 'storage.*' })) seqs.push(event.seq);
+    expect(seqs).toEqual(Array.from({ length: 1050 }, (_, i) => 2100 - 2 * i));
+  });
+
+  it('recordMany stores valid items, reports each rejected line, and counts duplicates', async () => {
+    const a = tenant();
+    const id = randomUUID();
+    const rejected: number[] = [];
+    const report = await service.recordMany(
+      items([
+        { tenant_id: a, action: 'auth.email.verified', id },
+        { tenant_id: a, action: 'auth.unknown.thing' },
+        { tenant_id: a, action: 'auth.email.verified', id },
+        { tenant_id: `${a}-2`, action: 'auth.email.verified' },
+        'not an object',
+      ]),
+      (item) => rejected.push(item.line),
+    );
+    expect(report).toMatchObject({ recorded: 2, duplicates: 1, rejected_total: 2 });
+    expect(report.rejected.map((item) => [item.line, item.code])).toEqual([
+      [2, 'ACTION_UNKNOWN'],
+      [5, 'VALIDATION_FAILED'],
+    ]);
+    expect(rejected).toEqual([2, 5]);
+    expect((await service.query(a, {})).data).toHaveLength(1);
+  });
+
+  it('typed helpers record their action with the default tenant', async () => {
+    const a = tenant();
+    const log = createActivityLog(service, { tenantId: a });
+    const event = await log.auth.loginFailed({
+      actor_id: 'u_9',
+      status: 'failure',
+      metadata: { reason: 'mfa_failed' },
+    });
+    expect(event).toMatchObject({ tenant_id: a, action: 'auth.login.failure', actor_id: 'u_9' });
+    await log.containers.bound({
+      metadata: { container_id: 'c1', bound_to_type: 'agent', bound_to_id: 'a1' },
+    });
+    expect((await service.query(a, { action: 'containers.*' })).data).toHaveLength(1);
+  });
+});
