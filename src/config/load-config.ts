@@ -26,10 +26,7 @@ const optionalText = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
 
-const postgresUrl = optionalText.refine(
-  (value) => value === undefined || /^postgres(ql)?:\/\//.test(value),
-  'must be a postgres:// or postgresql:// URL',
-);
+const postgresUrlPattern = /^postgres(ql)?:\/\//;
 
 const booleanText = optionalText.pipe(
   z
@@ -45,8 +42,8 @@ const secretText = optionalText.refine(
 
 /** Every variable the tool reads, validated once. No other module reads process.env. */
 const environmentSchema = z.object({
-  ACTIVITY_DATABASE_URL: postgresUrl,
-  DATABASE_URL: postgresUrl,
+  ACTIVITY_DATABASE_URL: optionalText,
+  DATABASE_URL: optionalText,
   ACTIVITY_DATA_DIR: optionalText,
   ACTIVITY_REDIS_URL: optionalText.refine(
     (value) => value === undefined || /^rediss?:\/\//.test(value),
@@ -75,14 +72,26 @@ export function loadConfig(
   const env = parseOrThrow(environmentSchema, environment, (key) => key);
   const flags = parseOrThrow(
     z.object({
-      databaseUrl: postgresUrl,
+      databaseUrl: optionalText,
       dataDir: optionalText,
       redisUrl: environmentSchema.shape.ACTIVITY_REDIS_URL,
     }),
     overrides,
     (key) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`,
   );
-  const databaseUrl = flags.databaseUrl ?? env.ACTIVITY_DATABASE_URL ?? env.DATABASE_URL;
+  // Only the URL that wins is checked: DATABASE_URL often belongs to another program.
+  const [databaseUrlSource, databaseUrl] =
+    flags.databaseUrl !== undefined
+      ? ['--database-url', flags.databaseUrl]
+      : env.ACTIVITY_DATABASE_URL !== undefined
+        ? ['ACTIVITY_DATABASE_URL', env.ACTIVITY_DATABASE_URL]
+        : ['DATABASE_URL', env.DATABASE_URL];
+  if (databaseUrl !== undefined && !postgresUrlPattern.test(databaseUrl)) {
+    throw new ActivityError(
+      'CONFIG_INVALID',
+      `${databaseUrlSource} must be a postgres:// or postgresql:// URL`,
+    );
+  }
   return {
     database:
       databaseUrl === undefined

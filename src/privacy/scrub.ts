@@ -7,19 +7,23 @@ export const REDACTED = '[REDACTED]';
 /** Single words that name a secret. */
 const secretWords = new Set([
   'password',
+  'passwords',
   'passwd',
   'pwd',
   'passphrase',
+  'passphrases',
   'secret',
   'secrets',
   'token',
   'apikey',
+  'apikeys',
   'authorization',
   'cookie',
   'cookies',
   'credential',
   'credentials',
   'privatekey',
+  'privatekeys',
   'otp',
   'pin',
   'cvv',
@@ -29,9 +33,13 @@ const secretWords = new Set([
 /** Two adjacent words that name a secret together ("api key", "private key"…). */
 const secretPairs = new Set([
   'api key',
+  'api keys',
   'private key',
+  'private keys',
   'access key',
+  'access keys',
   'secret key',
+  'secret keys',
   'client secret',
   'set cookie',
 ]);
@@ -58,12 +66,16 @@ export function isSecretKey(key: string): boolean {
   return false;
 }
 
-const bearerPattern = /\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}/i;
+// A credential after the scheme name: 8+ token characters with a digit or a symbol, so
+// that prose such as "basic authentication" is kept.
+const bearerPattern =
+  /\b(?:Bearer|bearer|BEARER|Basic|basic)\s+(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}/;
 const jwtPattern = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/;
 const pemPattern = /-----BEGIN [A-Z0-9 ]*(?:PRIVATE KEY|CERTIFICATE REQUEST|ENCRYPTED)[A-Z ]*-----/;
 const wellKnownTokenPattern =
   /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[abpr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b/;
-const cardCandidatePattern = /\b\d(?:[ -]?\d){12,18}\b/g;
+/** Digits in groups separated by single spaces or dashes ("4111 1111-1111 1111"). */
+const digitRunPattern = /\d+(?:[ -]\d+)*/g;
 
 function passesLuhn(digits: string): boolean {
   let sum = 0;
@@ -80,10 +92,21 @@ function passesLuhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+/**
+ * Whole groups of a digit run that total 13–19 digits and pass Luhn: in
+ * "order 2024 4111 1111 1111 1111" the last four groups are a card number. Windows
+ * never split a group, so an ordinary long number is not taken for a card.
+ */
 function containsCardNumber(value: string): boolean {
-  for (const match of value.matchAll(cardCandidatePattern)) {
-    const digits = match[0].replace(/[ -]/g, '');
-    if (digits.length >= 13 && digits.length <= 19 && passesLuhn(digits)) return true;
+  for (const match of value.matchAll(digitRunPattern)) {
+    const groups = match[0].split(/[ -]/);
+    for (let first = 0; first < groups.length; first++) {
+      let digits = '';
+      for (let last = first; last < groups.length && digits.length < 19; last++) {
+        digits += groups[last];
+        if (digits.length >= 13 && digits.length <= 19 && passesLuhn(digits)) return true;
+      }
+    }
   }
   return false;
 }
@@ -104,6 +127,10 @@ export function isSecretValue(value: string): boolean {
  */
 export function scrubSecrets(value: unknown): unknown {
   if (typeof value === 'string') return isSecretValue(value) ? REDACTED : value;
+  // A card number sent as a JSON number is still a card number.
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1e12) {
+    return isSecretValue(String(value)) ? REDACTED : value;
+  }
   if (Array.isArray(value)) return value.map(scrubSecrets);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};

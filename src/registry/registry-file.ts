@@ -56,6 +56,13 @@ export async function loadRegistryFile(path: string): Promise<ActionDefinition[]
     if ('context' in properties) {
       throw new ActivityError('REGISTRY_INVALID', `${action.name}: "context" is reserved`);
     }
+    const undeclared = required.filter((name) => !(name in properties));
+    if (undeclared.length > 0) {
+      throw new ActivityError(
+        'REGISTRY_INVALID',
+        `${action.name}: required names undeclared fields: ${undeclared.join(', ')}`,
+      );
+    }
     let schema: z.ZodType<Record<string, unknown>>;
     try {
       schema = z.fromJSONSchema({

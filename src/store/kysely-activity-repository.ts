@@ -27,8 +27,8 @@ const eventColumns = [
   'created_at',
 ] as const;
 
-/** A concurrent retry of the same id can slip past the duplicate check once; then we re-run. */
-const maxAppendAttempts = 3;
+/** Each retry leaves out the duplicates found; more than one happens only under concurrent retries. */
+const maxAppendAttempts = 5;
 
 type EventRow = Record<(typeof eventColumns)[number], unknown>;
 
@@ -48,38 +48,48 @@ export class KyselyActivityRepository implements ActivityRepository {
     events: readonly NewActivityEvent[],
     createdAt: Date,
   ): Promise<AppendedEvent[]> {
-    if (events.length === 0) return [];
-    const input = JSON.stringify(
-      events.map((event, n) => ({
-        n,
-        id: event.id,
-        action: event.action,
-        actor_type: event.actor_type,
-        actor_id: event.actor_id,
-        object_type: event.object_type,
-        object_id: event.object_id,
-        status: event.status,
-        source: event.source,
-        request_id: event.request_id,
-        ip_hash: event.ip_hash,
-        user_agent: event.user_agent,
-        metadata: event.metadata,
-      })),
-    );
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const { rows } = await appendStatement(tenantId, input, createdAt).execute(this.#db);
-        const byId = new Map(rows.map((row) => [String(row.id), row]));
-        return events.map((event) => {
-          const row = byId.get(event.id);
-          if (!row) throw new Error(`append returned no row for ${event.id}`);
-          return { event: toActivityEvent(row), duplicate: Boolean(row.duplicate) };
-        });
-      } catch (error) {
-        if (attempt < maxAppendAttempts && isUniqueViolation(error, 'activity_events_id_key')) continue;
-        throw toStoreError(error, this.#where);
+    const stored = new Map<string, AppendedEvent>();
+    let pending = events;
+    try {
+      // Ids are almost always new, so insert optimistically; a duplicate id fails the
+      // whole statement (no seq is taken), and the retry leaves the stored ones out.
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        try {
+          const { rows } = await appendStatement(tenantId, pending, createdAt).execute(this.#db);
+          for (const row of rows)
+            stored.set(String(row.id), { event: toActivityEvent(row), duplicate: false });
+          break;
+        } catch (error) {
+          if (attempt >= maxAppendAttempts || !isUniqueViolation(error, 'activity_events_id_key'))
+            throw error;
+        }
+        for (const event of await this.#findByIds(tenantId, pending)) {
+          stored.set(event.id, { event, duplicate: true });
+        }
+        pending = pending.filter((event) => !stored.has(event.id));
       }
+    } catch (error) {
+      throw toStoreError(error, this.#where);
     }
+    return events.map((event) => {
+      const entry = stored.get(event.id);
+      if (!entry) throw new Error(`append returned no row for ${event.id}`);
+      return entry;
+    });
+  }
+
+  async #findByIds(tenantId: string, events: readonly NewActivityEvent[]): Promise<ActivityEvent[]> {
+    const rows = await this.#db
+      .selectFrom('activity_events')
+      .select(eventColumns)
+      .where('tenant_id', '=', tenantId)
+      .where(
+        'id',
+        'in',
+        events.map((event) => event.id),
+      )
+      .execute();
+    return rows.map((row) => toActivityEvent(row as EventRow));
   }
 
   async page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]> {
@@ -173,46 +183,47 @@ function lastSeqBefore(tenantId: string, time: Date) {
 }
 
 /**
- * Appends a batch in one statement (one round trip): lock the tenant's head row,
- * take the next seqs for the events whose id is new, insert them, and return them
- * with the already-stored duplicates. The head row's lock serialises writers of a
+ * Appends a batch in one statement (one round trip): lock the tenant's head row while
+ * taking the next seqs, and insert the events. The lock serialises the writers of a
  * tenant, so seq follows commit order with no gap.
  */
-function appendStatement(tenantId: string, input: string, createdAt: Date) {
-  return sql<EventRow & { duplicate: boolean }>`
-    with input as (
-      select * from jsonb_to_recordset(${input}::jsonb) as x(
-        n int, id uuid, action text, actor_type text, actor_id text, object_type text, object_id text,
-        status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
-    ),
-    existing as (
-      select e.* from activity_events e
-      where e.tenant_id = ${tenantId} and e.id in (select id from input)
-    ),
-    fresh as (
-      select i.*, row_number() over (order by i.n) as k
-      from input i where i.id not in (select id from existing)
-    ),
-    head as (
+function appendStatement(tenantId: string, events: readonly NewActivityEvent[], createdAt: Date) {
+  const input = JSON.stringify(
+    events.map((event, n) => ({
+      n,
+      id: event.id,
+      action: event.action,
+      actor_type: event.actor_type,
+      actor_id: event.actor_id,
+      object_type: event.object_type,
+      object_id: event.object_id,
+      status: event.status,
+      source: event.source,
+      request_id: event.request_id,
+      ip_hash: event.ip_hash,
+      user_agent: event.user_agent,
+      metadata: event.metadata,
+    })),
+  );
+  return sql<EventRow>`
+    with head as (
       insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
-      select ${tenantId}, count(*), ${createdAt}::timestamptz from fresh having count(*) > 0
+      values (${tenantId}, ${events.length}, ${createdAt}::timestamptz)
       on conflict (tenant_id) do update
         set last_seq = t.last_seq + excluded.last_seq,
             last_created_at = greatest(t.last_created_at, excluded.last_created_at)
       returning last_seq, last_created_at
-    ),
-    inserted as (
-      insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-        status, source, request_id, ip_hash, user_agent, metadata, created_at)
-      select ${tenantId}, h.last_seq - (select count(*) from fresh) + f.k, f.id, f.action, f.actor_type,
-        f.actor_id, f.object_type, f.object_id, f.status, f.source, f.request_id, f.ip_hash, f.user_agent,
-        f.metadata, h.last_created_at
-      from fresh f cross join head h
-      returning ${sql.join(eventColumns.map((column) => sql.ref(column)))}
     )
-    select false as duplicate, * from inserted
-    union all
-    select true as duplicate, ${sql.join(eventColumns.map((column) => sql.ref(`existing.${column}`)))} from existing`;
+    insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+      status, source, request_id, ip_hash, user_agent, metadata, created_at)
+    select ${tenantId}, h.last_seq - ${events.length} + 1 + i.n, i.id, i.action, i.actor_type, i.actor_id,
+      i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
+      h.last_created_at
+    from jsonb_to_recordset(${input}::jsonb) as i(
+      n int, id uuid, action text, actor_type text, actor_id text, object_type text, object_id text,
+      status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
+    cross join head h
+    returning ${sql.join(eventColumns.map((column) => sql.ref(column)))}`;
 }
 
 export function toActivityEvent(row: EventRow): ActivityEvent {

@@ -1,10 +1,11 @@
 /**
  * Stored data is shown, never obeyed: control characters (terminal escapes, CR, BEL…)
- * become visible escapes, so an event cannot rewrite the operator's terminal.
+ * and bidi overrides become visible escapes, so an event cannot rewrite or reorder
+ * what the operator's terminal shows.
  */
 export function escapeControl(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (char) => {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => {
     const code = char.charCodeAt(0);
     return code <= 0xff
       ? `\\x${code.toString(16).padStart(2, '0')}`

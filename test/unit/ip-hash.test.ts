@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { hashIp, normalizeIp } from '../../src/privacy/ip-hash.js';
+import { deriveKeys } from '../../src/privacy/keys.js';
+
+describe('normalizeIp', () => {
+  it.each([
+    ['203.0.113.7', '203.0.113.7'],
+    ['  203.0.113.7 ', '203.0.113.7'],
+    ['2001:DB8::1', '2001:db8::1'],
+    ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['::1', '::1'],
+    ['0:0:0:0:0:0:0:1', '::1'],
+    ['fe80::1%eth0', 'fe80::1'],
+    ['FE80::1%25en0', 'fe80::1'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['::FFFF:cb00:7107', '203.0.113.7'],
+    ['0:0:0:0:0:ffff:203.0.113.7', '203.0.113.7'],
+  ])('%s is normalised to %s', (raw, expected) => {
+    expect(normalizeIp(raw)).toBe(expected);
+  });
+
+  it('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
+    expect(normalizeIp('::ffff:10.0.0.1')).toBe(normalizeIp('10.0.0.1'));
+  });
+
+  it('keeps different addresses different', () => {
+    expect(normalizeIp('2001:db8::1')).not.toBe(normalizeIp('2001:db8::2'));
+    expect(normalizeIp('::ffff:10.0.0.1')).not.toBe(normalizeIp('::10.0.0.1'));
+  });
+
+  it.each([
+    '',
+    'localhost',
+    'example.com',
+    '256.1.1.1',
+    '1.2.3',
+    '1.2.3.4.5',
+    '2001:db8::g',
+    '2001:db8:::1',
+    '[::1]',
+    '1.2.3.4:80',
+    '%eth0',
+  ])('%j is not an IP address', (raw) => {
+    expect(normalizeIp(raw)).toBeUndefined();
+  });
+});
+
+describe('hashIp', () => {
+  const key = deriveKeys('a'.repeat(32)).ipHash;
+  const otherKey = deriveKeys('b'.repeat(32)).ipHash;
+
+  it('is deterministic for one key', () => {
+    expect(hashIp('203.0.113.7', key)).toBe(hashIp('203.0.113.7', key));
+    expect(hashIp('203.0.113.7', key)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('differs across keys', () => {
+    expect(hashIp('203.0.113.7', key)).not.toBe(hashIp('203.0.113.7', otherKey));
+  });
+
+  it('differs across addresses', () => {
+    expect(hashIp('203.0.113.7', key)).not.toBe(hashIp('203.0.113.8', key));
+  });
+
+  it('hashes every spelling of one address alike', () => {
+    const spellings = ['::ffff:203.0.113.7', '203.0.113.7', ' 203.0.113.7', '::FFFF:CB00:7107'];
+    const hashes = spellings.map((raw) => hashIp(normalizeIp(raw) as string, key));
+    expect(new Set(hashes).size).toBe(1);
+  });
+
+  it('never contains the raw address', () => {
+    for (const ip of ['203.0.113.7', '2001:db8::1', '10.0.0.1']) {
+      const hash = hashIp(ip, key);
+      expect(hash).not.toContain(ip);
+      expect(hash).not.toContain(ip.replace(/[.:]/g, ''));
+    }
+  });
+});
