@@ -142,14 +142,23 @@ export class ActivityService {
       onRejected?.(item);
     };
     let batch: NewActivityEvent[] = [];
+    // One batch is stored while the next is prepared, so parsing and the database work
+    // at once; batches still commit in input order.
+    let storing: Promise<void> = Promise.resolve();
     const flush = async () => {
-      for (const events of groupByTenant(batch)) {
-        for (const entry of await this.#append(events)) {
-          if (entry.duplicate) report.duplicates++;
-          else report.recorded++;
-        }
-      }
+      const events = batch;
       batch = [];
+      await storing;
+      storing = (async () => {
+        for (const group of groupByTenant(events)) {
+          for (const entry of await this.#append(group)) {
+            if (entry.duplicate) report.duplicates++;
+            else report.recorded++;
+          }
+        }
+      })();
+      // A failure is thrown by the next await of `storing`, not reported as unhandled.
+      storing.catch(() => {});
     };
     for await (const item of items) {
       if ('error' in item) {
@@ -165,6 +174,7 @@ export class ActivityService {
       if (batch.length >= importBatchSize) await flush();
     }
     await flush();
+    await storing;
     return report;
   }
 

@@ -56,8 +56,13 @@ export class KyselyActivityRepository implements ActivityRepository {
       for (let attempt = 1; pending.length > 0; attempt++) {
         try {
           const { rows } = await appendStatement(tenantId, pending, createdAt).execute(this.#db);
-          for (const row of rows)
-            stored.set(String(row.id), { event: toActivityEvent(row), duplicate: false });
+          const inserted = new Map(rows.map((row) => [row.id, row]));
+          for (const event of pending) {
+            const row = inserted.get(event.id);
+            if (!row) throw new Error(`append stored no row for ${event.id}`);
+            const storedEvent = toActivityEvent({ ...event, seq: row.seq, created_at: row.created_at });
+            stored.set(event.id, { event: storedEvent, duplicate: false });
+          }
           break;
         } catch (error) {
           if (attempt >= maxAppendAttempts || !isUniqueViolation(error, 'activity_events_id_key'))
@@ -205,7 +210,8 @@ function appendStatement(tenantId: string, events: readonly NewActivityEvent[], 
       metadata: event.metadata,
     })),
   );
-  return sql<EventRow>`
+  // Only what the database decides comes back; the rest is the input as sent.
+  return sql<{ id: string; seq: string | number; created_at: Date }>`
     with head as (
       insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
       values (${tenantId}, ${events.length}, ${createdAt}::timestamptz)
@@ -223,7 +229,7 @@ function appendStatement(tenantId: string, events: readonly NewActivityEvent[], 
       n int, id uuid, action text, actor_type text, actor_id text, object_type text, object_id text,
       status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
     cross join head h
-    returning ${sql.join(eventColumns.map((column) => sql.ref(column)))}`;
+    returning id, seq, created_at`;
 }
 
 export function toActivityEvent(row: EventRow): ActivityEvent {
