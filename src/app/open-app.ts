@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import type { Config } from '../config/load-config.js';
 import { ActivityError } from '../domain/errors.js';
 import { type ActivityMetrics, createMetrics } from '../metrics/metrics.js';
@@ -9,6 +10,11 @@ import { createRegistry, type Registry } from '../registry/registry.js';
 import { loadRegistryFile } from '../registry/registry-file.js';
 import { type ActivityObserver, ActivityService } from '../service/activity-service.js';
 import { type Database, type OpenDatabaseOptions, openDatabase } from '../store/open-database.js';
+import { createInProcessTransport } from '../stream/in-process-transport.js';
+import { createPostgresTransport } from '../stream/postgres-transport.js';
+import { createRedisTransport } from '../stream/redis-transport.js';
+import { StreamHub } from '../stream/stream-hub.js';
+import type { StreamTransport } from '../stream/transport.js';
 
 /** Everything a shell needs, built from one validated config; `close()` releases it all. */
 export interface ActivityApp {
@@ -16,6 +22,10 @@ export interface ActivityApp {
   database: Database;
   service: ActivityService;
   metrics: ActivityMetrics;
+  /** Tells other processes of new events (Redis, LISTEN/NOTIFY, or in-process). */
+  transport: StreamTransport;
+  /** The live stream, when asked for with `stream: true`. */
+  hub: StreamHub | undefined;
   close(): Promise<void>;
 }
 
@@ -23,6 +33,10 @@ export interface OpenAppOptions {
   /** More observers of the service (structured logs, a test's probe). */
   observers?: readonly ActivityObserver[];
   clock?: () => Date;
+  /** Build the live stream hub (serve, tail). */
+  stream?: boolean;
+  /** Where background failures (a lost Redis, a failed publish) are reported. */
+  onBackgroundError?: (error: unknown) => void;
 }
 
 /** The composition root: registry, database, keys, metrics and the service. */
@@ -38,18 +52,83 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
   try {
     const secret = config.secret ?? (await embeddedSecret(config.database));
     const metrics = createMetrics();
+    const transport = await openTransport(config, database);
+    const publisher = createPublisher(transport, options.onBackgroundError);
     const service = new ActivityService({
       repository: database.repository,
       registry,
       keys: deriveKeys(secret),
-      observers: [metrics.observer, ...(options.observers ?? [])],
+      observers: [metrics.observer, publisher.observer, ...(options.observers ?? [])],
       ...(options.clock ? { clock: options.clock } : {}),
     });
-    return { config, database, service, metrics, close: () => database.close() };
+    const hub = options.stream
+      ? new StreamHub({
+          repository: database.repository,
+          transport,
+          ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
+        })
+      : undefined;
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      database,
+      service,
+      metrics,
+      transport,
+      hub,
+      close() {
+        // Streams first, then pending publishes, then the transport, then the pool.
+        closing ??= (async () => {
+          await hub?.close();
+          await publisher.flush();
+          await transport.close();
+          await database.close();
+        })();
+        return closing;
+      },
+    };
   } catch (error) {
     await database.close();
     throw error;
   }
+}
+
+/** Redis when configured; else LISTEN/NOTIFY on PostgreSQL; in-process when embedded. */
+async function openTransport(config: Config, database: Database): Promise<StreamTransport> {
+  if (config.redisUrl) return createRedisTransport(config.redisUrl);
+  if (config.database.kind === 'postgres') {
+    return createPostgresTransport(config.database.url, async (channel, payload) => {
+      await sql`select pg_notify(${channel}, ${payload})`.execute(database.db);
+    });
+  }
+  return createInProcessTransport();
+}
+
+/**
+ * Publishes "tenant T has events up to N" after each write. Best effort: a record
+ * never fails for want of pub/sub, and streams catch up by polling meanwhile.
+ */
+function createPublisher(transport: StreamTransport, onError: ((error: unknown) => void) | undefined) {
+  const pending = new Set<Promise<void>>();
+  return {
+    observer: {
+      recorded(events) {
+        const latest = new Map<string, number>();
+        for (const event of events)
+          latest.set(event.tenant_id, Math.max(latest.get(event.tenant_id) ?? 0, event.seq));
+        for (const [tenantId, seq] of latest) {
+          const publishing = transport
+            .publish({ tenantId, seq })
+            .catch((error) => onError?.(error))
+            .finally(() => pending.delete(publishing));
+          pending.add(publishing);
+        }
+      },
+    } satisfies ActivityObserver,
+    async flush() {
+      await Promise.all(pending);
+    },
+  };
 }
 
 /** Opens the app, runs `use`, and closes the app whatever happens. */

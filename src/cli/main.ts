@@ -5,6 +5,9 @@ import { actionsCommand } from './commands/actions.js';
 import { migrateCommand } from './commands/migrate.js';
 import { queryCommand } from './commands/query.js';
 import { recordCommand } from './commands/record.js';
+import { serveCommand } from './commands/serve.js';
+import { tailCommand } from './commands/tail.js';
+import { tokenCommand } from './commands/token.js';
 import type { CliIo } from './context.js';
 import { defaultFormat, type Format } from './render/output.js';
 
@@ -52,7 +55,15 @@ Examples:
 Exit codes: 0 ok, 1 unexpected error, 2 invalid usage or input, 3 database unavailable, 4 integrity check failed.
 Docs: docs/cli.md`,
     );
-  for (const command of [migrateCommand, recordCommand, queryCommand, actionsCommand]) {
+  for (const command of [
+    migrateCommand,
+    recordCommand,
+    queryCommand,
+    tailCommand,
+    serveCommand,
+    tokenCommand,
+    actionsCommand,
+  ]) {
     program.addCommand(command(io, setExitCode).exitOverride().configureOutput(program.configureOutput()));
   }
 

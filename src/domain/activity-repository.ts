@@ -18,8 +18,12 @@ export interface EventFilter {
 }
 
 export interface PageRequest {
-  /** Only events with a lower seq (the keyset position). */
+  /** Only events with a lower seq (the keyset position of a newest-first page). */
   beforeSeq?: number;
+  /** Only events with a higher seq (a stream catching up, oldest first). */
+  afterSeq?: number;
+  /** `desc` (default): newest first; `asc`: oldest first. */
+  order?: 'asc' | 'desc';
   limit: number;
 }
 
@@ -38,7 +42,7 @@ export interface ActivityRepository {
    * the call. Returns one entry per input, in input order.
    */
   append(tenantId: string, events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]>;
-  /** Matching events, newest first (seq descending). */
+  /** Matching events in seq order: newest first unless `order` is `asc`. */
   page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;

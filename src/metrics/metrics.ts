@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { namespaceOf } from '../domain/event.js';
 import type { ActivityObserver } from '../service/activity-service.js';
 
@@ -7,6 +7,11 @@ export interface ActivityMetrics {
   registry: Registry;
   /** Feeds the metrics from the service. */
   observer: ActivityObserver;
+  streamConnections: Gauge;
+  /** Seconds from an event's commit to its delivery to a stream client. */
+  streamLag: Histogram;
+  httpRequests: Counter<'route' | 'status'>;
+  httpDuration: Histogram<'route'>;
 }
 
 export function createMetrics(): ActivityMetrics {
@@ -29,8 +34,36 @@ export function createMetrics(): ActivityMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const streamConnections = new Gauge({
+    name: 'activity_stream_connections',
+    help: 'Open live streams (SSE) on this server.',
+    registers: [registry],
+  });
+  const streamLag = new Histogram({
+    name: 'activity_stream_lag_seconds',
+    help: 'Time from recording an event to writing it to a stream client.',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const httpRequests = new Counter({
+    name: 'activity_http_requests_total',
+    help: 'HTTP requests by route and status.',
+    labelNames: ['route', 'status'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'activity_http_request_duration_seconds',
+    help: 'HTTP request duration by route (streams: until headers are sent).',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
   return {
     registry,
+    streamConnections,
+    streamLag,
+    httpRequests,
+    httpDuration,
     observer: {
       recorded(events, seconds) {
         duration.observe(seconds);

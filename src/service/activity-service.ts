@@ -1,4 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
+import { z } from 'zod';
 import type { ActivityRepository, EventFilter } from '../domain/activity-repository.js';
 import { ActivityError, type ErrorCode, type FieldIssue, toActivityError } from '../domain/errors.js';
 import { type ActivityEvent, fieldLimits, type NewActivityEvent } from '../domain/event.js';
@@ -220,6 +221,16 @@ export class ActivityService {
     }
   }
 
+  /** The filter of a live stream: the query filters, with relative times resolved now. */
+  streamFilter(tenantId: string, input: unknown): EventFilter {
+    const parsed = streamFilterSchema.safeParse(input);
+    if (!parsed.success) {
+      const issues = toFieldIssues(parsed.error);
+      throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
+    }
+    return this.#resolveQuery(tenantId, { ...parsed.data, limit: 1 }).filter;
+  }
+
   /** Resolves when the database answers. */
   ping(): Promise<void> {
     return this.#repository.ping();
@@ -333,6 +344,8 @@ function parseQueryInput(input: unknown): ParsedQueryInput {
   const issues = toFieldIssues(parsed.error);
   throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
 }
+
+const streamFilterSchema = z.strictObject(queryFilterShape);
 
 const filterKeys = Object.keys(queryFilterShape) as (keyof typeof queryFilterShape)[];
 

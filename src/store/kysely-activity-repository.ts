@@ -117,7 +117,7 @@ export class KyselyActivityRepository implements ActivityRepository {
       const rows = await this.#db
         .selectFrom(union.as('merged'))
         .selectAll()
-        .orderBy('seq' as never, 'desc')
+        .orderBy('seq' as never, request.order ?? 'desc')
         .limit(request.limit)
         .execute();
       return (rows as EventRow[]).map(toActivityEvent);
@@ -145,6 +145,7 @@ export class KyselyActivityRepository implements ActivityRepository {
       .select(eventColumns)
       .where('tenant_id', '=', tenantId) as SelectQueryBuilder<StoreSchema, 'activity_events', EventRow>;
     if (request.beforeSeq !== undefined) query = query.where('seq', '<', request.beforeSeq);
+    if (request.afterSeq !== undefined) query = query.where('seq', '>', request.afterSeq);
     // created_at never decreases within a tenant, so a time window is a seq range:
     // the page is still read in seq order from whichever index serves the filters.
     if (filter.since) query = query.where('seq', '>', lastSeqBefore(tenantId, filter.since));
@@ -160,7 +161,7 @@ export class KyselyActivityRepository implements ActivityRepository {
       query = query.where('namespace', '=', namespace as string);
       if (deeper.length > 0) query = query.where(sql<boolean>`starts_with(action, ${clause.prefix})`);
     }
-    return query.orderBy('seq', 'desc').limit(request.limit);
+    return query.orderBy('seq', request.order ?? 'desc').limit(request.limit);
   }
 }
 

@@ -1,0 +1,57 @@
+import { Command } from 'commander';
+import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
+
+interface ServeOptions extends CommonOptions {
+  host: string;
+  port: string;
+}
+
+export function serveCommand(io: CliIo, setExitCode: (code: number) => void): Command {
+  return withCommonOptions(
+    new Command('serve')
+      .description('serve the HTTP API and the live stream (SIGTERM drains and exits 0)')
+      .option('--host <address>', 'address to bind', '127.0.0.1')
+      .option('--port <n>', 'port to bind (0: any free port)', '8080'),
+  )
+    .addHelpText(
+      'after',
+      `
+Needs ACTIVITY_JWT_SECRET (or ACTIVITY_JWKS_FILE) to verify bearer tokens; mint one
+with \`activity token\`. Logs are JSON lines on stderr. See docs/api.md.
+
+Examples:
+  $ ACTIVITY_JWT_SECRET=… activity serve --port 8080
+  $ curl -H "Authorization: Bearer $(activity token --tenant acme --role admin)" \\
+      'http://127.0.0.1:8080/api/v1/activity?action=auth.*'`,
+    )
+    .action(
+      action<ServeOptions>(io, setExitCode, async (options, context) => {
+        const { ActivityError } = await import('../../domain/errors.js');
+        const port = Number(options.port);
+        if (!/^\d{1,5}$/.test(options.port) || port > 65_535) {
+          throw new ActivityError('USAGE_INVALID', '--port must be a number from 0 to 65535');
+        }
+        const { openApp } = await import('../../app/open-app.js');
+        const { startServer } = await import('../../http/server.js');
+        const log = (record: Record<string, unknown>) =>
+          io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+        const app = await openApp(await context.config(), {
+          stream: true,
+          onBackgroundError: (error) => log({ msg: 'background error', error: String(error) }),
+        });
+        try {
+          const server = await startServer(app, { host: options.host, port, log });
+          app.hub?.start().catch((error) => log({ msg: 'stream transport failed', error: String(error) }));
+          await new Promise<void>((resolve) => {
+            process.once('SIGTERM', resolve);
+            process.once('SIGINT', resolve);
+          });
+          log({ msg: 'shutting down' });
+          await server.close();
+        } finally {
+          await app.close();
+        }
+        return 0;
+      }),
+    );
+}

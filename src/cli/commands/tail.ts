@@ -1,0 +1,173 @@
+import { Command, Option } from 'commander';
+import type { ActivityEvent } from '../../domain/event.js';
+import { eventStatuses } from '../../domain/event.js';
+import {
+  action,
+  type CliIo,
+  type CommandContext,
+  type CommonOptions,
+  withCommonOptions,
+} from '../context.js';
+import { renderEventLine } from '../render/event-line.js';
+import { renderEventCsv, renderEventNdjson, renderEventsCsvHeader } from '../render/events.js';
+
+interface TailOptions extends CommonOptions {
+  tenant?: string;
+  action?: string;
+  actorId?: string;
+  objectType?: string;
+  objectId?: string;
+  requestId?: string;
+  status?: string;
+  since?: string;
+  until?: string;
+  lines: string;
+  url?: string;
+  token?: string;
+}
+
+const filterFlags = {
+  action: 'action',
+  actorId: 'actor_id',
+  objectType: 'object_type',
+  objectId: 'object_id',
+  requestId: 'request_id',
+  status: 'status',
+  since: 'since',
+  until: 'until',
+} as const;
+
+export function tailCommand(io: CliIo, setExitCode: (code: number) => void): Command {
+  return withCommonOptions(
+    new Command('tail')
+      .description('print the last N matching events, then follow new ones until interrupted')
+      .option('--tenant <id>', 'tenant id (with --url, the token decides)')
+      .option('--action <names>', 'exact names, ns.* prefixes, or a comma list of both')
+      .option('--actor-id <id>', 'only this actor')
+      .option('--object-type <type>', 'only this kind of object')
+      .option('--object-id <id>', 'only this object')
+      .option('--request-id <id>', 'only this correlation id')
+      .addOption(new Option('--status <status>', 'only this outcome').choices(eventStatuses))
+      .option('--since <time>', 'at or after TIME')
+      .option('--until <time>', 'before TIME')
+      .option('-n, --lines <n>', 'how many past events to print first', '10')
+      .option('--url <url>', 'follow a remote `activity serve` over SSE instead of the database')
+      .option('--token <jwt>', 'bearer token for --url (see `activity token`)'),
+  )
+    .addHelpText(
+      'after',
+      `
+Past events print oldest first, then new ones as they commit. Readable lines on a
+terminal, NDJSON when piped. Ctrl-C stops.
+
+Examples:
+  $ activity tail --tenant acme --action 'auth.*' -n 20
+  $ activity tail --tenant acme --status failure --format ndjson | jq .action
+  $ activity tail --url https://activity.internal --token "$TOKEN" --action 'billing.*'`,
+    )
+    .action(
+      action<TailOptions>(io, setExitCode, async (options, context) => {
+        const { ActivityError } = await import('../../domain/errors.js');
+        if (!/^\d{1,4}$/.test(options.lines))
+          throw new ActivityError('USAGE_INVALID', '-n must be 0 to 9999');
+        const filters: Record<string, string> = {};
+        for (const [flag, parameter] of Object.entries(filterFlags)) {
+          const value = options[flag as keyof typeof filterFlags];
+          if (value !== undefined) filters[parameter] = value;
+        }
+        const print = eventPrinter(context);
+        const stop = stopSignal();
+        if (options.url !== undefined) {
+          if (!options.token) throw new ActivityError('USAGE_INVALID', '--url needs --token');
+          const { followRemote } = await import('../follow-remote.js');
+          await followRemote({
+            url: options.url,
+            token: options.token,
+            filters,
+            lines: Number(options.lines),
+            print,
+            stop,
+          });
+          return 0;
+        }
+        if (options.tenant === undefined)
+          throw new ActivityError('USAGE_INVALID', 'tail needs --tenant (or --url)');
+        const tenant = options.tenant;
+        const { usingApp } = await import('../../app/open-app.js');
+        await usingApp(
+          await context.config(),
+          async ({ service, hub }) => {
+            if (!hub) return;
+            const lines = Number(options.lines);
+            // Where the past ends and the stream begins, so nothing is printed twice or skipped.
+            let afterSeq: number;
+            if (lines > 0) {
+              const { data } = await service.query(tenant, { ...filters, limit: String(lines) });
+              for (const event of data.reverse()) await print(event);
+              afterSeq = data.at(-1)?.seq ?? 0;
+            } else {
+              afterSeq = (await service.query(tenant, { limit: '1' })).data[0]?.seq ?? 0;
+            }
+            await waitForListening(hub.start());
+            const subscription = await hub.subscribe(tenant, service.streamFilter(tenant, filters), afterSeq);
+            void stop.then(() => subscription.close('client'));
+            for await (const event of subscription) await print(event);
+            if (subscription.closeReason === 'slow') {
+              throw new ActivityError('INTERNAL', 'the output fell too far behind the stream');
+            }
+          },
+          {
+            stream: true,
+            onBackgroundError: (error) => io.stderr.write(`warning: ${String(error)}\n`),
+          },
+        );
+        return 0;
+      }),
+    );
+}
+
+/** Resolves on Ctrl-C or SIGTERM. */
+function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+async function waitForListening(listening: Promise<void>) {
+  const { ActivityError } = await import('../../domain/errors.js');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ActivityError(
+            'DB_UNAVAILABLE',
+            'cannot listen for new events (Redis or PostgreSQL unreachable)',
+          ),
+        ),
+      10_000,
+    );
+  });
+  try {
+    await Promise.race([listening, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function eventPrinter(context: CommandContext): (event: ActivityEvent) => Promise<void> {
+  let headerDone = false;
+  return async (event) => {
+    switch (context.format) {
+      case 'table':
+        return context.out.write(renderEventLine(event));
+      case 'csv':
+        if (!headerDone) await context.out.write(renderEventsCsvHeader());
+        headerDone = true;
+        return context.out.write(renderEventCsv(event));
+      default:
+        return context.out.write(renderEventNdjson(event));
+    }
+  };
+}

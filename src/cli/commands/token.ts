@@ -1,0 +1,86 @@
+import { Command } from 'commander';
+import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
+
+interface TokenOptions extends CommonOptions {
+  tenant: string;
+  role?: string;
+  scope?: string[];
+  sub: string;
+  ttl: string;
+}
+
+const maxTtlSeconds = 365 * 86_400;
+
+export function tokenCommand(io: CliIo, setExitCode: (code: number) => void): Command {
+  return withCommonOptions(
+    new Command('token')
+      .description('mint a signed bearer token for `activity serve` (HS256 with ACTIVITY_JWT_SECRET)')
+      .requiredOption('--tenant <id>', 'tenant the token reads and writes')
+      .option('--role <role>', 'role claim; owner and admin grant activity:read')
+      .option(
+        '--scope <scope>',
+        'scope to grant, e.g. activity:read or activity:write (repeatable)',
+        (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+      )
+      .option('--sub <id>', 'subject: who the token identifies', 'cli')
+      .option('--ttl <duration>', 'lifetime, e.g. 15m, 12h, 30d (at most 365d)', '1h'),
+  )
+    .addHelpText(
+      'after',
+      `
+activity:write is granted only by --scope, never by a role.
+
+Examples:
+  $ activity token --tenant acme --role admin
+  $ activity token --tenant acme --scope activity:read --scope activity:write --ttl 15m
+  $ curl -H "Authorization: Bearer $(activity token --tenant acme --role admin)" \\
+      http://127.0.0.1:8080/api/v1/activity
+  $ activity token --tenant acme --sub ci --scope activity:write --format json | jq -r .expires_at`,
+    )
+    .action(
+      action<TokenOptions>(io, setExitCode, async (options, context) => {
+        const { ActivityError } = await import('../../domain/errors.js');
+        const { parseDuration, tenantIdSchema } = await import('../../domain/inputs.js');
+        if (!tenantIdSchema.safeParse(options.tenant).success) {
+          throw new ActivityError(
+            'USAGE_INVALID',
+            '--tenant must be 1–128 characters of A-Z a-z 0-9 . _ : -',
+          );
+        }
+        const scopes = options.scope ?? [];
+        const ttlMs = parseDuration(options.ttl);
+        if (ttlMs === undefined || ttlMs <= 0 || ttlMs > maxTtlSeconds * 1000) {
+          throw new ActivityError(
+            'USAGE_INVALID',
+            '--ttl must be a duration like 15m, 12h or 30d, at most 365d',
+          );
+        }
+        if (options.sub.trim() === '') throw new ActivityError('USAGE_INVALID', '--sub must not be empty');
+        if (options.role !== undefined && !/^\S+$/.test(options.role)) {
+          throw new ActivityError('USAGE_INVALID', '--role must be one word');
+        }
+        if (scopes.some((scope) => !/^\S+$/.test(scope))) {
+          throw new ActivityError('USAGE_INVALID', '--scope must be one word; repeat --scope for more');
+        }
+
+        const config = await context.config();
+        const { createTokenSigner } = await import('../../http/auth.js');
+        const { token, expiresAt } = await createTokenSigner({ jwtSecret: config.jwtSecret }).sign({
+          tenantId: options.tenant,
+          subject: options.sub,
+          role: options.role,
+          scopes,
+          ttlSeconds: ttlMs / 1000,
+        });
+        if (context.format === 'json') {
+          await context.out.write(`${JSON.stringify({ token, expires_at: expiresAt.toISOString() })}\n`);
+        } else {
+          await context.out.write(`${token}\n`);
+        }
+        if (options.role !== 'owner' && options.role !== 'admin' && scopes.length === 0) {
+          context.io.stderr.write('warning: this token grants no scope (add --role admin or --scope S)\n');
+        }
+        return 0;
+      }),
+    );
+}

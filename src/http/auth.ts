@@ -1,0 +1,318 @@
+import { readFileSync } from 'node:fs';
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import { ActivityError } from '../domain/errors.js';
+import { tenantIdSchema } from '../domain/inputs.js';
+
+export const activityScopes = ['activity:read', 'activity:write'] as const;
+export type ActivityScope = (typeof activityScopes)[number];
+
+/** Who a verified bearer token speaks for. */
+export interface Principal {
+  tenantId: string;
+  subject: string;
+  scopes: ReadonlySet<string>;
+  expiresAt: Date;
+}
+
+export interface TokenVerifier {
+  /** Verifies signature, algorithm and claims; throws UNAUTHORIZED with a reason that never echoes the token. */
+  verify(token: string): Promise<Principal>;
+}
+
+export interface TokenVerifierOptions {
+  jwtSecret?: string | undefined;
+  jwksFile?: string | undefined;
+  clock?: (() => Date) | undefined;
+}
+
+/** The only algorithm for ACTIVITY_JWT_SECRET. */
+const secretAlgorithms = ['HS256'] as const;
+/** Asymmetric algorithms for keys from ACTIVITY_JWKS_FILE; never HS*, so a public key cannot be used as an HMAC secret. */
+const jwksAlgorithms = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const;
+
+/** Roles that imply a scope. `activity:write` is deliberately granted by explicit scope only. */
+const roleScopes: Readonly<Record<string, readonly ActivityScope[]>> = {
+  owner: ['activity:read'],
+  admin: ['activity:read'],
+};
+
+/** Seconds of clock skew tolerated on exp and nbf. */
+const clockToleranceSeconds = 5;
+/** Far above any real JWT; stops a crafted giant token from costing parse time. */
+const maxTokenLength = 8_192;
+const requiredClaims = ['exp', 'sub', 'tenant_id'] as const;
+
+/**
+ * Builds a verifier for bearer tokens: HS256 with ACTIVITY_JWT_SECRET and/or the
+ * asymmetric algorithms with the public keys of ACTIVITY_JWKS_FILE (read once, here).
+ * When both are configured the token's `alg` header picks the key.
+ */
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const clock = options.clock ?? (() => new Date());
+  const secret = options.jwtSecret === undefined ? undefined : new TextEncoder().encode(options.jwtSecret);
+  const jwks = options.jwksFile === undefined ? undefined : loadJwks(options.jwksFile);
+  if (secret === undefined && jwks === undefined) {
+    throw new ActivityError(
+      'CONFIG_INVALID',
+      'ACTIVITY_JWT_SECRET or ACTIVITY_JWKS_FILE is required to verify bearer tokens',
+    );
+  }
+
+  return {
+    async verify(token) {
+      if (token === '') throw unauthorized('missing bearer token');
+      if (token.length > maxTokenLength) throw unauthorized('token is too long');
+      const alg = headerAlgorithm(token);
+      const verifyOptions = {
+        clockTolerance: clockToleranceSeconds,
+        currentDate: clock(),
+        requiredClaims: [...requiredClaims],
+      };
+      let payload: JWTPayload;
+      try {
+        if (secret !== undefined && isOneOf(alg, secretAlgorithms)) {
+          ({ payload } = await jwtVerify(token, secret, {
+            ...verifyOptions,
+            algorithms: [...secretAlgorithms],
+          }));
+        } else if (jwks !== undefined && isOneOf(alg, jwksAlgorithms)) {
+          payload = await verifyWithKeySet(token, jwks, {
+            ...verifyOptions,
+            algorithms: [...jwksAlgorithms],
+          });
+        } else {
+          throw unauthorized(`unsupported token algorithm${describeAlgorithm(alg)}`);
+        }
+      } catch (error) {
+        throw toUnauthorized(error);
+      }
+      return toPrincipal(payload);
+    },
+  };
+}
+
+/** Throws FORBIDDEN unless the principal holds `scope`. */
+export function requireScope(principal: Principal, scope: ActivityScope): void {
+  if (!principal.scopes.has(scope)) throw new ActivityError('FORBIDDEN', `token lacks the ${scope} scope`);
+}
+
+/**
+ * The token from `Authorization: Bearer <token>`, else from `?access_token=` (for
+ * EventSource clients, which cannot set headers). A header in another form is
+ * refused rather than skipped, so a typo cannot silently fall back to the query.
+ */
+export function bearerToken(
+  authorizationHeader: string | undefined,
+  queryAccessToken: string | undefined,
+): string {
+  if (authorizationHeader !== undefined && authorizationHeader.trim() !== '') {
+    const match = /^[ \t]*bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorizationHeader);
+    if (!match?.[1]) throw unauthorized('authorization header must be "Bearer <token>"');
+    return match[1];
+  }
+  if (queryAccessToken !== undefined && queryAccessToken !== '') return queryAccessToken;
+  throw unauthorized('missing bearer token');
+}
+
+export interface TokenSignerOptions {
+  jwtSecret?: string | undefined;
+  clock?: (() => Date) | undefined;
+}
+
+export interface TokenClaims {
+  tenantId: string;
+  subject: string;
+  role?: string | undefined;
+  scopes: readonly string[];
+  ttlSeconds: number;
+}
+
+export interface SignedToken {
+  token: string;
+  expiresAt: Date;
+}
+
+export interface TokenSigner {
+  sign(claims: TokenClaims): Promise<SignedToken>;
+}
+
+/** Mints HS256 tokens with ACTIVITY_JWT_SECRET, as `activity token` does. */
+export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
+  if (options.jwtSecret === undefined) {
+    throw new ActivityError(
+      'CONFIG_INVALID',
+      'ACTIVITY_JWT_SECRET is required to mint tokens (a JWKS file holds public keys only)',
+    );
+  }
+  const secret = new TextEncoder().encode(options.jwtSecret);
+  const clock = options.clock ?? (() => new Date());
+  return {
+    async sign(claims) {
+      assertSignable(claims);
+      const issuedAt = Math.floor(clock().getTime() / 1000);
+      const expiresAt = issuedAt + claims.ttlSeconds;
+      const payload: JWTPayload = { tenant_id: claims.tenantId };
+      if (claims.scopes.length > 0) payload.scope = claims.scopes.join(' ');
+      if (claims.role !== undefined) payload.role = claims.role;
+      const token = await new SignJWT(payload)
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(claims.subject)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(expiresAt)
+        .sign(secret);
+      return { token, expiresAt: new Date(expiresAt * 1000) };
+    },
+  };
+}
+
+function assertSignable(claims: TokenClaims): void {
+  const problem = !tenantIdSchema.safeParse(claims.tenantId).success
+    ? 'tenant id must be 1–128 characters of A-Z a-z 0-9 . _ : -'
+    : claims.subject.trim() === ''
+      ? 'subject must not be empty'
+      : claims.role !== undefined && !/^\S+$/.test(claims.role)
+        ? 'role must be one word'
+        : claims.scopes.some((scope) => !/^\S+$/.test(scope))
+          ? 'each scope must be one word (scopes are joined with spaces)'
+          : !Number.isSafeInteger(claims.ttlSeconds) || claims.ttlSeconds <= 0
+            ? 'ttl must be a positive whole number of seconds'
+            : undefined;
+  if (problem !== undefined) throw new ActivityError('VALIDATION_FAILED', problem);
+}
+
+function loadJwks(path: string): JWTVerifyGetKey {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    const reason = error instanceof SyntaxError ? 'is not valid JSON' : 'cannot be read';
+    throw new ActivityError('CONFIG_INVALID', `ACTIVITY_JWKS_FILE ${reason}`, { cause: error });
+  }
+  const keys = (json as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) {
+    throw new ActivityError(
+      'CONFIG_INVALID',
+      'ACTIVITY_JWKS_FILE must be a JWKS: {"keys":[…]} with at least one key',
+    );
+  }
+  // Refused up front: a private or symmetric key here means a secret was deployed where
+  // only public keys belong.
+  for (const key of keys) {
+    if (typeof key !== 'object' || key === null) {
+      throw new ActivityError('CONFIG_INVALID', 'ACTIVITY_JWKS_FILE keys must be JSON objects');
+    }
+    if ('d' in key || 'k' in key || (key as { kty?: unknown }).kty === 'oct') {
+      throw new ActivityError(
+        'CONFIG_INVALID',
+        'ACTIVITY_JWKS_FILE must hold public keys only (found private or symmetric key material)',
+      );
+    }
+  }
+  try {
+    return createLocalJWKSet(json as JSONWebKeySet);
+  } catch (error) {
+    throw new ActivityError('CONFIG_INVALID', 'ACTIVITY_JWKS_FILE is not a valid JWKS', { cause: error });
+  }
+}
+
+/**
+ * Verifies against a key set. Without a `kid`, several keys may fit the algorithm
+ * (during a rotation, say); jose then hands back the candidates and each is tried.
+ */
+async function verifyWithKeySet(
+  token: string,
+  jwks: JWTVerifyGetKey,
+  options: Parameters<typeof jwtVerify>[2],
+): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, jwks, options)).payload;
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+    for await (const key of error) {
+      try {
+        return (await jwtVerify(token, key, options)).payload;
+      } catch (attempt) {
+        if (!(attempt instanceof errors.JWSSignatureVerificationFailed)) throw attempt;
+      }
+    }
+    throw new errors.JWSSignatureVerificationFailed();
+  }
+}
+
+function headerAlgorithm(token: string): unknown {
+  try {
+    return decodeProtectedHeader(token).alg;
+  } catch (error) {
+    throw unauthorized('token is malformed', error);
+  }
+}
+
+function isOneOf<T extends string>(value: unknown, list: readonly T[]): value is T {
+  return typeof value === 'string' && (list as readonly string[]).includes(value);
+}
+
+/** The header's alg for the message, only when it is a plain short name (it is attacker input). */
+function describeAlgorithm(alg: unknown): string {
+  return typeof alg === 'string' && /^[A-Za-z0-9+_-]{1,16}$/.test(alg) ? ` ${alg}` : '';
+}
+
+function toPrincipal(payload: JWTPayload): Principal {
+  const { sub, tenant_id: tenantId, scope, role, exp } = payload;
+  if (typeof sub !== 'string' || sub.trim() === '')
+    throw unauthorized('token claim sub must be a non-empty string');
+  if (!tenantIdSchema.safeParse(tenantId).success) {
+    throw unauthorized('token claim tenant_id must be 1–128 characters of A-Z a-z 0-9 . _ : -');
+  }
+  if (scope !== undefined && typeof scope !== 'string') {
+    throw unauthorized('token claim scope must be a space-separated string');
+  }
+  const roles = role === undefined ? [] : Array.isArray(role) ? role : [role];
+  if (!roles.every((r): r is string => typeof r === 'string')) {
+    throw unauthorized('token claim role must be a string or an array of strings');
+  }
+  const scopes = new Set(scope?.split(/\s+/).filter((s) => s !== '') ?? []);
+  for (const r of roles) for (const granted of roleScopes[r] ?? []) scopes.add(granted);
+  return {
+    tenantId: tenantId as string,
+    subject: sub,
+    scopes,
+    // jose has already checked that exp is a number.
+    expiresAt: new Date((exp as number) * 1000),
+  };
+}
+
+/** Maps jose's failures to a reason a client can act on; the token itself is never echoed. */
+function toUnauthorized(error: unknown): ActivityError {
+  if (error instanceof ActivityError) return error;
+  if (error instanceof errors.JWTExpired) return unauthorized('token expired', error);
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.reason === 'missing') return unauthorized(`token is missing the ${error.claim} claim`, error);
+    if (error.claim === 'nbf') return unauthorized('token is not valid yet', error);
+    return unauthorized(`token claim ${error.claim} is invalid`, error);
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return unauthorized('token signature is invalid', error);
+  }
+  if (error instanceof errors.JWKSNoMatchingKey) return unauthorized('token signed by an unknown key', error);
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
+    return unauthorized('unsupported token algorithm', error);
+  }
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) {
+    return unauthorized('token is malformed', error);
+  }
+  // Anything else (a bad key in the set, say) still fails closed.
+  return unauthorized('token could not be verified', error);
+}
+
+function unauthorized(message: string, cause?: unknown): ActivityError {
+  return new ActivityError('UNAUTHORIZED', message, cause === undefined ? {} : { cause });
+}

@@ -1,0 +1,337 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
+import { queryInputSchema } from '../domain/inputs.js';
+import type { ActivityMetrics } from '../metrics/metrics.js';
+import { describeIssues, toFieldIssues } from '../registry/registry.js';
+import type { ActivityService } from '../service/activity-service.js';
+import type { StreamHub } from '../stream/stream-hub.js';
+import { bearerToken, type Principal, requireScope, type TokenVerifier } from './auth.js';
+import { sseComment, sseFrame } from './sse.js';
+
+export interface HandlerOptions {
+  service: ActivityService;
+  verifier: TokenVerifier;
+  metrics: ActivityMetrics;
+  /** Absent when the stream is turned off (ENABLE_ACTIVITY_STREAM=false): its route is a 404. */
+  hub: StreamHub | undefined;
+  /** One JSON object per line on stderr. */
+  log(record: Record<string, unknown>): void;
+  heartbeatMs?: number;
+  clock?: () => Date;
+}
+
+const maxBodyBytes = 1024 * 1024;
+const maxBatch = 1000;
+
+/** The list route's parameters: the CLI's query schema, with the HTTP page cap. */
+const listParamsSchema = queryInputSchema.extend({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+type Route = { path: string; methods: Record<string, (request: RequestContext) => Promise<void>> };
+
+interface RequestContext {
+  request: IncomingMessage;
+  response: ServerResponse;
+  url: URL;
+  /** Set once the token is verified, for the request log. */
+  principal?: Principal;
+}
+
+/**
+ * The HTTP API as a plain `(request, response)` handler, built apart from `listen`
+ * so that tests can call it without a port. Every route parses its input with the
+ * same schemas as the CLI and calls the same service.
+ */
+export function createHandler(options: HandlerOptions) {
+  const { service, verifier, metrics, hub, log } = options;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const clock = options.clock ?? (() => new Date());
+  const openStreams = new Set<() => void>();
+
+  const authenticate = async (context: RequestContext, scope: 'activity:read' | 'activity:write') => {
+    const principal = await verifier.verify(
+      bearerToken(
+        context.request.headers.authorization,
+        context.url.searchParams.get('access_token') ?? undefined,
+      ),
+    );
+    context.principal = principal;
+    requireScope(principal, scope);
+    return principal;
+  };
+
+  const routes: Route[] = [
+    {
+      path: '/api/v1/activity',
+      methods: {
+        GET: async (context) => {
+          const principal = await authenticate(context, 'activity:read');
+          const params = searchParams(context.url);
+          assertValid(listParamsSchema, params);
+          sendJson(context.response, 200, await service.query(principal.tenantId, params));
+        },
+        POST: async (context) => {
+          const principal = await authenticate(context, 'activity:write');
+          const body = await readJsonBody(context.request);
+          const inputs = Array.isArray(body) ? body : [body];
+          if (Array.isArray(body) && (body.length === 0 || body.length > maxBatch)) {
+            throw new ActivityError('VALIDATION_FAILED', `a batch holds 1 to ${maxBatch} events`);
+          }
+          const scoped = inputs.map((input, index) => withTenant(input, principal.tenantId, index));
+          const events = await service.recordBatch(scoped);
+          for (const event of events) {
+            log({
+              msg: 'recorded',
+              activity_event_id: event.id,
+              tenant_id: event.tenant_id,
+              action: event.action,
+            });
+          }
+          sendJson(context.response, 201, Array.isArray(body) ? { data: events } : events[0]);
+        },
+      },
+    },
+    {
+      path: '/api/v1/activity/stream',
+      methods: {
+        GET: async (context) => {
+          if (!hub) throw new ActivityError('NOT_FOUND', 'the activity stream is turned off on this server');
+          const principal = await authenticate(context, 'activity:read');
+          const { after, ...filters } = searchParams(context.url);
+          const lastEventId = context.request.headers['last-event-id'];
+          const resumeFrom = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : after;
+          if (resumeFrom !== undefined && !/^\d{1,15}$/.test(resumeFrom)) {
+            throw new ActivityError('PARAMETER_INVALID', 'Last-Event-ID (or after) must be a seq number');
+          }
+          const filter = service.streamFilter(principal.tenantId, filters);
+          const subscription = await hub.subscribe(
+            principal.tenantId,
+            filter,
+            resumeFrom === undefined ? undefined : Number(resumeFrom),
+          );
+          await streamEvents(context, principal, subscription);
+        },
+      },
+    },
+    {
+      path: '/api/v1/activity/actions',
+      methods: {
+        GET: async (context) => {
+          await authenticate(context, 'activity:read');
+          sendJson(context.response, 200, { actions: service.registry.describe() });
+        },
+      },
+    },
+    {
+      path: '/metrics',
+      methods: {
+        GET: async ({ response }) => {
+          response.writeHead(200, { 'content-type': metrics.registry.contentType });
+          response.end(await metrics.registry.metrics());
+        },
+      },
+    },
+    {
+      path: '/healthz',
+      methods: { GET: async ({ response }) => sendJson(response, 200, { status: 'ok' }) },
+    },
+    {
+      path: '/readyz',
+      methods: {
+        GET: async ({ response }) => {
+          await service.ping();
+          sendJson(response, 200, { status: 'ready' });
+        },
+      },
+    },
+  ];
+
+  async function streamEvents(
+    context: RequestContext,
+    principal: Principal,
+    subscription: Awaited<ReturnType<StreamHub['subscribe']>>,
+  ) {
+    const { request, response } = context;
+    response.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    response.write(sseComment('connected'));
+    response.flushHeaders();
+    metrics.streamConnections.inc();
+    const end = () => subscription.close('shutdown');
+    openStreams.add(end);
+    const heartbeat = setInterval(() => response.write(sseComment('heartbeat')), heartbeatMs);
+    const expiry = setTimeout(
+      () => subscription.close('expired'),
+      Math.max(0, principal.expiresAt.getTime() - clock().getTime()),
+    );
+    request.on('close', () => subscription.close('client'));
+    try {
+      for await (const event of subscription) {
+        const written = response.write(
+          sseFrame({ id: event.seq, event: 'activity', data: JSON.stringify(event) }),
+        );
+        metrics.streamLag.observe(Math.max(0, clock().getTime() - Date.parse(event.created_at)) / 1000);
+        if (!written) await waitForDrain(response, subscription);
+      }
+      if (subscription.closeReason === 'slow' || subscription.closeReason === 'expired') {
+        response.write(
+          sseFrame({ event: 'close', data: JSON.stringify({ reason: subscription.closeReason }) }),
+        );
+      }
+    } finally {
+      clearInterval(heartbeat);
+      clearTimeout(expiry);
+      openStreams.delete(end);
+      metrics.streamConnections.dec();
+      response.end();
+    }
+  }
+
+  const handler = async (request: IncomingMessage, response: ServerResponse) => {
+    const started = performance.now();
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const route = routes.find((candidate) => candidate.path === url.pathname);
+    const context: RequestContext = { request, response, url };
+    try {
+      if (!route) throw new ActivityError('NOT_FOUND', `no route ${url.pathname}`);
+      const method = route.methods[request.method ?? 'GET'];
+      if (!method) {
+        response.setHeader('allow', Object.keys(route.methods).join(', '));
+        throw new ActivityError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${url.pathname}`);
+      }
+      await method(context);
+    } catch (error) {
+      sendProblem(response, toActivityError(error), log);
+    } finally {
+      const routeLabel = route?.path ?? 'unmatched';
+      const seconds = (performance.now() - started) / 1000;
+      metrics.httpRequests.inc({ route: routeLabel, status: String(response.statusCode) });
+      metrics.httpDuration.observe({ route: routeLabel }, seconds);
+      log({
+        msg: 'request',
+        method: request.method,
+        route: routeLabel,
+        status: response.statusCode,
+        duration_ms: Math.round(seconds * 1000),
+        ...(context.principal ? { tenant_id: context.principal.tenantId } : {}),
+      });
+    }
+  };
+
+  return Object.assign(handler, {
+    /** Ends every open stream (graceful shutdown). */
+    closeStreams() {
+      for (const end of [...openStreams]) end();
+    },
+  });
+}
+
+/** The body's tenant, if any, must be the token's: a token writes its own tenant only. */
+function withTenant(input: unknown, tenantId: string, index: number): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  const given = (input as { tenant_id?: unknown }).tenant_id;
+  if (given !== undefined && given !== tenantId) {
+    throw new ActivityError('FORBIDDEN', `event ${index}: tenant_id differs from the token's tenant`);
+  }
+  return { ...input, tenant_id: tenantId };
+}
+
+/** The query string as one value per name (`access_token` is auth, not a parameter). */
+function searchParams(url: URL): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) {
+    if (key === 'access_token') continue;
+    if (key in params) throw new ActivityError('PARAMETER_INVALID', `${key} is given more than once`);
+    params[key] = value;
+  }
+  return params;
+}
+
+function assertValid(schema: z.ZodType, params: Record<string, string>) {
+  const parsed = schema.safeParse(params);
+  if (parsed.success) return;
+  const issues = toFieldIssues(parsed.error);
+  throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
+}
+
+async function readJsonBody(request: IncomingMessage): Promise<unknown> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > maxBodyBytes)
+    throw new ActivityError('BODY_TOO_LARGE', `the body is over ${maxBodyBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBodyBytes)
+      throw new ActivityError('BODY_TOO_LARGE', `the body is over ${maxBodyBytes} bytes`);
+    chunks.push(chunk);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new ActivityError('INPUT_UNREADABLE', 'the body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ActivityError('INPUT_UNREADABLE', 'the body is not JSON');
+  }
+}
+
+function waitForDrain(
+  response: ServerResponse,
+  subscription: Awaited<ReturnType<StreamHub['subscribe']>>,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.once('drain', done);
+    response.once('close', done);
+    subscription.onClose(done);
+  });
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+/** RFC 9457 problem details; never SQL, a stack trace, or another tenant's data. */
+function sendProblem(response: ServerResponse, error: ActivityError, log: HandlerOptions['log']) {
+  if (error.code === 'INTERNAL' || error.exitCode === 3) {
+    log({ msg: 'request failed', code: error.code, error: String(error.cause ?? error.message) });
+  }
+  if (response.headersSent) {
+    response.end();
+    return;
+  }
+  const { http: status, title } = errorCodes[error.code];
+  // Internal and database failures are described in the log, not to the client.
+  const detail =
+    error.code === 'INTERNAL'
+      ? 'an unexpected error occurred'
+      : error.exitCode === 3
+        ? 'the database is unavailable; try again shortly'
+        : error.message;
+  const text = JSON.stringify({ type: 'about:blank', title, status, detail, code: error.code });
+  response.writeHead(status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(text),
+    ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+  });
+  response.end(text);
+}

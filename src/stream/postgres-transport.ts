@@ -1,0 +1,78 @@
+import type pg from 'pg';
+import { decodeNotice, encodeNotice, type StreamTransport } from './transport.js';
+
+const channel = 'activity_events';
+const reconnectDelaysMs = [250, 500, 1000, 2000, 5000];
+
+/**
+ * PostgreSQL LISTEN/NOTIFY: no other server needed. The listener holds one dedicated
+ * connection; when it drops (or cannot be made), it retries with backoff and asks for
+ * a resync once back, since notifications sent meanwhile are lost. `notify` runs
+ * `pg_notify` on the app's pool.
+ */
+export async function createPostgresTransport(
+  url: string,
+  notify: (channel: string, payload: string) => Promise<void>,
+): Promise<StreamTransport> {
+  const { default: pgModule } = await import('pg');
+  let client: pg.Client | undefined;
+  let closed = false;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+
+  return {
+    name: 'postgres',
+    publish: (notice) => notify(channel, encodeNotice(notice)),
+    listen(listener) {
+      return new Promise<void>((listening) => {
+        let attempt = 0;
+        let everConnected = false;
+        const connect = async () => {
+          const next = new pgModule.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+          next.on('notification', (message) => {
+            const notice = message.payload === undefined ? undefined : decodeNotice(message.payload);
+            if (notice) listener.onNotice(notice);
+          });
+          next.on('error', () => {});
+          try {
+            await next.connect();
+            await next.query(`LISTEN ${channel}`);
+          } catch {
+            await next.end().catch(() => {});
+            scheduleReconnect();
+            return;
+          }
+          if (closed) {
+            await next.end().catch(() => {});
+            return;
+          }
+          next.on('end', () => {
+            if (client === next) scheduleReconnect();
+          });
+          client = next;
+          attempt = 0;
+          if (everConnected) listener.onResync();
+          everConnected = true;
+          listening();
+        };
+        const scheduleReconnect = () => {
+          if (closed || reconnectTimer) return;
+          client = undefined;
+          const delay = reconnectDelaysMs[Math.min(attempt++, reconnectDelaysMs.length - 1)];
+          reconnectTimer = setTimeout(() => {
+            reconnectTimer = undefined;
+            void connect();
+          }, delay);
+          reconnectTimer.unref();
+        };
+        void connect();
+      });
+    },
+    async close() {
+      closed = true;
+      clearTimeout(reconnectTimer);
+      const current = client;
+      client = undefined;
+      await current?.end().catch(() => {});
+    },
+  };
+}
