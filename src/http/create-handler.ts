@@ -153,7 +153,7 @@ export function createHandler(options: HandlerOptions) {
     principal: Principal,
     subscription: Awaited<ReturnType<StreamHub['subscribe']>>,
   ) {
-    const { request, response } = context;
+    const { response } = context;
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -166,11 +166,16 @@ export function createHandler(options: HandlerOptions) {
     const end = () => subscription.close('shutdown');
     openStreams.add(end);
     const heartbeat = setInterval(() => response.write(sseComment('heartbeat')), heartbeatMs);
-    const expiry = setTimeout(
-      () => subscription.close('expired'),
-      Math.max(0, principal.expiresAt.getTime() - clock().getTime()),
-    );
-    request.on('close', () => subscription.close('client'));
+    let expiry: NodeJS.Timeout | undefined;
+    // setTimeout cannot wait past 2^31-1 ms (~24.8 days): re-arm until the token expires.
+    const armExpiry = () => {
+      const remaining = principal.expiresAt.getTime() - clock().getTime();
+      if (remaining <= 0) subscription.close('expired');
+      else expiry = setTimeout(armExpiry, Math.min(remaining, 2 ** 31 - 1));
+    };
+    armExpiry();
+    // The response's close, not the request's: it fires when the client goes away.
+    response.on('close', () => subscription.close('client'));
     try {
       for await (const event of subscription) {
         const written = response.write(

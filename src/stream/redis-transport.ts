@@ -18,11 +18,14 @@ export async function createRedisTransport(url: string): Promise<StreamTransport
     maxRetriesPerRequest: 1,
   });
   let subscriber: Redis | undefined;
+  let connecting: Promise<void> | undefined;
   publisher.on('error', () => {});
   return {
     name: 'redis',
     async publish(notice) {
-      if (publisher.status === 'wait') await publisher.connect();
+      // Connect on first use (concurrent publishes share the attempt); then ioredis reconnects by itself.
+      if (publisher.status === 'wait') connecting ??= publisher.connect().catch(() => {});
+      await connecting;
       await publisher.publish(channel, encodeNotice(notice));
     },
     async listen(listener) {
