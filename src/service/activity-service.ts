@@ -273,15 +273,11 @@ export class ActivityService {
     const tenantId = (events[0] as NewActivityEvent).tenant_id;
     const started = performance.now();
     // Ids repeated within one call are stored once; later copies come back as duplicates.
-    const firstIndexById = new Map<string, number>();
-    const unique: NewActivityEvent[] = [];
-    const uniqueIndexOf = events.map((event) => {
-      const seen = firstIndexById.get(event.id);
-      if (seen !== undefined) return seen;
-      firstIndexById.set(event.id, unique.length);
-      unique.push(event);
-      return unique.length - 1;
-    });
+    const firstPositionById = new Map<string, number>();
+    for (const [position, event] of events.entries()) {
+      if (!firstPositionById.has(event.id)) firstPositionById.set(event.id, position);
+    }
+    const unique = events.filter((event, position) => firstPositionById.get(event.id) === position);
     let appended: Awaited<ReturnType<ActivityRepository['append']>>;
     try {
       appended = await this.#repository.append(tenantId, unique, this.#clock());
@@ -292,9 +288,10 @@ export class ActivityService {
     const seconds = (performance.now() - started) / 1000;
     const fresh = appended.filter((entry) => !entry.duplicate).map((entry) => entry.event);
     for (const observer of this.#observers) observer.recorded?.(fresh, seconds);
-    return uniqueIndexOf.map((uniqueIndex, index) => {
-      const entry = appended[uniqueIndex] as (typeof appended)[number];
-      return index === firstIndexById.get(entry.event.id) ? entry : { event: entry.event, duplicate: true };
+    const appendedById = new Map(appended.map((entry) => [entry.event.id, entry]));
+    return events.map((event, position) => {
+      const entry = appendedById.get(event.id) as (typeof appended)[number];
+      return firstPositionById.get(event.id) === position ? entry : { event: entry.event, duplicate: true };
     });
   }
 

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { actorTypes, eventStatuses } from '../../domain/event.js';
+import type { RecordManyReport } from '../../service/activity-service.js';
 import {
   action,
   type CliIo,
@@ -124,16 +125,30 @@ number and reason, and the exit code is then 2.`,
 async function recordFile(path: string, context: CommandContext): Promise<number> {
   const { usingApp } = await import('../../app/open-app.js');
   const { readNdjson } = await import('../read-ndjson.js');
-  const { createReadStream } = await import('node:fs');
-  const source = path === '-' ? context.io.stdin : createReadStream(path);
+  const { open } = await import('node:fs/promises');
+  const { ActivityError } = await import('../../domain/errors.js');
+  // Open before anything else, so a missing file is a clear error, not a stream crash.
+  const handle =
+    path === '-'
+      ? undefined
+      : await open(path).catch((error: NodeJS.ErrnoException) => {
+          throw new ActivityError('INPUT_UNREADABLE', `cannot read ${path}: ${error.code ?? error.message}`);
+        });
+  const source = handle ? handle.createReadStream() : context.io.stdin;
   const reportRejected = context.format !== 'json';
-  const report = await usingApp(await context.config(), ({ service }) =>
-    service.recordMany(readNdjson(source, path === '-' ? 'stdin' : path), (rejected) => {
-      if (reportRejected) {
-        context.io.stderr.write(`error: line ${rejected.line}: ${rejected.code}: ${rejected.message}\n`);
-      }
-    }),
-  );
+  let report: RecordManyReport;
+  try {
+    report = await usingApp(await context.config(), ({ service }) =>
+      service.recordMany(readNdjson(source, path === '-' ? 'stdin' : path), (rejected) => {
+        if (reportRejected) {
+          context.io.stderr.write(`error: line ${rejected.line}: ${rejected.code}: ${rejected.message}\n`);
+        }
+      }),
+    );
+  } finally {
+    await handle?.close();
+  }
+
   const summary = { recorded: report.recorded, duplicates: report.duplicates, rejected: report.rejected };
   switch (context.format) {
     case 'json':

@@ -1,0 +1,245 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../helpers/databases.js';
+import {
+  cliFor,
+  expectExit,
+  expectJsonError,
+  parseJson,
+  parseNdjson,
+  testSecret,
+} from '../helpers/run-cli.js';
+import type { EventJson } from './event-shape.js';
+
+/** Every rejected command below targets this tenant; none may store anything in it. */
+const tenant = 'bad-input';
+const record = ['record', '--tenant', tenant];
+const query = ['query', '--tenant', tenant];
+
+let database: { url: string; drop(): Promise<void> };
+let cli: ReturnType<typeof cliFor>;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  cli = cliFor({ ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret });
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+/** An object nested `levels` deep, counting the metadata object itself as level 1. */
+function nested(levels: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let level = levels; level > 2; level--) value = { [`l${level}`]: value };
+  return { context: value };
+}
+
+interface BadCase {
+  name: string;
+  args: string[];
+  code: string;
+  /** Substrings the message must contain (the field it names). */
+  mentions?: string[];
+}
+
+const cases: BadCase[] = [
+  {
+    name: 'an unknown action',
+    args: [...record, '--action', 'auth.login.teleported'],
+    code: 'ACTION_UNKNOWN',
+    mentions: ['auth.login.teleported'],
+  },
+  {
+    name: 'metadata with an invalid value, naming the field',
+    args: [...record, '--action', 'auth.login.failure', '--metadata', '{"reason":"because"}'],
+    code: 'VALIDATION_FAILED',
+    mentions: ['metadata.reason'],
+  },
+  {
+    name: 'an undeclared metadata key (never silently dropped)',
+    args: [...record, '--action', 'auth.login.success', '--metadata', '{"method":"sso","browser":"lynx"}'],
+    code: 'VALIDATION_FAILED',
+    mentions: ['metadata.browser'],
+  },
+  {
+    name: 'metadata that is not JSON at all',
+    args: [...record, '--action', 'auth.login.success', '--metadata', '{method: sso}'],
+    code: 'USAGE_INVALID',
+    mentions: ['--metadata'],
+  },
+  {
+    name: 'metadata over 8 KiB serialised',
+    args: [
+      ...record,
+      '--action',
+      'auth.login.success',
+      '--metadata',
+      JSON.stringify({
+        context: Object.fromEntries([1, 2, 3, 4, 5].map((i) => [`part${i}`, 'x'.repeat(2000)])),
+      }),
+    ],
+    code: 'VALIDATION_FAILED',
+    mentions: ['metadata'],
+  },
+  {
+    name: 'metadata nested 9 levels deep',
+    args: [...record, '--action', 'auth.login.success', '--metadata', JSON.stringify(nested(9))],
+    code: 'VALIDATION_FAILED',
+    mentions: ['metadata.context'],
+  },
+  {
+    name: 'a NUL byte in a metadata value',
+    args: [...record, '--action', 'auth.login.success', '--metadata', '{"context":{"note":"a\\u0000b"}}'],
+    code: 'VALIDATION_FAILED',
+    mentions: ['metadata.context.note'],
+  },
+  {
+    name: 'an --actor-id over its length cap (never truncated)',
+    args: [...record, '--action', 'auth.login.success', '--actor-id', 'u'.repeat(257)],
+    code: 'VALIDATION_FAILED',
+    mentions: ['actor_id'],
+  },
+  {
+    name: 'an --id that is not a UUID',
+    args: [...record, '--action', 'auth.login.success', '--id', 'not-a-uuid'],
+    code: 'VALIDATION_FAILED',
+  },
+  {
+    name: 'an --actor-type outside the enum',
+    args: [...record, '--action', 'auth.login.success', '--actor-type', 'robot'],
+    code: 'USAGE_INVALID',
+    mentions: ['robot'],
+  },
+  {
+    name: 'an unknown flag on record',
+    args: [...record, '--action', 'auth.login.success', '--actor', 'u_1'],
+    code: 'USAGE_INVALID',
+    mentions: ['--actor'],
+  },
+  {
+    name: 'record without --tenant',
+    args: ['record', '--action', 'auth.login.success'],
+    code: 'USAGE_INVALID',
+    mentions: ['--tenant'],
+  },
+  {
+    name: 'a tenant id with characters outside the allowed set',
+    args: ['record', '--tenant', 'bad input/../x', '--action', 'auth.login.success'],
+    code: 'VALIDATION_FAILED',
+    mentions: ['tenant_id'],
+  },
+  { name: 'a cursor that was never issued', args: [...query, '--cursor', 'garbage'], code: 'CURSOR_INVALID' },
+  {
+    name: 'a time that is neither RFC 3339 nor relative (--since yesterday)',
+    args: [...query, '--since', 'yesterday'],
+    code: 'PARAMETER_INVALID',
+    mentions: ['since'],
+  },
+  { name: '--limit 0', args: [...query, '--limit', '0'], code: 'PARAMETER_INVALID', mentions: ['limit'] },
+  {
+    name: '--limit 5000',
+    args: [...query, '--limit', '5000'],
+    code: 'PARAMETER_INVALID',
+    mentions: ['limit'],
+  },
+  {
+    name: 'an --action filter that is not a name or prefix',
+    args: [...query, '--action', 'auth login'],
+    code: 'PARAMETER_INVALID',
+    mentions: ['action'],
+  },
+  { name: 'an unknown flag on query', args: [...query, '--tenants', 'x'], code: 'USAGE_INVALID' },
+  {
+    name: 'query without --tenant',
+    args: ['query', '--action', 'auth.*'],
+    code: 'USAGE_INVALID',
+    mentions: ['--tenant'],
+  },
+  { name: 'a --status outside the enum', args: [...query, '--status', 'ok'], code: 'USAGE_INVALID' },
+  { name: 'an unknown command', args: ['recrod', '--tenant', tenant], code: 'USAGE_INVALID' },
+];
+
+describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stderr under --format json', () => {
+  it.each(cases)('$name → $code', async ({ args, code, mentions }) => {
+    const run = await cli([...args, '--format', 'json']);
+    const error = expectJsonError(run, 2, code);
+    for (const text of mentions ?? []) expect(error.message).toContain(text);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a NUL byte in actor_id (from an NDJSON line, as argv cannot carry NUL) rejects that line', async () => {
+    const input = `${JSON.stringify({ tenant_id: tenant, action: 'auth.login.success', actor_id: 'u\u00001' })}\n`;
+    const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
+    expectExit(run, 2);
+    const report = parseJson<{
+      recorded: number;
+      rejected: { line: number; code: string; message: string }[];
+    }>(run.stdout);
+    expect(report).toMatchObject({ recorded: 0, duplicates: 0 });
+    expect(report.rejected).toEqual([
+      { line: 1, code: 'VALIDATION_FAILED', message: expect.stringContaining('actor_id') },
+    ]);
+  });
+
+  it('a line of invalid UTF-8 is rejected, not repaired', async () => {
+    const input = Buffer.concat([
+      Buffer.from(`{"tenant_id":"${tenant}","action":"auth.login.success","actor_id":"u_`),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}\n'),
+    ]);
+    const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
+    expectExit(run, 2);
+    const report = parseJson<{ recorded: number; rejected: { line: number; code: string }[] }>(run.stdout);
+    expect(report.recorded).toBe(0);
+    expect(report.rejected).toEqual([{ line: 1, code: 'INPUT_UNREADABLE', message: expect.any(String) }]);
+  });
+
+  it('a bad --format value exits 2 with a plain "error: " line naming the allowed formats', async () => {
+    const run = await cli([...query, '--format', 'xml']);
+    expectExit(run, 2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.startsWith('error: ')).toBe(true);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.stderr).toContain('json');
+  });
+
+  it('without --format json the error is one plain line starting with "error: "', async () => {
+    const run = await cli([...record, '--action', 'auth.login.teleported']);
+    expectExit(run, 2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.startsWith('error: ')).toBe(true);
+    expect(run.stderr.endsWith('\n')).toBe(true);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.stderr).toContain('auth.login.teleported');
+  });
+});
+
+describe('after all the bad input', () => {
+  it('nothing was stored, and the next valid event gets seq 1', async () => {
+    const before = await cli([...query, '--all', '--format', 'ndjson']);
+    expectExit(before, 0);
+    expect(parseNdjson(before.stdout)).toEqual([]);
+
+    const valid = await cli([...record, '--action', 'auth.login.success', '--format', 'json']);
+    expectExit(valid, 0);
+    expect(parseJson<EventJson>(valid.stdout).seq).toBe(1);
+    const after = await cli([...query, '--all', '--format', 'ndjson']);
+    expect(parseNdjson<EventJson>(after.stdout).map((event) => event.seq)).toEqual([1]);
+  });
+
+  it('metadata nested exactly 8 levels deep is accepted', async () => {
+    const run = await cli([
+      'record',
+      '--tenant',
+      'bad-input-boundary',
+      '--action',
+      'auth.login.success',
+      '--metadata',
+      JSON.stringify(nested(8)),
+      '--format',
+      'json',
+    ]);
+    expectExit(run, 0);
+    expect(parseJson<EventJson>(run.stdout).metadata).toEqual(nested(8));
+  });
+});

@@ -1,0 +1,116 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { expect } from 'vitest';
+
+/** The built binary (`npm run build` first): what an operator runs. */
+export const binPath = fileURLToPath(new URL('../../bin/activity.js', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Any string of at least 32 bytes will do as ACTIVITY_SECRET. */
+export const testSecret = 'e2e-secret-0123456789abcdef0123456789abcdef';
+
+export interface CliRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  /** Added to a minimal environment; `undefined` leaves a variable out. */
+  env?: Record<string, string | undefined>;
+  /** Written to the child's stdin, then closed. */
+  input?: string | Uint8Array;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * Runs `node bin/activity.js …` with a clean environment (nothing inherited that
+ * could point it at another database), colours off, never rejecting.
+ */
+export async function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? tmpdir(),
+    TMPDIR: tmpdir(),
+    LANG: 'C.UTF-8',
+    FORCE_COLOR: '0',
+    NO_COLOR: '1',
+  };
+  for (const [key, value] of Object.entries(options.env ?? {})) {
+    if (value !== undefined) env[key] = value;
+  }
+  const started = Date.now();
+  const result = await execa(process.execPath, [binPath, ...args], {
+    reject: false,
+    extendEnv: false,
+    env,
+    cwd: options.cwd ?? repoRoot,
+    stripFinalNewline: false,
+    timeout: options.timeoutMs ?? 25_000,
+    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+  });
+  return {
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    durationMs: Date.now() - started,
+  };
+}
+
+/** A runner bound to one database (and secret), for the common case. */
+export function cliFor(env: Record<string, string | undefined>) {
+  return (args: readonly string[], options: RunOptions = {}) =>
+    runCli(args, { ...options, env: { ...env, ...options.env } });
+}
+
+/** The process exited with `code`; on failure the message shows what it printed. */
+export function expectExit(run: CliRun, code: number): void {
+  expect(
+    run.exitCode,
+    `exit code of the CLI (stdout: ${run.stdout.slice(0, 1000)} stderr: ${run.stderr.slice(0, 1000)})`,
+  ).toBe(code);
+}
+
+/** Parses stdout as exactly one JSON document. */
+export function parseJson<T = Record<string, unknown>>(text: string): T {
+  expect(text.endsWith('\n'), 'JSON output ends with a newline').toBe(true);
+  return JSON.parse(text) as T;
+}
+
+/** Parses NDJSON: one JSON document per non-empty line. */
+export function parseNdjson<T = Record<string, unknown>>(text: string): T[] {
+  if (text === '') return [];
+  expect(text.endsWith('\n'), 'NDJSON output ends with a newline').toBe(true);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => JSON.parse(line) as T);
+}
+
+export interface CliErrorBody {
+  code: string;
+  message: string;
+}
+
+/** Asserts an exit code and one `{"error":{"code","message"}}` line on stderr; returns the error. */
+export function expectJsonError(run: CliRun, exitCode: number, code: string): CliErrorBody {
+  expectExit(run, exitCode);
+  const lines = run.stderr.split('\n').filter((line) => line.trim() !== '');
+  expect(lines, 'stderr holds one line').toHaveLength(1);
+  const body = JSON.parse(lines[0] as string) as { error: CliErrorBody };
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(body.error).toMatchObject({ code, message: expect.any(String) });
+  expect(body.error.message.length).toBeGreaterThan(0);
+  return body.error;
+}
+
+/** A fresh directory under the OS temp dir; `remove()` deletes it. */
+export async function createTempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), `activity-e2e-${prefix}-`));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
