@@ -324,6 +324,9 @@ function sendProblem(response: ServerResponse, error: ActivityError, log: Handle
     response.end();
     return;
   }
+  // The rest of an over-long body is never read, so this connection cannot carry
+  // another request: close it after the answer.
+  if (error.code === 'BODY_TOO_LARGE') response.shouldKeepAlive = false;
   const { http: status, title } = errorCodes[error.code];
   // Internal and database failures are described in the log, not to the client.
   const detail =
