@@ -20,6 +20,7 @@ export const errorCodes = {
   DB_UNAVAILABLE: { exit: 3, http: 503, title: 'Database unavailable' },
   DB_NOT_MIGRATED: { exit: 3, http: 503, title: 'Database not migrated' },
   DATA_DIR_LOCKED: { exit: 3, http: 503, title: 'Data directory in use' },
+  SHUTTING_DOWN: { exit: 3, http: 503, title: 'Shutting down' },
   MIGRATION_FAILED: { exit: 1, http: 500, title: 'Migration failed' },
   INTEGRITY_FAILED: { exit: 4, http: 500, title: 'Integrity check failed' },
   INTERNAL: { exit: 1, http: 500, title: 'Internal error' },

@@ -49,6 +49,7 @@ export function createHandler(options: HandlerOptions) {
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const clock = options.clock ?? (() => new Date());
   const openStreams = new Set<() => void>();
+  let closing = false;
 
   const authenticate = async (context: RequestContext, scope: 'activity:read' | 'activity:write') => {
     const principal = await verifier.verify(
@@ -98,6 +99,8 @@ export function createHandler(options: HandlerOptions) {
       methods: {
         GET: async (context) => {
           if (!hub) throw new ActivityError('NOT_FOUND', 'the activity stream is turned off on this server');
+          if (closing)
+            throw new ActivityError('SHUTTING_DOWN', 'the server is shutting down; reconnect to another');
           const principal = await authenticate(context, 'activity:read');
           const { after, ...filters } = searchParams(context.url);
           const lastEventId = context.request.headers['last-event-id'];
@@ -154,12 +157,16 @@ export function createHandler(options: HandlerOptions) {
     subscription: Awaited<ReturnType<StreamHub['subscribe']>>,
   ) {
     const { response } = context;
+    // A stream ends only when one side goes away: never reuse its connection, so a
+    // shutdown does not wait on sockets left idle behind ended streams. (Set before
+    // the headers: Node decides the Connection header when it writes them.)
+    response.shouldKeepAlive = false;
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
+
     response.write(sseComment('connected'));
     response.flushHeaders();
     metrics.streamConnections.inc();
@@ -232,6 +239,7 @@ export function createHandler(options: HandlerOptions) {
   return Object.assign(handler, {
     /** Ends every open stream (graceful shutdown). */
     closeStreams() {
+      closing = true;
       for (const end of [...openStreams]) end();
     },
   });

@@ -81,13 +81,10 @@ export class StreamHub {
   async subscribe(tenantId: string, filter: EventFilter, afterSeq?: number): Promise<Subscription> {
     if (this.#closed) throw new ActivityError('DB_UNAVAILABLE', 'the server is shutting down');
     const existing = this.#feeds.get(tenantId);
-    if (existing && existing.subscribers.size >= this.#options.maxStreamsPerTenant) {
-      throw new ActivityError(
-        'TOO_MANY_STREAMS',
-        `at most ${this.#options.maxStreamsPerTenant} open streams per tenant on one server`,
-      );
-    }
+    if (existing) this.#assertRoom(existing);
     const feed = existing ?? (await this.#openFeed(tenantId));
+    // Checked again: other subscribes may have joined the feed while it opened.
+    this.#assertRoom(feed);
     const subscription = new Subscription(afterSeq ?? feed.lastSeq, this.#options.bufferPerStream);
     const subscriber: LiveSubscriber = {
       subscription,
@@ -101,6 +98,15 @@ export class StreamHub {
     });
     if (afterSeq !== undefined) void this.#replay(tenantId, subscriber);
     return subscription;
+  }
+
+  #assertRoom(feed: TenantFeed) {
+    if (feed.subscribers.size >= this.#options.maxStreamsPerTenant) {
+      throw new ActivityError(
+        'TOO_MANY_STREAMS',
+        `at most ${this.#options.maxStreamsPerTenant} open streams per tenant on one server`,
+      );
+    }
   }
 
   /** Ends every stream and stops listening. */
@@ -134,13 +140,15 @@ export class StreamHub {
       for (;;) {
         await subscription.waitForRoom();
         if (subscription.closeReason) return;
+        // Never read more than the client's queue can take.
+        const limit = Math.max(1, Math.min(pageSize, this.#options.bufferPerStream - subscription.buffered));
         const rows = await this.#options.repository.page(tenantId, filter, {
           afterSeq: subscription.position,
           order: 'asc',
-          limit: pageSize,
+          limit,
         });
         for (const event of rows) this.#deliver(subscription, event);
-        if (rows.length < pageSize) break;
+        if (rows.length < limit) break;
       }
       // Caught up with the database: release what arrived live meanwhile, then go live.
       const held = subscriber.held ?? [];

@@ -1,0 +1,363 @@
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenSigner, createTokenVerifier } from '../../src/http/auth.js';
+import { createTestDatabase } from '../helpers/databases.js';
+import { type RedisServer, startRedis } from '../helpers/redis-server.js';
+import { binPath, cliFor, expectExit, parseJson, repoRoot } from '../helpers/run-cli.js';
+import { openSse, type SseTestStream } from '../helpers/sse-client.js';
+import { type EventJson, expectEventShape } from './event-shape.js';
+
+const secret = 'e2e-serve-secret-0123456789abcdef0123456789';
+const jwtSecret = 'e2e-serve-jwt-secret-0123456789abcdef012345';
+
+/** A long-running `activity …` process whose output is read as it comes. */
+interface RunningCli {
+  child: ReturnType<typeof execCli>;
+  stdout(): string;
+  stderr(): string;
+  /** Complete stdout lines parsed as JSON (tail --format ndjson). */
+  ndjson(): EventJson[];
+  /** Resolves once `check` holds; fails at once if the process exits first. */
+  waitFor(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
+  /** Sends `signal` and waits for the exit; reports the exit code and how long it took. */
+  stop(
+    signal: 'SIGTERM' | 'SIGINT',
+    timeoutMs?: number,
+  ): Promise<{ exitCode: number | undefined; ms: number }>;
+}
+
+const running = new Set<RunningCli>();
+
+/** `node bin/activity.js …` in a clean environment, output read as it comes, never rejecting. */
+function execCli(args: readonly string[], env: Record<string, string>) {
+  return execa(process.execPath, [binPath, ...args], {
+    reject: false,
+    extendEnv: false,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? tmpdir(),
+      TMPDIR: tmpdir(),
+      LANG: 'C.UTF-8',
+      FORCE_COLOR: '0',
+      NO_COLOR: '1',
+      ...env,
+    },
+    cwd: repoRoot,
+    stdin: 'ignore',
+    buffer: false,
+    forceKillAfterDelay: 15_000,
+  });
+}
+
+function spawnCli(args: readonly string[], env: Record<string, string>): RunningCli {
+  const child = execCli(args, env);
+  let stdout = '';
+  let stderr = '';
+  let exited = false;
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const waiter of [...waiters]) waiter();
+  };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+    wake();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+    wake();
+  });
+  const finished = child.then((result) => {
+    exited = true;
+    wake();
+    return result;
+  });
+  const cli: RunningCli = {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    ndjson: () =>
+      stdout
+        .split('\n')
+        .slice(0, -1)
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as EventJson),
+    waitFor(what, check, timeoutMs = 10_000) {
+      return new Promise<void>((resolve, reject) => {
+        const describe = () =>
+          `\`activity ${args[0]}\`: ${what}; stdout: ${stdout.slice(-1500)} stderr: ${stderr.slice(-1500)}`;
+        const attempt = () => {
+          if (check()) {
+            cleanup();
+            resolve();
+          } else if (exited) {
+            cleanup();
+            reject(new Error(`exited (code ${child.exitCode}) before ${describe()}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(attempt);
+        };
+        waiters.add(attempt);
+        attempt();
+      });
+    },
+    async stop(signal, timeoutMs = 15_000) {
+      const started = Date.now();
+      child.kill(signal);
+      const result = await Promise.race([
+        finished,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs)),
+      ]);
+      const ms = Date.now() - started;
+      if (result === undefined) {
+        child.kill('SIGKILL');
+        await finished;
+        throw new Error(
+          `\`activity ${args[0]}\` did not exit within ${timeoutMs} ms of ${signal}; stderr: ${stderr}`,
+        );
+      }
+      running.delete(cli);
+      return { exitCode: result.exitCode, ms };
+    },
+  };
+  running.add(cli);
+  return cli;
+}
+
+describe('serve and tail, as processes', { timeout: 60_000 }, () => {
+  let database: { url: string; drop(): Promise<void> };
+  let redis: RedisServer;
+  let env: Record<string, string>;
+  let cli: ReturnType<typeof cliFor>;
+  const streams: SseTestStream[] = [];
+  const signer = createTokenSigner({ jwtSecret });
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    try {
+      redis = await startRedis();
+    } catch (error) {
+      throw new Error(`serve and tail across processes need a redis-server: ${String(error)}`);
+    }
+    env = {
+      ACTIVITY_DATABASE_URL: database.url,
+      ACTIVITY_REDIS_URL: redis.url,
+      ACTIVITY_SECRET: secret,
+      ACTIVITY_JWT_SECRET: jwtSecret,
+    };
+    cli = cliFor(env);
+  });
+  afterAll(async () => {
+    for (const stream of streams) await stream.close();
+    for (const process of [...running]) {
+      process.child.kill('SIGKILL');
+      await process.child.catch(() => undefined);
+    }
+    await redis?.stop();
+    await database?.drop();
+  });
+
+  const tenant = () => `e2e-live-${randomUUID()}`;
+  const readWriteToken = async (tenantId: string) =>
+    (
+      await signer.sign({
+        tenantId,
+        subject: 'e2e',
+        scopes: ['activity:read', 'activity:write'],
+        ttlSeconds: 600,
+      })
+    ).token;
+
+  /** `activity serve --port N`; resolves with its URL from the `listening` log line. */
+  async function startServe(port = 0): Promise<RunningCli & { url: string; port: number }> {
+    const serve = spawnCli(['serve', '--port', String(port)], env);
+    let listening: { url: string } | undefined;
+    await serve.waitFor(
+      'the listening log line',
+      () => {
+        for (const line of serve.stderr().split('\n')) {
+          if (!line.startsWith('{')) continue;
+          const record = JSON.parse(line) as { msg?: string; url?: string; stream?: string };
+          if (record.msg === 'listening' && record.url) {
+            expect(record.stream).toBe('redis');
+            listening = { url: record.url };
+          }
+        }
+        return listening !== undefined;
+      },
+      15_000,
+    );
+    const url = (listening as { url: string }).url;
+    return Object.assign(serve, { url, port: Number(new URL(url).port) });
+  }
+
+  async function post(baseUrl: string, token: string, body: unknown): Promise<EventJson[]> {
+    const response = await fetch(`${baseUrl}/api/v1/activity`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await response.json()) as EventJson | { data: EventJson[] };
+    expect(response.status, JSON.stringify(json)).toBe(201);
+    return 'data' in json ? json.data : [json];
+  }
+
+  async function openStream(baseUrl: string, token: string): Promise<SseTestStream> {
+    const stream = await openSse(`${baseUrl}/api/v1/activity/stream`, { authorization: `Bearer ${token}` });
+    streams.push(stream);
+    expect(stream.status).toBe(200);
+    await stream.waitFor('the first bytes', (s) => s.text.length > 0);
+    return stream;
+  }
+
+  it('two serve processes share one Redis: a stream on each gets an event POSTed to the other once', async () => {
+    const [first, second] = await Promise.all([startServe(), startServe()]);
+    expect(first.url).not.toBe(second.url);
+    const t = tenant();
+    const token = await readWriteToken(t);
+    const onFirst = await openStream(first.url, token);
+    const onSecond = await openStream(second.url, token);
+
+    const [one] = await post(second.url, token, { action: 'auth.login.success', actor_id: 'u_1' });
+    const [two] = await post(first.url, token, { action: 'auth.logout.completed', actor_id: 'u_1' });
+    const [three] = await post(second.url, token, { action: 'auth.login.success', actor_id: 'u_2' });
+    for (const stream of [onFirst, onSecond]) {
+      await stream.waitFor('seq 3', (s) => s.seqs().includes(3));
+      expect(stream.seqs()).toEqual([1, 2, 3]);
+      expect(stream.events()).toEqual([one, two, three]);
+    }
+
+    // SIGTERM with streams open: each process ends its streams and exits 0, promptly.
+    const stopped = await Promise.all([first.stop('SIGTERM'), second.stop('SIGTERM')]);
+    for (const stream of [onFirst, onSecond]) await stream.waitForEnd(1000);
+    for (const { exitCode, ms } of stopped) {
+      expect(exitCode).toBe(0);
+      // Soft: the rest of the test still runs when this fails.
+      expect.soft(ms, 'serve exits soon after SIGTERM once its streams have ended').toBeLessThan(3000);
+    }
+    expect(first.stderr()).toContain('"msg":"stopped"');
+  });
+
+  it('tail (local) prints the last N oldest first, then what `activity record` adds, and exits 0 on SIGINT', async () => {
+    const t = tenant();
+    const seeded = await cli(['record', '--file', '-', '--format', 'json'], {
+      input: [1, 2, 3]
+        .map((n) => JSON.stringify({ tenant_id: t, action: 'auth.login.success', actor_id: `u_${n}` }))
+        .join('\n'),
+    });
+    expectExit(seeded, 0);
+    expect(parseJson(seeded.stdout)).toMatchObject({ recorded: 3 });
+
+    const tail = spawnCli(['tail', '--tenant', t, '-n', '2', '--format', 'ndjson'], env);
+    await tail.waitFor('the last 2 events', () => tail.ndjson().length >= 2, 15_000);
+    expect(tail.ndjson().map((event) => event.seq)).toEqual([2, 3]);
+
+    const added = await Promise.all(
+      ['auth.logout.completed', 'auth.token.refreshed'].map((action) =>
+        cli(['record', '--tenant', t, '--action', action, '--format', 'json']),
+      ),
+    );
+    for (const run of added) expectExit(run, 0);
+    await tail.waitFor('the 2 recorded events', () => tail.ndjson().length >= 4, 15_000);
+
+    const { exitCode, ms } = await tail.stop('SIGINT');
+    expect(exitCode).toBe(0);
+    expect(ms).toBeLessThan(3000);
+    const printed = tail.ndjson();
+    expect(printed.map((event) => event.seq)).toEqual([2, 3, 4, 5]);
+    for (const event of printed) {
+      expectEventShape(event);
+      expect(event.tenant_id).toBe(t);
+    }
+    expect(
+      printed
+        .slice(2)
+        .map((event) => event.id)
+        .sort(),
+    ).toEqual(added.map((run) => parseJson<EventJson>(run.stdout).id).sort());
+  });
+
+  it('tail --url follows serve over SSE and resumes without duplicates after serve restarts on the same port', async () => {
+    const t = tenant();
+    const [serve, minted] = await Promise.all([
+      startServe(),
+      cli(['token', '--tenant', t, '--role', 'admin', '--format', 'json']),
+    ]);
+    expectExit(minted, 0);
+    const readToken = parseJson<{ token: string }>(minted.stdout).token;
+    const writeToken = await readWriteToken(t);
+    await post(serve.url, writeToken, [
+      { action: 'auth.login.success', actor_id: 'u_1' },
+      { action: 'auth.login.success', actor_id: 'u_2' },
+    ]);
+
+    // No database in its environment: it reads through the server only.
+    const tail = spawnCli(
+      ['tail', '--url', serve.url, '--token', readToken, '-n', '1', '--format', 'ndjson'],
+      {},
+    );
+    await tail.waitFor('the last event', () => tail.ndjson().length >= 1);
+    expect(tail.ndjson().map((event) => event.seq)).toEqual([2]);
+    await post(serve.url, writeToken, { action: 'auth.logout.completed', actor_id: 'u_1' });
+    await tail.waitFor('seq 3 over SSE', () => tail.ndjson().length >= 2);
+
+    // SIGTERM with tail's stream open: serve drains and exits 0 within a few seconds, even
+    // though tail reconnects at once (it must not get a new stream from a closing server).
+    const stopped = await serve.stop('SIGTERM');
+    expect(stopped.exitCode).toBe(0);
+    expect.soft(stopped.ms, 'serve exits soon after SIGTERM while tail --url is attached').toBeLessThan(5000);
+
+    // Recorded while no server runs; the restarted one must replay it from the database.
+    const whileDown = await cli([
+      'record',
+      '--tenant',
+      t,
+      '--action',
+      'auth.token.refreshed',
+      '--format',
+      'json',
+    ]);
+    expectExit(whileDown, 0);
+    expect(parseJson<EventJson>(whileDown.stdout).seq).toBe(4);
+
+    const restarted = await startServe(serve.port);
+    expect(restarted.port).toBe(serve.port);
+    await post(restarted.url, writeToken, { action: 'auth.login.success', actor_id: 'u_3' });
+    await tail.waitFor('seqs 4 and 5 after the restart', () => tail.ndjson().length >= 4, 25_000);
+    expect(tail.ndjson().map((event) => event.seq)).toEqual([2, 3, 4, 5]);
+    // A sentinel: a duplicate of anything already printed would show up before it.
+    await post(restarted.url, writeToken, { action: 'auth.logout.completed', actor_id: 'u_3' });
+    await tail.waitFor('seq 6', () => tail.ndjson().length >= 5);
+
+    const { exitCode } = await tail.stop('SIGINT');
+    expect(exitCode).toBe(0);
+    expect(tail.ndjson().map((event) => event.seq)).toEqual([2, 3, 4, 5, 6]);
+    expect(tail.stderr()).toBe('');
+    expect((await restarted.stop('SIGTERM')).exitCode).toBe(0);
+  });
+
+  it('activity token --format json prints a token that verifies with the same secret', async () => {
+    const t = tenant();
+    const run = await cli(['token', '--tenant', t, '--role', 'admin', '--format', 'json']);
+    expectExit(run, 0);
+    const body = parseJson<{ token: string; expires_at: string }>(run.stdout);
+    expect(Object.keys(body).sort()).toEqual(['expires_at', 'token']);
+    const principal = await createTokenVerifier({ jwtSecret }).verify(body.token);
+    expect(principal.tenantId).toBe(t);
+    expect(principal.scopes.has('activity:read')).toBe(true);
+    expect(principal.scopes.has('activity:write')).toBe(false);
+    expect(principal.expiresAt.toISOString()).toBe(new Date(body.expires_at).toISOString());
+    await expect(
+      createTokenVerifier({ jwtSecret: 'another-secret-0123456789abcdef0123' }).verify(body.token),
+    ).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+    });
+  });
+});

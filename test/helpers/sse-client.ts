@@ -1,0 +1,164 @@
+import type { ActivityEvent } from '../../src/domain/event.js';
+
+/** One message of an SSE stream, as a browser's EventSource would see it. */
+export interface SseTestMessage {
+  id: string | undefined;
+  event: string;
+  data: string;
+}
+
+/** An open SSE response, read in the background as it arrives. */
+export interface SseTestStream {
+  status: number;
+  headers: Headers;
+  /** Everything received so far, comments included. */
+  readonly text: string;
+  /** Complete messages received so far. */
+  readonly messages: readonly SseTestMessage[];
+  /** True once the server ended the body (or the connection broke). */
+  readonly ended: boolean;
+  /** The parsed `data` of every `activity` message so far. */
+  events(): ActivityEvent[];
+  /** The seq of every `activity` message so far. */
+  seqs(): number[];
+  /** Resolves once `check` holds; fails after `timeoutMs`, saying what was awaited and what arrived. */
+  waitFor(what: string, check: (stream: SseTestStream) => boolean, timeoutMs?: number): Promise<void>;
+  /** Resolves once the server has ended the body. */
+  waitForEnd(timeoutMs?: number): Promise<void>;
+  /** Disconnects (idempotent). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `url` with fetch and reads the body in the background. The parser is written
+ * here, apart from src/http/sse.ts, so that a bug there cannot hide a bug in the server.
+ */
+export async function openSse(url: string, headers: Record<string, string> = {}): Promise<SseTestStream> {
+  const abort = new AbortController();
+  const response = await fetch(url, {
+    headers: { accept: 'text/event-stream', ...headers },
+    signal: abort.signal,
+  });
+  let text = '';
+  let pending = '';
+  let ended = false;
+  let lastId: string | undefined;
+  const messages: SseTestMessage[] = [];
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const waiter of [...waiters]) waiter();
+  };
+
+  const take = (chunk: string) => {
+    text += chunk;
+    pending += chunk;
+    for (;;) {
+      const match = /\r\n\r\n|\n\n|\r\r/.exec(pending);
+      if (!match) break;
+      const block = pending.slice(0, match.index);
+      pending = pending.slice(match.index + match[0].length);
+      let event = 'message';
+      const data: string[] = [];
+      for (const line of block.split(/\r\n|\r|\n/)) {
+        if (line === '' || line.startsWith(':')) continue;
+        const colon = line.indexOf(':');
+        const field = colon === -1 ? line : line.slice(0, colon);
+        const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
+        if (field === 'id') lastId = value;
+        else if (field === 'event') event = value;
+        else if (field === 'data') data.push(value);
+      }
+      if (data.length > 0) messages.push({ id: lastId, event, data: data.join('\n') });
+    }
+  };
+
+  const reading = (async () => {
+    if (!response.body) return;
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+        take(decoder.decode(chunk, { stream: true }));
+        wake();
+      }
+    } catch {
+      // An abort (our close) or a broken connection: either way the stream is over.
+    } finally {
+      ended = true;
+      wake();
+    }
+  })();
+
+  const stream: SseTestStream = {
+    status: response.status,
+    headers: response.headers,
+    get text() {
+      return text;
+    },
+    get messages() {
+      return messages;
+    },
+    get ended() {
+      return ended;
+    },
+    events() {
+      return messages
+        .filter((message) => message.event === 'activity')
+        .map((message) => JSON.parse(message.data) as ActivityEvent);
+    },
+    seqs() {
+      return stream.events().map((event) => event.seq);
+    },
+    waitFor(what, check, timeoutMs = 5000) {
+      return new Promise<void>((resolve, reject) => {
+        const attempt = () => {
+          if (!check(stream)) return;
+          cleanup();
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what}; ended=${ended}, seqs=[${stream.seqs().join(',')}], received: ${JSON.stringify(text.slice(-600))}`,
+            ),
+          );
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(attempt);
+        };
+        waiters.add(attempt);
+        attempt();
+      });
+    },
+    waitForEnd(timeoutMs = 5000) {
+      return stream.waitFor('the server to end the stream', () => ended, timeoutMs);
+    },
+    async close() {
+      abort.abort();
+      await reading;
+    },
+  };
+  return stream;
+}
+
+/** The value of a metric without labels in Prometheus text, or undefined when absent. */
+export function metricValue(metricsText: string, name: string): number | undefined {
+  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(metricsText);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Polls `check` until it holds, for state that no event announces. */
+export async function eventually(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  intervalMs = 20,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
