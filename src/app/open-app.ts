@@ -166,6 +166,8 @@ export async function loadRegistry(config: Config): Promise<Registry> {
 /** The embedded default keeps its own secret beside its data, created on first use. */
 async function embeddedSecret(target: Config['database']): Promise<string> {
   if (target.kind !== 'pglite') throw new ActivityError('CONFIG_INVALID', 'ACTIVITY_SECRET is required');
+  // An in-memory database lives as long as the process: so does its secret.
+  if (target.dataDir.startsWith('memory://')) return randomBytes(32).toString('hex');
   const path = join(target.dataDir, 'secret');
   try {
     return (await readFile(path, 'utf8')).trim();

@@ -97,6 +97,7 @@ async function requestJson(
 async function problemOf(response: Response): Promise<ActivityError> {
   const body = (await response.json().catch(() => ({}))) as { code?: string; detail?: string };
   const fallback = response.status >= 500 ? 'DB_UNAVAILABLE' : 'USAGE_INVALID';
-  const code = body.code !== undefined && body.code in errorCodes ? (body.code as ErrorCode) : fallback;
+  const code =
+    body.code !== undefined && Object.hasOwn(errorCodes, body.code) ? (body.code as ErrorCode) : fallback;
   return new ActivityError(code, `${response.status} from the server: ${body.detail ?? response.statusText}`);
 }

@@ -10,6 +10,7 @@ import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
 import type { CliIo } from './context.js';
 import { defaultFormat, type Format } from './render/output.js';
+import { escapeControl } from './render/text.js';
 
 const processIo: CliIo = {
   stdin: process.stdin,
@@ -91,7 +92,7 @@ function reportError(error: ActivityError, argv: readonly string[], io: CliIo): 
   if (format === 'json') {
     io.stderr.write(`${JSON.stringify({ error: { code: error.code, message: error.message + detail } })}\n`);
   } else {
-    io.stderr.write(`error: ${error.message}${detail}\n`);
+    io.stderr.write(`error: ${escapeControl(error.message + detail)}\n`);
   }
   return error.exitCode;
 }

@@ -37,6 +37,8 @@ interface RequestContext {
   url: URL;
   /** Set once the token is verified, for the request log. */
   principal?: Principal;
+  /** When a stream sent its headers: its request duration ends there, not when it closes. */
+  headersSentAt?: number;
 }
 
 /**
@@ -81,7 +83,9 @@ export function createHandler(options: HandlerOptions) {
             throw new ActivityError('VALIDATION_FAILED', `a batch holds 1 to ${maxBatch} events`);
           }
           const scoped = inputs.map((input, index) => withTenant(input, principal.tenantId, index));
-          const events = await service.recordBatch(scoped);
+          const events = Array.isArray(body)
+            ? await service.recordBatch(scoped)
+            : [await service.record(scoped[0])];
           for (const event of events) {
             log({
               msg: 'recorded',
@@ -169,6 +173,7 @@ export function createHandler(options: HandlerOptions) {
 
     response.write(sseComment('connected'));
     response.flushHeaders();
+    context.headersSentAt = performance.now();
     metrics.streamConnections.inc();
     const end = () => subscription.close('shutdown');
     openStreams.add(end);
@@ -181,8 +186,10 @@ export function createHandler(options: HandlerOptions) {
       else expiry = setTimeout(armExpiry, Math.min(remaining, 2 ** 31 - 1));
     };
     armExpiry();
-    // The response's close, not the request's: it fires when the client goes away.
+    // The response's close, not the request's: it fires when the client goes away
+    // (which may already have happened while we subscribed).
     response.on('close', () => subscription.close('client'));
+    if (response.destroyed) subscription.close('client');
     try {
       for await (const event of subscription) {
         const written = response.write(
@@ -222,9 +229,13 @@ export function createHandler(options: HandlerOptions) {
       sendProblem(response, toActivityError(error), log);
     } finally {
       const routeLabel = route?.path ?? 'unmatched';
-      const seconds = (performance.now() - started) / 1000;
+      const finished = performance.now();
+      const seconds = (finished - started) / 1000;
       metrics.httpRequests.inc({ route: routeLabel, status: String(response.statusCode) });
-      metrics.httpDuration.observe({ route: routeLabel }, seconds);
+      metrics.httpDuration.observe(
+        { route: routeLabel },
+        ((context.headersSentAt ?? finished) - started) / 1000,
+      );
       log({
         msg: 'request',
         method: request.method,
@@ -325,7 +336,7 @@ function sendJson(response: ServerResponse, status: number, body: unknown) {
 
 /** RFC 9457 problem details; never SQL, a stack trace, or another tenant's data. */
 function sendProblem(response: ServerResponse, error: ActivityError, log: HandlerOptions['log']) {
-  if (error.code === 'INTERNAL' || error.exitCode === 3) {
+  if (errorCodes[error.code].http >= 500) {
     log({ msg: 'request failed', code: error.code, error: String(error.cause ?? error.message) });
   }
   if (response.headersSent) {
@@ -336,13 +347,13 @@ function sendProblem(response: ServerResponse, error: ActivityError, log: Handle
   // another request: close it after the answer.
   if (error.code === 'BODY_TOO_LARGE') response.shouldKeepAlive = false;
   const { http: status, title } = errorCodes[error.code];
-  // Internal and database failures are described in the log, not to the client.
+  // Server-side failures are described in the log, never to the client.
   const detail =
-    error.code === 'INTERNAL'
-      ? 'an unexpected error occurred'
+    status < 500 || error.code === 'SHUTTING_DOWN'
+      ? error.message
       : error.exitCode === 3
         ? 'the database is unavailable; try again shortly'
-        : error.message;
+        : 'an unexpected error occurred';
   const text = JSON.stringify({ type: 'about:blank', title, status, detail, code: error.code });
   response.writeHead(status, {
     'content-type': 'application/problem+json',

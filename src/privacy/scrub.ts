@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * Secret scrubbing: values under secret-looking keys, and values that look like
  * secrets wherever they are, become "[REDACTED]" before anything is stored.
@@ -111,8 +113,17 @@ function containsCardNumber(value: string): boolean {
   return false;
 }
 
+/** An IP address, or a list of them (an X-Forwarded-For header): raw IPs are never stored. */
+function isIpAddressList(value: string): boolean {
+  const parts = value.split(/[\s,]+/).filter((part) => part.length > 0);
+  return (
+    parts.length > 0 && parts.length <= 32 && parts.every((part) => isIP(part.replace(/^\[|\]$/g, '')) !== 0)
+  );
+}
+
 export function isSecretValue(value: string): boolean {
   return (
+    isIpAddressList(value) ||
     bearerPattern.test(value) ||
     jwtPattern.test(value) ||
     pemPattern.test(value) ||

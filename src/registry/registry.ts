@@ -29,6 +29,8 @@ export interface Registry {
   get(name: string): ActionDefinition | undefined;
   list(): ActionDefinition[];
   describe(): ActionDescription[];
+  /** Throws ACTION_UNKNOWN unless the action is registered. */
+  assertKnown(name: string): ActionDefinition;
   /** Validates an action's metadata; throws ACTION_UNKNOWN or VALIDATION_FAILED naming the field. */
   validateMetadata(action: string, metadata: Record<string, unknown>): Record<string, unknown>;
 }
@@ -58,6 +60,18 @@ export function createRegistry(customActions: readonly ActionDefinition[] = []):
   }
   const sorted = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
 
+  const assertKnown = (name: string): ActionDefinition => {
+    const action = byName.get(name);
+    if (action) return action;
+    throw new ActivityError(
+      'ACTION_UNKNOWN',
+      `unknown action "${name}" (see \`activity actions\` for the registry)`,
+      {
+        issues: [{ path: 'action', message: 'not in the registry' }],
+      },
+    );
+  };
+
   return {
     get: (name) => byName.get(name),
     list: () => sorted,
@@ -71,15 +85,9 @@ export function createRegistry(customActions: readonly ActionDefinition[] = []):
           unknown
         >,
       })),
+    assertKnown,
     validateMetadata(actionName, metadata) {
-      const action = byName.get(actionName);
-      if (!action) {
-        throw new ActivityError(
-          'ACTION_UNKNOWN',
-          `unknown action "${actionName}" (see \`activity actions\` for the registry)`,
-          { issues: [{ path: 'action', message: 'not in the registry' }] },
-        );
-      }
+      const action = assertKnown(actionName);
       const parsed = action.schema.safeParse(metadata);
       if (parsed.success) return parsed.data;
       const issues = toFieldIssues(parsed.error, 'metadata');

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
-import type { ActivityRepository, EventFilter } from '../domain/activity-repository.js';
+import type { ActivityRepository, AppendedEvent, EventFilter } from '../domain/activity-repository.js';
 import { ActivityError, type ErrorCode, type FieldIssue, toActivityError } from '../domain/errors.js';
 import { type ActivityEvent, fieldLimits, type NewActivityEvent } from '../domain/event.js';
 import {
@@ -82,7 +82,7 @@ export class ActivityService {
     const parsed = recordInputSchema.safeParse(input);
     if (!parsed.success) throw validationError(toFieldIssues(parsed.error));
     const { ip, metadata, ...fields } = parsed.data;
-    if (!this.registry.get(fields.action)) this.registry.validateMetadata(fields.action, {});
+    this.registry.assertKnown(fields.action);
     const capIssues = metadataCapIssues(metadata);
     if (capIssues.length > 0) throw validationError(capIssues);
     const scrubbed = scrubSecrets(
@@ -104,8 +104,15 @@ export class ActivityService {
 
   /** Records one event and returns it as stored (a retry with the same id returns the first). */
   async record(input: unknown): Promise<ActivityEvent> {
-    const [event] = await this.recordBatch([input]);
-    return event as ActivityEvent;
+    let prepared: NewActivityEvent;
+    try {
+      prepared = this.prepare(input);
+    } catch (error) {
+      this.#notifyFailure(toActivityError(error).code, 1);
+      throw error;
+    }
+    const [entry] = await this.#append([prepared]);
+    return (entry as AppendedEvent).event;
   }
 
   /**
@@ -295,7 +302,7 @@ export class ActivityService {
     });
   }
 
-  /** Prepares every input; a single input's error is thrown as is, a batch's lists each index. */
+  /** Prepares every input, or fails listing each invalid index (`[3].metadata.reason`). */
   #prepareAll(inputs: readonly unknown[]): NewActivityEvent[] {
     const prepared: NewActivityEvent[] = [];
     const issues: FieldIssue[] = [];
@@ -305,7 +312,6 @@ export class ActivityService {
       } catch (error) {
         const activityError = toActivityError(error);
         this.#notifyFailure(activityError.code, 1);
-        if (inputs.length === 1) throw activityError;
         const own =
           activityError.issues.length > 0
             ? activityError.issues

@@ -14,8 +14,7 @@ export interface StreamHubOptions {
   bufferPerStream?: number;
   /** A safety net for lost notices: every active tenant catches up this often (default 5 s). */
   pollIntervalMs?: number;
-  /** Told of each delivery (for the lag metric) and of each failed catch-up. */
-  onDelivered?(event: ActivityEvent): void;
+  /** Told of each failed catch-up or replay (the database is away). */
   onError?(error: unknown): void;
 }
 
@@ -43,8 +42,7 @@ interface LiveSubscriber {
  * delay: the next notice, a resync after reconnect, or the poll fetches the gap.
  */
 export class StreamHub {
-  readonly #options: Required<Omit<StreamHubOptions, 'onDelivered' | 'onError'>> &
-    Pick<StreamHubOptions, 'onDelivered' | 'onError'>;
+  readonly #options: Required<Omit<StreamHubOptions, 'onError'>> & Pick<StreamHubOptions, 'onError'>;
   readonly #feeds = new Map<string, TenantFeed>();
   #poll: NodeJS.Timeout | undefined;
   #closed = false;
@@ -81,22 +79,26 @@ export class StreamHub {
   async subscribe(tenantId: string, filter: EventFilter, afterSeq?: number): Promise<Subscription> {
     if (this.#closed) throw new ActivityError('DB_UNAVAILABLE', 'the server is shutting down');
     const existing = this.#feeds.get(tenantId);
-    if (existing) this.#assertRoom(existing);
-    const feed = existing ?? (await this.#openFeed(tenantId));
-    // Checked again: other subscribes may have joined the feed while it opened.
+    if (existing) this.#assertRoom(existing); // fail fast before any database read
+    const opened = existing ?? (await this.#openFeed(tenantId));
+    // A resume point past the tenant's latest event (stale, or from another database)
+    // would silently swallow the events up to it: start at the latest event instead.
+    const start =
+      afterSeq !== undefined && afterSeq > opened.lastSeq
+        ? await this.#clampToHead(tenantId, afterSeq)
+        : afterSeq;
+    // After the awaits: the feed may have closed, or others may have joined it.
+    const feed = this.#feeds.get(tenantId) ?? opened;
+    this.#feeds.set(tenantId, feed);
     this.#assertRoom(feed);
-    const subscription = new Subscription(afterSeq ?? feed.lastSeq, this.#options.bufferPerStream);
-    const subscriber: LiveSubscriber = {
-      subscription,
-      filter,
-      held: afterSeq === undefined ? undefined : [],
-    };
+    const subscription = new Subscription(start ?? feed.lastSeq, this.#options.bufferPerStream);
+    const subscriber: LiveSubscriber = { subscription, filter, held: start === undefined ? undefined : [] };
     feed.subscribers.add(subscriber);
     subscription.onClose(() => {
       feed.subscribers.delete(subscriber);
       if (feed.subscribers.size === 0 && this.#feeds.get(tenantId) === feed) this.#feeds.delete(tenantId);
     });
-    if (afterSeq !== undefined) void this.#replay(tenantId, subscriber);
+    if (start !== undefined) void this.#replay(tenantId, subscriber);
     return subscription;
   }
 
@@ -117,6 +119,11 @@ export class StreamHub {
       for (const subscriber of [...feed.subscribers]) subscriber.subscription.close('shutdown');
     }
     await this.#options.transport.close();
+  }
+
+  async #clampToHead(tenantId: string, afterSeq: number): Promise<number> {
+    const [latest] = await this.#options.repository.page(tenantId, {}, { limit: 1 });
+    return Math.min(afterSeq, latest?.seq ?? 0);
   }
 
   async #openFeed(tenantId: string): Promise<TenantFeed> {
@@ -153,7 +160,7 @@ export class StreamHub {
       // Caught up with the database: release what arrived live meanwhile, then go live.
       const held = subscriber.held ?? [];
       subscriber.held = undefined;
-      for (const event of held) if (matchesFilter(event, filter)) this.#deliver(subscription, event);
+      for (const event of held) this.#deliver(subscription, event);
     } catch (error) {
       this.#options.onError?.(error);
       subscription.close('error');
@@ -191,13 +198,10 @@ export class StreamHub {
         for (const event of rows) {
           feed.lastSeq = event.seq;
           for (const subscriber of feed.subscribers) {
-            if (subscriber.held) {
-              if (subscriber.held.length >= this.#options.bufferPerStream)
-                subscriber.subscription.close('slow');
-              else subscriber.held.push(event);
-            } else if (matchesFilter(event, subscriber.filter)) {
-              this.#deliver(subscriber.subscription, event);
-            }
+            if (!matchesFilter(event, subscriber.filter)) continue;
+            if (!subscriber.held) this.#deliver(subscriber.subscription, event);
+            else if (subscriber.held.length < this.#options.bufferPerStream) subscriber.held.push(event);
+            else subscriber.subscription.close('slow');
           }
         }
         if (rows.length < pageSize && !feed.fetchAgain) break;
@@ -213,6 +217,5 @@ export class StreamHub {
   #deliver(subscription: Subscription, event: ActivityEvent) {
     if (event.seq <= subscription.position) return;
     subscription.push(event);
-    this.#options.onDelivered?.(event);
   }
 }

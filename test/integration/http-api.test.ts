@@ -454,6 +454,21 @@ describe('HTTP API contract', () => {
       expect((await list(tenant)).data).toEqual([]);
     });
 
+    it('an array of one invalid event still names its index', async () => {
+      const tenant = newTenant('post-one-invalid');
+      const problem = expectProblem(
+        await api('/api/v1/activity', {
+          token: await tokenFor(tenant),
+          body: [{ action: 'auth.login.failure', metadata: { reason: 'bad' } }],
+        }),
+        422,
+        'VALIDATION_FAILED',
+        tenant,
+      );
+      expect(problem.detail).toContain('[0].metadata.reason');
+      expect((await list(tenant)).data).toEqual([]);
+    });
+
     it('an array of more than 1,000 events is 422 and stores nothing', async () => {
       const tenant = newTenant('post-big-batch');
       expectProblem(

@@ -167,6 +167,19 @@ describe('secret values', () => {
     });
   });
 
+  it('redacts raw IP addresses and forwarded-for lists copied into metadata', () => {
+    expect(
+      scrubSecrets({
+        context: {
+          client: '203.0.113.7',
+          forwarded: '203.0.113.7, 10.0.0.1',
+          v6: '2001:db8::1',
+          note: 'v1.2.3',
+        },
+      }),
+    ).toEqual({ context: { client: REDACTED, forwarded: REDACTED, v6: REDACTED, note: 'v1.2.3' } });
+  });
+
   it('redacts a card number preceded by another group of digits', () => {
     expect(isSecretValue('order 2024 4111 1111 1111 1111')).toBe(true);
   });

@@ -15,7 +15,7 @@ import {
   renderEventNdjson,
   renderEventsCsvHeader,
 } from '../render/events.js';
-import { csvRow } from '../render/text.js';
+import { csvRow, escapeControl } from '../render/text.js';
 
 interface RecordOptions extends CommonOptions {
   file?: string;
@@ -141,7 +141,9 @@ async function recordFile(path: string, context: CommandContext): Promise<number
     report = await usingApp(await context.config(), ({ service }) =>
       service.recordMany(readNdjson(source, path === '-' ? 'stdin' : path), (rejected) => {
         if (reportRejected) {
-          context.io.stderr.write(`error: line ${rejected.line}: ${rejected.code}: ${rejected.message}\n`);
+          context.io.stderr.write(
+            `error: line ${rejected.line}: ${rejected.code}: ${escapeControl(rejected.message)}\n`,
+          );
         }
       }),
     );

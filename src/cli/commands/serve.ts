@@ -35,8 +35,9 @@ Examples:
         const { startServer } = await import('../../http/server.js');
         const log = (record: Record<string, unknown>) =>
           io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
-        const app = await openApp(await context.config(), {
-          stream: true,
+        const config = await context.config();
+        const app = await openApp(config, {
+          stream: config.streamEnabled,
           onBackgroundError: (error) => log({ msg: 'background error', error: String(error) }),
         });
         try {

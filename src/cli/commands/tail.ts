@@ -97,7 +97,7 @@ Examples:
         await usingApp(
           await context.config(),
           async ({ service, hub }) => {
-            if (!hub) return;
+            if (!hub) throw new Error('tail opens the app with its stream hub');
             const lines = Number(options.lines);
             // Where the past ends and the stream begins, so nothing is printed twice or skipped.
             let afterSeq: number;
