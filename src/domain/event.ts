@@ -43,6 +43,25 @@ export interface ActivityEvent {
   created_at: string;
 }
 
+/** The fields of an event, in the order of the contract (CSV columns, table columns). */
+export const eventFields = [
+  'id',
+  'tenant_id',
+  'seq',
+  'action',
+  'actor_type',
+  'actor_id',
+  'object_type',
+  'object_id',
+  'status',
+  'source',
+  'request_id',
+  'ip_hash',
+  'user_agent',
+  'metadata',
+  'created_at',
+] as const satisfies readonly (keyof ActivityEvent)[];
+
 /** An event ready for storage: validated, scrubbed and hashed, without seq or time. */
 export type NewActivityEvent = Omit<ActivityEvent, 'seq' | 'created_at'>;
 

@@ -5,27 +5,18 @@ import type {
   EventFilter,
   PageRequest,
 } from '../domain/activity-repository.js';
-import type { ActivityEvent, ActorType, EventStatus, NewActivityEvent } from '../domain/event.js';
+import {
+  type ActivityEvent,
+  type ActorType,
+  type EventStatus,
+  eventFields,
+  type NewActivityEvent,
+} from '../domain/event.js';
 import type { StoreSchema } from './schema.js';
 import { isUniqueViolation, toStoreError } from './store-errors.js';
 
-const eventColumns = [
-  'tenant_id',
-  'seq',
-  'id',
-  'action',
-  'actor_type',
-  'actor_id',
-  'object_type',
-  'object_id',
-  'status',
-  'source',
-  'request_id',
-  'ip_hash',
-  'user_agent',
-  'metadata',
-  'created_at',
-] as const;
+/** The table's columns are named after the event's fields. */
+const eventColumns = eventFields;
 
 /** Each retry leaves out the duplicates found; more than one happens only under concurrent retries. */
 const maxAppendAttempts = 5;

@@ -1,6 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { ActivityEvent } from '../../domain/event.js';
-import { eventStatuses } from '../../domain/event.js';
 import {
   action,
   type CliIo,
@@ -8,6 +7,7 @@ import {
   type CommonOptions,
   withCommonOptions,
 } from '../context.js';
+import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
 import {
   renderEventCsv,
   renderEventNdjson,
@@ -15,51 +15,23 @@ import {
   renderEventsTable,
 } from '../render/events.js';
 
-interface QueryOptions extends CommonOptions {
+interface QueryOptions extends CommonOptions, FilterOptions {
   tenant: string;
-  action?: string;
-  actorId?: string;
-  objectType?: string;
-  objectId?: string;
-  requestId?: string;
-  status?: string;
-  since?: string;
-  until?: string;
   limit?: string;
   cursor?: string;
   all?: boolean;
 }
-
-/** Flag name → query parameter (the same names as the HTTP route). */
-const queryFlags = {
-  action: 'action',
-  actorId: 'actor_id',
-  objectType: 'object_type',
-  objectId: 'object_id',
-  requestId: 'request_id',
-  status: 'status',
-  since: 'since',
-  until: 'until',
-  limit: 'limit',
-  cursor: 'cursor',
-} as const;
 
 /** Rows per table when --all prints a table: one table per chunk keeps memory flat. */
 const tableChunk = 500;
 
 export function queryCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
-    new Command('query')
-      .description("list a tenant's events, newest first")
-      .requiredOption('--tenant <id>', 'tenant id')
-      .option('--action <names>', 'exact names, ns.* prefixes, or a comma list of both')
-      .option('--actor-id <id>', 'only this actor')
-      .option('--object-type <type>', 'only this kind of object')
-      .option('--object-id <id>', 'only this object')
-      .option('--request-id <id>', 'only this correlation id')
-      .addOption(new Option('--status <status>', 'only this outcome').choices(eventStatuses))
-      .option('--since <time>', 'at or after TIME: RFC 3339, or an age like 15m, 24h, 7d')
-      .option('--until <time>', 'before TIME: RFC 3339, or an age (--until 24h: before 24 hours ago)')
+    withFilterOptions(
+      new Command('query')
+        .description("list a tenant's events, newest first")
+        .requiredOption('--tenant <id>', 'tenant id'),
+    )
       .option('--limit <n>', 'events per page, 1-1000 (default 50)')
       .option('--cursor <cursor>', 'the next page, from next_cursor of the previous one')
       .option('--all', 'every matching event, streamed with constant memory'),
@@ -77,11 +49,9 @@ Examples:
       action<QueryOptions>(io, setExitCode, async (options, context) => {
         const { usingApp } = await import('../../app/open-app.js');
         const { ActivityError } = await import('../../domain/errors.js');
-        const input: Record<string, string> = {};
-        for (const [flag, parameter] of Object.entries(queryFlags)) {
-          const value = options[flag as keyof typeof queryFlags];
-          if (value !== undefined) input[parameter] = value;
-        }
+        const input = toFilterParameters(options);
+        if (options.limit !== undefined) input.limit = options.limit;
+        if (options.cursor !== undefined) input.cursor = options.cursor;
         if (options.all && (options.cursor !== undefined || options.limit !== undefined)) {
           throw new ActivityError('USAGE_INVALID', '--all reads every page; drop --cursor and --limit');
         }

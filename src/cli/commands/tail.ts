@@ -1,6 +1,5 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { ActivityEvent } from '../../domain/event.js';
-import { eventStatuses } from '../../domain/event.js';
 import {
   action,
   type CliIo,
@@ -8,48 +7,24 @@ import {
   type CommonOptions,
   withCommonOptions,
 } from '../context.js';
+import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
 import { renderEventLine } from '../render/event-line.js';
 import { renderEventCsv, renderEventNdjson, renderEventsCsvHeader } from '../render/events.js';
 
-interface TailOptions extends CommonOptions {
+interface TailOptions extends CommonOptions, FilterOptions {
   tenant?: string;
-  action?: string;
-  actorId?: string;
-  objectType?: string;
-  objectId?: string;
-  requestId?: string;
-  status?: string;
-  since?: string;
-  until?: string;
   lines: string;
   url?: string;
   token?: string;
 }
 
-const filterFlags = {
-  action: 'action',
-  actorId: 'actor_id',
-  objectType: 'object_type',
-  objectId: 'object_id',
-  requestId: 'request_id',
-  status: 'status',
-  since: 'since',
-  until: 'until',
-} as const;
-
 export function tailCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
-    new Command('tail')
-      .description('print the last N matching events, then follow new ones until interrupted')
-      .option('--tenant <id>', 'tenant id (with --url, the token decides)')
-      .option('--action <names>', 'exact names, ns.* prefixes, or a comma list of both')
-      .option('--actor-id <id>', 'only this actor')
-      .option('--object-type <type>', 'only this kind of object')
-      .option('--object-id <id>', 'only this object')
-      .option('--request-id <id>', 'only this correlation id')
-      .addOption(new Option('--status <status>', 'only this outcome').choices(eventStatuses))
-      .option('--since <time>', 'at or after TIME')
-      .option('--until <time>', 'before TIME')
+    withFilterOptions(
+      new Command('tail')
+        .description('print the last N matching events, then follow new ones until interrupted')
+        .option('--tenant <id>', 'tenant id (with --url, the token decides)'),
+    )
       .option('-n, --lines <n>', 'how many past events to print first', '10')
       .option('--url <url>', 'follow a remote `activity serve` over SSE instead of the database')
       .option('--token <jwt>', 'bearer token for --url (see `activity token`)'),
@@ -70,11 +45,7 @@ Examples:
         const { ActivityError } = await import('../../domain/errors.js');
         if (!/^\d{1,4}$/.test(options.lines))
           throw new ActivityError('USAGE_INVALID', '-n must be 0 to 9999');
-        const filters: Record<string, string> = {};
-        for (const [flag, parameter] of Object.entries(filterFlags)) {
-          const value = options[flag as keyof typeof filterFlags];
-          if (value !== undefined) filters[parameter] = value;
-        }
+        const filters = toFilterParameters(options);
         const print = eventPrinter(context);
         const stop = stopSignal();
         if (options.url !== undefined) {

@@ -1,24 +1,6 @@
 import Table from 'cli-table3';
-import type { ActivityEvent } from '../../domain/event.js';
+import { type ActivityEvent, eventFields } from '../../domain/event.js';
 import { csvRow, escapeControl } from './text.js';
-
-export const eventFields = [
-  'id',
-  'tenant_id',
-  'seq',
-  'action',
-  'actor_type',
-  'actor_id',
-  'object_type',
-  'object_id',
-  'status',
-  'source',
-  'request_id',
-  'ip_hash',
-  'user_agent',
-  'metadata',
-  'created_at',
-] as const satisfies readonly (keyof ActivityEvent)[];
 
 export function renderEventsCsvHeader(): string {
   return csvRow(eventFields);
