@@ -6,6 +6,7 @@ import { ActivityError } from '../domain/errors.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { KyselyActivityRepository } from './kysely-activity-repository.js';
 import { SqlMigrator } from './migrator.js';
+import { createPreparingPool } from './preparing-pool.js';
 import { createPgliteDialect } from './pglite-dialect.js';
 import type { StoreSchema } from './schema.js';
 import { toStoreError } from './store-errors.js';
@@ -53,7 +54,11 @@ async function openPostgres(url: string): Promise<Database> {
   });
   // An idle client that loses its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
-  return assemble('postgres', where, new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) }));
+  return assemble(
+    'postgres',
+    where,
+    new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: createPreparingPool(pool) }) }),
+  );
 }
 
 async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Database> {

@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import type pg from 'pg';
+
+/**
+ * The pg pool as Kysely sees it, with every parameterised statement prepared once per
+ * connection (named by a hash of its text): the append and page statements are then
+ * planned once, not on every call. Kysely itself only sends unnamed statements.
+ */
+export function createPreparingPool(pool: pg.Pool): PostgresPool {
+  const names = new Map<string, string>();
+  const nameOf = (text: string) => {
+    let name = names.get(text);
+    if (name === undefined) {
+      name = `activity_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+      names.set(text, name);
+    }
+    return name;
+  };
+  return {
+    async connect() {
+      const client = await pool.connect();
+      const query = (text: unknown, values?: readonly unknown[]) =>
+        typeof text === 'string' && values !== undefined && values.length > 0
+          ? client.query({ name: nameOf(text), text, values: [...values] })
+          : client.query(text as string, values as unknown[]);
+      return { query: query as unknown as PostgresPoolClient['query'], release: () => client.release() };
+    },
+    end: () => pool.end(),
+  };
+}
