@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sql } from 'kysely';
 import type { Config } from '../config/load-config.js';
 import { ActivityError } from '../domain/errors.js';
 import { type ActivityMetrics, createMetrics } from '../metrics/metrics.js';
@@ -11,7 +10,7 @@ import { loadRegistryFile } from '../registry/registry-file.js';
 import { type ActivityObserver, ActivityService } from '../service/activity-service.js';
 import { type Database, type OpenDatabaseOptions, openDatabase } from '../store/open-database.js';
 import { createInProcessTransport } from '../stream/in-process-transport.js';
-import { createPostgresTransport } from '../stream/postgres-transport.js';
+import { createPostgresTransport, postgresNotifyChannel } from '../stream/postgres-transport.js';
 import { createRedisTransport } from '../stream/redis-transport.js';
 import { StreamHub } from '../stream/stream-hub.js';
 import type { StreamTransport } from '../stream/transport.js';
@@ -48,11 +47,16 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
       'ACTIVITY_SECRET is required with PostgreSQL: at least 32 bytes, e.g. `openssl rand -hex 32` (it keys IP hashes and cursors)',
     );
   }
-  const database = await openDatabase(config.database);
+  // Without Redis, PostgreSQL carries the live stream: each append NOTIFYs as it commits.
+  const notifyInline = config.redisUrl === undefined && config.database.kind === 'postgres';
+  const database = await openDatabase(
+    config.database,
+    notifyInline ? { notifyChannel: postgresNotifyChannel } : {},
+  );
   try {
     const secret = config.secret ?? (await embeddedSecret(config.database));
     const metrics = createMetrics();
-    const transport = await openTransport(config, database);
+    const transport = await openTransport(config);
     const publisher = createPublisher(transport, options.onBackgroundError);
     const service = new ActivityService({
       repository: database.repository,
@@ -94,13 +98,9 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
 }
 
 /** Redis when configured; else LISTEN/NOTIFY on PostgreSQL; in-process when embedded. */
-async function openTransport(config: Config, database: Database): Promise<StreamTransport> {
+async function openTransport(config: Config): Promise<StreamTransport> {
   if (config.redisUrl) return createRedisTransport(config.redisUrl);
-  if (config.database.kind === 'postgres') {
-    return createPostgresTransport(config.database.url, async (channel, payload) => {
-      await sql`select pg_notify(${channel}, ${payload})`.execute(database.db);
-    });
-  }
+  if (config.database.kind === 'postgres') return createPostgresTransport(config.database.url);
   return createInProcessTransport();
 }
 

@@ -28,10 +28,17 @@ export class KyselyActivityRepository implements ActivityRepository {
   readonly #db: Kysely<StoreSchema>;
   readonly #where: string;
 
-  /** `where` names the database in errors (never with its password). */
-  constructor(db: Kysely<StoreSchema>, where: string) {
+  readonly #notifyChannel: string | undefined;
+
+  /**
+   * `where` names the database in errors (never with its password). With
+   * `notifyChannel`, each append also NOTIFYs "tenant T has events up to N" in the
+   * same statement, delivered when it commits: LISTEN/NOTIFY costs no extra round trip.
+   */
+  constructor(db: Kysely<StoreSchema>, where: string, options: { notifyChannel?: string | undefined } = {}) {
     this.#db = db;
     this.#where = where;
+    this.#notifyChannel = options.notifyChannel;
   }
 
   async append(
@@ -46,7 +53,9 @@ export class KyselyActivityRepository implements ActivityRepository {
       // whole statement (no seq is taken), and the retry leaves the stored ones out.
       for (let attempt = 1; pending.length > 0; attempt++) {
         try {
-          const { rows } = await appendStatement(tenantId, pending, createdAt).execute(this.#db);
+          const { rows } = await appendStatement(tenantId, pending, createdAt, this.#notifyChannel).execute(
+            this.#db,
+          );
           const inserted = new Map(rows.map((row) => [row.id, row]));
           for (const event of pending) {
             const row = inserted.get(event.id);
@@ -184,7 +193,12 @@ function lastSeqBefore(tenantId: string, time: Date) {
  * taking the next seqs, and insert the events. The lock serialises the writers of a
  * tenant, so seq follows commit order with no gap.
  */
-function appendStatement(tenantId: string, events: readonly NewActivityEvent[], createdAt: Date) {
+function appendStatement(
+  tenantId: string,
+  events: readonly NewActivityEvent[],
+  createdAt: Date,
+  notifyChannel: string | undefined,
+) {
   const input = JSON.stringify(
     events.map((event, n) => ({
       n,
@@ -211,17 +225,25 @@ function appendStatement(tenantId: string, events: readonly NewActivityEvent[], 
         set last_seq = t.last_seq + excluded.last_seq,
             last_created_at = greatest(t.last_created_at, excluded.last_created_at)
       returning last_seq, last_created_at
+    ),
+    inserted as (
+      insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+        status, source, request_id, ip_hash, user_agent, metadata, created_at)
+      select ${tenantId}, h.last_seq - ${events.length} + 1 + i.n, i.id, i.action, i.actor_type, i.actor_id,
+        i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
+        h.last_created_at
+      from jsonb_to_recordset(${input}::jsonb) as i(
+        n int, id uuid, action text, actor_type text, actor_id text, object_type text, object_id text,
+        status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
+      cross join head h
+      returning id, seq, created_at
     )
-    insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-      status, source, request_id, ip_hash, user_agent, metadata, created_at)
-    select ${tenantId}, h.last_seq - ${events.length} + 1 + i.n, i.id, i.action, i.actor_type, i.actor_id,
-      i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
-      h.last_created_at
-    from jsonb_to_recordset(${input}::jsonb) as i(
-      n int, id uuid, action text, actor_type text, actor_id text, object_type text, object_id text,
-      status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
-    cross join head h
-    returning id, seq, created_at`;
+    select inserted.id, inserted.seq, inserted.created_at from inserted${
+      notifyChannel === undefined
+        ? sql``
+        : sql` cross join (select pg_notify(${notifyChannel},
+            json_build_array(${tenantId}::text, (select max(seq) from inserted))::text)) as notified`
+    }`;
 }
 
 export function toActivityEvent(row: EventRow): ActivityEvent {

@@ -6,8 +6,8 @@ import { ActivityError } from '../domain/errors.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { KyselyActivityRepository } from './kysely-activity-repository.js';
 import { SqlMigrator } from './migrator.js';
-import { createPreparingPool } from './preparing-pool.js';
 import { createPgliteDialect } from './pglite-dialect.js';
+import { createPreparingPool } from './preparing-pool.js';
 import type { StoreSchema } from './schema.js';
 import { toStoreError } from './store-errors.js';
 
@@ -31,6 +31,8 @@ const connectTimeoutMs = 5000;
 export interface OpenDatabaseOptions {
   /** Migrate the embedded database to the latest schema on open (default true; `migrate` turns it off). */
   autoMigrate?: boolean;
+  /** PostgreSQL: NOTIFY this channel from each append (the LISTEN/NOTIFY transport). */
+  notifyChannel?: string | undefined;
 }
 
 export async function openDatabase(
@@ -38,11 +40,11 @@ export async function openDatabase(
   options: OpenDatabaseOptions = {},
 ): Promise<Database> {
   return target.kind === 'postgres'
-    ? openPostgres(target.url)
+    ? openPostgres(target.url, options.notifyChannel)
     : openPglite(target.dataDir, options.autoMigrate ?? true);
 }
 
-async function openPostgres(url: string): Promise<Database> {
+async function openPostgres(url: string, notifyChannel: string | undefined): Promise<Database> {
   const { default: pg } = await import('pg');
   const where = describePostgresUrl(url);
   const pool = new pg.Pool({
@@ -58,6 +60,8 @@ async function openPostgres(url: string): Promise<Database> {
     'postgres',
     where,
     new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: createPreparingPool(pool) }) }),
+    undefined,
+    notifyChannel,
   );
 }
 
@@ -85,13 +89,14 @@ function assemble(
   where: string,
   db: Kysely<StoreSchema>,
   release: () => Promise<void> = async () => {},
+  notifyChannel?: string,
 ): Database {
   let closed: Promise<void> | undefined;
   return {
     kind,
     where,
     db,
-    repository: new KyselyActivityRepository(db, where),
+    repository: new KyselyActivityRepository(db, where, { notifyChannel }),
     migrator: new SqlMigrator(db as Kysely<unknown>, where),
     close() {
       closed ??= db.destroy().finally(release);

@@ -1,19 +1,17 @@
 import type pg from 'pg';
-import { decodeNotice, encodeNotice, type StreamTransport } from './transport.js';
+import { decodeNotice, type StreamTransport } from './transport.js';
 
-const channel = 'activity_events';
+/** The channel each append NOTIFYs (see the repository's `notifyChannel`). */
+export const postgresNotifyChannel = 'activity_events';
 const reconnectDelaysMs = [250, 500, 1000, 2000, 5000];
 
 /**
  * PostgreSQL LISTEN/NOTIFY: no other server needed. The listener holds one dedicated
  * connection; when it drops (or cannot be made), it retries with backoff and asks for
- * a resync once back, since notifications sent meanwhile are lost. `notify` runs
- * `pg_notify` on the app's pool.
+ * a resync once back, since notifications sent meanwhile are lost. Publishing is the
+ * append statement's own NOTIFY, sent when it commits, so `publish` has nothing to do.
  */
-export async function createPostgresTransport(
-  url: string,
-  notify: (channel: string, payload: string) => Promise<void>,
-): Promise<StreamTransport> {
+export async function createPostgresTransport(url: string): Promise<StreamTransport> {
   const { default: pgModule } = await import('pg');
   let client: pg.Client | undefined;
   let closed = false;
@@ -21,7 +19,7 @@ export async function createPostgresTransport(
 
   return {
     name: 'postgres',
-    publish: (notice) => notify(channel, encodeNotice(notice)),
+    publish: async () => {},
     listen(listener) {
       return new Promise<void>((listening) => {
         let attempt = 0;
@@ -35,7 +33,7 @@ export async function createPostgresTransport(
           next.on('error', () => {});
           try {
             await next.connect();
-            await next.query(`LISTEN ${channel}`);
+            await next.query(`LISTEN ${postgresNotifyChannel}`);
           } catch {
             await next.end().catch(() => {});
             scheduleReconnect();

@@ -70,11 +70,8 @@ async function openFixture(kind: TransportKind): Promise<Fixture> {
     redis,
     async newTransport() {
       if (kind === 'redis') return createRedisTransport((redis as RedisServer).url);
-      if (kind === 'postgres') {
-        return createPostgresTransport(created?.url as string, async (channel, payload) => {
-          await sql`select pg_notify(${channel}, ${payload})`.execute(app.database.db);
-        });
-      }
+      // The app's appends NOTIFY as they commit; a second transport only listens.
+      if (kind === 'postgres') return createPostgresTransport(created?.url as string);
       const transport = createInProcessTransport();
       mirrors.add(transport);
       return {
