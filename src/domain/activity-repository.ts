@@ -44,6 +44,6 @@ export interface ActivityRepository {
   append(tenantId: string, events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]>;
   /** Matching events in seq order: newest first unless `order` is `asc`. */
   page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
-  /** Resolves when the database answers. */
+  /** Resolves when the database answers and holds the schema. */
   ping(): Promise<void>;
 }

@@ -41,8 +41,10 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
   const server = createServer((request, response) => void handler(request, response));
   // SSE connections are long-lived by design; the heartbeat keeps them from idling out.
   server.requestTimeout = 0;
-  server.headersTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+  // Idle keep-alive outlives the usual 60 s of load balancers and proxies, so they
+  // never send a request on a connection serve is closing (a 502).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await listen(server, options.host, options.port);
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;

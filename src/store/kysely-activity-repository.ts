@@ -128,7 +128,8 @@ export class KyselyActivityRepository implements ActivityRepository {
 
   async ping(): Promise<void> {
     try {
-      await sql`select 1`.execute(this.#db);
+      // Reads a table, so that an unmigrated database is not reported ready.
+      await sql`select 1 from activity_tenants limit 1`.execute(this.#db);
     } catch (error) {
       throw toStoreError(error, this.#where);
     }

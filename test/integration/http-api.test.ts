@@ -753,6 +753,17 @@ describe('HTTP API contract', () => {
       expect(response.status).toBe(200);
     });
 
+    it('GET /readyz is 503 DB_NOT_MIGRATED on a database without the schema', async () => {
+      const empty = await createTestDatabase({ migrated: false });
+      const unmigrated = await startTestServer({ databaseUrl: empty.url, waitForStream: false });
+      try {
+        expectProblem(await call(unmigrated.url, '/readyz'), 503, 'DB_NOT_MIGRATED');
+      } finally {
+        await unmigrated.close();
+        await empty.drop();
+      }
+    });
+
     describe('with the database down', () => {
       let down: TestServer;
 
