@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
+import type { EventJson } from '../helpers/event-shape.js';
 import {
   cliFor,
   expectExit,
@@ -8,7 +9,6 @@ import {
   parseNdjson,
   testSecret,
 } from '../helpers/run-cli.js';
-import type { EventJson } from './event-shape.js';
 
 /** Every rejected command below targets this tenant; none may store anything in it. */
 const tenant = 'bad-input';

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
+import { type EventJson, expectEventShape } from '../helpers/event-shape.js';
 import {
   cliFor,
   expectExit,
@@ -12,7 +13,6 @@ import {
   runCli,
   testSecret,
 } from '../helpers/run-cli.js';
-import { type EventJson, expectEventShape } from './event-shape.js';
 
 const registryFile = fileURLToPath(new URL('../fixtures/registry.json', import.meta.url));
 const unreachableUrl = 'postgres://postgres@127.0.0.1:1/x';

@@ -1,8 +1,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EventJson, expectEventShape } from '../helpers/event-shape.js';
 import { createTempDir, expectExit, parseJson, parseNdjson, runCli } from '../helpers/run-cli.js';
-import { type EventJson, expectEventShape } from './event-shape.js';
 
 /**
  * The zero-setup default: no database URL and no secret, only a data directory.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
+import { type EventJson, eventFields, expectEventShape } from '../helpers/event-shape.js';
 import { cliFor, expectExit, parseJson, parseNdjson, testSecret } from '../helpers/run-cli.js';
-import { type EventJson, eventFields, expectEventShape } from './event-shape.js';
 
 let database: { url: string; drop(): Promise<void> };
 let cli: ReturnType<typeof cliFor>;

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
+import { type EventJson, expectEventShape } from '../helpers/event-shape.js';
 import {
   cliFor,
   createTempDir,
@@ -12,7 +13,6 @@ import {
   parseNdjson,
   testSecret,
 } from '../helpers/run-cli.js';
-import { type EventJson, expectEventShape } from './event-shape.js';
 
 let database: { url: string; drop(): Promise<void> };
 let temp: { path: string; remove(): Promise<void> };

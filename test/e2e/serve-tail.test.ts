@@ -4,10 +4,10 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenSigner, createTokenVerifier } from '../../src/http/auth.js';
 import { createTestDatabase } from '../helpers/databases.js';
+import { type EventJson, expectEventShape } from '../helpers/event-shape.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';
 import { binPath, cliFor, expectExit, parseJson, repoRoot } from '../helpers/run-cli.js';
 import { openSse, type SseTestStream } from '../helpers/sse-client.js';
-import { type EventJson, expectEventShape } from './event-shape.js';
 
 const secret = 'e2e-serve-secret-0123456789abcdef0123456789';
 const jwtSecret = 'e2e-serve-jwt-secret-0123456789abcdef012345';

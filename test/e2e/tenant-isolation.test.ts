@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
+import type { EventJson } from '../helpers/event-shape.js';
 import {
   cliFor,
   expectExit,
@@ -8,7 +9,6 @@ import {
   parseNdjson,
   testSecret,
 } from '../helpers/run-cli.js';
-import type { EventJson } from './event-shape.js';
 
 interface Page {
   data: EventJson[];
