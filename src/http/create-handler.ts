@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
+import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
-import { describeIssues, toFieldIssues } from '../registry/registry.js';
 import type { ActivityService } from '../service/activity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
 import { bearerToken, type Principal, requireScope, type TokenVerifier } from './auth.js';

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ActivityError } from '../domain/errors.js';
 import { namespaceOf } from '../domain/event.js';
-import { type ActionDefinition, actionNamePattern, describeIssues, toFieldIssues } from './registry.js';
+import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
+import { type ActionDefinition, actionNamePattern } from './registry.js';
 
 /**
  * A registry file adds actions without forking:

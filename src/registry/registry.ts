@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { ActivityError, type FieldIssue } from '../domain/errors.js';
+import { ActivityError } from '../domain/errors.js';
 import { namespaceOf } from '../domain/event.js';
+import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { builtinActions } from './builtin-actions.js';
 
 /** `namespace.object.verb`, lower case, digits and underscores. */
@@ -94,22 +95,4 @@ export function createRegistry(customActions: readonly ActionDefinition[] = []):
       throw new ActivityError('VALIDATION_FAILED', describeIssues(issues), { issues });
     },
   };
-}
-
-/** Flattens zod issues into `path: message` pairs; unrecognised keys are named one by one. */
-export function toFieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
-  return error.issues.flatMap((issue) => {
-    const base = [prefix, ...issue.path.map(String)].filter((part) => part !== undefined).join('.');
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({
-        path: base ? `${base}.${key}` : key,
-        message: 'is not a declared field',
-      }));
-    }
-    return [{ path: base || '(root)', message: issue.message }];
-  });
-}
-
-export function describeIssues(issues: readonly FieldIssue[]): string {
-  return issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ActivityRepository, AppendedEvent, EventFilter } from '../domain/activity-repository.js';
 import { ActivityError, type ErrorCode, type FieldIssue, toActivityError } from '../domain/errors.js';
 import { type ActivityEvent, fieldLimits, type NewActivityEvent } from '../domain/event.js';
+import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import {
   type ParsedQueryInput,
   queryFilterShape,
@@ -15,7 +16,7 @@ import { metadataBytes, metadataCapIssues } from '../privacy/caps.js';
 import { hashIp, normalizeIp } from '../privacy/ip-hash.js';
 import type { DerivedKeys } from '../privacy/keys.js';
 import { scrubSecrets } from '../privacy/scrub.js';
-import { describeIssues, type Registry, toFieldIssues } from '../registry/registry.js';
+import type { Registry } from '../registry/registry.js';
 import { type CursorScope, decodeCursor, encodeCursor } from './cursor.js';
 
 /** Told what the service did; metrics and structured logs subscribe here. */

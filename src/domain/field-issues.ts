@@ -1,0 +1,20 @@
+import type { z } from 'zod';
+import type { FieldIssue } from './errors.js';
+
+/** Flattens zod issues into `path: message` pairs; unrecognised keys are named one by one. */
+export function toFieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] {
+  return error.issues.flatMap((issue) => {
+    const base = [prefix, ...issue.path.map(String)].filter((part) => part !== undefined).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        path: base ? `${base}.${key}` : key,
+        message: 'is not a declared field',
+      }));
+    }
+    return [{ path: base || '(root)', message: issue.message }];
+  });
+}
+
+export function describeIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
+}
