@@ -10,6 +10,8 @@ export interface StreamHubOptions {
   transport: StreamTransport;
   /** Open streams per tenant in this process (default 100). */
   maxStreamsPerTenant?: number;
+  /** Open streams in this process across tenants (default 10,000): bounds memory whatever the tenant count. */
+  maxStreams?: number;
   /** Events a client may fall behind before it is cut off (default 1000). */
   bufferPerStream?: number;
   /** A safety net for lost notices: every active tenant catches up this often (default 5 s). */
@@ -48,7 +50,13 @@ export class StreamHub {
   #closed = false;
 
   constructor(options: StreamHubOptions) {
-    this.#options = { maxStreamsPerTenant: 100, bufferPerStream: 1000, pollIntervalMs: 5000, ...options };
+    this.#options = {
+      maxStreamsPerTenant: 100,
+      maxStreams: 10_000,
+      bufferPerStream: 1000,
+      pollIntervalMs: 5000,
+      ...options,
+    };
   }
 
   /**
@@ -103,6 +111,12 @@ export class StreamHub {
   }
 
   #assertRoom(feed: TenantFeed) {
+    if (this.size >= this.#options.maxStreams) {
+      throw new ActivityError(
+        'TOO_MANY_STREAMS',
+        `this server holds its maximum of ${this.#options.maxStreams} streams`,
+      );
+    }
     if (feed.subscribers.size >= this.#options.maxStreamsPerTenant) {
       throw new ActivityError(
         'TOO_MANY_STREAMS',

@@ -374,6 +374,16 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
     expect(capped.size).toBe(3);
   });
 
+  it('refuses more than maxStreams streams across tenants, and a closed stream frees its place', async () => {
+    const capped = await openHub({ maxStreams: 2, pollIntervalMs: noPollMs });
+    const first = await capped.subscribe(tenant(), {});
+    await capped.subscribe(tenant(), {});
+    await expect(capped.subscribe(tenant(), {})).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS' });
+    first.close('client');
+    await expect(capped.subscribe(tenant(), {})).resolves.toBeDefined();
+    expect(capped.size).toBe(2);
+  });
+
   it('the per-tenant cap holds when subscribes race on a tenant with no open stream', async () => {
     const capped = await openHub({ maxStreamsPerTenant: 2, pollIntervalMs: noPollMs });
     const t = tenant();
