@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ActivityError, toActivityError } from '../domain/errors.js';
 import { actionsCommand } from './commands/actions.js';
 import { migrateCommand } from './commands/migrate.js';
+import { purgeCommand } from './commands/purge.js';
 import { queryCommand } from './commands/query.js';
 import { recordCommand } from './commands/record.js';
 import { serveCommand } from './commands/serve.js';
@@ -61,6 +62,7 @@ Docs: docs/cli.md`,
     recordCommand,
     queryCommand,
     tailCommand,
+    purgeCommand,
     serveCommand,
     tokenCommand,
     actionsCommand,

@@ -46,4 +46,10 @@ export interface ActivityRepository {
   page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
   /** Resolves when the database answers and holds the schema. */
   ping(): Promise<void>;
+  /** Tenants that have a head row, in id order, after `afterTenantId`. */
+  tenants(afterTenantId: string | undefined, limit: number): Promise<string[]>;
+  /** How many of a tenant's events were created before `cutoff`. */
+  countBefore(tenantId: string, cutoff: Date): Promise<number>;
+  /** Deletes at most `limit` of a tenant's events created before `cutoff`, oldest first, in one statement. */
+  deleteBefore(tenantId: string, cutoff: Date, limit: number): Promise<number>;
 }

@@ -135,6 +135,59 @@ export class KyselyActivityRepository implements ActivityRepository {
     }
   }
 
+  async tenants(afterTenantId: string | undefined, limit: number): Promise<string[]> {
+    try {
+      let query = this.#db
+        .selectFrom('activity_tenants')
+        .select('tenant_id')
+        .orderBy('tenant_id')
+        .limit(limit);
+      if (afterTenantId !== undefined) query = query.where('tenant_id', '>', afterTenantId);
+      return (await query.execute()).map((row) => row.tenant_id);
+    } catch (error) {
+      throw toStoreError(error, this.#where);
+    }
+  }
+
+  async countBefore(tenantId: string, cutoff: Date): Promise<number> {
+    try {
+      const row = await this.#db
+        .selectFrom('activity_events')
+        .select((eb) => eb.fn.countAll<string | number>().as('count'))
+        .where('tenant_id', '=', tenantId)
+        .where('created_at', '<', cutoff)
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
+    } catch (error) {
+      throw toStoreError(error, this.#where);
+    }
+  }
+
+  async deleteBefore(tenantId: string, cutoff: Date, limit: number): Promise<number> {
+    try {
+      // The oldest first, read from (tenant_id, created_at, seq): each batch is a
+      // short statement that commits on its own, so locks stay brief and a killed
+      // purge has lost nothing it had not already committed.
+      const result = await this.#db
+        .deleteFrom('activity_events')
+        .where('tenant_id', '=', tenantId)
+        .where('seq', 'in', (eb) =>
+          eb
+            .selectFrom('activity_events')
+            .select('seq')
+            .where('tenant_id', '=', tenantId)
+            .where('created_at', '<', cutoff)
+            .orderBy('created_at')
+            .orderBy('seq')
+            .limit(limit),
+        )
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    } catch (error) {
+      throw toStoreError(error, this.#where);
+    }
+  }
+
   #branch(
     tenantId: string,
     filter: EventFilter,

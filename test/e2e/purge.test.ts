@@ -1,0 +1,91 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../helpers/databases.js';
+import { cliFor, expectExit, expectJsonError, parseJson, testSecret } from '../helpers/run-cli.js';
+
+interface PurgeJson {
+  deleted: number;
+  cutoff: string;
+  dry_run: boolean;
+  tenants: Array<{ tenant_id: string; deleted: number }>;
+}
+
+describe('purge', () => {
+  let database: { url: string; drop(): Promise<void> };
+  let cli: ReturnType<typeof cliFor>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    // purge needs no ACTIVITY_SECRET: it hashes and signs nothing.
+    cli = cliFor({ ACTIVITY_DATABASE_URL: database.url });
+    const record = cliFor({ ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret });
+    for (const tenant of ['old-a', 'old-a', 'old-b', 'new-c']) {
+      expectExit(await record(['record', '--tenant', tenant, '--action', 'auth.email.verified']), 0);
+    }
+    // Age three events by a year, directly in the database (the service always stamps now).
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    await client.query(
+      "update activity_events set created_at = created_at - interval '400 days' where tenant_id in ('old-a', 'old-b')",
+    );
+    await client.end();
+  });
+  afterAll(async () => database?.drop());
+
+  it('--dry-run --format json counts per tenant and deletes nothing', async () => {
+    const run = await cli(['purge', '--dry-run', '--format', 'json']);
+    expectExit(run, 0);
+    const report = parseJson<PurgeJson>(run.stdout);
+    expect(report).toMatchObject({ deleted: 3, dry_run: true });
+    expect(report.tenants).toEqual([
+      { tenant_id: 'old-a', deleted: 2 },
+      { tenant_id: 'old-b', deleted: 1 },
+    ]);
+    expect(Date.parse(report.cutoff)).toBeLessThan(Date.now() - 364 * 86_400_000);
+    const again = parseJson<PurgeJson>((await cli(['purge', '--dry-run', '--format', 'json'])).stdout);
+    expect(again.deleted).toBe(3);
+  });
+
+  it('--tenant purges that tenant only; then a full run purges the rest, and a re-run finds nothing', async () => {
+    const one = parseJson<PurgeJson>((await cli(['purge', '--tenant', 'old-b', '--format', 'json'])).stdout);
+    expect(one).toMatchObject({ deleted: 1, dry_run: false, tenants: [{ tenant_id: 'old-b', deleted: 1 }] });
+    const rest = await cli(['purge', '--batch-size', '1', '--format', 'json']);
+    expectExit(rest, 0);
+    expect(parseJson<PurgeJson>(rest.stdout)).toMatchObject({
+      deleted: 2,
+      tenants: [{ tenant_id: 'old-a', deleted: 2 }],
+    });
+    expect(parseJson<PurgeJson>((await cli(['purge', '--format', 'json'])).stdout).deleted).toBe(0);
+  });
+
+  it('ACTIVITY_RETENTION_DAYS sets the default cutoff; --older-than overrides it', async () => {
+    const viaEnv = await cli(['purge', '--dry-run', '--format', 'json'], {
+      env: { ACTIVITY_RETENTION_DAYS: '1' },
+    });
+    expect(Date.now() - Date.parse(parseJson<PurgeJson>(viaEnv.stdout).cutoff)).toBeGreaterThan(86_000_000);
+    const viaFlag = await cli(['purge', '--dry-run', '--older-than', '0m', '--format', 'json']);
+    expectJsonError(viaFlag, 2, 'USAGE_INVALID');
+    const recent = await cli(['purge', '--dry-run', '--older-than', '1s', '--format', 'json']);
+    expect(parseJson<PurgeJson>(recent.stdout)).toMatchObject({ dry_run: true });
+  });
+
+  it('bad flags exit 2 with USAGE_INVALID', async () => {
+    for (const args of [
+      ['--older-than', 'yesterday'],
+      ['--batch-size', '0'],
+      ['--batch-size', '1000001'],
+      ['--tenant', 'bad tenant!'],
+    ]) {
+      expectJsonError(await cli(['purge', ...args, '--format', 'json']), 2, 'USAGE_INVALID');
+    }
+  });
+
+  it('an unreachable database exits 3', async () => {
+    const run = await cliFor({ ACTIVITY_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/x' })([
+      'purge',
+      '--format',
+      'json',
+    ]);
+    expectJsonError(run, 3, 'DB_UNAVAILABLE');
+  });
+});
