@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseMigrationFile, SqlMigrator } from '../../src/store/migrator.js';
 import { type Database, openDatabase } from '../../src/store/open-database.js';
 import { createTestDatabase } from '../helpers/databases.js';
+import { newEvent } from '../helpers/new-event.js';
 
 async function tableNames(database: Database): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`
@@ -47,27 +47,7 @@ describe('migrations on an empty postgres database', () => {
     expect(await tableNames(database)).toEqual([]);
     expect((await database.migrator.down()).names).toEqual([]);
     expect((await database.migrator.up()).names).toEqual(applied);
-    const [event] = await database.repository.append(
-      'acme',
-      [
-        {
-          id: randomUUID(),
-          tenant_id: 'acme',
-          action: 'auth.login.success',
-          actor_type: 'user',
-          actor_id: null,
-          object_type: null,
-          object_id: null,
-          status: 'success',
-          source: null,
-          request_id: null,
-          ip_hash: null,
-          user_agent: null,
-          metadata: {},
-        },
-      ],
-      new Date(),
-    );
+    const [event] = await database.repository.append('acme', [newEvent('acme')], new Date());
     expect(event?.event.seq).toBe(1);
   });
 

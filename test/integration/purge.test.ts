@@ -1,28 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NewActivityEvent } from '../../src/domain/event.js';
 import { purgeExpired } from '../../src/service/purge.js';
 import type { Database } from '../../src/store/open-database.js';
 import { openTestStore, storeKinds } from '../helpers/databases.js';
-
-function newEvent(tenant: string): NewActivityEvent {
-  return {
-    id: uuidv7(),
-    tenant_id: tenant,
-    action: 'auth.login.success',
-    actor_type: 'user',
-    actor_id: null,
-    object_type: null,
-    object_id: null,
-    status: 'success',
-    source: null,
-    request_id: null,
-    ip_hash: null,
-    user_agent: null,
-    metadata: {},
-  };
-}
+import { newEvent } from '../helpers/new-event.js';
 
 describe.each(storeKinds)('purge on %s', (kind) => {
   let database: Database;

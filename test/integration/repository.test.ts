@@ -5,25 +5,7 @@ import type { NewActivityEvent } from '../../src/domain/event.js';
 import type { Database } from '../../src/store/open-database.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import { createTestDatabase, openTestStore, storeKinds } from '../helpers/databases.js';
-
-function newEvent(tenant: string, overrides: Partial<NewActivityEvent> = {}): NewActivityEvent {
-  return {
-    id: uuidv7(),
-    tenant_id: tenant,
-    action: 'auth.login.success',
-    actor_type: 'user',
-    actor_id: 'u_1',
-    object_type: null,
-    object_id: null,
-    status: 'success',
-    source: null,
-    request_id: null,
-    ip_hash: null,
-    user_agent: null,
-    metadata: {},
-    ...overrides,
-  };
-}
+import { newEvent } from '../helpers/new-event.js';
 
 describe.each(storeKinds)('repository on %s', (kind) => {
   let database: Database;
