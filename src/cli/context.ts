@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import type { Config, ConfigOverrides } from '../config/load-config.js';
 import { ActivityError } from '../domain/errors.js';
+import { tenantIdPattern } from '../domain/event.js';
 import { createOutput, defaultFormat, type Format, formats, type Output } from './render/output.js';
 
 /** The process as the CLI sees it; tests and the library pass their own. */
@@ -82,4 +83,12 @@ export function parseJsonFlag(flag: string, text: string): unknown {
   } catch (error) {
     throw new ActivityError('USAGE_INVALID', `${flag} is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** Checks a `--tenant` value, or fails with a usage error. */
+export function tenantFlag(value: string): string {
+  if (!tenantIdPattern.test(value)) {
+    throw new ActivityError('USAGE_INVALID', '--tenant must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+  }
+  return value;
 }

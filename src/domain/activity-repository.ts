@@ -39,17 +39,20 @@ export interface ActivityRepository {
    * Appends events of one tenant under one lock of its head row: each new event gets
    * the next seq, in input order, and `createdAt` (or the tenant's latest time if that
    * is later, so time never runs backwards within a tenant). Ids must be unique within
-   * the call. Returns one entry per input, in input order.
+   * the call; an id already stored comes back as a duplicate, except those in
+   * `generatedIds` (freshly generated, so not looked up). Returns one entry per input,
+   * in input order.
    */
-  append(tenantId: string, events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]>;
+  append(
+    tenantId: string,
+    events: readonly NewActivityEvent[],
+    createdAt: Date,
+    generatedIds?: ReadonlySet<string>,
+  ): Promise<AppendedEvent[]>;
   /** Matching events in seq order: newest first unless `order` is `asc`. */
   page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
   /** Resolves when the database answers and holds the schema. */
   ping(): Promise<void>;
   /** Tenants that have a head row, in id order, after `afterTenantId`. */
   tenants(afterTenantId: string | undefined, limit: number): Promise<string[]>;
-  /** How many of a tenant's events were created before `cutoff`. */
-  countBefore(tenantId: string, cutoff: Date): Promise<number>;
-  /** Deletes at most `limit` of a tenant's events created before `cutoff`, oldest first, in one statement. */
-  deleteBefore(tenantId: string, cutoff: Date, limit: number): Promise<number>;
 }

@@ -76,3 +76,47 @@ export function createMetrics(): ActivityMetrics {
     },
   };
 }
+
+/**
+ * The metrics of one `purge` run, written by `--metrics-file` for node_exporter's
+ * textfile collector: what it deleted, whether it succeeded, when it ran.
+ */
+export interface PurgeMetrics {
+  registry: Registry;
+  eventsPurged: Counter;
+  /** Sets success, end time and duration; call once, at the end of the run. */
+  finish(succeeded: boolean, startedAt: Date, endedAt: Date): void;
+}
+
+export function createPurgeMetrics(): PurgeMetrics {
+  const registry = new Registry();
+  const eventsPurged = new Counter({
+    name: 'activity_events_purged_total',
+    help: 'Events deleted by purge (by partition drop or batched delete).',
+    registers: [registry],
+  });
+  const success = new Gauge({
+    name: 'activity_purge_success',
+    help: '1 when the last purge run succeeded, 0 when it failed.',
+    registers: [registry],
+  });
+  const lastRun = new Gauge({
+    name: 'activity_purge_last_run_timestamp_seconds',
+    help: 'When the last purge run ended (Unix time).',
+    registers: [registry],
+  });
+  const duration = new Gauge({
+    name: 'activity_purge_duration_seconds',
+    help: 'How long the last purge run took.',
+    registers: [registry],
+  });
+  return {
+    registry,
+    eventsPurged,
+    finish(succeeded, startedAt, endedAt) {
+      success.set(succeeded ? 1 : 0);
+      lastRun.set(endedAt.getTime() / 1000);
+      duration.set((endedAt.getTime() - startedAt.getTime()) / 1000);
+    },
+  };
+}

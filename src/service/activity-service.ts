@@ -66,6 +66,8 @@ export class ActivityService {
   readonly #keys: DerivedKeys;
   readonly #observers: readonly ActivityObserver[];
   readonly #clock: () => Date;
+  /** Prepared events whose id the service generated: new by construction, never looked up. */
+  readonly #generatedIds = new WeakSet<NewActivityEvent>();
 
   constructor(options: ActivityServiceOptions) {
     this.registry = options.registry;
@@ -100,7 +102,9 @@ export class ActivityService {
       if (normalized === undefined) throw validationError([{ path: 'ip', message: 'is not an IP address' }]);
       ipHash = hashIp(normalized, this.#keys.ipHash);
     }
-    return { ...fields, id: fields.id ?? uuidv7(), ip_hash: ipHash, metadata: scrubbed };
+    const event = { ...fields, id: fields.id ?? uuidv7(), ip_hash: ipHash, metadata: scrubbed };
+    if (fields.id === undefined) this.#generatedIds.add(event);
+    return event;
   }
 
   /** Records one event and returns it as stored (a retry with the same id returns the first). */
@@ -288,7 +292,10 @@ export class ActivityService {
     const unique = events.filter((event, position) => firstPositionById.get(event.id) === position);
     let appended: Awaited<ReturnType<ActivityRepository['append']>>;
     try {
-      appended = await this.#repository.append(tenantId, unique, this.#clock());
+      const generatedIds = new Set(
+        unique.filter((event) => this.#generatedIds.has(event)).map((event) => event.id),
+      );
+      appended = await this.#repository.append(tenantId, unique, this.#clock(), generatedIds);
     } catch (error) {
       this.#notifyFailure(toActivityError(error).code, events.length);
       throw error;

@@ -1,59 +1,162 @@
 import type { ActivityRepository } from '../domain/activity-repository.js';
+import type { LegalHold, RetentionPolicy, RetentionRepository } from '../domain/retention.js';
+
+const dayMs = 86_400_000;
 
 export interface PurgeOptions {
-  /** Events created before this instant are expired. */
-  cutoff: Date;
+  /** The instant retention counts back from. */
+  now: Date;
+  /** Retention of tenants without a policy of their own (`--older-than`, else ACTIVITY_RETENTION_DAYS). */
+  defaultRetentionMs: number;
   /** Only this tenant; every tenant when absent. */
   tenantId?: string | undefined;
   /** Events deleted per committed statement. */
   batchSize: number;
-  /** Count what a real run would delete; delete nothing. */
+  /** Count what a real run would delete; change nothing. */
   dryRun: boolean;
+}
+
+/** Why a tenant's events were kept or deleted up to its cutoff. */
+export type RetentionRule = 'default' | 'policy' | 'hold';
+
+export interface TenantPurge {
+  tenant_id: string;
+  /** Deleted, or with dry_run, that a real run would delete. */
+  deleted: number;
+  rule: RetentionRule;
+  /** Events created before it are expired; null on hold. */
+  cutoff: string | null;
+  /** The tenant's policy (rule `policy`). */
+  retention_days: number | null;
+  /** The hold's reason (rule `hold`). */
+  reason: string | null;
+}
+
+export interface PartitionPurge {
+  name: string;
+  /** Events created in [from, to). */
+  from: string;
+  to: string;
+  events: number;
 }
 
 export interface PurgeReport {
   /** Deleted, or with dry_run, that a real run would delete. */
   deleted: number;
+  /** The default cutoff: events created before it are expired unless a policy or hold says otherwise. */
   cutoff: string;
   dry_run: boolean;
-  /** Tenants with something to delete, and how much. */
-  tenants: Array<{ tenant_id: string; deleted: number }>;
+  /** Whole monthly partitions dropped (or that would be). */
+  partitions: PartitionPurge[];
+  /** Tenants with something deleted, and every tenant on hold that has events, with why. */
+  tenants: TenantPurge[];
 }
+
+export type PurgeProgress =
+  | { step: 'partition'; name: string; deleted: number }
+  | { step: 'batch'; tenantId: string; deleted: number };
 
 const tenantPage = 500;
 
 /**
- * Deletes expired events tenant by tenant, in committed batches of `batchSize`:
- * locks stay short, inserts go on meanwhile, and a purge that is killed resumes where
- * it stopped when run again. `onProgress` hears the running total after each batch.
+ * Deletes expired events. A tenant on hold keeps everything; a tenant's policy
+ * overrides the default retention. Whole monthly partitions that hold nothing anyone
+ * keeps are dropped first; the rest (the boundary month, and months kept for a few
+ * tenants) is deleted tenant by tenant in committed batches of `batchSize`: locks stay
+ * short, inserts go on, and a purge that is killed resumes where it stopped when run
+ * again. `onProgress` hears each step with the number of events it deleted.
  */
 export async function purgeExpired(
-  repository: ActivityRepository,
+  stores: { events: ActivityRepository; retention: RetentionRepository },
   options: PurgeOptions,
-  onProgress?: (deleted: number) => void,
+  onProgress?: (progress: PurgeProgress) => void,
 ): Promise<PurgeReport> {
+  const { retention } = stores;
+  const defaultCutoff = new Date(options.now.getTime() - options.defaultRetentionMs);
   const report: PurgeReport = {
     deleted: 0,
-    cutoff: options.cutoff.toISOString(),
+    cutoff: defaultCutoff.toISOString(),
     dry_run: options.dryRun,
+    partitions: [],
     tenants: [],
   };
-  for await (const tenantId of tenantsToPurge(repository, options.tenantId)) {
+  // A purge that runs daily keeps the coming months' partitions made ahead.
+  if (!options.dryRun) await retention.ensurePartitions(options.now);
+
+  // Counted per tenant as the partitions go, so each tenant's line tells all it lost.
+  const droppedByTenant = new Map<string, number>();
+  if (options.tenantId === undefined) {
+    for (const partition of await retention.partitions()) {
+      if (partition.to > defaultCutoff) break;
+      const result = await retention.dropPartition(partition, { now: options.now, dryRun: options.dryRun });
+      if (result.outcome !== 'dropped') continue;
+      let events = 0;
+      for (const [tenantId, count] of result.events) {
+        events += count;
+        droppedByTenant.set(tenantId, (droppedByTenant.get(tenantId) ?? 0) + count);
+      }
+      report.partitions.push({
+        name: partition.name,
+        from: partition.from.toISOString(),
+        to: partition.to.toISOString(),
+        events,
+      });
+      onProgress?.({ step: 'partition', name: partition.name, deleted: events });
+    }
+  }
+
+  const holds = new Map((await retention.holds()).map((hold) => [hold.tenant_id, hold]));
+  const policies = new Map((await retention.policies()).map((policy) => [policy.tenant_id, policy]));
+  for await (const tenantId of tenantsToPurge(stores.events, options.tenantId)) {
+    const rule = ruleFor(holds.get(tenantId), policies.get(tenantId), defaultCutoff, options.now);
     let deleted = 0;
-    if (options.dryRun) {
-      deleted = await repository.countBefore(tenantId, options.cutoff);
-    } else {
-      for (;;) {
-        const batch = await repository.deleteBefore(tenantId, options.cutoff, options.batchSize);
-        deleted += batch;
-        onProgress?.(report.deleted + deleted);
-        if (batch < options.batchSize) break;
+    if (rule.cutoff !== null) {
+      if (options.dryRun) {
+        // Partitions that would be dropped hold only expired events: counting
+        // everything before the cutoff counts them too.
+        deleted = await retention.countBefore(tenantId, rule.cutoff);
+      } else {
+        deleted = droppedByTenant.get(tenantId) ?? 0;
+        for (;;) {
+          const batch = await retention.deleteBefore(tenantId, rule.cutoff, options.batchSize);
+          if (batch === 0) break;
+          deleted += batch;
+          onProgress?.({ step: 'batch', tenantId, deleted: batch });
+        }
       }
     }
-    if (deleted > 0) report.tenants.push({ tenant_id: tenantId, deleted });
+    if (deleted > 0 || rule.rule === 'hold') {
+      report.tenants.push({
+        tenant_id: tenantId,
+        deleted,
+        rule: rule.rule,
+        cutoff: rule.cutoff?.toISOString() ?? null,
+        retention_days: rule.retentionDays,
+        reason: rule.reason,
+      });
+    }
     report.deleted += deleted;
   }
   return report;
+}
+
+/** A hold beats a policy, and a policy beats the default. */
+function ruleFor(
+  hold: LegalHold | undefined,
+  policy: RetentionPolicy | undefined,
+  defaultCutoff: Date,
+  now: Date,
+): { rule: RetentionRule; cutoff: Date | null; retentionDays: number | null; reason: string | null } {
+  if (hold) return { rule: 'hold', cutoff: null, retentionDays: null, reason: hold.reason };
+  if (policy) {
+    return {
+      rule: 'policy',
+      cutoff: new Date(now.getTime() - policy.retention_days * dayMs),
+      retentionDays: policy.retention_days,
+      reason: null,
+    };
+  }
+  return { rule: 'default', cutoff: defaultCutoff, retentionDays: null, reason: null };
 }
 
 async function* tenantsToPurge(

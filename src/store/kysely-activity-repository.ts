@@ -13,13 +13,10 @@ import {
   type NewActivityEvent,
 } from '../domain/event.js';
 import type { StoreSchema } from './schema.js';
-import { isUniqueViolation, toStoreError } from './store-errors.js';
+import { toStoreError } from './store-errors.js';
 
 /** The table's columns are named after the event's fields. */
 const eventColumns = eventFields;
-
-/** Each retry leaves out the duplicates found; more than one happens only under concurrent retries. */
-const maxAppendAttempts = 5;
 
 type EventRow = Record<(typeof eventColumns)[number], unknown>;
 
@@ -45,56 +42,29 @@ export class KyselyActivityRepository implements ActivityRepository {
     tenantId: string,
     events: readonly NewActivityEvent[],
     createdAt: Date,
+    generatedIds?: ReadonlySet<string>,
   ): Promise<AppendedEvent[]> {
-    const stored = new Map<string, AppendedEvent>();
-    let pending = events;
+    // Ids the service generated (UUIDv7) cannot be stored yet: only the others are looked up.
+    const checkIds = events.map((event) => event.id).filter((id) => !generatedIds?.has(id));
+    let rows: AppendRow[];
     try {
-      // Ids are almost always new, so insert optimistically; a duplicate id fails the
-      // whole statement (no seq is taken), and the retry leaves the stored ones out.
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        try {
-          const { rows } = await appendStatement(tenantId, pending, createdAt, this.#notifyChannel).execute(
-            this.#db,
-          );
-          const inserted = new Map(rows.map((row) => [row.id, row]));
-          for (const event of pending) {
-            const row = inserted.get(event.id);
-            if (!row) throw new Error(`append stored no row for ${event.id}`);
-            const storedEvent = toActivityEvent({ ...event, seq: row.seq, created_at: row.created_at });
-            stored.set(event.id, { event: storedEvent, duplicate: false });
-          }
-          break;
-        } catch (error) {
-          if (attempt >= maxAppendAttempts || !isUniqueViolation(error, 'activity_events_id_key'))
-            throw error;
-        }
-        for (const event of await this.#findByIds(tenantId, pending)) {
-          stored.set(event.id, { event, duplicate: true });
-        }
-        pending = pending.filter((event) => !stored.has(event.id));
-      }
+      ({ rows } = await appendStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel).execute(
+        this.#db,
+      ));
     } catch (error) {
       throw toStoreError(error, this.#where);
     }
+    const appended = new Map(rows.map((row) => [row.event_id, row]));
     return events.map((event) => {
-      const entry = stored.get(event.id);
-      if (!entry) throw new Error(`append returned no row for ${event.id}`);
-      return entry;
+      const row = appended.get(event.id);
+      if (!row) throw new Error(`append returned no row for ${event.id}`);
+      // A duplicate comes back as first stored, which may differ from this input.
+      if (row.duplicate) return { event: toActivityEvent(row.stored as EventRow), duplicate: true };
+      return {
+        event: toActivityEvent({ ...event, seq: row.event_seq, created_at: row.event_created_at }),
+        duplicate: false,
+      };
     });
-  }
-
-  async #findByIds(tenantId: string, events: readonly NewActivityEvent[]): Promise<ActivityEvent[]> {
-    const rows = await this.#db
-      .selectFrom('activity_events')
-      .select(eventColumns)
-      .where('tenant_id', '=', tenantId)
-      .where(
-        'id',
-        'in',
-        events.map((event) => event.id),
-      )
-      .execute();
-    return rows.map((row) => toActivityEvent(row as EventRow));
   }
 
   async page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]> {
@@ -144,45 +114,6 @@ export class KyselyActivityRepository implements ActivityRepository {
         .limit(limit);
       if (afterTenantId !== undefined) query = query.where('tenant_id', '>', afterTenantId);
       return (await query.execute()).map((row) => row.tenant_id);
-    } catch (error) {
-      throw toStoreError(error, this.#where);
-    }
-  }
-
-  async countBefore(tenantId: string, cutoff: Date): Promise<number> {
-    try {
-      const row = await this.#db
-        .selectFrom('activity_events')
-        .select((eb) => eb.fn.countAll<string | number>().as('count'))
-        .where('tenant_id', '=', tenantId)
-        .where('created_at', '<', cutoff)
-        .executeTakeFirstOrThrow();
-      return Number(row.count);
-    } catch (error) {
-      throw toStoreError(error, this.#where);
-    }
-  }
-
-  async deleteBefore(tenantId: string, cutoff: Date, limit: number): Promise<number> {
-    try {
-      // The oldest first, read from (tenant_id, created_at, seq): each batch is a
-      // short statement that commits on its own, so locks stay brief and a killed
-      // purge has lost nothing it had not already committed.
-      const result = await this.#db
-        .deleteFrom('activity_events')
-        .where('tenant_id', '=', tenantId)
-        .where('seq', 'in', (eb) =>
-          eb
-            .selectFrom('activity_events')
-            .select('seq')
-            .where('tenant_id', '=', tenantId)
-            .where('created_at', '<', cutoff)
-            .orderBy('created_at')
-            .orderBy('seq')
-            .limit(limit),
-        )
-        .executeTakeFirst();
-      return Number(result.numDeletedRows);
     } catch (error) {
       throw toStoreError(error, this.#where);
     }
@@ -242,15 +173,26 @@ function lastSeqBefore(tenantId: string, time: Date) {
     order by created_at desc, seq desc limit 1), 0)`;
 }
 
+interface AppendRow {
+  event_id: string;
+  event_seq: string | number;
+  event_created_at: Date;
+  duplicate: boolean;
+  /** The stored row of a duplicate. */
+  stored: Record<string, unknown> | null;
+}
+
 /**
- * Appends a batch in one statement (one round trip): lock the tenant's head row while
- * taking the next seqs, and insert the events. The lock serialises the writers of a
- * tenant, so seq follows commit order with no gap.
+ * Appends a batch in one round trip through activity_append (migrations/0002): it locks
+ * the tenant's head row, which serialises the tenant's writers so that seq follows
+ * commit order with no gap, returns the ids in `checkIds` already stored as
+ * duplicates, and inserts the rest.
  */
 function appendStatement(
   tenantId: string,
   events: readonly NewActivityEvent[],
   createdAt: Date,
+  checkIds: readonly string[],
   notifyChannel: string | undefined,
 ) {
   const input = JSON.stringify(
@@ -270,34 +212,8 @@ function appendStatement(
       metadata: event.metadata,
     })),
   );
-  // Only what the database decides comes back; the rest is the input as sent.
-  return sql<{ id: string; seq: string | number; created_at: Date }>`
-    with head as (
-      insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
-      values (${tenantId}, ${events.length}, ${createdAt}::timestamptz)
-      on conflict (tenant_id) do update
-        set last_seq = t.last_seq + excluded.last_seq,
-            last_created_at = greatest(t.last_created_at, excluded.last_created_at)
-      returning last_seq, last_created_at
-    ),
-    inserted as (
-      insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-        status, source, request_id, ip_hash, user_agent, metadata, created_at)
-      select ${tenantId}, h.last_seq - ${events.length} + 1 + i.n, i.id, i.action, i.actor_type, i.actor_id,
-        i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
-        h.last_created_at
-      from jsonb_to_recordset(${input}::jsonb) as i(
-        n int, id uuid, action text, actor_type text, actor_id text, object_type text, object_id text,
-        status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
-      cross join head h
-      returning id, seq, created_at
-    )
-    select inserted.id, inserted.seq, inserted.created_at from inserted${
-      notifyChannel === undefined
-        ? sql``
-        : sql` cross join (select pg_notify(${notifyChannel},
-            json_build_array(${tenantId}::text, (select max(seq) from inserted))::text)) as notified`
-    }`;
+  return sql<AppendRow>`select * from activity_append(${tenantId}, ${input}::jsonb, ${createdAt}::timestamptz,
+    ${checkIds}::uuid[], ${notifyChannel ?? null}::text)`;
 }
 
 export function toActivityEvent(row: EventRow): ActivityEvent {

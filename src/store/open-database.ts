@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { ActivityRepository } from '../domain/activity-repository.js';
 import { ActivityError } from '../domain/errors.js';
+import type { RetentionRepository } from '../domain/retention.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { KyselyActivityRepository } from './kysely-activity-repository.js';
+import { KyselyRetentionRepository } from './kysely-retention-repository.js';
 import { SqlMigrator } from './migrator.js';
 import { createPgliteDialect } from './pglite-dialect.js';
 import { createPreparingPool } from './preparing-pool.js';
@@ -14,13 +16,14 @@ import { toStoreError } from './store-errors.js';
 /** PostgreSQL, or embedded PGlite in a directory (`memory://` keeps it in memory, for tests). */
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
 
-/** An open database: Kysely, the repository and the migrator over it. */
+/** An open database: Kysely, the repositories and the migrator over it. */
 export interface Database {
   kind: DatabaseTarget['kind'];
   /** A name for messages, without credentials. */
   where: string;
   db: Kysely<StoreSchema>;
   repository: ActivityRepository;
+  retention: RetentionRepository;
   migrator: SqlMigrator;
   close(): Promise<void>;
 }
@@ -75,8 +78,12 @@ async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Databa
     const pglite = await PGlite.create(inMemory ? dataDir : join(dataDir, 'pgdata'));
     const db = new Kysely<StoreSchema>({ dialect: createPgliteDialect(pglite) });
     const database = assemble('pglite', where, db, unlock);
-    // Zero set-up: the embedded database migrates itself to the latest schema.
-    if (autoMigrate) await database.migrator.up();
+    // Zero set-up: the embedded database migrates itself to the latest schema, with
+    // the coming months' partitions.
+    if (autoMigrate) {
+      await database.migrator.up();
+      await database.retention.ensurePartitions(new Date());
+    }
     return database;
   } catch (error) {
     await unlock();
@@ -97,6 +104,7 @@ function assemble(
     where,
     db,
     repository: new KyselyActivityRepository(db, where, { notifyChannel }),
+    retention: new KyselyRetentionRepository(db, where),
     migrator: new SqlMigrator(db as Kysely<unknown>, where),
     close() {
       closed ??= db.destroy().finally(release);

@@ -4,6 +4,8 @@ import type { ColumnType, Generated } from 'kysely';
 export interface StoreSchema {
   activity_events: ActivityEventRow;
   activity_tenants: ActivityTenantRow;
+  activity_retention_policies: RetentionPolicyRow;
+  activity_legal_holds: LegalHoldRow;
 }
 
 /** bigint arrives as a string from pg and as a number from PGlite. */
@@ -32,4 +34,16 @@ export interface ActivityTenantRow {
   tenant_id: string;
   last_seq: Int8;
   last_created_at: ColumnType<Date, Date, Date>;
+}
+
+export interface RetentionPolicyRow {
+  tenant_id: string;
+  retention_days: number;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface LegalHoldRow {
+  tenant_id: string;
+  reason: string | null;
+  placed_at: ColumnType<Date, Date | undefined, Date>;
 }

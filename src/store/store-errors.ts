@@ -27,7 +27,8 @@ export function toStoreError(error: unknown, where: string): ActivityError {
   if (error instanceof ActivityError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
-  if (code === '42P01') {
+  // undefined_table, undefined_function: the schema is older than the code
+  if (code === '42P01' || code === '42883') {
     return new ActivityError('DB_NOT_MIGRATED', `${where} is not migrated: run \`activity migrate\``, {
       cause: error,
     });
@@ -44,7 +45,7 @@ export function toStoreError(error: unknown, where: string): ActivityError {
   return new ActivityError('INTERNAL', `database error on ${where}`, { cause: error });
 }
 
-export function isUniqueViolation(error: unknown, constraint: string): boolean {
-  const details = error as { code?: unknown; constraint?: unknown } | null;
-  return details?.code === '23505' && details.constraint === constraint;
+/** lock_not_available: a `lock_timeout` ran out. */
+export function isLockTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '55P03';
 }

@@ -1,3 +1,6 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
@@ -7,7 +10,7 @@ interface PurgeJson {
   deleted: number;
   cutoff: string;
   dry_run: boolean;
-  tenants: Array<{ tenant_id: string; deleted: number }>;
+  tenants: Array<{ tenant_id: string; deleted: number; rule: string }>;
 }
 
 describe('purge', () => {
@@ -38,15 +41,25 @@ describe('purge', () => {
     const report = parseJson<PurgeJson>(run.stdout);
     expect(report).toMatchObject({ deleted: 3, dry_run: true });
     expect(report.tenants).toEqual([
-      { tenant_id: 'old-a', deleted: 2 },
-      { tenant_id: 'old-b', deleted: 1 },
+      expect.objectContaining({ tenant_id: 'old-a', deleted: 2, rule: 'default' }),
+      expect.objectContaining({ tenant_id: 'old-b', deleted: 1, rule: 'default' }),
     ]);
+    // no spinner when stderr is not a terminal
+    expect(run.stderr).toBe('');
     expect(Date.parse(report.cutoff)).toBeLessThan(Date.now() - 364 * 86_400_000);
     const again = parseJson<PurgeJson>((await cli(['purge', '--dry-run', '--format', 'json'])).stdout);
     expect(again.deleted).toBe(3);
   });
 
   it('--tenant purges that tenant only; then a full run purges the rest, and a re-run finds nothing', async () => {
+    const held = await cli(['hold', 'add', '--tenant', 'old-b', '--reason', 'case 12', '--format', 'json']);
+    expect(parseJson(held.stdout)).toMatchObject({ tenant_id: 'old-b', reason: 'case 12' });
+    const kept = parseJson<PurgeJson>((await cli(['purge', '--tenant', 'old-b', '--format', 'json'])).stdout);
+    expect(kept).toMatchObject({
+      deleted: 0,
+      tenants: [{ tenant_id: 'old-b', rule: 'hold', reason: 'case 12' }],
+    });
+    expectExit(await cli(['hold', 'remove', '--tenant', 'old-b']), 0);
     const one = parseJson<PurgeJson>((await cli(['purge', '--tenant', 'old-b', '--format', 'json'])).stdout);
     expect(one).toMatchObject({ deleted: 1, dry_run: false, tenants: [{ tenant_id: 'old-b', deleted: 1 }] });
     const rest = await cli(['purge', '--batch-size', '1', '--format', 'json']);
@@ -75,8 +88,33 @@ describe('purge', () => {
       ['--batch-size', '0'],
       ['--batch-size', '1000001'],
       ['--tenant', 'bad tenant!'],
+      ['--unknown-flag'],
     ]) {
       expectJsonError(await cli(['purge', ...args, '--format', 'json']), 2, 'USAGE_INVALID');
+    }
+  });
+
+  it('--metrics-file writes the run in the Prometheus text format, replacing the last one', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'activity-metrics-'));
+    const path = join(directory, 'activity_purge.prom');
+    try {
+      expectExit(await cli(['purge', '--older-than', '1s', '--metrics-file', path, '--format', 'json']), 0);
+      const text = await readFile(path, 'utf8');
+      expect(text).toMatch(/^# TYPE activity_events_purged_total counter$/m);
+      expect(text).toMatch(/^activity_purge_success 1$/m);
+      const ended = Number(/^activity_purge_last_run_timestamp_seconds (\S+)$/m.exec(text)?.[1]);
+      expect(Math.abs(ended - Date.now() / 1000)).toBeLessThan(60);
+      // A failed run says so (and still counts what it deleted before failing).
+      const failed = await cliFor({ ACTIVITY_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/x' })([
+        'purge',
+        '--metrics-file',
+        path,
+      ]);
+      expectExit(failed, 3);
+      expect(await readFile(path, 'utf8')).toMatch(/^activity_purge_success 0$/m);
+      expect(await readdir(directory)).toEqual(['activity_purge.prom']);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
     }
   });
 

@@ -5,16 +5,25 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseMigrationFile, SqlMigrator } from '../../src/store/migrator.js';
 import { type Database, openDatabase } from '../../src/store/open-database.js';
-import { createTestDatabase } from '../helpers/databases.js';
+import { createTestDatabase, storeKinds } from '../helpers/databases.js';
 import { newEvent } from '../helpers/new-event.js';
 
 async function tableNames(database: Database): Promise<string[]> {
+  // partitions are part of their table
   const { rows } = await sql<{ name: string }>`
-    select table_name as name from information_schema.tables
-    where table_schema = 'public' and table_name like 'activity_%' and table_name not like 'activity_migrations%'
+    select relname as name from pg_class
+    where relkind in ('r', 'p') and not relispartition and relnamespace = 'public'::regnamespace
+      and relname like 'activity_%' and relname not like 'activity_migrations%'
     order by 1`.execute(database.db);
   return rows.map((row) => row.name);
 }
+
+const latestTables = [
+  'activity_events',
+  'activity_legal_holds',
+  'activity_retention_policies',
+  'activity_tenants',
+];
 
 describe('migrations on an empty postgres database', () => {
   let url: string;
@@ -33,7 +42,7 @@ describe('migrations on an empty postgres database', () => {
   it('up applies every migration once; a second run applies none', async () => {
     const first = await database.migrator.up();
     expect(first.names.length).toBeGreaterThan(0);
-    expect(await tableNames(database)).toEqual(['activity_events', 'activity_tenants']);
+    expect(await tableNames(database)).toEqual(latestTables);
     expect((await database.migrator.up()).names).toEqual([]);
     const status = await database.migrator.status();
     expect(status.every((migration) => migration.applied && migration.applied_at !== null)).toBe(true);
@@ -68,7 +77,7 @@ describe('migrations on an empty postgres database', () => {
       expect([...a.names, ...b.names].sort()).toEqual(
         (await database.migrator.status()).map((m) => m.name).sort(),
       );
-      expect(await tableNames(database)).toEqual(['activity_events', 'activity_tenants']);
+      expect(await tableNames(database)).toEqual(latestTables);
     } finally {
       await other.close();
     }
@@ -117,5 +126,86 @@ describe('a failing migration', () => {
 
   it('a file without both parts is refused', () => {
     expect(() => parseMigrationFile('0003_x', 'create table x (id int);')).toThrow(/migrate:up/);
+  });
+});
+
+describe.each(storeKinds)('the partition migration on %s', (kind) => {
+  let database: Database;
+  let drop: (() => Promise<void>) | undefined;
+
+  beforeEach(async () => {
+    if (kind === 'pglite') {
+      database = await openDatabase({ kind: 'pglite', dataDir: 'memory://' }, { autoMigrate: false });
+    } else {
+      const created = await createTestDatabase({ migrated: false });
+      drop = created.drop;
+      database = await openDatabase({ kind: 'postgres', url: created.url });
+    }
+  });
+  afterEach(async () => {
+    await database?.close();
+    await drop?.();
+  });
+
+  const allRows = async () =>
+    (
+      await sql<Record<string, unknown>>`
+        select tenant_id, seq, id::text, action, namespace, actor_type, actor_id, object_type, object_id,
+          status, source, request_id, ip_hash, user_agent, metadata::text, created_at
+        from activity_events order by tenant_id, seq`.execute(database.db)
+    ).rows;
+  const relkind = async () =>
+    (
+      await sql<{ relkind: string }>`select relkind from pg_class where relname = 'activity_events'`.execute(
+        database.db,
+      )
+    ).rows[0]?.relkind;
+
+  it('up keeps every row, each in its month; down keeps every row, including those written in between', async () => {
+    const first = '0001_create_activity_events';
+    await database.migrator.up(first);
+    // Events of two tenants over three months, as version 0001 stored them.
+    await sql`
+      insert into activity_tenants values ('acme', 3, '2026-03-02T10:00:00Z'), ('globex', 1, '2026-01-31T23:59:59.999Z');
+      insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, status, request_id, metadata, created_at) values
+        ('acme', 1, '0190c6a0-0000-7000-8000-000000000001', 'auth.login.success', 'user', 'u1', 'success', 'r1', '{"a":1}', '2026-01-15T00:00:00Z'),
+        ('acme', 2, '0190c6a0-0000-7000-8000-000000000002', 'auth.logout', 'user', 'u1', 'success', null, '{}', '2026-02-01T00:00:00Z'),
+        ('acme', 3, '0190c6a0-0000-7000-8000-000000000003', 'billing.payment.failed', 'system', null, 'failure', null, '{"b":[1,2]}', '2026-03-02T10:00:00Z'),
+        ('globex', 1, '0190c6a0-0000-7000-8000-000000000004', 'auth.login.success', 'api_key', 'k', 'success', null, '{}', '2026-01-31T23:59:59.999Z');
+    `.execute(database.db);
+    const before = await allRows();
+    expect(before).toHaveLength(4);
+
+    await database.migrator.up();
+    expect(await relkind()).toBe('p');
+    expect(await allRows()).toEqual(before);
+    const { rows: placed } = await sql<{ seq: number; partition: string }>`
+      select seq, tableoid::regclass::text as partition from activity_events where tenant_id = 'acme' order by seq`.execute(
+      database.db,
+    );
+    expect(placed.map((row) => row.partition)).toEqual([
+      'activity_events_y2026m01',
+      'activity_events_y2026m02',
+      'activity_events_y2026m03',
+    ]);
+    // Appends go on from the head row, and an id stored before the migration is still a duplicate.
+    const appended = await database.repository.append(
+      'acme',
+      [newEvent('acme', { id: '0190c6a0-0000-7000-8000-000000000002' }), newEvent('acme')],
+      new Date(),
+    );
+    expect(appended.map((entry) => [entry.event.seq, entry.duplicate])).toEqual([
+      [2, true],
+      [4, false],
+    ]);
+    const withNew = await allRows();
+
+    await database.migrator.down(first);
+    expect(await relkind()).toBe('r');
+    expect(await allRows()).toEqual(withNew);
+    const { rows: constraints } = await sql<{ name: string }>`
+      select conname as name from pg_constraint where conrelid = 'activity_events'::regclass and contype in ('p', 'u')
+      order by 1`.execute(database.db);
+    expect(constraints.map((row) => row.name)).toEqual(['activity_events_id_key', 'activity_events_pkey']);
   });
 });

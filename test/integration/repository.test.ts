@@ -53,6 +53,18 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     expect(page[1]?.metadata).toEqual({ method: 'password' });
   });
 
+  it('a retry months later is still a duplicate, though the first is in another partition', async () => {
+    const a = tenant();
+    const now = new Date();
+    const later = new Date(now.getTime() + 62 * 86_400_000);
+    const original = newEvent(a);
+    const [stored] = await database.repository.append(a, [original], now);
+    const [retry] = await database.repository.append(a, [original], later);
+    expect(retry).toEqual({ event: stored?.event, duplicate: true });
+    const [next] = await database.repository.append(a, [newEvent(a)], later);
+    expect(next?.event.seq).toBe(2);
+  });
+
   it('the same id in two tenants is two events', async () => {
     const id = uuidv7();
     const a = tenant();

@@ -1,0 +1,69 @@
+/** A tenant's own retention, which overrides the default of `purge`. */
+export interface RetentionPolicy {
+  tenant_id: string;
+  retention_days: number;
+  updated_at: string;
+}
+
+/** A legal hold: the tenant's events are never purged while it stands. */
+export interface LegalHold {
+  tenant_id: string;
+  reason: string | null;
+  placed_at: string;
+}
+
+/** One monthly partition of the events table: events created in [from, to). */
+export interface MonthPartition {
+  name: string;
+  from: Date;
+  to: Date;
+}
+
+/**
+ * What dropping a partition did: dropped (in a dry run, would drop) with its events per
+ * tenant; kept for the tenants a hold or a policy keeps; or busy, when its lock could not
+ * be had quickly (its events are then left to the batched delete).
+ */
+export type PartitionDropResult =
+  | { outcome: 'dropped'; events: Map<string, number> }
+  | { outcome: 'kept'; keptFor: string[] }
+  | { outcome: 'busy' };
+
+/** The retention port of the service: policies, holds, and the partitions purge drops. */
+export interface RetentionRepository {
+  policies(): Promise<RetentionPolicy[]>;
+  setPolicy(tenantId: string, retentionDays: number): Promise<RetentionPolicy>;
+  /** True when the tenant had a policy. */
+  clearPolicy(tenantId: string): Promise<boolean>;
+  holds(): Promise<LegalHold[]>;
+  /** Places a hold; a tenant already on hold keeps its first hold's time, with the new reason if one is given. */
+  placeHold(tenantId: string, reason: string | null): Promise<LegalHold>;
+  /** True when the tenant was on hold. */
+  releaseHold(tenantId: string): Promise<boolean>;
+  /**
+   * Creates the missing monthly partitions, from the oldest month that has events in
+   * the default partition (which moves them out of it) to three months after `now`.
+   * Returns how many it created; 0 on a schema without partitions.
+   */
+  ensurePartitions(now: Date): Promise<number>;
+  /** The monthly partitions, oldest first (the default partition is not one of them). */
+  partitions(): Promise<MonthPartition[]>;
+  /**
+   * Drops the partition in one short transaction, unless a tenant with events in it is
+   * kept by a hold or by a policy whose cutoff (from `now`) is before the partition's
+   * end; holds and policies are read inside the transaction, under a lock that makes
+   * concurrent changes to them wait. With `dryRun`, counts and drops nothing. The
+   * caller has checked that the default cutoff is at or after the partition's end.
+   */
+  dropPartition(
+    partition: MonthPartition,
+    options: { now: Date; dryRun: boolean },
+  ): Promise<PartitionDropResult>;
+  /** How many of a tenant's events were created before `cutoff`. */
+  countBefore(tenantId: string, cutoff: Date): Promise<number>;
+  /**
+   * Deletes at most `limit` of a tenant's events created before `cutoff`, oldest
+   * first, in one statement that commits on its own; none while the tenant is on hold.
+   */
+  deleteBefore(tenantId: string, cutoff: Date, limit: number): Promise<number>;
+}

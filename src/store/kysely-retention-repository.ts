@@ -1,0 +1,226 @@
+import { type Kysely, sql } from 'kysely';
+import type {
+  LegalHold,
+  MonthPartition,
+  PartitionDropResult,
+  RetentionPolicy,
+  RetentionRepository,
+} from '../domain/retention.js';
+import type { StoreSchema } from './schema.js';
+import { isLockTimeout, toStoreError } from './store-errors.js';
+
+const partitionName = /^activity_events_y(\d{4})m(\d{2})$/;
+
+/**
+ * How long a partition drop waits for its locks. The drop needs an exclusive lock on
+ * the events table, and inserts queue behind a waiting drop: a short wait bounds how
+ * long they can stall, and a busy partition is left to the batched delete.
+ */
+const dropLockTimeout = '1s';
+
+/** Retention on PostgreSQL and PGlite: policies, holds, partitions, batched deletes. */
+export class KyselyRetentionRepository implements RetentionRepository {
+  readonly #db: Kysely<StoreSchema>;
+  readonly #where: string;
+
+  constructor(db: Kysely<StoreSchema>, where: string) {
+    this.#db = db;
+    this.#where = where;
+  }
+
+  policies(): Promise<RetentionPolicy[]> {
+    return this.#guard(async () => {
+      const rows = await this.#db
+        .selectFrom('activity_retention_policies')
+        .selectAll()
+        .orderBy('tenant_id')
+        .execute();
+      return rows.map(toPolicy);
+    });
+  }
+
+  setPolicy(tenantId: string, retentionDays: number): Promise<RetentionPolicy> {
+    return this.#guard(async () => {
+      const row = await this.#db
+        .insertInto('activity_retention_policies')
+        .values({ tenant_id: tenantId, retention_days: retentionDays })
+        .onConflict((conflict) =>
+          conflict.column('tenant_id').doUpdateSet({ retention_days: retentionDays, updated_at: sql`now()` }),
+        )
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toPolicy(row);
+    });
+  }
+
+  clearPolicy(tenantId: string): Promise<boolean> {
+    return this.#guard(async () => {
+      const result = await this.#db
+        .deleteFrom('activity_retention_policies')
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
+  holds(): Promise<LegalHold[]> {
+    return this.#guard(async () => {
+      const rows = await this.#db
+        .selectFrom('activity_legal_holds')
+        .selectAll()
+        .orderBy('tenant_id')
+        .execute();
+      return rows.map(toHold);
+    });
+  }
+
+  placeHold(tenantId: string, reason: string | null): Promise<LegalHold> {
+    return this.#guard(async () => {
+      const row = await this.#db
+        .insertInto('activity_legal_holds')
+        .values({ tenant_id: tenantId, reason })
+        .onConflict((conflict) =>
+          conflict
+            .column('tenant_id')
+            .doUpdateSet({ reason: sql`coalesce(excluded.reason, activity_legal_holds.reason)` }),
+        )
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return toHold(row);
+    });
+  }
+
+  releaseHold(tenantId: string): Promise<boolean> {
+    return this.#guard(async () => {
+      const result = await this.#db
+        .deleteFrom('activity_legal_holds')
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
+  ensurePartitions(now: Date): Promise<number> {
+    return this.#guard(async () => {
+      const { rows: found } = await sql<{ partitioned: boolean }>`
+        select to_regprocedure('activity_ensure_partitions(timestamptz,timestamptz)') is not null as partitioned`.execute(
+        this.#db,
+      );
+      if (!found[0]?.partitioned) return 0;
+      // Rows land in the default only when no partition was made ahead for months; a
+      // month created for them moves them out, so that purge can drop it later.
+      const { rows } = await sql<{ created: number }>`
+        select activity_ensure_partitions(
+          greatest(least((select min(created_at) from activity_events_default), ${now}::timestamptz),
+                   ${now}::timestamptz - interval '10 years'),
+          ${now}::timestamptz + interval '3 months') as created`.execute(this.#db);
+      return Number(rows[0]?.created ?? 0);
+    });
+  }
+
+  partitions(): Promise<MonthPartition[]> {
+    return this.#guard(async () => {
+      const { rows } = await sql<{ name: string }>`
+        select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+        where i.inhparent = 'activity_events'::regclass order by c.relname`.execute(this.#db);
+      return rows.flatMap(({ name }) => {
+        const match = partitionName.exec(name);
+        if (!match) return [];
+        const year = Number(match[1]);
+        const month = Number(match[2]) - 1;
+        return [
+          { name, from: new Date(Date.UTC(year, month, 1)), to: new Date(Date.UTC(year, month + 1, 1)) },
+        ];
+      });
+    });
+  }
+
+  dropPartition(
+    partition: MonthPartition,
+    options: { now: Date; dryRun: boolean },
+  ): Promise<PartitionDropResult> {
+    const table = sql.id(partition.name);
+    return this.#guard(async () => {
+      try {
+        return await this.#db.transaction().execute(async (trx) => {
+          await sql.raw(`set local lock_timeout = '${dropLockTimeout}'`).execute(trx);
+          // Hold and policy changes wait until this commits; nothing is inserted into
+          // the partition meanwhile, so the counts are exactly what the drop removes.
+          await sql`lock table activity_legal_holds, activity_retention_policies in share mode`.execute(trx);
+          await sql`lock table ${table} in share mode`.execute(trx);
+          const { rows: kept } = await sql<{ tenant_id: string }>`
+            select k.tenant_id from (
+              select tenant_id from activity_legal_holds
+              union
+              select tenant_id from activity_retention_policies
+              where ${options.now}::timestamptz - make_interval(secs => retention_days * 86400) < ${partition.to}::timestamptz
+            ) k
+            where exists (select 1 from ${table} e where e.tenant_id = k.tenant_id)
+            order by 1`.execute(trx);
+          if (kept.length > 0) return { outcome: 'kept', keptFor: kept.map((row) => row.tenant_id) } as const;
+          const { rows: counts } = await sql<{ tenant_id: string; events: string | number }>`
+            select tenant_id, count(*) as events from ${table} group by tenant_id`.execute(trx);
+          if (!options.dryRun) await sql`drop table ${table}`.execute(trx);
+          return {
+            outcome: 'dropped',
+            events: new Map(counts.map((row) => [row.tenant_id, Number(row.events)])),
+          } as const;
+        });
+      } catch (error) {
+        if (isLockTimeout(error)) return { outcome: 'busy' } as const;
+        throw error;
+      }
+    });
+  }
+
+  countBefore(tenantId: string, cutoff: Date): Promise<number> {
+    return this.#guard(async () => {
+      const row = await this.#db
+        .selectFrom('activity_events')
+        .select((eb) => eb.fn.countAll<string | number>().as('count'))
+        .where('tenant_id', '=', tenantId)
+        .where('created_at', '<', cutoff)
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
+    });
+  }
+
+  deleteBefore(tenantId: string, cutoff: Date, limit: number): Promise<number> {
+    return this.#guard(async () => {
+      // created_at never decreases within a tenant, so its expired events are a run of
+      // seqs from the oldest: each batch is one short range scan (pruned to the expired
+      // partitions) that commits on its own, and a hold placed meanwhile stops the next.
+      const { numAffectedRows } = await sql`
+        with oldest as (
+          select min(seq) as seq from activity_events where tenant_id = ${tenantId} and created_at < ${cutoff}::timestamptz
+        )
+        delete from activity_events e using oldest
+        where e.tenant_id = ${tenantId} and e.created_at < ${cutoff}::timestamptz
+          and e.seq >= oldest.seq and e.seq < oldest.seq + ${limit}::bigint
+          and not exists (select 1 from activity_legal_holds h where h.tenant_id = ${tenantId})`.execute(
+        this.#db,
+      );
+      return Number(numAffectedRows ?? 0);
+    });
+  }
+
+  async #guard<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw toStoreError(error, this.#where);
+    }
+  }
+}
+
+function toPolicy(row: { tenant_id: string; retention_days: number; updated_at: Date }): RetentionPolicy {
+  return {
+    tenant_id: row.tenant_id,
+    retention_days: Number(row.retention_days),
+    updated_at: new Date(row.updated_at).toISOString(),
+  };
+}
+
+function toHold(row: { tenant_id: string; reason: string | null; placed_at: Date }): LegalHold {
+  return { tenant_id: row.tenant_id, reason: row.reason, placed_at: new Date(row.placed_at).toISOString() };
+}
