@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { ActivityError, toActivityError } from '../domain/errors.js';
+import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
 import { actionsCommand } from './commands/actions.js';
+import { holdCommand } from './commands/hold.js';
 import { migrateCommand } from './commands/migrate.js';
 import { purgeCommand } from './commands/purge.js';
 import { queryCommand } from './commands/query.js';
 import { recordCommand } from './commands/record.js';
+import { retentionCommand } from './commands/retention.js';
 import { serveCommand } from './commands/serve.js';
 import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
@@ -63,11 +65,13 @@ Docs: docs/cli.md`,
     queryCommand,
     tailCommand,
     purgeCommand,
+    retentionCommand,
+    holdCommand,
     serveCommand,
     tokenCommand,
     actionsCommand,
   ]) {
-    program.addCommand(command(io, setExitCode).exitOverride().configureOutput(program.configureOutput()));
+    program.addCommand(throwingErrors(command(io, setExitCode), program));
   }
 
   try {
@@ -75,17 +79,19 @@ Docs: docs/cli.md`,
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (
-        error.exitCode === 0 ||
-        error.code === 'commander.help' ||
-        error.code === 'commander.helpDisplayed'
-      ) {
-        return 0;
-      }
+      // --help (or `help`) is a success; help shown for a missing subcommand is a usage error.
+      if (error.exitCode === 0 || error.code === 'commander.helpDisplayed') return 0;
+      if (error.code === 'commander.help') return errorCodes.USAGE_INVALID.exit;
       return reportError(new ActivityError('USAGE_INVALID', error.message.replace(/^error: /, '')), argv, io);
     }
     return reportError(toActivityError(error), argv, io);
   }
+}
+
+/** Commander errors (its own and its subcommands') become exceptions here, never process.exit. */
+function throwingErrors(command: Command, program: Command): Command {
+  for (const subcommand of command.commands) throwingErrors(subcommand, program);
+  return command.exitOverride().configureOutput(program.configureOutput());
 }
 
 function reportError(error: ActivityError, argv: readonly string[], io: CliIo): number {

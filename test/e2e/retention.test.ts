@@ -1,0 +1,144 @@
+import { execa } from 'execa';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../helpers/databases.js';
+import { binPath, cliFor, expectExit, expectJsonError, parseJson, repoRoot } from '../helpers/run-cli.js';
+
+describe('retention and hold', () => {
+  let database: { url: string; drop(): Promise<void> };
+  let cli: ReturnType<typeof cliFor>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    cli = cliFor({ ACTIVITY_DATABASE_URL: database.url });
+  });
+  afterAll(async () => database?.drop());
+
+  it('retention set, list and clear', async () => {
+    const set = await cli(['retention', 'set', '--tenant', 'acme', '--days', '2555', '--format', 'json']);
+    expectExit(set, 0);
+    expect(parseJson(set.stdout)).toMatchObject({ tenant_id: 'acme', retention_days: 2555 });
+    expectExit(await cli(['retention', 'set', '--tenant', 'acme', '--days', '90']), 0);
+    const list = await cli(['retention', 'list', '--format', 'json'], {
+      env: { ACTIVITY_RETENTION_DAYS: '400' },
+    });
+    expect(parseJson(list.stdout)).toEqual({
+      default_days: 400,
+      policies: [{ tenant_id: 'acme', retention_days: 90, updated_at: expect.any(String) }],
+    });
+    const table = await cli(['retention', 'list', '--format', 'table']);
+    expect(table.stdout).toContain('default: 365 days');
+    expect(table.stdout).toContain('acme: 90 days');
+    const cleared = await cli(['retention', 'clear', '--tenant', 'acme', '--format', 'json']);
+    expect(parseJson(cleared.stdout)).toEqual({ tenant_id: 'acme', cleared: true });
+    const again = await cli(['retention', 'clear', '--tenant', 'acme', '--format', 'json']);
+    expect(parseJson(again.stdout)).toEqual({ tenant_id: 'acme', cleared: false });
+  });
+
+  it('hold add, list and remove; adding again keeps the first time', async () => {
+    const first = parseJson<{ placed_at: string }>(
+      (await cli(['hold', 'add', '--tenant', 'globex', '--reason', 'case 1', '--format', 'json'])).stdout,
+    );
+    const second = parseJson(
+      (await cli(['hold', 'add', '--tenant', 'globex', '--reason', 'case 2', '--format', 'json'])).stdout,
+    );
+    expect(second).toEqual({ tenant_id: 'globex', reason: 'case 2', placed_at: first.placed_at });
+    const list = parseJson((await cli(['hold', 'list', '--format', 'json'])).stdout);
+    expect(list).toEqual({ holds: [second] });
+    const removed = await cli(['hold', 'remove', '--tenant', 'globex', '--format', 'json']);
+    expect(parseJson(removed.stdout)).toEqual({ tenant_id: 'globex', removed: true });
+    const table = await cli(['hold', 'list', '--format', 'table']);
+    expect(table.stdout).toBe('no tenant is on hold\n');
+  });
+
+  it('bad input exits 2 and changes nothing', async () => {
+    for (const args of [
+      ['retention', 'set', '--tenant', 'acme', '--days', '0'],
+      ['retention', 'set', '--tenant', 'acme', '--days', '36501'],
+      ['retention', 'set', '--tenant', 'acme', '--days', '1.5'],
+      ['retention', 'set', '--tenant', 'acme'],
+      ['retention', 'set', '--tenant', 'bad tenant', '--days', '30'],
+      ['hold', 'add'],
+      ['hold', 'add', '--tenant', 'acme', '--reason', 'x'.repeat(1001)],
+      ['hold', 'nonsense'],
+    ]) {
+      expectJsonError(await cli([...args, '--format', 'json']), 2, 'USAGE_INVALID');
+    }
+    expectExit(await cli(['hold']), 2);
+    expect(parseJson((await cli(['retention', 'list', '--format', 'json'])).stdout)).toMatchObject({
+      policies: [],
+    });
+    expect(parseJson((await cli(['hold', 'list', '--format', 'json'])).stdout)).toEqual({ holds: [] });
+  });
+});
+
+describe('a purge killed between batches', () => {
+  let database: { url: string; drop(): Promise<void> };
+  let client: pg.Client;
+  const expired = 20_000;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    // 20,000 events of last year and 10 of the last minute, in seq and time order.
+    await client.query(`
+      insert into activity_tenants values ('big', ${expired + 10}, now());
+      insert into activity_events (tenant_id, seq, id, action, actor_type, status, created_at)
+        select 'big', g, gen_random_uuid(), 'auth.login.success', 'user', 'success',
+          now() - interval '400 days' + g * interval '1 ms'
+        from generate_series(1, ${expired}) g;
+      insert into activity_events (tenant_id, seq, id, action, actor_type, status, created_at)
+        select 'big', g, gen_random_uuid(), 'auth.login.success', 'user', 'success',
+          now() - interval '1 minute' + (g - ${expired}) * interval '1 ms'
+        from generate_series(${expired + 1}, ${expired + 10}) g;`);
+  });
+  afterAll(async () => {
+    await client?.end();
+    await database?.drop();
+  });
+
+  const expiredLeft = async () =>
+    Number(
+      (
+        await client.query(
+          "select count(*) from activity_events where tenant_id = 'big' and created_at < now() - interval '365 days'",
+        )
+      ).rows[0].count,
+    );
+
+  it('loses only whole batches, and a re-run finishes the job', async () => {
+    const purge = execa(process.execPath, [binPath, 'purge', '--tenant', 'big', '--batch-size', '50'], {
+      cwd: repoRoot,
+      env: { ACTIVITY_DATABASE_URL: database.url },
+      reject: false,
+    });
+    let left = expired;
+    while (left === expired) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      left = await expiredLeft();
+    }
+    purge.kill('SIGKILL');
+    await purge;
+    left = await expiredLeft();
+    expect(left).toBeGreaterThan(0);
+    expect((expired - left) % 50).toBe(0);
+
+    const rerun = await cliFor({ ACTIVITY_DATABASE_URL: database.url })([
+      'purge',
+      '--tenant',
+      'big',
+      '--batch-size',
+      '50',
+      '--format',
+      'json',
+    ]);
+    expectExit(rerun, 0);
+    expect(parseJson(rerun.stdout)).toMatchObject({ deleted: left });
+    expect(await expiredLeft()).toBe(0);
+    const { rows } = await client.query(
+      "select min(seq), max(seq), count(*) from activity_events where tenant_id = 'big'",
+    );
+    expect(rows[0]).toEqual({ min: String(expired + 1), max: String(expired + 10), count: '10' });
+  });
+});
