@@ -57,11 +57,28 @@ describe('migrate on an empty PostgreSQL database', () => {
   it('applies every migration in order, then applies none on a second run', async () => {
     const first = await cli(['migrate', '--format', 'json']);
     expectExit(first, 0);
-    expect(parseJson(first.stdout)).toEqual({ applied: expected });
+    expect(parseJson(first.stdout)).toEqual({ applied: expected, partitions_created: 0 });
 
     const second = await cli(['migrate', 'up', '--format', 'json']);
     expectExit(second, 0);
-    expect(parseJson(second.stdout)).toEqual({ applied: [] });
+    expect(parseJson(second.stdout)).toEqual({ applied: [], partitions_created: 0 });
+  });
+
+  it("makes the coming months' partitions when one is missing", async () => {
+    const ahead = new Date();
+    ahead.setUTCDate(1);
+    ahead.setUTCMonth(ahead.getUTCMonth() + 3);
+    const name = `activity_events_y${ahead.getUTCFullYear()}m${String(ahead.getUTCMonth() + 1).padStart(2, '0')}`;
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query(`drop table ${name}`);
+      const run = await cli(['migrate', '--format', 'json']);
+      expect(parseJson(run.stdout)).toEqual({ applied: [], partitions_created: 1 });
+      expect((await client.query('select to_regclass($1) as found', [name])).rows[0].found).toBe(name);
+    } finally {
+      await client.end();
+    }
   });
 
   it('status then shows each migration applied with an RFC 3339 time', async () => {
@@ -90,7 +107,7 @@ describe('migrate on an empty PostgreSQL database', () => {
 
     const up = await cli(['migrate', '--format', 'json']);
     expectExit(up, 0);
-    expect(parseJson(up.stdout)).toEqual({ applied: [last] });
+    expect(parseJson(up.stdout)).toEqual({ applied: [last], partitions_created: 0 });
     expect(await appliedRows(database.url)).toEqual(expected);
   });
 });

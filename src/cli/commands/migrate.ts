@@ -53,18 +53,24 @@ Examples:
               direction === 'up'
                 ? await database.migrator.up(options.to)
                 : await database.migrator.down(options.to);
+            // Every `migrate` (run by CI on each deploy) also makes the coming months' partitions.
+            const partitionsCreated =
+              direction === 'up' ? await database.retention.ensurePartitions(new Date()) : 0;
             const key = direction === 'up' ? 'applied' : 'rolled_back';
             if (context.format === 'json' || context.format === 'ndjson') {
-              return context.out.write(`${JSON.stringify({ [key]: report.names })}\n`);
+              const extra = direction === 'up' ? { partitions_created: partitionsCreated } : {};
+              return context.out.write(`${JSON.stringify({ [key]: report.names, ...extra })}\n`);
             }
             if (context.format === 'csv') {
               return context.out.write(csvRow([key]) + report.names.map((name) => csvRow([name])).join(''));
             }
             const verb = direction === 'up' ? 'applied' : 'rolled back';
+            const partitions =
+              partitionsCreated > 0 ? `created ${partitionsCreated} monthly partitions ahead\n` : '';
             return context.out.write(
-              report.names.length === 0
+              (report.names.length === 0
                 ? `nothing to do: ${direction === 'up' ? 'the schema is up to date' : 'no migration to roll back'}\n`
-                : report.names.map((name) => `${verb}  ${name}\n`).join(''),
+                : report.names.map((name) => `${verb}  ${name}\n`).join('')) + partitions,
             );
           },
           { autoMigrate: false },
