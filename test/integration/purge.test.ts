@@ -263,6 +263,28 @@ describe.each(storeKinds)('purge by partition on %s', (kind) => {
     expect(next.tenants.find((t) => t.tenant_id === 'b')?.deleted).toBe(9);
   });
 
+  it('inserts go on while months are dropped, and none of them is lost', async () => {
+    database = await seeded();
+    let stop = false;
+    let inserted = 0;
+    const inserting = (async () => {
+      while (!stop) {
+        await append(database, 'live', new Date('2026-05-19T00:00:00.000Z'));
+        inserted++;
+      }
+    })();
+    const report = await purge(database, options);
+    stop = true;
+    await inserting;
+    expect(report.partitions.map((p) => p.name)).toEqual([
+      'activity_events_y2026m01',
+      'activity_events_y2026m02',
+    ]);
+    expect(inserted).toBeGreaterThan(0);
+    const live = await remaining(database, 'live');
+    expect(live.map((e) => e.seq)).toEqual(Array.from({ length: inserted }, (_, i) => i + 1));
+  });
+
   it('moves rows out of the default partition when their month is created', async () => {
     const opened = await openTestStore(kind);
     dispose = opened.dispose;
