@@ -22,4 +22,12 @@ export {
   type QueryPage,
   type RecordManyReport,
 } from './service/activity-service.js';
+export {
+  defaultBatchSize,
+  type PurgeOptions,
+  type PurgeReport,
+  purgeExpired,
+  type RetentionRule,
+  type TenantPurge,
+} from './service/purge.js';
 export { type ActivityLog, createActivityLog } from './service/typed-log.js';

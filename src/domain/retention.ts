@@ -29,6 +29,12 @@ export type PartitionDropResult =
   | { outcome: 'kept'; keptFor: string[] }
   | { outcome: 'busy' };
 
+export interface DeletedBatch {
+  deleted: number;
+  /** Where the next batch of the same tenant and cutoff starts. */
+  nextFromSeq: number;
+}
+
 /** The retention port of the service: policies, holds, and the partitions purge drops. */
 export interface RetentionRepository {
   policies(): Promise<RetentionPolicy[]>;
@@ -63,7 +69,8 @@ export interface RetentionRepository {
   countBefore(tenantId: string, cutoff: Date): Promise<number>;
   /**
    * Deletes at most `limit` of a tenant's events created before `cutoff`, oldest
-   * first, in one statement that commits on its own; none while the tenant is on hold.
+   * first from seq `fromSeq`, in one statement that commits on its own; none while the
+   * tenant is on hold. Pass the batch's `nextFromSeq` to the next call.
    */
-  deleteBefore(tenantId: string, cutoff: Date, limit: number): Promise<number>;
+  deleteBefore(tenantId: string, cutoff: Date, limit: number, fromSeq?: number): Promise<DeletedBatch>;
 }

@@ -3,6 +3,13 @@ import type { LegalHold, RetentionPolicy, RetentionRepository } from '../domain/
 
 const dayMs = 86_400_000;
 
+/**
+ * Events per committed statement. About 20 ms per batch: short enough that nothing
+ * waits on it (deletes lock only expired rows), long enough that a batched purge runs
+ * about as fast as one big DELETE (bench row B12).
+ */
+export const defaultBatchSize = 10_000;
+
 export interface PurgeOptions {
   /** The instant retention counts back from. */
   now: Date;
@@ -117,11 +124,12 @@ export async function purgeExpired(
         deleted = await retention.countBefore(tenantId, rule.cutoff);
       } else {
         deleted = droppedByTenant.get(tenantId) ?? 0;
-        for (;;) {
-          const batch = await retention.deleteBefore(tenantId, rule.cutoff, options.batchSize);
-          if (batch === 0) break;
-          deleted += batch;
-          onProgress?.({ step: 'batch', tenantId, deleted: batch });
+        for (let fromSeq = 0; ; ) {
+          const batch = await retention.deleteBefore(tenantId, rule.cutoff, options.batchSize, fromSeq);
+          if (batch.deleted === 0) break;
+          deleted += batch.deleted;
+          fromSeq = batch.nextFromSeq;
+          onProgress?.({ step: 'batch', tenantId, deleted: batch.deleted });
         }
       }
     }

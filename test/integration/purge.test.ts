@@ -164,9 +164,9 @@ describe.each(storeKinds)('purge in batches on %s', (kind) => {
   it('a hold placed while a tenant is being purged stops the next batch', async () => {
     const tenant = `purge-hold-late-${randomUUID()}`;
     await append(database, tenant, at(-1000), 50);
-    expect(await database.retention.deleteBefore(tenant, cutoff, 10)).toBe(10);
+    expect((await database.retention.deleteBefore(tenant, cutoff, 10)).deleted).toBe(10);
     await database.retention.placeHold(tenant, null);
-    expect(await database.retention.deleteBefore(tenant, cutoff, 10)).toBe(0);
+    expect((await database.retention.deleteBefore(tenant, cutoff, 10)).deleted).toBe(0);
     expect(await database.retention.countBefore(tenant, cutoff)).toBe(40);
     await database.retention.releaseHold(tenant);
   });
@@ -261,6 +261,23 @@ describe.each(storeKinds)('purge by partition on %s', (kind) => {
     const next = await purge(database, options);
     expect(next.partitions.map((p) => p.name)).toEqual(['activity_events_y2026m01']);
     expect(next.tenants.find((t) => t.tenant_id === 'b')?.deleted).toBe(9);
+  });
+
+  it('counts exactly what a dropped month held, after part of it went in batches', async () => {
+    database = await seeded();
+    expect(
+      (await database.retention.deleteBefore('a', new Date('2026-02-01T00:00:00.000Z'), 2)).deleted,
+    ).toBe(2);
+    const report = await purge(database, options);
+    expect(report.partitions.map((p) => [p.name, p.events])).toEqual([
+      ['activity_events_y2026m01', 7],
+      ['activity_events_y2026m02', 9],
+    ]);
+    expect(report.tenants.map((t) => [t.tenant_id, t.deleted])).toEqual([
+      ['a', 7],
+      ['b', 9],
+      ['c', 9],
+    ]);
   });
 
   it('inserts go on while months are dropped, and none of them is lost', async () => {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { PurgeMetrics } from '../../metrics/metrics.js';
-import type { PurgeReport, TenantPurge } from '../../service/purge.js';
+import { defaultBatchSize, type PurgeReport, type TenantPurge } from '../../service/purge.js';
 import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
@@ -24,7 +24,11 @@ export function purgeCommand(io: CliIo, setExitCode: (code: number) => void): Co
       )
       .option('--tenant <id>', 'only this tenant')
       .option('--dry-run', 'count what would be deleted; change nothing')
-      .option('--batch-size <n>', 'events deleted per committed statement, 1-100000', '1000')
+      .option(
+        '--batch-size <n>',
+        'events deleted per committed statement, 1-100000',
+        String(defaultBatchSize),
+      )
       .option(
         '--metrics-file <path>',
         "write the run's metrics here (Prometheus text, for a textfile collector)",
