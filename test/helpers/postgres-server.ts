@@ -12,7 +12,7 @@ export interface PostgresServer {
   stop(): void;
 }
 
-function postgresBin(): string {
+export function postgresBin(): string {
   const fromEnv = process.env.PG_BIN;
   if (fromEnv) return fromEnv;
   const root = '/usr/lib/postgresql';

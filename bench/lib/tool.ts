@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { type ActivityApp, loadConfig, openApp } from 'activity';
+import pg from 'pg';
+
+export const benchSecret = 'bench-secret-0123456789abcdef0123456789abcdef';
+
+/** Migrates a database to the latest schema, with the coming months' partitions, as `activity migrate` does. */
+export async function migrate(url: string): Promise<void> {
+  const app = await openTool(url);
+  try {
+    await app.database.migrator.up();
+    await app.database.retention.ensurePartitions(new Date());
+  } finally {
+    await app.close();
+  }
+}
+
+/** The tool as `serve` composes it, on PostgreSQL (live stream by LISTEN/NOTIFY unless `redisUrl`). */
+export function openTool(url: string, redisUrl?: string): Promise<ActivityApp> {
+  return openApp(
+    loadConfig({ databaseUrl: url, ...(redisUrl ? { redisUrl } : {}) }, { ACTIVITY_SECRET: benchSecret }),
+  );
+}
+
+/** The environment for running the built CLI against a bench database. */
+export function cliEnvironment(url: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    ACTIVITY_DATABASE_URL: url,
+    ACTIVITY_SECRET: benchSecret,
+    NO_COLOR: '1',
+  };
+}
+
+const insertColumns =
+  'tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id, status, source, request_id, ip_hash, user_agent, metadata, created_at';
+
+/**
+ * The raw baseline of a write: one single-row INSERT of the same row into the same
+ * table, prepared once per connection, with seq from a counter instead of the head row.
+ */
+export function rawInsert(client: pg.ClientBase | pg.Pool, input: Record<string, unknown>, seq: number) {
+  return client.query({
+    name: 'bench_raw_insert',
+    text: `insert into activity_events (${insertColumns}) values ($1,$2,$3,$4,'user',$5,$6,$7,'success',$8,$9,$10,$11,$12,now())`,
+    values: [
+      input.tenant_id,
+      seq,
+      randomUUID(),
+      input.action,
+      input.actor_id,
+      input.object_type,
+      input.object_id,
+      input.source,
+      input.request_id,
+      'a'.repeat(64),
+      input.user_agent,
+      JSON.stringify(input.metadata),
+    ],
+  });
+}
+
+export async function withPool<T>(url: string, size: number, use: (pool: pg.Pool) => Promise<T>): Promise<T> {
+  const pool = new pg.Pool({ connectionString: url, max: size });
+  try {
+    return await use(pool);
+  } finally {
+    await pool.end();
+  }
+}

@@ -1,0 +1,17 @@
+import type { Workload } from '../lib/workload.js';
+import { cliIoWorkload } from './cli-io.js';
+import { embeddedWorkload } from './embedded.js';
+import { purgeWorkload } from './purge.js';
+import { queryWorkload } from './query.js';
+import { recordWorkload } from './record.js';
+import { startupWorkload } from './startup.js';
+
+/** Every workload, in the order of the table. */
+export const workloads: readonly Workload[] = [
+  recordWorkload,
+  cliIoWorkload,
+  queryWorkload,
+  purgeWorkload,
+  startupWorkload,
+  embeddedWorkload,
+];

@@ -1,0 +1,62 @@
+import { eventInput } from '../lib/dataset.js';
+import { medianOf, throughput } from '../lib/stats.js';
+import { migrate, openTool, rawInsert, withPool } from '../lib/tool.js';
+import { type BenchRow, perSecond, type Workload } from '../lib/workload.js';
+
+/** B1–B3: recording one event at a time, through the service and as raw INSERTs. */
+export const recordWorkload: Workload = {
+  ids: ['B1', 'B2', 'B3'],
+  async run(context) {
+    const cases = [
+      {
+        id: 'B1',
+        workload: 'record one event at a time, 1 client',
+        clients: 1,
+        oneTenant: true,
+        target: 0.8,
+      },
+      { id: 'B2', workload: 'record, 8 clients, 8 tenants', clients: 8, oneTenant: false, target: 0.8 },
+      { id: 'B3', workload: 'record, 8 clients, one tenant', clients: 8, oneTenant: true, target: 0.7 },
+    ];
+    const rows: BenchRow[] = [];
+    for (const scenario of cases) {
+      const url = await context.createDatabase(`bench_${scenario.id.toLowerCase()}`);
+      await migrate(url);
+      const tenantOf = (client: number) => (scenario.oneTenant ? 'acme' : `tenant_${client}`);
+      const app = await openTool(url);
+      let tool: number;
+      try {
+        tool = await medianOf(context.sizes.repetitions, () =>
+          throughput((client, i) => app.service.record(eventInput(tenantOf(client), i)), {
+            clients: scenario.clients,
+            seconds: context.sizes.seconds,
+          }),
+        );
+      } finally {
+        await app.close();
+      }
+      // Seqs far above the tool's, so the baseline's rows never collide with them.
+      let seq = 10_000_000;
+      const baseline = await withPool(url, scenario.clients, (pool) =>
+        medianOf(context.sizes.repetitions, () =>
+          throughput((client, i) => rawInsert(pool, eventInput(tenantOf(client), i), seq++), {
+            clients: scenario.clients,
+            seconds: context.sizes.seconds,
+          }),
+        ),
+      );
+      const ratio = tool / baseline;
+      rows.push({
+        id: scenario.id,
+        workload: scenario.workload,
+        tool: perSecond(tool),
+        baseline: `${perSecond(baseline)} (raw INSERT)`,
+        ratio,
+        target: `≥ ${scenario.target}×`,
+        met: ratio >= scenario.target,
+        figures: { tool_events_per_second: tool, baseline_events_per_second: baseline },
+      });
+    }
+    return rows;
+  },
+};
