@@ -18,6 +18,7 @@ import type { DerivedKeys } from '../privacy/keys.js';
 import { scrubSecrets } from '../privacy/scrub.js';
 import type { Registry } from '../registry/registry.js';
 import { type CursorScope, decodeCursor, encodeCursor } from './cursor.js';
+import { WriteCoalescer } from './write-coalescer.js';
 
 /** Told what the service did; metrics and structured logs subscribe here. */
 export interface ActivityObserver {
@@ -58,6 +59,8 @@ export type ImportItem = { line: number; value: unknown } | { line: number; erro
 const importBatchSize = 1000;
 const maxRejectedKept = 1000;
 const streamPageSize = 1000;
+/** At most this many concurrent `record`s of one tenant go in one statement. */
+const maxCoalescedWrites = 1000;
 
 /** The one core behind the CLI, the HTTP server and the library. */
 export class ActivityService {
@@ -68,6 +71,11 @@ export class ActivityService {
   readonly #clock: () => Date;
   /** Prepared events whose id the service generated: new by construction, never looked up. */
   readonly #generatedIds = new WeakSet<NewActivityEvent>();
+  /** Concurrent `record`s of a tenant, written together (see WriteCoalescer). */
+  readonly #singleWrites = new WriteCoalescer<NewActivityEvent, AppendedEvent>(
+    (_tenantId, events) => this.#append(events),
+    { maxBatch: maxCoalescedWrites },
+  );
 
   constructor(options: ActivityServiceOptions) {
     this.registry = options.registry;
@@ -116,8 +124,8 @@ export class ActivityService {
       this.#notifyFailure(toActivityError(error).code, 1);
       throw error;
     }
-    const [entry] = await this.#append([prepared]);
-    return (entry as AppendedEvent).event;
+    const entry = await this.#singleWrites.add(prepared.tenant_id, prepared);
+    return entry.event;
   }
 
   /**

@@ -48,9 +48,11 @@ export class KyselyActivityRepository implements ActivityRepository {
     const checkIds = events.map((event) => event.id).filter((id) => !generatedIds?.has(id));
     let rows: AppendRow[];
     try {
-      ({ rows } = await appendStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel).execute(
-        this.#db,
-      ));
+      const statement =
+        checkIds.length === 0
+          ? appendNewStatement(tenantId, events, createdAt, this.#notifyChannel)
+          : appendCheckedStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel);
+      ({ rows } = await statement.execute(this.#db));
     } catch (error) {
       throw toStoreError(error, this.#where);
     }
@@ -182,20 +184,9 @@ interface AppendRow {
   stored: Record<string, unknown> | null;
 }
 
-/**
- * Appends a batch in one round trip through activity_append (migrations/0002): it locks
- * the tenant's head row, which serialises the tenant's writers so that seq follows
- * commit order with no gap, returns the ids in `checkIds` already stored as
- * duplicates, and inserts the rest.
- */
-function appendStatement(
-  tenantId: string,
-  events: readonly NewActivityEvent[],
-  createdAt: Date,
-  checkIds: readonly string[],
-  notifyChannel: string | undefined,
-) {
-  const input = JSON.stringify(
+/** The events as one JSON parameter, expanded by jsonb_to_recordset in the statements below. */
+function eventsJson(events: readonly NewActivityEvent[]): string {
+  return JSON.stringify(
     events.map((event, n) => ({
       n,
       id: event.id,
@@ -212,8 +203,65 @@ function appendStatement(
       metadata: event.metadata,
     })),
   );
-  return sql<AppendRow>`select * from activity_append(${tenantId}, ${input}::jsonb, ${createdAt}::timestamptz,
-    ${checkIds}::uuid[], ${notifyChannel ?? null}::text)`;
+}
+
+/**
+ * Appends events whose ids need no lookup (the service generated them) in one
+ * statement: take the next seqs from the tenant's head row, which stays locked until
+ * commit so that seq follows commit order with no gap, and insert. With a channel, it
+ * also NOTIFYs "tenant T has events up to N", delivered at commit.
+ */
+function appendNewStatement(
+  tenantId: string,
+  events: readonly NewActivityEvent[],
+  createdAt: Date,
+  notifyChannel: string | undefined,
+) {
+  return sql<AppendRow>`
+    with head as (
+      insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
+      values (${tenantId}, ${events.length}, ${createdAt}::timestamptz)
+      on conflict (tenant_id) do update
+        set last_seq = t.last_seq + excluded.last_seq,
+            last_created_at = greatest(t.last_created_at, excluded.last_created_at)
+      returning last_seq, last_created_at
+    ),
+    inserted as (
+      insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+        status, source, request_id, ip_hash, user_agent, metadata, created_at)
+      select ${tenantId}, h.last_seq - ${events.length} + 1 + i.n, i.id, i.action, i.actor_type, i.actor_id,
+        i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
+        h.last_created_at
+      from jsonb_to_recordset(${eventsJson(events)}::jsonb) as i(
+        n int, id uuid, action text, actor_type text, actor_id text, object_type text, object_id text,
+        status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
+      cross join head h
+      returning id, seq, created_at
+    )
+    select inserted.id as event_id, inserted.seq as event_seq, inserted.created_at as event_created_at,
+      false as duplicate, null::jsonb as stored
+    from inserted${
+      notifyChannel === undefined
+        ? sql``
+        : sql` cross join (select pg_notify(${notifyChannel},
+            json_build_array(${tenantId}::text, (select max(seq) from inserted))::text)) as notified`
+    }`;
+}
+
+/**
+ * Appends events some of whose ids may be stored already, through activity_append
+ * (migrations/0002), in one round trip: it locks the head row, returns the ids of
+ * `checkIds` already stored as duplicates, and inserts the rest.
+ */
+function appendCheckedStatement(
+  tenantId: string,
+  events: readonly NewActivityEvent[],
+  createdAt: Date,
+  checkIds: readonly string[],
+  notifyChannel: string | undefined,
+) {
+  return sql<AppendRow>`select * from activity_append(${tenantId}, ${eventsJson(events)}::jsonb,
+    ${createdAt}::timestamptz, ${checkIds}::uuid[], ${notifyChannel ?? null}::text)`;
 }
 
 export function toActivityEvent(row: EventRow): ActivityEvent {

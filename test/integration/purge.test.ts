@@ -172,7 +172,7 @@ describe.each(storeKinds)('purge in batches on %s', (kind) => {
   });
 });
 
-describe.each(storeKinds)('purge by partition on %s', (kind) => {
+describe.each(storeKinds)('purge by partition on %s', { timeout: 90_000 }, (kind) => {
   let database: Database;
   let dispose: (() => Promise<void>) | undefined;
   // Data from 2026-01 to 2026-05; retention of 60 days counted from 2026-05-20: the

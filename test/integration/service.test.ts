@@ -14,12 +14,13 @@ async function* items(values: unknown[]): AsyncGenerator<ImportItem> {
 
 describe.each(storeKinds)('service on %s', (kind) => {
   let service: ActivityService;
+  let store: Awaited<ReturnType<typeof openTestStore>>;
   let dispose: () => Promise<void>;
   const metrics = createMetrics();
   const logged: ActivityEvent[] = [];
 
   beforeAll(async () => {
-    const store = await openTestStore(kind);
+    store = await openTestStore(kind);
     dispose = store.dispose;
     service = new ActivityService({
       repository: store.database.repository,
@@ -77,6 +78,34 @@ describe.each(storeKinds)('service on %s', (kind) => {
     expect(await metrics.registry.metrics()).toMatch(
       /activity_record_failures_total\{reason="ACTION_UNKNOWN"\} [1-9]/,
     );
+  });
+
+  it('concurrent records of one tenant are written together, each once, with gapless seqs', async () => {
+    const a = tenant();
+    const writes: number[] = [];
+    const probe = new ActivityService({
+      repository: store.database.repository,
+      registry: createRegistry(),
+      keys: deriveKeys('x'.repeat(32)),
+      observers: [{ recorded: (events) => writes.push(events.length) }],
+    });
+    const retried = randomUUID();
+    const recorded = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        probe.record({
+          tenant_id: a,
+          action: 'auth.login.success',
+          ...(i % 10 === 0 ? { id: retried } : {}),
+        }),
+      ),
+    );
+    // One id sent four times is stored once; the copies come back as the stored event.
+    expect(new Set(recorded.filter((event) => event.id === retried).map((event) => event.seq)).size).toBe(1);
+    expect([...new Set(recorded.map((event) => event.seq))].sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 37 }, (_, i) => i + 1),
+    );
+    expect(writes.reduce((sum, count) => sum + count, 0)).toBe(37);
+    expect(writes.length).toBeLessThan(37);
   });
 
   it('a batch is all-or-nothing and names each invalid index', async () => {

@@ -1,0 +1,57 @@
+/**
+ * Coalesces concurrent single writes of one key (a tenant) into batches: while one
+ * batch of a key is being written, the writes that arrive for it wait and go together
+ * in the next. Writers of one tenant serialise on its head row anyway, so one
+ * statement for many of them instead of one each is what lets them scale; a lone
+ * writer is written at once, as before.
+ */
+export class WriteCoalescer<Item, Result> {
+  readonly #write: (key: string, items: Item[]) => Promise<Result[]>;
+  readonly #maxBatch: number;
+  /** Per key: the items waiting for the batch in flight to finish. */
+  readonly #queues = new Map<string, Array<{ item: Item; settle: Settle<Result> }>>();
+
+  /** `write` stores a batch and returns one result per item, in order. */
+  constructor(write: (key: string, items: Item[]) => Promise<Result[]>, options: { maxBatch: number }) {
+    this.#write = write;
+    this.#maxBatch = options.maxBatch;
+  }
+
+  add(key: string, item: Item): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      const queue = this.#queues.get(key);
+      const entry = { item, settle: { resolve, reject } };
+      if (queue) {
+        queue.push(entry);
+        return;
+      }
+      this.#queues.set(key, [entry]);
+      void this.#drain(key);
+    });
+  }
+
+  async #drain(key: string): Promise<void> {
+    for (;;) {
+      const queue = this.#queues.get(key) ?? [];
+      const batch = queue.splice(0, this.#maxBatch);
+      if (batch.length === 0) {
+        this.#queues.delete(key);
+        return;
+      }
+      try {
+        const results = await this.#write(
+          key,
+          batch.map((entry) => entry.item),
+        );
+        for (const [index, entry] of batch.entries()) entry.settle.resolve(results[index] as Result);
+      } catch (error) {
+        for (const entry of batch) entry.settle.reject(error);
+      }
+    }
+  }
+}
+
+interface Settle<Result> {
+  resolve(result: Result): void;
+  reject(error: unknown): void;
+}

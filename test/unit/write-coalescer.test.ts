@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { WriteCoalescer } from '../../src/service/write-coalescer.js';
+
+/** A write that records each batch and finishes when the test lets it. */
+function controlledWrite() {
+  const batches: Array<{ key: string; items: number[] }> = [];
+  const releases: Array<() => void> = [];
+  let failNext = false;
+  const write = async (key: string, items: number[]) => {
+    batches.push({ key, items });
+    await new Promise<void>((resolve) => releases.push(resolve));
+    if (failNext) {
+      failNext = false;
+      throw new Error('database went away');
+    }
+    return items.map((item) => item * 10);
+  };
+  return {
+    write,
+    batches,
+    release: () => releases.shift()?.(),
+    failNext: () => {
+      failNext = true;
+    },
+  };
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('WriteCoalescer', () => {
+  it('writes a lone item at once, and what arrives meanwhile together in the next batch', async () => {
+    const store = controlledWrite();
+    const coalescer = new WriteCoalescer(store.write, { maxBatch: 100 });
+    const first = coalescer.add('acme', 1);
+    const rest = [2, 3, 4].map((item) => coalescer.add('acme', item));
+    await tick();
+    expect(store.batches).toEqual([{ key: 'acme', items: [1] }]);
+    store.release();
+    expect(await first).toBe(10);
+    await tick();
+    expect(store.batches[1]).toEqual({ key: 'acme', items: [2, 3, 4] });
+    store.release();
+    expect(await Promise.all(rest)).toEqual([20, 30, 40]);
+  });
+
+  it('keeps keys apart: another tenant does not wait', async () => {
+    const store = controlledWrite();
+    const coalescer = new WriteCoalescer(store.write, { maxBatch: 100 });
+    const a = coalescer.add('a', 1);
+    const b = coalescer.add('b', 2);
+    await tick();
+    expect(store.batches.map((batch) => batch.key)).toEqual(['a', 'b']);
+    store.release();
+    store.release();
+    expect(await Promise.all([a, b])).toEqual([10, 20]);
+  });
+
+  it('splits a long queue into batches of maxBatch', async () => {
+    const store = controlledWrite();
+    const coalescer = new WriteCoalescer(store.write, { maxBatch: 2 });
+    const all = [1, 2, 3, 4, 5].map((item) => coalescer.add('acme', item));
+    for (let i = 0; i < 3; i++) {
+      await tick();
+      store.release();
+    }
+    expect(await Promise.all(all)).toEqual([10, 20, 30, 40, 50]);
+    expect(store.batches.map((batch) => batch.items)).toEqual([[1], [2, 3], [4, 5]]);
+  });
+
+  it('fails every item of a failed batch, and goes on with the next', async () => {
+    const store = controlledWrite();
+    const coalescer = new WriteCoalescer(store.write, { maxBatch: 100 });
+    const first = coalescer.add('acme', 1);
+    const failing = [2, 3].map((item) => coalescer.add('acme', item));
+    await tick();
+    store.release();
+    await first;
+    store.failNext();
+    await tick();
+    store.release();
+    for (const result of failing) await expect(result).rejects.toThrow('database went away');
+    const after = coalescer.add('acme', 4);
+    await tick();
+    store.release();
+    expect(await after).toBe(40);
+  });
+});
