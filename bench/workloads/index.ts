@@ -1,10 +1,12 @@
 import type { Workload } from '../lib/workload.js';
 import { cliIoWorkload } from './cli-io.js';
 import { embeddedWorkload } from './embedded.js';
+import { httpWorkload } from './http.js';
 import { purgeWorkload } from './purge.js';
 import { queryWorkload } from './query.js';
 import { recordWorkload } from './record.js';
 import { startupWorkload } from './startup.js';
+import { streamWorkload } from './stream.js';
 
 /** Every workload, in the order of the table. */
 export const workloads: readonly Workload[] = [
@@ -14,4 +16,6 @@ export const workloads: readonly Workload[] = [
   purgeWorkload,
   startupWorkload,
   embeddedWorkload,
+  httpWorkload,
+  streamWorkload,
 ];

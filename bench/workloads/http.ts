@@ -1,0 +1,110 @@
+import { bulkLoad } from '../lib/dataset.js';
+import { getJson, type LoadResult, runLoad } from '../lib/http-load.js';
+import { mintToken, type ServedProcess, startBareServer, startServe } from '../lib/serve.js';
+import { median } from '../lib/stats.js';
+import { migrate } from '../lib/tool.js';
+import { type BenchRow, formatNumber, milliseconds, perSecond, type Workload } from '../lib/workload.js';
+
+const tenantId = 'http';
+const connections = 50;
+
+/** The first page's shape: 50 events with the contract's fields, in the same order. */
+function describePage(page: unknown): string {
+  const { data } = page as { data: Array<Record<string, unknown>> };
+  return `${data.length} × ${Object.keys(data[0] ?? {}).join(',')}`;
+}
+
+/**
+ * B9: `GET /api/v1/activity` (first page of 50) under 50 keep-alive connections,
+ * `activity serve` (bearer token verified on every request, parameters validated,
+ * cursor signed, request logged and counted) against a bare node:http + pg server
+ * running the same keyset SQL with no auth. One load generator (in this process)
+ * drives both; each side's process runs alone while it is measured, the two
+ * alternating when there are several repetitions.
+ */
+export const httpWorkload: Workload = {
+  ids: ['B9'],
+  async run(context) {
+    const { sizes } = context;
+    const events = context.quick ? 5000 : 100_000;
+    const url = await context.createDatabase('bench_http');
+    await migrate(url);
+    context.log(`B9: loading ${formatNumber(events)} events for one tenant`);
+    await bulkLoad(url, [[tenantId, events]]);
+    const token = await mintToken(url, tenantId, ['activity:read']);
+    const toolHeaders = { authorization: `Bearer ${token}` };
+
+    const servers: ServedProcess[] = [];
+    try {
+      const serve = await startServe({ databaseUrl: url, scratch: context.scratch, name: 'b9-serve' });
+      servers.push(serve);
+      const bare = await startBareServer({ databaseUrl: url, tenantId, scratch: context.scratch });
+      servers.push(bare);
+      const toolUrl = `${serve.url}/api/v1/activity`;
+      const bareUrl = `${bare.url}/api/v1/activity`;
+
+      // Both answer the same page before either is timed.
+      const toolShape = describePage(await getJson(toolUrl, toolHeaders));
+      const bareShape = describePage(await getJson(bareUrl));
+      if (toolShape !== bareShape) throw new Error(`the pages differ: serve ${toolShape}, bare ${bareShape}`);
+
+      const measure = async (server: ServedProcess, target: string, headers?: Record<string, string>) => {
+        const cpuBefore = await server.cpuSeconds();
+        const result = await runLoad({
+          url: target,
+          ...(headers ? { headers } : {}),
+          connections,
+          seconds: sizes.httpSeconds,
+          warmupSeconds: Math.max(0.5, sizes.httpSeconds / 10),
+        });
+        const cpu = (await server.cpuSeconds()) - cpuBefore;
+        return { ...result, cpuMsPerRequest: (cpu * 1000) / (result.ok + result.warmupRequests) };
+      };
+      const toolRuns: Array<LoadResult & { cpuMsPerRequest: number }> = [];
+      const bareRuns: Array<LoadResult & { cpuMsPerRequest: number }> = [];
+      for (let i = 0; i < sizes.repetitions; i++) {
+        context.log(`B9: serve, ${sizes.httpSeconds} s (${i + 1}/${sizes.repetitions})`);
+        toolRuns.push(await measure(serve, toolUrl, toolHeaders));
+        context.log(`B9: bare server, ${sizes.httpSeconds} s (${i + 1}/${sizes.repetitions})`);
+        bareRuns.push(await measure(bare, bareUrl));
+      }
+      const pick = (runs: typeof toolRuns) => {
+        const rps = median(runs.map((run) => run.requestsPerSecond));
+        return runs.find((run) => run.requestsPerSecond === rps) as (typeof runs)[number];
+      };
+      const tool = pick(toolRuns);
+      const base = pick(bareRuns);
+      const errors = [...toolRuns, ...bareRuns].reduce((sum, run) => sum + run.errors, 0);
+      const ratio = tool.requestsPerSecond / base.requestsPerSecond;
+      return [
+        {
+          id: 'B9',
+          workload: `GET /api/v1/activity first page, ${connections} connections, ${sizes.httpSeconds} s (tenant of ${formatNumber(events)})`,
+          tool: `${perSecond(tool.requestsPerSecond, 'req/s')}, p50 ${milliseconds(tool.p50Ms)}, p99 ${milliseconds(tool.p99Ms)}`,
+          baseline: `${perSecond(base.requestsPerSecond, 'req/s')}, p50 ${milliseconds(base.p50Ms)}, p99 ${milliseconds(base.p99Ms)} (bare node:http + pg)`,
+          ratio,
+          target: '≥ 0.7×',
+          met: ratio >= 0.7 && errors === 0,
+          figures: {
+            tool_requests_per_second: tool.requestsPerSecond,
+            tool_p50_ms: tool.p50Ms,
+            tool_p99_ms: tool.p99Ms,
+            tool_cpu_ms_per_request: tool.cpuMsPerRequest,
+            baseline_requests_per_second: base.requestsPerSecond,
+            baseline_p50_ms: base.p50Ms,
+            baseline_p99_ms: base.p99Ms,
+            baseline_cpu_ms_per_request: base.cpuMsPerRequest,
+            errors,
+            repetitions: sizes.repetitions,
+          },
+          notes:
+            `bare: the same keyset SQL, prepared, on a pg Pool of 10, no auth, a plain seq as next_cursor; ` +
+            `median of ${sizes.repetitions} run(s) per side, in turn; server CPU per request: serve ${milliseconds(tool.cpuMsPerRequest)}, bare ${milliseconds(base.cpuMsPerRequest)}; ` +
+            `the load generator shares the machine's cores with the server${errors > 0 ? `; ${errors} non-200 responses` : ''}`,
+        } satisfies BenchRow,
+      ];
+    } finally {
+      for (const server of servers.reverse()) await server.stop();
+    }
+  },
+};
