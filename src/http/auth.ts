@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   createLocalJWKSet,
@@ -50,6 +51,8 @@ const clockToleranceSeconds = 5;
 /** Far above any real JWT; stops a crafted giant token from costing parse time. */
 const maxTokenLength = 8_192;
 const requiredClaims = ['exp', 'sub', 'tenant_id'] as const;
+/** Verified tokens remembered until they expire; the oldest is forgotten first. */
+const maxVerifiedTokens = 10_000;
 
 /**
  * Builds a verifier for bearer tokens: HS256 with ACTIVITY_JWT_SECRET and/or the
@@ -58,7 +61,9 @@ const requiredClaims = ['exp', 'sub', 'tenant_id'] as const;
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const clock = options.clock ?? (() => new Date());
-  const secret = options.jwtSecret === undefined ? undefined : new TextEncoder().encode(options.jwtSecret);
+  // A key object, imported once: jose would import raw bytes again on every verify.
+  const secret =
+    options.jwtSecret === undefined ? undefined : createSecretKey(Buffer.from(options.jwtSecret, 'utf8'));
   const jwks = options.jwksFile === undefined ? undefined : loadJwks(options.jwksFile);
   if (secret === undefined && jwks === undefined) {
     throw new ActivityError(
@@ -67,10 +72,18 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     );
   }
 
+  // Clients send the same token on request after request: a signature once verified
+  // stays valid, so only the time claims are checked again until it expires.
+  const verified = new Map<string, Principal>();
   return {
     async verify(token) {
       if (token === '') throw unauthorized('missing bearer token');
       if (token.length > maxTokenLength) throw unauthorized('token is too long');
+      const known = verified.get(token);
+      if (known !== undefined) {
+        if (clock().getTime() < known.expiresAt.getTime() + clockToleranceSeconds * 1000) return known;
+        verified.delete(token);
+      }
       const alg = headerAlgorithm(token);
       const verifyOptions = {
         clockTolerance: clockToleranceSeconds,
@@ -95,7 +108,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       } catch (error) {
         throw toUnauthorized(error);
       }
-      return toPrincipal(payload);
+      const principal = toPrincipal(payload);
+      if (verified.size >= maxVerifiedTokens) verified.delete(verified.keys().next().value as string);
+      verified.set(token, principal);
+      return principal;
     },
   };
 }

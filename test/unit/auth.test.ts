@@ -160,6 +160,25 @@ describe('createTokenVerifier with ACTIVITY_JWT_SECRET (HS256)', () => {
     const later = createTokenVerifier({ jwtSecret: secret, clock: () => new Date(now.getTime() + 120_000) });
     await unauthorized(later.verify(token), /expired/);
   });
+
+  it('a token verified once is still refused once it expires', async () => {
+    let time = now;
+    const remembering = createTokenVerifier({ jwtSecret: secret, clock: () => time });
+    const token = await signHs256(claims({ exp: nowSeconds + 60 }));
+    expect((await remembering.verify(token)).tenantId).toBe('acme');
+    time = new Date(now.getTime() + 64_000); // within the 5 s tolerance
+    expect((await remembering.verify(token)).tenantId).toBe('acme');
+    time = new Date(now.getTime() + 66_000);
+    await unauthorized(remembering.verify(token), /expired/);
+  });
+
+  it('a token with a forged signature is refused even after the genuine one was verified', async () => {
+    const token = await signHs256(claims());
+    await verifier.verify(token);
+    const [header, payload] = token.split('.');
+    const forged = `${header}.${payload}.${Buffer.from('forged-signature').toString('base64url')}`;
+    await unauthorized(verifier.verify(forged), /signature/);
+  });
 });
 
 describe('createTokenVerifier with ACTIVITY_JWKS_FILE', () => {

@@ -33,8 +33,18 @@ Examples:
         }
         const { openApp } = await import('../../app/open-app.js');
         const { startServer } = await import('../../http/server.js');
-        const log = (record: Record<string, unknown>) =>
-          io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+        // Lines written within one turn of the event loop go out in one write: one
+        // syscall per burst of requests, not one per request.
+        let pending = '';
+        const flush = () => {
+          const lines = pending;
+          pending = '';
+          if (lines !== '') io.stderr.write(lines);
+        };
+        const log = (record: Record<string, unknown>) => {
+          if (pending === '') setImmediate(flush);
+          pending += `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`;
+        };
         const config = await context.config();
         const app = await openApp(config, {
           stream: config.streamEnabled,
@@ -51,6 +61,7 @@ Examples:
           await server.close();
         } finally {
           await app.close();
+          flush();
         }
         return 0;
       }),
