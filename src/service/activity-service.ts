@@ -228,16 +228,23 @@ export class ActivityService {
   async *queryAll(tenantId: string, input: unknown): AsyncGenerator<ActivityEvent> {
     const parsed = parseQueryInput(input);
     const { filter, position } = this.#resolveQuery(tenantId, parsed);
-    let beforeSeq = position.beforeSeq;
-    for (;;) {
-      const rows = await this.#repository.page(tenantId, filter, {
+    const fetchPage = (beforeSeq: number | undefined) => {
+      const page = this.#repository.page(tenantId, filter, {
         ...(beforeSeq === undefined ? {} : { beforeSeq }),
         limit: streamPageSize,
       });
-      yield* rows;
+      // Awaited on the next turn; a reader that stops early must not leave it unhandled.
+      page.catch(() => {});
+      return page;
+    };
+    // The next page is read while the caller consumes this one: the database and the
+    // caller work at the same time, and at most two pages are held.
+    let next: Promise<ActivityEvent[]> | undefined = fetchPage(position.beforeSeq);
+    while (next) {
+      const rows: ActivityEvent[] = await next;
       const last = rows.at(-1);
-      if (!last || rows.length < streamPageSize) return;
-      beforeSeq = last.seq;
+      next = last && rows.length === streamPageSize ? fetchPage(last.seq) : undefined;
+      yield* rows;
     }
   }
 
