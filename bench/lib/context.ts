@@ -12,7 +12,7 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const binPath = join(repoRoot, 'bin', 'activity.js');
 
 /** How big each workload is: the full run, or `--quick` (under two minutes, for CI). */
-export interface Sizes {
+interface Sizes {
   /** Seconds each throughput measurement runs (B1–B3, B14). */
   seconds: number;
   /** Events in the big tenant of B5–B7 and in the table around it. */
@@ -41,7 +41,7 @@ export interface Sizes {
   repetitions: number;
 }
 
-export const fullSizes: Sizes = {
+const fullSizes: Sizes = {
   seconds: 5,
   bigTenant: 1_000_000,
   table: 5_000_000,
@@ -60,7 +60,7 @@ export const fullSizes: Sizes = {
   repetitions: 3,
 };
 
-export const quickSizes: Sizes = {
+const quickSizes: Sizes = {
   seconds: 1,
   bigTenant: 20_000,
   table: 60_000,

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 
-export interface ProcessRun {
+interface ProcessRun {
   seconds: number;
   /** Peak resident memory, in MB (the process's high-water mark, sampled every 20 ms). */
   peakRssMb: number;

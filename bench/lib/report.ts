@@ -32,7 +32,7 @@ export function textTable(rows: readonly BenchRow[]): string {
     .join('\n')}\n`;
 }
 
-export function markdownTable(rows: readonly BenchRow[]): string {
+function markdownTable(rows: readonly BenchRow[]): string {
   const escapeCell = (text: string) => text.replaceAll('|', '\\|');
   const lines = [
     `| ${columns.join(' | ')} |`,

@@ -10,7 +10,7 @@ import { binPath, repoRoot } from './context.js';
 import { cliEnvironment } from './tool.js';
 
 /** The HS256 key of the bench's `serve` and of the tokens minted for it (≥ 32 bytes). */
-export const benchJwtSecret = 'bench-jwt-secret-0123456789abcdef0123456789abcdef';
+const benchJwtSecret = 'bench-jwt-secret-0123456789abcdef0123456789abcdef';
 
 /** A child process serving HTTP on loopback, as the bench runs `activity serve` or the bare baseline. */
 export interface ServedProcess {
@@ -26,7 +26,7 @@ export interface ServedProcess {
   stop(graceMs?: number): Promise<number | null>;
 }
 
-export function serveEnvironment(databaseUrl: string, redisUrl?: string): Record<string, string> {
+function serveEnvironment(databaseUrl: string, redisUrl?: string): Record<string, string> {
   return {
     ...cliEnvironment(databaseUrl),
     ACTIVITY_JWT_SECRET: benchJwtSecret,

@@ -10,22 +10,6 @@ export function median(values: readonly number[]): number {
   return percentile(values, 50);
 }
 
-/** Latencies in milliseconds of `count` sequential calls, after `warmup` unmeasured ones. */
-export async function latencies(
-  call: (i: number) => Promise<unknown>,
-  count: number,
-  warmup = Math.min(50, count),
-): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await call(i);
-  const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const started = performance.now();
-    await call(warmup + i);
-    samples.push(performance.now() - started);
-  }
-  return samples;
-}
-
 /**
  * Operations per second of `clients` concurrent loops calling `call` for `seconds`
  * (after a warm-up of a tenth of that). `call(client, i)` does one operation.
