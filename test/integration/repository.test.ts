@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewActivityEvent } from '../../src/domain/event.js';
@@ -227,3 +228,64 @@ describe('repository on postgres, concurrently', () => {
     }
   });
 });
+
+// PGlite plans each statement for the values it is given (its statements are never
+// prepared), so only PostgreSQL can cache a plan made for no value in particular.
+describe('repository on postgres, pages of a busy value', () => {
+  let database: Database;
+  let dispose: () => Promise<void>;
+  beforeAll(async () => {
+    ({ database, dispose } = await openTestStore('postgres'));
+  });
+  afterAll(async () => dispose?.());
+
+  it('reads a page of a busy object in index order, never every event of it then sorted', async () => {
+    const a = `busy-object-${randomUUID()}`;
+    // Half the events are of one object, the rest of objects seen once: an average
+    // object has about one event, which is what a plan made without the value assumes.
+    for (let batch = 0; batch < 3; batch++) {
+      const events = Array.from({ length: 1000 }, (_, i) =>
+        newEvent(a, { object_type: 'doc', object_id: i % 2 === 0 ? 'busy' : `doc-${batch}-${i}` }),
+      );
+      await database.repository.append(a, events, new Date());
+    }
+    await sql`analyze activity_events`.execute(database.db);
+    // A plan made once for any value, as PostgreSQL caches for a prepared page, on one of
+    // the connections the tool reads pages on (their settings are what is being tested).
+    const plan = await database.pages.connection().execute(async (connection) => {
+      await sql`set plan_cache_mode = force_generic_plan`.execute(connection);
+      await sql
+        .raw(`prepare busy_page(text, text) as select * from activity_events
+          where tenant_id = $1 and object_id = $2 order by seq desc limit 51`)
+        .execute(connection);
+      try {
+        const { rows } = await sql<Record<string, unknown>>`explain (format json)
+          execute busy_page(${sql.lit(a)}, 'busy')`.execute(connection);
+        return planNodeTypes(rows[0]?.['QUERY PLAN']);
+      } finally {
+        await sql`deallocate busy_page`.execute(connection);
+        await sql`reset plan_cache_mode`.execute(connection);
+      }
+    });
+    expect(plan).toContain('Merge Append');
+    expect(plan).not.toContain('Sort');
+    const page = await database.repository.page(a, { objectId: 'busy' }, { limit: 3 });
+    expect(page.map((event) => event.seq)).toEqual([2999, 2997, 2995]);
+  });
+});
+
+/** Every node type in an `explain (format json)` plan, given as text or parsed. */
+function planNodeTypes(plan: unknown): string[] {
+  const types: string[] = [];
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node !== null && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'Node Type') types.push(String(value));
+        else visit(value);
+      }
+    }
+  };
+  visit(typeof plan === 'string' ? JSON.parse(plan) : plan);
+  return types;
+}

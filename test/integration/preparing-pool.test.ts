@@ -1,0 +1,37 @@
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createPreparingPool } from '../../src/store/preparing-pool.js';
+import { createTestDatabase } from '../helpers/databases.js';
+
+let pool: pg.Pool;
+let drop: () => Promise<void>;
+
+beforeAll(async () => {
+  const created = await createTestDatabase({ migrated: false });
+  drop = created.drop;
+  pool = new pg.Pool({ connectionString: created.url, max: 1 });
+});
+afterAll(async () => {
+  await pool?.end();
+  await drop?.();
+});
+
+it('prepares each parameterised statement once per connection, up to a cap, and still runs the rest', async () => {
+  const preparing = createPreparingPool(pool);
+  const client = await preparing.connect();
+  try {
+    for (let i = 0; i < 250; i++) {
+      const { rows } = await client.query(`select $1::int + ${i} as n`, [1]);
+      expect(rows).toEqual([{ n: i + 1 }]);
+    }
+    // The same text again reuses its statement.
+    await client.query('select $1::int + 0 as n', [1]);
+    const { rows } = await client.query(
+      "select count(*)::int as prepared from pg_prepared_statements where name like 'activity_%'",
+      [],
+    );
+    expect(rows).toEqual([{ prepared: 200 }]);
+  } finally {
+    client.release();
+  }
+});
