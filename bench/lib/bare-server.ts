@@ -4,7 +4,8 @@ import pg from 'pg';
 /**
  * The B9 baseline: the least a server can do to answer `GET /api/v1/activity` —
  * node:http and a pg Pool of 10 (as serve's), the same keyset SQL prepared once per
- * connection (as serve's), rows mapped to the same JSON shape; no auth, no parameter
+ * connection with the same session settings (PGOPTIONS, set by the bench, as serve's
+ * page connections), rows mapped to the same JSON shape; no auth, no parameter
  * validation, no metrics, no logs, no signed cursor. It serves one tenant, named on
  * the command line, where serve takes it from the token.
  *
@@ -41,11 +42,12 @@ const server = createServer(async (request, response) => {
       response.end();
       return;
     }
-    const limit = Number(url.searchParams.get('limit') ?? 50);
+    const limit = Math.min(200, Math.max(1, Math.trunc(Number(url.searchParams.get('limit') ?? 50)) || 50));
+    // The limit as a literal, as the tool sends it, so both keep one plan per statement.
     const { rows } = await pool.query<Row>({
-      name: 'bare_first_page',
-      text: `select ${columns} from activity_events where tenant_id = $1 order by seq desc limit $2`,
-      values: [tenantId, limit + 1],
+      name: `bare_first_page_${limit}`,
+      text: `select ${columns} from activity_events where tenant_id = $1 order by seq desc limit ${limit + 1}`,
+      values: [tenantId],
     });
     const data = rows.slice(0, limit).map((row) => ({
       ...row,

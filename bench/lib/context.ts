@@ -86,8 +86,11 @@ export interface BenchContext {
   redis: RedisServer;
   /** A scratch directory, removed at the end. */
   scratch: string;
-  /** A fresh database on the bench's PostgreSQL, not migrated. */
-  createDatabase(name: string): Promise<string>;
+  /**
+   * A fresh database on the bench's PostgreSQL: empty and not migrated, or a file copy
+   * of `template` (which must have no open connections).
+   */
+  createDatabase(name: string, template?: string): Promise<string>;
   log(message: string): void;
 }
 
@@ -108,12 +111,16 @@ export async function openContext(quick: boolean): Promise<BenchContext & { clos
     postgres,
     redis,
     scratch,
-    async createDatabase(name) {
+    async createDatabase(name, template) {
       const client = new pg.Client({ connectionString: postgres.adminUrl });
       await client.connect();
       try {
         await client.query(`drop database if exists ${name} with (force)`);
-        await client.query(`create database ${name}`);
+        await client.query(
+          template
+            ? `create database ${name} template ${template} strategy file_copy`
+            : `create database ${name}`,
+        );
       } finally {
         await client.end();
       }

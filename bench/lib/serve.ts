@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/postgres-server.js';
 import { binPath, repoRoot } from './context.js';
-import { cliEnvironment } from './tool.js';
+import { cliEnvironment, pageSessionOptions } from './tool.js';
 
 /** The HS256 key of the bench's `serve` and of the tokens minted for it (≥ 32 bytes). */
 const benchJwtSecret = 'bench-jwt-secret-0123456789abcdef0123456789abcdef';
@@ -209,7 +209,8 @@ export async function startBareServer(options: {
   const script = fileURLToPath(new URL('./bare-server.js', import.meta.url));
   return spawnServer({
     args: [script, options.databaseUrl, options.tenantId, String(port)],
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    // pg reads PGOPTIONS: the same session settings as serve's page connections.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGOPTIONS: pageSessionOptions },
     port,
     readyPath: '/readyz',
     logFile: join(options.scratch, 'bare-server.log'),

@@ -33,6 +33,13 @@ export function cliEnvironment(url: string): Record<string, string> {
   };
 }
 
+/**
+ * The session settings of the tool's page connections (see pageSessionOptions in
+ * src/store/open-database.ts), given to the baselines that read pages: the same SQL
+ * on the same connection settings, so that a ratio measures the tool's own work.
+ */
+export const pageSessionOptions = '-c enable_sort=off -c plan_cache_mode=force_generic_plan';
+
 const insertColumns =
   'tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id, status, source, request_id, ip_hash, user_agent, metadata, created_at';
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { bulkLoad, skewedTenants } from '../lib/dataset.js';
 import { median, percentile } from '../lib/stats.js';
-import { migrate, openTool } from '../lib/tool.js';
+import { migrate, openTool, pageSessionOptions } from '../lib/tool.js';
 import { type BenchRow, milliseconds, type Workload } from '../lib/workload.js';
 
 const columns =
@@ -35,7 +35,8 @@ export const queryWorkload: Workload = {
       ...skewedTenants('t', sizes.table - sizes.bigTenant, 200),
     ]);
 
-    const client = new pg.Client({ connectionString: url });
+    // The baseline reads on the same session settings as the tool's page connections.
+    const client = new pg.Client({ connectionString: url, options: pageSessionOptions });
     await client.connect();
     const app = await openTool(url);
     try {
