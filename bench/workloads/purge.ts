@@ -19,7 +19,7 @@ function months(now: Date) {
  * A fresh database with `monthEvents` events in month M over 50 tenants (skewed) and a
  * twentieth of that after M, up to now; each tenant's seq and time rise together.
  */
-async function load(context: BenchContext, name: string, monthEvents: number, now: Date): Promise<string> {
+async function load(context: BenchContext, name: string, monthEvents: number, now: Date): Promise<void> {
   const url = await context.createDatabase(name);
   await migrate(url);
   const { start, end } = months(now);
@@ -60,7 +60,6 @@ async function load(context: BenchContext, name: string, monthEvents: number, no
   } finally {
     await client.end();
   }
-  return url;
 }
 
 /**

@@ -42,7 +42,7 @@ export const queryWorkload: Workload = {
     try {
       // Each call is timed in turn with the others (tool, raw, tool, raw…), so that a
       // noisy moment of the machine falls on both sides alike.
-      const sampleInTurn = async (...calls: Array<() => Promise<unknown>>) => {
+      const sampleInTurn = async <Calls extends Array<() => Promise<unknown>>>(...calls: Calls) => {
         for (let i = 0; i < Math.min(50, sizes.samples); i++) for (const call of calls) await call();
         const times = calls.map((): number[] => []);
         for (let i = 0; i < sizes.samples; i++) {
@@ -52,15 +52,8 @@ export const queryWorkload: Workload = {
             times[index]?.push(performance.now() - started);
           }
         }
-        return times.map((each) => ({ p50: median(each), p99: percentile(each, 99) }));
-      };
-      const sample = async (call: () => Promise<unknown>) =>
-        (await sampleInTurn(call))[0] as { p50: number; p99: number };
-      const sampleWithRaw = async (tool: () => Promise<unknown>, raw: () => Promise<unknown>) => {
-        const [toolTimes, rawTimes] = await sampleInTurn(tool, raw);
-        return {
-          tool: toolTimes as { p50: number; p99: number },
-          raw: rawTimes as { p50: number; p99: number },
+        return times.map((each) => ({ p50: median(each), p99: percentile(each, 99) })) as {
+          [K in keyof Calls]: { p50: number; p99: number };
         };
       };
       const raw = (where: string, params: unknown[], name: string) => () =>
@@ -70,7 +63,7 @@ export const queryWorkload: Workload = {
           values: ['big', ...params],
         });
 
-      const { tool: firstTool, raw: firstRaw } = await sampleWithRaw(
+      const [firstTool, firstRaw] = await sampleInTurn(
         () => app.service.query('big', { limit: 50 }),
         raw('', [], 'first'),
       );
@@ -93,7 +86,7 @@ export const queryWorkload: Workload = {
         const page = await app.service.query('big', { limit: 1000, ...(cursor ? { cursor } : {}) });
         cursor = page.next_cursor ?? undefined;
       }
-      const deep = await sample(() => app.service.query('big', { limit: 50, cursor }));
+      const [deep] = await sampleInTurn(() => app.service.query('big', { limit: 50, cursor }));
       rows.push({
         id: 'B6',
         workload: `a page ${sizes.deepPage.toLocaleString('en')} events deep`,
@@ -116,7 +109,7 @@ export const queryWorkload: Workload = {
       let worst = 0;
       for (const [name, input] of Object.entries(toolFilters)) {
         const filter = rawFilters[name as keyof typeof rawFilters];
-        const { tool, raw: base } = await sampleWithRaw(
+        const [tool, base] = await sampleInTurn(
           () => app.service.query('big', { ...input, limit: 50 }),
           raw(filter.sql, filter.params, name),
         );
@@ -128,7 +121,7 @@ export const queryWorkload: Workload = {
       // One day, a day ago: a window the tool turns into a seq range.
       const dayAgo = new Date(Date.now() - 86_400_000);
       const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
-      const { tool: windowTool, raw: windowRaw } = await sampleWithRaw(
+      const [windowTool, windowRaw] = await sampleInTurn(
         () =>
           app.service.query('big', {
             since: twoDaysAgo.toISOString(),

@@ -82,7 +82,7 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
   };
   const db = connect();
   const pages = connect(pageSessionOptions);
-  return assemble('postgres', where, db, () => pages.destroy(), notifyChannel, pages);
+  return assemble('postgres', where, db, { release: () => pages.destroy(), notifyChannel, pages });
 }
 
 async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Database> {
@@ -94,7 +94,7 @@ async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Databa
     const { PGlite } = await import('@electric-sql/pglite');
     const pglite = await PGlite.create(inMemory ? dataDir : join(dataDir, 'pgdata'));
     const db = new Kysely<StoreSchema>({ dialect: createPgliteDialect(pglite) });
-    const database = assemble('pglite', where, db, unlock);
+    const database = assemble('pglite', where, db, { release: unlock });
     // Zero set-up: the embedded database migrates itself to the latest schema, with
     // the coming months' partitions.
     if (autoMigrate) {
@@ -112,10 +112,15 @@ function assemble(
   kind: Database['kind'],
   where: string,
   db: Kysely<StoreSchema>,
-  release: () => Promise<void> = async () => {},
-  notifyChannel?: string,
-  pages: Kysely<StoreSchema> = db,
+  options: {
+    /** Called once `db` is destroyed. */
+    release: () => Promise<void>;
+    notifyChannel?: string | undefined;
+    /** Where pages are read, when not `db`. */
+    pages?: Kysely<StoreSchema>;
+  },
 ): Database {
+  const { release, notifyChannel, pages = db } = options;
   let closed: Promise<void> | undefined;
   return {
     kind,
