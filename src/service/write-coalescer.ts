@@ -1,9 +1,9 @@
 /**
- * Coalesces concurrent single writes of one key (a tenant) into batches: while one
- * batch of a key is being written, the writes that arrive for it wait and go together
- * in the next. Writers of one tenant serialise on its head row anyway, so one
- * statement for many of them instead of one each is what lets them scale; a lone
- * writer is written at once, as before.
+ * Coalesces concurrent single writes of one key (a tenant) into batches: the writes
+ * that arrive in one turn of the event loop go together, and while a batch of a key
+ * is being written, the writes that arrive for it wait and go together in the next.
+ * Writers of one tenant serialise on its head row anyway, so one statement for many
+ * of them instead of one each is what lets them scale.
  */
 export class WriteCoalescer<Item, Result> {
   readonly #write: (key: string, items: Item[]) => Promise<Result[]>;
@@ -26,7 +26,9 @@ export class WriteCoalescer<Item, Result> {
         return;
       }
       this.#queues.set(key, [entry]);
-      void this.#drain(key);
+      // Not at once: the writers a batch has just released come back within this turn,
+      // and would go as a batch of one followed by a batch of the rest.
+      setImmediate(() => void this.#drain(key));
     });
   }
 

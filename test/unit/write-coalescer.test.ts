@@ -28,10 +28,21 @@ function controlledWrite() {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('WriteCoalescer', () => {
-  it('writes a lone item at once, and what arrives meanwhile together in the next batch', async () => {
+  it('writes what is added in one turn as one batch', async () => {
+    const store = controlledWrite();
+    const coalescer = new WriteCoalescer(store.write, { maxBatch: 100 });
+    const all = [1, 2, 3].map((item) => coalescer.add('acme', item));
+    await tick();
+    expect(store.batches).toEqual([{ key: 'acme', items: [1, 2, 3] }]);
+    store.release();
+    expect(await Promise.all(all)).toEqual([10, 20, 30]);
+  });
+
+  it('writes what arrives while a batch is written together in the next batch', async () => {
     const store = controlledWrite();
     const coalescer = new WriteCoalescer(store.write, { maxBatch: 100 });
     const first = coalescer.add('acme', 1);
+    await tick();
     const rest = [2, 3, 4].map((item) => coalescer.add('acme', item));
     await tick();
     expect(store.batches).toEqual([{ key: 'acme', items: [1] }]);
@@ -41,6 +52,25 @@ describe('WriteCoalescer', () => {
     expect(store.batches[1]).toEqual({ key: 'acme', items: [2, 3, 4] });
     store.release();
     expect(await Promise.all(rest)).toEqual([20, 30, 40]);
+  });
+
+  it('writes the writers a batch released, coming straight back, as one batch', async () => {
+    const store = controlledWrite();
+    const coalescer = new WriteCoalescer(store.write, { maxBatch: 100 });
+    const writers = [1, 2, 3].map(async (writer) => {
+      await coalescer.add('acme', writer);
+      return coalescer.add('acme', writer + 3);
+    });
+    await tick();
+    store.release();
+    await tick();
+    await tick();
+    expect(store.batches.map((batch) => batch.items)).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    store.release();
+    expect(await Promise.all(writers)).toEqual([40, 50, 60]);
   });
 
   it('keeps keys apart: another tenant does not wait', async () => {
@@ -64,15 +94,15 @@ describe('WriteCoalescer', () => {
       store.release();
     }
     expect(await Promise.all(all)).toEqual([10, 20, 30, 40, 50]);
-    expect(store.batches.map((batch) => batch.items)).toEqual([[1], [2, 3], [4, 5]]);
+    expect(store.batches.map((batch) => batch.items)).toEqual([[1, 2], [3, 4], [5]]);
   });
 
   it('fails every item of a failed batch, and goes on with the next', async () => {
     const store = controlledWrite();
     const coalescer = new WriteCoalescer(store.write, { maxBatch: 100 });
     const first = coalescer.add('acme', 1);
-    const failing = [2, 3].map((item) => coalescer.add('acme', item));
     await tick();
+    const failing = [2, 3].map((item) => coalescer.add('acme', item));
     store.release();
     await first;
     store.failNext();
