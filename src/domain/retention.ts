@@ -29,12 +29,6 @@ export type PartitionDropResult =
   | { outcome: 'kept'; keptFor: string[] }
   | { outcome: 'busy' };
 
-export interface DeletedBatch {
-  deleted: number;
-  /** Where the next batch of the same tenant and cutoff starts. */
-  nextFromSeq: number;
-}
-
 /** The retention port of the service: policies, holds, and the partitions purge drops. */
 export interface RetentionRepository {
   policies(): Promise<RetentionPolicy[]>;
@@ -68,9 +62,14 @@ export interface RetentionRepository {
   /** How many of a tenant's events were created before `cutoff`. */
   countBefore(tenantId: string, cutoff: Date): Promise<number>;
   /**
-   * Deletes at most `limit` of a tenant's events created before `cutoff`, oldest
-   * first from seq `fromSeq`, in one statement that commits on its own; none while the
-   * tenant is on hold. Pass the batch's `nextFromSeq` to the next call.
+   * The seq of a tenant's oldest event created before `cutoff`, from seq `fromSeq` on;
+   * null when there is none, or while the tenant is on hold.
    */
-  deleteBefore(tenantId: string, cutoff: Date, limit: number, fromSeq?: number): Promise<DeletedBatch>;
+  firstExpiredSeq(tenantId: string, cutoff: Date, fromSeq?: number): Promise<number | null>;
+  /**
+   * Deletes a tenant's events created before `cutoff` whose seq is in
+   * [`fromSeq`, `fromSeq + limit`), in one statement that commits on its own; none
+   * while the tenant is on hold. Returns how many it deleted.
+   */
+  deleteExpired(tenantId: string, cutoff: Date, fromSeq: number, limit: number): Promise<number>;
 }

@@ -124,13 +124,7 @@ export async function purgeExpired(
         deleted = await retention.countBefore(tenantId, rule.cutoff);
       } else {
         deleted = droppedByTenant.get(tenantId) ?? 0;
-        for (let fromSeq = 0; ; ) {
-          const batch = await retention.deleteBefore(tenantId, rule.cutoff, options.batchSize, fromSeq);
-          if (batch.deleted === 0) break;
-          deleted += batch.deleted;
-          fromSeq = batch.nextFromSeq;
-          onProgress?.({ step: 'batch', tenantId, deleted: batch.deleted });
-        }
+        deleted += await deleteInBatches(retention, tenantId, rule.cutoff, options.batchSize, onProgress);
       }
     }
     if (deleted > 0 || rule.rule === 'hold') {
@@ -146,6 +140,35 @@ export async function purgeExpired(
     report.deleted += deleted;
   }
   return report;
+}
+
+/**
+ * Deletes a tenant's events created before `cutoff`, oldest first, in committed
+ * batches. created_at never decreases with seq, so the expired events are a run of
+ * seqs from the oldest: each batch is the next `batchSize` seqs, except that a month
+ * dropped while an older one was kept leaves a gap, which a short batch looks past.
+ * A hold stops it at the next batch.
+ */
+async function deleteInBatches(
+  retention: RetentionRepository,
+  tenantId: string,
+  cutoff: Date,
+  batchSize: number,
+  onProgress: ((progress: PurgeProgress) => void) | undefined,
+): Promise<number> {
+  let deleted = 0;
+  for (let fromSeq = await retention.firstExpiredSeq(tenantId, cutoff); fromSeq !== null; ) {
+    const batch = await retention.deleteExpired(tenantId, cutoff, fromSeq, batchSize);
+    if (batch > 0) {
+      deleted += batch;
+      onProgress?.({ step: 'batch', tenantId, deleted: batch });
+    }
+    fromSeq =
+      batch === batchSize
+        ? fromSeq + batchSize
+        : await retention.firstExpiredSeq(tenantId, cutoff, fromSeq + batchSize);
+  }
+  return deleted;
 }
 
 /** A hold beats a policy, and a policy beats the default. */

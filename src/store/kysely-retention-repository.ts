@@ -1,6 +1,5 @@
 import { type Kysely, sql } from 'kysely';
 import type {
-  DeletedBatch,
   LegalHold,
   MonthPartition,
   PartitionDropResult,
@@ -199,30 +198,31 @@ export class KyselyRetentionRepository implements RetentionRepository {
     });
   }
 
-  deleteBefore(tenantId: string, cutoff: Date, limit: number, fromSeq = 0): Promise<DeletedBatch> {
+  firstExpiredSeq(tenantId: string, cutoff: Date, fromSeq = 0): Promise<number | null> {
     return this.#guard(async () => {
-      // created_at never decreases within a tenant, so its expired events are a run of
-      // seqs from the oldest: each batch is one short range scan (pruned to the expired
-      // partitions) that commits on its own, and a hold placed meanwhile stops the next.
-      // Starting at `fromSeq` (past the last batch) skips the index entries of the rows
-      // the last batches deleted, which stay until vacuum.
-      const { rows } = await sql<{ deleted: string | number; last_seq: string | number | null }>`
-        with oldest as (
-          select min(seq) as seq from activity_events
-          where tenant_id = ${tenantId} and created_at < ${cutoff}::timestamptz and seq >= ${fromSeq}::bigint
-        ), deleted as (
-          delete from activity_events e using oldest
-          where e.tenant_id = ${tenantId} and e.created_at < ${cutoff}::timestamptz
-            and e.seq >= oldest.seq and e.seq < oldest.seq + ${limit}::bigint
-            and not exists (select 1 from activity_legal_holds h where h.tenant_id = ${tenantId})
-          returning e.seq
-        )
-        select count(*) as deleted, max(seq) as last_seq from deleted`.execute(this.#db);
-      const row = rows[0];
-      return {
-        deleted: Number(row?.deleted ?? 0),
-        nextFromSeq: row?.last_seq == null ? fromSeq : Number(row.last_seq) + 1,
-      };
+      const { rows } = await sql<{ seq: string | number | null }>`
+        select min(seq) as seq from activity_events
+        where tenant_id = ${tenantId} and created_at < ${cutoff}::timestamptz and seq >= ${fromSeq}::bigint
+          and not exists (select 1 from activity_legal_holds h where h.tenant_id = ${tenantId})`.execute(
+        this.#db,
+      );
+      const seq = rows[0]?.seq;
+      return seq == null ? null : Number(seq);
+    });
+  }
+
+  deleteExpired(tenantId: string, cutoff: Date, fromSeq: number, limit: number): Promise<number> {
+    return this.#guard(async () => {
+      // One short range scan of the primary key, pruned to the expired partitions; no
+      // rows are returned, so the statement costs what the deletes cost.
+      const result = await sql`
+        delete from activity_events
+        where tenant_id = ${tenantId} and created_at < ${cutoff}::timestamptz
+          and seq >= ${fromSeq}::bigint and seq < ${fromSeq}::bigint + ${limit}::bigint
+          and not exists (select 1 from activity_legal_holds h where h.tenant_id = ${tenantId})`.execute(
+        this.#db,
+      );
+      return Number(result.numAffectedRows ?? 0n);
     });
   }
 

@@ -164,9 +164,12 @@ describe.each(storeKinds)('purge in batches on %s', (kind) => {
   it('a hold placed while a tenant is being purged stops the next batch', async () => {
     const tenant = `purge-hold-late-${randomUUID()}`;
     await append(database, tenant, at(-1000), 50);
-    expect((await database.retention.deleteBefore(tenant, cutoff, 10)).deleted).toBe(10);
+    const oldest = await database.retention.firstExpiredSeq(tenant, cutoff);
+    expect(oldest).toBe(1);
+    expect(await database.retention.deleteExpired(tenant, cutoff, 1, 10)).toBe(10);
     await database.retention.placeHold(tenant, null);
-    expect((await database.retention.deleteBefore(tenant, cutoff, 10)).deleted).toBe(0);
+    expect(await database.retention.deleteExpired(tenant, cutoff, 11, 10)).toBe(0);
+    expect(await database.retention.firstExpiredSeq(tenant, cutoff, 11)).toBeNull();
     expect(await database.retention.countBefore(tenant, cutoff)).toBe(40);
     await database.retention.releaseHold(tenant);
   });
@@ -265,9 +268,7 @@ describe.each(storeKinds)('purge by partition on %s', { timeout: 90_000 }, (kind
 
   it('counts exactly what a dropped month held, after part of it went in batches', async () => {
     database = await seeded();
-    expect(
-      (await database.retention.deleteBefore('a', new Date('2026-02-01T00:00:00.000Z'), 2)).deleted,
-    ).toBe(2);
+    expect(await database.retention.deleteExpired('a', new Date('2026-02-01T00:00:00.000Z'), 1, 2)).toBe(2);
     const report = await purge(database, options);
     expect(report.partitions.map((p) => [p.name, p.events])).toEqual([
       ['activity_events_y2026m01', 7],
@@ -278,6 +279,29 @@ describe.each(storeKinds)('purge by partition on %s', { timeout: 90_000 }, (kind
       ['b', 9],
       ['c', 9],
     ]);
+  });
+
+  it('batches go on past the gap that a month dropped after a kept one leaves in a tenant', async () => {
+    database = await seeded();
+    // h keeps January; February is dropped, so a's and b's expired seqs are 1–3 and 7–9.
+    await append(database, 'h', new Date('2026-01-10T12:00:00.000Z'));
+    await database.retention.placeHold('h', null);
+    const february = (await database.retention.partitions()).find(
+      (partition) => partition.name === 'activity_events_y2026m02',
+    );
+    if (!february) throw new Error('no February partition');
+    expect((await database.retention.dropPartition(february, { now, dryRun: false })).outcome).toBe(
+      'dropped',
+    );
+    // Batches of 2 end short inside each run; batches of 3 end full and find the gap empty.
+    for (const [tenant, batchSize] of [
+      ['a', 2],
+      ['b', 3],
+    ] as const) {
+      const report = await purge(database, { ...options, batchSize, tenantId: tenant });
+      expect(report.deleted).toBe(6);
+      expect((await remaining(database, tenant))[0]?.created_at).toBe('2026-03-25T12:00:00.000Z');
+    }
   });
 
   it('inserts go on while months are dropped, and none of them is lost', async () => {
