@@ -19,7 +19,8 @@ export async function* readNdjson(source: Readable, name: string): AsyncGenerato
 
   const finish = (): ImportItem | undefined => {
     line++;
-    const bytes = Buffer.concat(parts, size);
+    // A line within one chunk is decoded in place, not copied first.
+    const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
     const wasOversize = oversize;
     parts = [];
     size = 0;

@@ -19,9 +19,7 @@ export function metadataCapIssues(metadata: unknown): FieldIssue[] {
     return [{ path: 'metadata', message: 'must be a JSON object' }];
   }
   const issues: FieldIssue[] = [];
-  const pending: Array<{ value: unknown; path: string; depth: number }> = [
-    { value: metadata, path: 'metadata', depth: 1 },
-  ];
+  const pending: Visit[] = [{ value: metadata, key: 'metadata', parent: undefined, depth: 1 }];
   // Every value costs at least one byte serialised, so more values than the byte cap
   // means over the cap: the walk never visits more than that.
   let visited = 0;
@@ -29,24 +27,28 @@ export function metadataCapIssues(metadata: unknown): FieldIssue[] {
     if (++visited > fieldLimits.metadataBytes) {
       return [{ path: 'metadata', message: `is over the ${fieldLimits.metadataBytes}-byte cap` }];
     }
-    const { value, path, depth } = pending.pop() as { value: unknown; path: string; depth: number };
+    const visit = pending.pop() as Visit;
+    const { value, depth } = visit;
     if (typeof value === 'string') {
       const problem = textProblem(value, fieldLimits.metadataString);
-      if (problem) issues.push({ path, message: problem });
+      if (problem) issues.push({ path: pathOf(visit), message: problem });
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
     if (depth > fieldLimits.metadataDepth) {
-      issues.push({ path, message: `nests deeper than ${fieldLimits.metadataDepth} levels` });
+      issues.push({ path: pathOf(visit), message: `nests deeper than ${fieldLimits.metadataDepth} levels` });
       continue;
     }
-    const entries = Array.isArray(value)
-      ? value.map((child, i) => [String(i), child] as const)
-      : Object.entries(value);
-    for (const [key, child] of entries) {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        pending.push({ value: value[i], key: i, parent: visit, depth: depth + 1 });
+      }
+      continue;
+    }
+    for (const key of Object.keys(value)) {
       const keyProblem = textProblem(key, 256);
-      if (keyProblem) issues.push({ path, message: `has a key that ${keyProblem}` });
-      pending.push({ value: child, path: `${path}.${key}`, depth: depth + 1 });
+      if (keyProblem) issues.push({ path: pathOf(visit), message: `has a key that ${keyProblem}` });
+      pending.push({ value: (value as Record<string, unknown>)[key], key, parent: visit, depth: depth + 1 });
     }
   }
   if (issues.length > 0) return issues;
@@ -59,6 +61,20 @@ export function metadataCapIssues(metadata: unknown): FieldIssue[] {
         },
       ]
     : [];
+}
+
+/** A value met on the walk; its path is spelled out only for an issue. */
+interface Visit {
+  value: unknown;
+  key: string | number;
+  parent: Visit | undefined;
+  depth: number;
+}
+
+function pathOf(visit: Visit): string {
+  const keys: Array<string | number> = [];
+  for (let at: Visit | undefined = visit; at; at = at.parent) keys.push(at.key);
+  return keys.reverse().join('.');
 }
 
 export function metadataBytes(metadata: unknown): number {

@@ -56,7 +56,25 @@ function keyWords(key: string): string[] {
     .filter((word) => word.length > 0);
 }
 
+/**
+ * Verdicts on keys seen before. Metadata repeats the same few keys from event to event,
+ * and splitting each into words again was most of what scrubbing cost; the cache is
+ * emptied when full, so hostile keys cannot grow it.
+ */
+const secretKeyVerdicts = new Map<string, boolean>();
+const maxCachedKeys = 4096;
+
 export function isSecretKey(key: string): boolean {
+  let verdict = secretKeyVerdicts.get(key);
+  if (verdict === undefined) {
+    verdict = nameSecret(key);
+    if (secretKeyVerdicts.size >= maxCachedKeys) secretKeyVerdicts.clear();
+    secretKeyVerdicts.set(key, verdict);
+  }
+  return verdict;
+}
+
+function nameSecret(key: string): boolean {
   const words = keyWords(key);
   if (words.join('').startsWith('session')) return true;
   for (let i = 0; i < words.length; i++) {
@@ -78,6 +96,10 @@ const wellKnownTokenPattern =
   /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[abpr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b/;
 /** Digits in groups separated by single spaces or dashes ("4111 1111-1111 1111"). */
 const digitRunPattern = /\d+(?:[ -]\d+)*/g;
+/** Cheap tests first, so that ordinary text costs no splitting (see isSecretValue). */
+const thirteenDigitsPattern = /\d(?:[ -]?\d){12}/;
+const ipListCharacters = /^[\w.:%[\],\s-]+$/;
+const ipSeparator = /[.:]/;
 
 function passesLuhn(digits: string): boolean {
   let sum = 0;
@@ -100,6 +122,7 @@ function passesLuhn(digits: string): boolean {
  * never split a group, so an ordinary long number is not taken for a card.
  */
 function containsCardNumber(value: string): boolean {
+  if (!thirteenDigitsPattern.test(value)) return false;
   for (const match of value.matchAll(digitRunPattern)) {
     const groups = match[0].split(/[ -]/);
     for (let first = 0; first < groups.length; first++) {
@@ -115,6 +138,7 @@ function containsCardNumber(value: string): boolean {
 
 /** An IP address, or a list of them (an X-Forwarded-For header): raw IPs are never stored. */
 function isIpAddressList(value: string): boolean {
+  if (!ipSeparator.test(value) || !ipListCharacters.test(value)) return false;
   const parts = value.split(/[\s,]+/).filter((part) => part.length > 0);
   return (
     parts.length > 0 && parts.length <= 32 && parts.every((part) => isIP(part.replace(/^\[|\]$/g, '')) !== 0)
@@ -145,8 +169,8 @@ export function scrubSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(scrubSecrets);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [key, child] of Object.entries(value)) {
-      out[key] = isSecretKey(key) ? REDACTED : scrubSecrets(child);
+    for (const key of Object.keys(value)) {
+      out[key] = isSecretKey(key) ? REDACTED : scrubSecrets((value as Record<string, unknown>)[key]);
     }
     return out;
   }

@@ -180,6 +180,24 @@ describe('secret values', () => {
     ).toEqual({ context: { client: REDACTED, forwarded: REDACTED, v6: REDACTED, note: 'v1.2.3' } });
   });
 
+  it.each([
+    ['a bracketed IPv6 address', '[2001:db8::1]'],
+    ['an IPv6 address with a zone', 'fe80::1%eth0'],
+    ['an IPv4-mapped IPv6 address', '::ffff:192.0.2.1'],
+    ['a list separated by spaces only', '192.0.2.1 192.0.2.2'],
+    ['a list with a bracketed IPv6 address', '203.0.113.7,[2001:db8::2]'],
+  ])('%s is redacted', (_what, value) => {
+    expect(isSecretValue(value)).toBe(true);
+  });
+
+  it('judges a key the same however often it is seen, past the cache of verdicts', () => {
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5000; i++) expect(isSecretKey(`field_${i}`)).toBe(false);
+      expect(isSecretKey('api_key')).toBe(true);
+      expect(isSecretKey('sessionId')).toBe(true);
+    }
+  });
+
   it('redacts a card number preceded by another group of digits', () => {
     expect(isSecretValue('order 2024 4111 1111 1111 1111')).toBe(true);
   });
