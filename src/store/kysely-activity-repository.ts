@@ -1,4 +1,4 @@
-import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type {
   ActivityRepository,
   AppendedEvent,
@@ -37,6 +37,8 @@ export class KyselyActivityRepository implements ActivityRepository {
   readonly #notifyChannel: string | undefined;
   /** Where pages are read (see open-database.ts); the same database by default. */
   readonly #pages: Kysely<StoreSchema>;
+  /** Compiled page statements by shape (see #pageStatement). */
+  readonly #pageStatements = new Map<string, CompiledQuery>();
 
   /**
    * `where` names the database in errors (never with its password). With
@@ -86,29 +88,22 @@ export class KyselyActivityRepository implements ActivityRepository {
   }
 
   async page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]> {
-    const actionClauses: ActionClause[] = [
+    const clauses = disjoint([
       ...(filter.actions ?? []).map((action) => ({ action })),
       ...(filter.actionPrefixes ?? []).map((prefix) => ({ prefix })),
-    ];
-    const branches = (actionClauses.length > 0 ? disjoint(actionClauses) : [undefined]).map((clause) =>
-      this.#branch(tenantId, filter, request, clause),
-    );
+    ]);
+    const statement = this.#pageStatement(filter, request, clauses);
+    const values = pageValues(tenantId, filter, request, clauses);
     try {
-      const [first, ...rest] = branches;
-      if (rest.length === 0 && first) return (await first.execute()).map(toActivityEvent);
-      // One index scan per action, each stopped at the limit, merged by seq: a list of
-      // actions costs no more than its parts, however many rows each matches.
-      let union = this.#pages.selectFrom(first?.as('b0') as never).selectAll();
-      for (const [index, branch] of rest.entries()) {
-        union = union.unionAll(this.#pages.selectFrom(branch.as(`b${index + 1}`) as never).selectAll());
-      }
-      const rows = await this.#pages
-        .selectFrom(union.as('merged'))
-        .selectAll()
-        .orderBy('seq' as never, request.order ?? 'desc')
-        .limit(pageLimit(request.limit))
-        .execute();
-      return (rows as EventRow[]).map(toActivityEvent);
+      const { rows } = await this.#pages.executeQuery<EventRow>(
+        CompiledQuery.raw(
+          statement.sql,
+          statement.parameters.map((parameter) =>
+            parameter instanceof PageSlot ? values[parameter.name] : parameter,
+          ),
+        ),
+      );
+      return rows.map(toActivityEvent);
     } catch (error) {
       throw toStoreError(error, this.#where);
     }
@@ -137,35 +132,145 @@ export class KyselyActivityRepository implements ActivityRepository {
     }
   }
 
+  /**
+   * The page's statement, compiled once per shape (which filters are given, the action
+   * clauses, order and size) with slots where the values go: building and compiling
+   * it cost more than reading a small page.
+   */
+  #pageStatement(filter: EventFilter, request: PageRequest, clauses: ActionClause[]) {
+    const shape = pageShape(filter, request, clauses);
+    let statement = this.#pageStatements.get(shape);
+    if (statement === undefined) {
+      statement = this.#buildPage(filter, request, clauses).compile();
+      if (this.#pageStatements.size >= maxPageStatements) this.#pageStatements.clear();
+      this.#pageStatements.set(shape, statement);
+    }
+    return statement;
+  }
+
+  #buildPage(filter: EventFilter, request: PageRequest, clauses: ActionClause[]) {
+    const branches = (clauses.length > 0 ? clauses : [undefined]).map((clause, index) =>
+      this.#branch(filter, request, clause, index),
+    );
+    const [first, ...rest] = branches;
+    if (!first) throw new Error('a page has at least one branch');
+    if (rest.length === 0) return first;
+    // One index scan per action, each stopped at the limit, merged by seq: a list of
+    // actions costs no more than its parts, however many rows each matches.
+    let union = this.#pages.selectFrom(first.as('b0') as never).selectAll();
+    for (const [index, branch] of rest.entries()) {
+      union = union.unionAll(this.#pages.selectFrom(branch.as(`b${index + 1}`) as never).selectAll());
+    }
+    return this.#pages
+      .selectFrom(union.as('merged'))
+      .selectAll()
+      .orderBy('seq' as never, request.order ?? 'desc')
+      .limit(pageLimit(request.limit));
+  }
+
   #branch(
-    tenantId: string,
     filter: EventFilter,
     request: PageRequest,
     clause: ActionClause | undefined,
+    index: number,
   ): SelectQueryBuilder<StoreSchema, 'activity_events', EventRow> {
+    const tenantId = slot<string>('tenantId');
     let query = this.#pages
       .selectFrom('activity_events')
       .select(pageColumns)
       .where('tenant_id', '=', tenantId) as SelectQueryBuilder<StoreSchema, 'activity_events', EventRow>;
-    if (request.beforeSeq !== undefined) query = query.where('seq', '<', request.beforeSeq);
-    if (request.afterSeq !== undefined) query = query.where('seq', '>', request.afterSeq);
+    if (request.beforeSeq !== undefined) query = query.where('seq', '<', slot<number>('beforeSeq'));
+    if (request.afterSeq !== undefined) query = query.where('seq', '>', slot<number>('afterSeq'));
     // created_at never decreases within a tenant, so a time window is a seq range:
     // the page is still read in seq order from whichever index serves the filters.
-    if (filter.since) query = query.where('seq', '>', lastSeqBefore(tenantId, filter.since));
-    if (filter.until) query = query.where('seq', '<=', lastSeqBefore(tenantId, filter.until));
-    if (filter.actorId !== undefined) query = query.where('actor_id', '=', filter.actorId);
-    if (filter.objectType !== undefined) query = query.where('object_type', '=', filter.objectType);
-    if (filter.objectId !== undefined) query = query.where('object_id', '=', filter.objectId);
-    if (filter.requestId !== undefined) query = query.where('request_id', '=', filter.requestId);
-    if (filter.status !== undefined) query = query.where('status', '=', filter.status);
-    if (clause && 'action' in clause) query = query.where('action', '=', clause.action);
+    if (filter.since !== undefined) {
+      query = query.where('seq', '>', lastSeqBefore(tenantId, slot<Date>('since')));
+    }
+    if (filter.until !== undefined) {
+      query = query.where('seq', '<=', lastSeqBefore(tenantId, slot<Date>('until')));
+    }
+    if (filter.actorId !== undefined) query = query.where('actor_id', '=', slot<string>('actorId'));
+    if (filter.objectType !== undefined) query = query.where('object_type', '=', slot<string>('objectType'));
+    if (filter.objectId !== undefined) query = query.where('object_id', '=', slot<string>('objectId'));
+    if (filter.requestId !== undefined) query = query.where('request_id', '=', slot<string>('requestId'));
+    if (filter.status !== undefined) query = query.where('status', '=', slot<string>('status'));
+    if (clause && 'action' in clause) query = query.where('action', '=', slot<string>(`action${index}`));
     if (clause && 'prefix' in clause) {
-      const [namespace, ...deeper] = clause.prefix.split('.').filter(Boolean);
-      query = query.where('namespace', '=', namespace as string);
-      if (deeper.length > 0) query = query.where(sql<boolean>`starts_with(action, ${clause.prefix})`);
+      query = query.where('namespace', '=', slot<string>(`namespace${index}`));
+      if (prefixIsDeep(clause.prefix)) {
+        query = query.where(sql<boolean>`starts_with(action, ${slot<string>(`prefix${index}`)})`);
+      }
     }
     return query.orderBy('seq', request.order ?? 'desc').limit(pageLimit(request.limit));
   }
+}
+
+/** Page shapes kept compiled; past this many (a client varying sizes), they start over. */
+const maxPageStatements = 256;
+
+/** Where a value goes in a compiled page statement; filled in at each call. */
+class PageSlot {
+  constructor(readonly name: string) {}
+}
+
+/** A slot, typed as the value it stands for, so the builder takes it. */
+function slot<T>(name: string): T {
+  return new PageSlot(name) as unknown as T;
+}
+
+/** What makes one page's SQL differ from another's; the values are not part of it. */
+function pageShape(filter: EventFilter, request: PageRequest, clauses: ActionClause[]): string {
+  const given = [
+    request.beforeSeq,
+    request.afterSeq,
+    filter.since,
+    filter.until,
+    filter.actorId,
+    filter.objectType,
+    filter.objectId,
+    filter.requestId,
+    filter.status,
+  ]
+    .map((value) => (value === undefined ? '-' : '+'))
+    .join('');
+  const kinds = clauses
+    .map((clause) => ('action' in clause ? 'a' : prefixIsDeep(clause.prefix) ? 'P' : 'p'))
+    .join('');
+  return `${request.order ?? 'desc'} ${request.limit} ${given} ${kinds}`;
+}
+
+/** The values of the slots of a page statement (see #branch). */
+function pageValues(
+  tenantId: string,
+  filter: EventFilter,
+  request: PageRequest,
+  clauses: ActionClause[],
+): Record<string, unknown> {
+  const values: Record<string, unknown> = {
+    tenantId,
+    beforeSeq: request.beforeSeq,
+    afterSeq: request.afterSeq,
+    since: filter.since,
+    until: filter.until,
+    actorId: filter.actorId,
+    objectType: filter.objectType,
+    objectId: filter.objectId,
+    requestId: filter.requestId,
+    status: filter.status,
+  };
+  for (const [index, clause] of clauses.entries()) {
+    if ('action' in clause) values[`action${index}`] = clause.action;
+    else {
+      values[`namespace${index}`] = clause.prefix.split('.').find(Boolean);
+      values[`prefix${index}`] = clause.prefix;
+    }
+  }
+  return values;
+}
+
+/** `auth.login.` needs more than its namespace; `auth.` is the namespace alone. */
+function prefixIsDeep(prefix: string): boolean {
+  return prefix.split('.').filter(Boolean).length > 1;
 }
 
 /**

@@ -169,6 +169,20 @@ describe.each(storeKinds)('repository on %s', (kind) => {
       expect(await seqs({ since: day(2), until: day(5), actorId: 'bob' })).toEqual([2]);
     });
 
+    it('a page of the same shape as an earlier one reads with its own values and tenant', async () => {
+      // Page statements are compiled once per shape; only the values differ.
+      expect(await seqs({ actorId: 'bob' })).toEqual([5, 2]);
+      expect(await seqs({ actorId: 'alice' })).toEqual([1]);
+      const other = await database.repository.page(b, { actorId: 'alice' }, { limit: 50 });
+      expect(other.map((event) => [event.tenant_id, event.seq])).toEqual([[b, 1]]);
+      expect(await seqs({ actionPrefixes: ['auth.'] })).toEqual([5, 2, 1]);
+      expect(await seqs({ actionPrefixes: ['storage.'] })).toEqual([4, 3]);
+      expect(await seqs({ actionPrefixes: ['auth.login.'] })).toEqual([2, 1]);
+      expect(await seqs({ actionPrefixes: ['auth.account.'] })).toEqual([5]);
+      expect(await seqs({ since: day(3) })).toEqual([6, 5, 4, 3]);
+      expect(await seqs({ since: day(5) })).toEqual([6, 5]);
+    });
+
     it("never returns another tenant's events", async () => {
       const events = await database.repository.page(a, { actorId: 'alice' }, { limit: 50 });
       expect(events.map((event) => event.tenant_id)).toEqual([a]);
