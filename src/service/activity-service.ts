@@ -202,7 +202,7 @@ export class ActivityService {
   /** One page of a tenant's events, newest first, with the cursor of the next page. */
   async query(tenantId: string, input: unknown): Promise<QueryPage> {
     const parsed = parseQueryInput(input);
-    const { filter, scope, position } = this.#resolveQuery(tenantId, parsed);
+    const { filter, scopeOf, position } = this.#resolveQuery(tenantId, parsed);
     const rows = await this.#repository.page(tenantId, filter, {
       ...(position.beforeSeq === undefined ? {} : { beforeSeq: position.beforeSeq }),
       limit: parsed.limit + 1,
@@ -217,7 +217,7 @@ export class ActivityService {
               sinceMs: filter.since?.getTime() ?? null,
               untilMs: filter.until?.getTime() ?? null,
             },
-            scope,
+            scopeOf(),
             this.#keys.cursor,
           )
         : null;
@@ -265,10 +265,15 @@ export class ActivityService {
 
   #resolveQuery(tenantId: string, input: ParsedQueryInput) {
     assertTenantId(tenantId);
-    const scope: CursorScope = { tenantId, filterKey: filterKeyOf(input) };
+    // What a cursor is bound to; spelled out only for a page that has or gives one.
+    let scope: CursorScope | undefined;
+    const scopeOf = () => {
+      scope ??= { tenantId, filterKey: filterKeyOf(input) };
+      return scope;
+    };
     const now = this.#clock();
     const cursor =
-      input.cursor === undefined ? undefined : decodeCursor(input.cursor, scope, this.#keys.cursor);
+      input.cursor === undefined ? undefined : decodeCursor(input.cursor, scopeOf(), this.#keys.cursor);
     const since = cursor
       ? cursor.sinceMs
       : input.since === undefined
@@ -292,7 +297,7 @@ export class ActivityService {
       ...(since === null ? {} : { since: new Date(since) }),
       ...(until === null ? {} : { until: new Date(until) }),
     };
-    return { filter, scope, position: { beforeSeq: cursor?.beforeSeq } };
+    return { filter, scopeOf, position: { beforeSeq: cursor?.beforeSeq } };
   }
 
   async #append(events: readonly NewActivityEvent[]) {

@@ -220,22 +220,18 @@ function slot<T>(name: string): T {
 
 /** What makes one page's SQL differ from another's; the values are not part of it. */
 function pageShape(filter: EventFilter, request: PageRequest, clauses: ActionClause[]): string {
-  const given = [
-    request.beforeSeq,
-    request.afterSeq,
-    filter.since,
-    filter.until,
-    filter.actorId,
-    filter.objectType,
-    filter.objectId,
-    filter.requestId,
-    filter.status,
-  ]
-    .map((value) => (value === undefined ? '-' : '+'))
-    .join('');
-  const kinds = clauses
-    .map((clause) => ('action' in clause ? 'a' : prefixIsDeep(clause.prefix) ? 'P' : 'p'))
-    .join('');
+  const given =
+    (request.beforeSeq === undefined ? 0 : 1) |
+    (request.afterSeq === undefined ? 0 : 2) |
+    (filter.since === undefined ? 0 : 4) |
+    (filter.until === undefined ? 0 : 8) |
+    (filter.actorId === undefined ? 0 : 16) |
+    (filter.objectType === undefined ? 0 : 32) |
+    (filter.objectId === undefined ? 0 : 64) |
+    (filter.requestId === undefined ? 0 : 128) |
+    (filter.status === undefined ? 0 : 256);
+  let kinds = '';
+  for (const clause of clauses) kinds += 'action' in clause ? 'a' : prefixIsDeep(clause.prefix) ? 'P' : 'p';
   return `${request.order ?? 'desc'} ${request.limit} ${given} ${kinds}`;
 }
 
@@ -288,6 +284,7 @@ type ActionClause = { action: string } | { prefix: string };
 
 /** Drops clauses covered by a prefix in the list, so the union holds no row twice. */
 function disjoint(clauses: ActionClause[]): ActionClause[] {
+  if (clauses.length === 0) return clauses;
   const prefixes = clauses.flatMap((clause) => ('prefix' in clause ? [clause.prefix] : []));
   const covered = (name: string, self?: string) =>
     prefixes.some((prefix) => prefix !== self && name.startsWith(prefix));
