@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError } from 'commander';
 import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
 import { actionsCommand } from './commands/actions.js';
@@ -34,12 +33,6 @@ function packageVersion(): string {
  * the only place that decides the exit code.
  */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  // What a batch command (record --file, query --all) keeps alive is small, but V8 lets
-  // the old generation grow to about four times that before collecting it: an import
-  // of 200,000 events peaked anywhere from 180 to 290 MB. Growing it by at most 30% at
-  // each collection keeps such runs near 130 MB, at the same speed. (V8 reads this
-  // setting at every collection, so it applies although the heap already exists.)
-  setFlagsFromString('--heap-growing-percent=30');
   let exitCode = 0;
   const setExitCode = (code: number) => {
     exitCode = code;

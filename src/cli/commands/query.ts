@@ -8,6 +8,7 @@ import {
   withCommonOptions,
 } from '../context.js';
 import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
+import { limitHeapGrowth } from '../heap-growth.js';
 import {
   renderEventCsv,
   renderEventNdjson,
@@ -56,7 +57,10 @@ Examples:
           throw new ActivityError('USAGE_INVALID', '--all reads every page; drop --cursor and --limit');
         }
         await usingApp(await context.config(), async ({ service }) => {
-          if (options.all) return writeAll(service.queryAll(options.tenant, input), context);
+          if (options.all) {
+            limitHeapGrowth();
+            return writeAll(service.queryAll(options.tenant, input), context);
+          }
           const page = await service.query(options.tenant, input);
           const { out } = context;
           switch (context.format) {

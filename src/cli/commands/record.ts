@@ -9,6 +9,7 @@ import {
   parseJsonFlag,
   withCommonOptions,
 } from '../context.js';
+import { limitHeapGrowth } from '../heap-growth.js';
 import {
   renderEventCsv,
   renderEventDetail,
@@ -123,6 +124,7 @@ number and reason, and the exit code is then 2.`,
 }
 
 async function recordFile(path: string, context: CommandContext): Promise<number> {
+  limitHeapGrowth();
   const { usingApp } = await import('../../app/open-app.js');
   const { readNdjson } = await import('../read-ndjson.js');
   const { open } = await import('node:fs/promises');
