@@ -35,3 +35,29 @@ it('prepares each parameterised statement once per connection, up to a cap, and 
     client.release();
   }
 });
+
+it('closes a connection released to be destroyed (a failed ROLLBACK), and reuses the others', async () => {
+  const preparing = createPreparingPool(pool);
+  const backendPid = async () => {
+    const client = await preparing.connect();
+    const { rows } = await client.query('select pg_backend_pid() as pid', []);
+    return { pid: (rows[0] as { pid: number }).pid, client };
+  };
+  const first = await backendPid();
+  first.client.release();
+  const second = await backendPid();
+  expect(second.pid).toBe(first.pid);
+  second.client.release(true);
+  const third = await backendPid();
+  expect(third.pid).not.toBe(first.pid);
+  third.client.release();
+});
+
+it('passes a failed query on as the server reported it', async () => {
+  const client = await createPreparingPool(pool).connect();
+  try {
+    await expect(client.query('select $1::int / 0', [1])).rejects.toMatchObject({ code: '22012' });
+  } finally {
+    client.release();
+  }
+});
