@@ -92,8 +92,8 @@ export class KyselyActivityRepository implements ActivityRepository {
       ...(filter.actions ?? []).map((action) => ({ action })),
       ...(filter.actionPrefixes ?? []).map((prefix) => ({ prefix })),
     ]);
-    const statement = this.#pageStatement(filter, request, clauses);
     const values = pageValues(tenantId, filter, request, clauses);
+    const statement = this.#pageStatement(values, request, clauses);
     try {
       const { rows } = await this.#pages.executeQuery<EventRow>(
         CompiledQuery.raw(
@@ -137,20 +137,20 @@ export class KyselyActivityRepository implements ActivityRepository {
    * clauses, order and size) with slots where the values go: building and compiling
    * it cost more than reading a small page.
    */
-  #pageStatement(filter: EventFilter, request: PageRequest, clauses: ActionClause[]) {
-    const shape = pageShape(filter, request, clauses);
+  #pageStatement(values: PageValues, request: PageRequest, clauses: ActionClause[]) {
+    const shape = pageShape(values, request, clauses);
     let statement = this.#pageStatements.get(shape);
     if (statement === undefined) {
-      statement = this.#buildPage(filter, request, clauses).compile();
+      statement = this.#buildPage(values, request, clauses).compile();
       if (this.#pageStatements.size >= maxPageStatements) this.#pageStatements.clear();
       this.#pageStatements.set(shape, statement);
     }
     return statement;
   }
 
-  #buildPage(filter: EventFilter, request: PageRequest, clauses: ActionClause[]) {
+  #buildPage(values: PageValues, request: PageRequest, clauses: ActionClause[]) {
     const branches = (clauses.length > 0 ? clauses : [undefined]).map((clause, index) =>
-      this.#branch(filter, request, clause, index),
+      this.#branch(values, request, clause, index),
     );
     const [first, ...rest] = branches;
     if (!first) throw new Error('a page has at least one branch');
@@ -168,32 +168,30 @@ export class KyselyActivityRepository implements ActivityRepository {
       .limit(pageLimit(request.limit));
   }
 
+  /** One index scan's query; a filter is part of it when its value is given. */
   #branch(
-    filter: EventFilter,
+    values: PageValues,
     request: PageRequest,
     clause: ActionClause | undefined,
     index: number,
   ): SelectQueryBuilder<StoreSchema, 'activity_events', EventRow> {
+    const given = (name: FilterSlot) => values[name] !== undefined;
     const tenantId = slot<string>('tenantId');
     let query = this.#pages
       .selectFrom('activity_events')
       .select(pageColumns)
       .where('tenant_id', '=', tenantId) as SelectQueryBuilder<StoreSchema, 'activity_events', EventRow>;
-    if (request.beforeSeq !== undefined) query = query.where('seq', '<', slot<number>('beforeSeq'));
-    if (request.afterSeq !== undefined) query = query.where('seq', '>', slot<number>('afterSeq'));
+    if (given('beforeSeq')) query = query.where('seq', '<', slot<number>('beforeSeq'));
+    if (given('afterSeq')) query = query.where('seq', '>', slot<number>('afterSeq'));
     // created_at never decreases within a tenant, so a time window is a seq range:
     // the page is still read in seq order from whichever index serves the filters.
-    if (filter.since !== undefined) {
-      query = query.where('seq', '>', lastSeqBefore(tenantId, slot<Date>('since')));
-    }
-    if (filter.until !== undefined) {
-      query = query.where('seq', '<=', lastSeqBefore(tenantId, slot<Date>('until')));
-    }
-    if (filter.actorId !== undefined) query = query.where('actor_id', '=', slot<string>('actorId'));
-    if (filter.objectType !== undefined) query = query.where('object_type', '=', slot<string>('objectType'));
-    if (filter.objectId !== undefined) query = query.where('object_id', '=', slot<string>('objectId'));
-    if (filter.requestId !== undefined) query = query.where('request_id', '=', slot<string>('requestId'));
-    if (filter.status !== undefined) query = query.where('status', '=', slot<string>('status'));
+    if (given('since')) query = query.where('seq', '>', lastSeqBefore(tenantId, slot<Date>('since')));
+    if (given('until')) query = query.where('seq', '<=', lastSeqBefore(tenantId, slot<Date>('until')));
+    if (given('actorId')) query = query.where('actor_id', '=', slot<string>('actorId'));
+    if (given('objectType')) query = query.where('object_type', '=', slot<string>('objectType'));
+    if (given('objectId')) query = query.where('object_id', '=', slot<string>('objectId'));
+    if (given('requestId')) query = query.where('request_id', '=', slot<string>('requestId'));
+    if (given('status')) query = query.where('status', '=', slot<string>('status'));
     if (clause && 'action' in clause) query = query.where('action', '=', slot<string>(`action${index}`));
     if (clause && 'prefix' in clause) {
       query = query.where('namespace', '=', slot<string>(`namespace${index}`));
@@ -218,18 +216,30 @@ function slot<T>(name: string): T {
   return new PageSlot(name) as unknown as T;
 }
 
-/** What makes one page's SQL differ from another's; the values are not part of it. */
-function pageShape(filter: EventFilter, request: PageRequest, clauses: ActionClause[]): string {
-  const given =
-    (request.beforeSeq === undefined ? 0 : 1) |
-    (request.afterSeq === undefined ? 0 : 2) |
-    (filter.since === undefined ? 0 : 4) |
-    (filter.until === undefined ? 0 : 8) |
-    (filter.actorId === undefined ? 0 : 16) |
-    (filter.objectType === undefined ? 0 : 32) |
-    (filter.objectId === undefined ? 0 : 64) |
-    (filter.requestId === undefined ? 0 : 128) |
-    (filter.status === undefined ? 0 : 256);
+/** The slots of the filters a page may have, besides the tenant and the action clauses. */
+const filterSlots = [
+  'beforeSeq',
+  'afterSeq',
+  'since',
+  'until',
+  'actorId',
+  'objectType',
+  'objectId',
+  'requestId',
+  'status',
+] as const;
+type FilterSlot = (typeof filterSlots)[number];
+
+/** The values of a page statement's slots; a filter not given has no value. */
+type PageValues = Partial<Record<FilterSlot, unknown>> & Record<string, unknown>;
+
+/**
+ * What makes one page's SQL differ from another's: which filters have a value, the
+ * action clauses, order and size. The same values decide what #branch builds.
+ */
+function pageShape(values: PageValues, request: PageRequest, clauses: ActionClause[]): string {
+  let given = 0;
+  for (const [bit, name] of filterSlots.entries()) if (values[name] !== undefined) given |= 1 << bit;
   let kinds = '';
   for (const clause of clauses) kinds += 'action' in clause ? 'a' : prefixIsDeep(clause.prefix) ? 'P' : 'p';
   return `${request.order ?? 'desc'} ${request.limit} ${given} ${kinds}`;
@@ -241,8 +251,8 @@ function pageValues(
   filter: EventFilter,
   request: PageRequest,
   clauses: ActionClause[],
-): Record<string, unknown> {
-  const values: Record<string, unknown> = {
+): PageValues {
+  const values: PageValues = {
     tenantId,
     beforeSeq: request.beforeSeq,
     afterSeq: request.afterSeq,
