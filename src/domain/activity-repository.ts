@@ -49,6 +49,13 @@ export interface ActivityRepository {
     createdAt: Date,
     generatedIds?: ReadonlySet<string>,
   ): Promise<AppendedEvent[]>;
+  /**
+   * Appends events whose ids the service generated (new by construction, so never
+   * looked up), of any number of tenants, in one statement: each tenant's new events
+   * get its next seqs in input order, as `append` gives them. Returns one entry per
+   * input, in input order.
+   */
+  appendGenerated(events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]>;
   /** Matching events in seq order: newest first unless `order` is `asc`. */
   page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
   /** Resolves when the database answers and holds the schema. */

@@ -59,8 +59,10 @@ export type ImportItem = { line: number; value: unknown } | { line: number; erro
 const importBatchSize = 1000;
 const maxRejectedKept = 1000;
 const streamPageSize = 1000;
-/** At most this many concurrent `record`s of one tenant go in one statement. */
+/** At most this many concurrent `record`s go in one statement. */
 const maxCoalescedWrites = 1000;
+/** The coalescing key of records of any tenant; no tenant id can be `*`. */
+const anyTenant = '*';
 
 /** The one core behind the CLI, the HTTP server and the library. */
 export class ActivityService {
@@ -71,9 +73,13 @@ export class ActivityService {
   readonly #clock: () => Date;
   /** Prepared events whose id the service generated: new by construction, never looked up. */
   readonly #generatedIds = new WeakSet<NewActivityEvent>();
-  /** Concurrent `record`s of a tenant, written together (see WriteCoalescer). */
-  readonly #singleWrites = new WriteCoalescer<NewActivityEvent, AppendedEvent>(
-    (_tenantId, events) => this.#append(events),
+  /**
+   * Concurrent `record`s, written together (see WriteCoalescer): those whose id the
+   * service generated, of every tenant, under `anyTenant`; those with an id the caller
+   * supplied, which must be looked up under the tenant's lock, under their tenant.
+   */
+  readonly #singleWrites = new WriteCoalescer<NewActivityEvent, AppendedEvent | ActivityError>(
+    (key, events) => (key === anyTenant ? this.#appendAcrossTenants(events) : this.#append(events)),
     { maxBatch: maxCoalescedWrites },
   );
 
@@ -124,7 +130,9 @@ export class ActivityService {
       this.#notifyFailure(toActivityError(error).code, 1);
       throw error;
     }
-    const entry = await this.#singleWrites.add(prepared.tenant_id, prepared);
+    const key = this.#generatedIds.has(prepared) ? anyTenant : prepared.tenant_id;
+    const entry = await this.#singleWrites.add(key, prepared);
+    if (entry instanceof ActivityError) throw entry;
     return entry.event;
   }
 
@@ -300,7 +308,50 @@ export class ActivityService {
     return { filter, scopeOf, position: { beforeSeq: cursor?.beforeSeq } };
   }
 
-  async #append(events: readonly NewActivityEvent[]) {
+  async #append(events: readonly NewActivityEvent[]): Promise<AppendedEvent[]> {
+    try {
+      return await this.#store(events);
+    } catch (error) {
+      this.#notifyFailure(toActivityError(error).code, events.length);
+      throw error;
+    }
+  }
+
+  /**
+   * Stores new events of several tenants in one statement. Should the database reject
+   * it, none of it was stored, so each tenant's events are stored again on their own:
+   * one tenant's failure does not fail the others.
+   */
+  async #appendAcrossTenants(
+    events: readonly NewActivityEvent[],
+  ): Promise<Array<AppendedEvent | ActivityError>> {
+    const groups = groupByTenant(events);
+    if (groups.length === 1) return this.#append(events);
+    try {
+      return await this.#store(events);
+    } catch (error) {
+      // Unreachable, the statement may have committed: storing it again could store it twice.
+      if (toActivityError(error).code === 'DB_UNAVAILABLE') {
+        this.#notifyFailure('DB_UNAVAILABLE', events.length);
+        throw error;
+      }
+    }
+    const results = new Map<NewActivityEvent, AppendedEvent | ActivityError>();
+    await Promise.all(
+      groups.map(async (group) => {
+        try {
+          for (const [index, entry] of (await this.#append(group)).entries())
+            results.set(group[index] as NewActivityEvent, entry);
+        } catch (error) {
+          for (const event of group) results.set(event, toActivityError(error));
+        }
+      }),
+    );
+    return events.map((event) => results.get(event) as AppendedEvent | ActivityError);
+  }
+
+  /** Stores events of one tenant, or new events of any tenants, and tells the observers. */
+  async #store(events: readonly NewActivityEvent[]): Promise<AppendedEvent[]> {
     if (events.length === 0) return [];
     const tenantId = (events[0] as NewActivityEvent).tenant_id;
     const started = performance.now();
@@ -310,16 +361,13 @@ export class ActivityService {
       if (!firstPositionById.has(event.id)) firstPositionById.set(event.id, position);
     }
     const unique = events.filter((event, position) => firstPositionById.get(event.id) === position);
-    let appended: Awaited<ReturnType<ActivityRepository['append']>>;
-    try {
-      const generatedIds = new Set(
-        unique.filter((event) => this.#generatedIds.has(event)).map((event) => event.id),
-      );
-      appended = await this.#repository.append(tenantId, unique, this.#clock(), generatedIds);
-    } catch (error) {
-      this.#notifyFailure(toActivityError(error).code, events.length);
-      throw error;
-    }
+    const generatedIds = new Set(
+      unique.filter((event) => this.#generatedIds.has(event)).map((event) => event.id),
+    );
+    const appended =
+      generatedIds.size === unique.length
+        ? await this.#repository.appendGenerated(unique, this.#clock())
+        : await this.#repository.append(tenantId, unique, this.#clock(), generatedIds);
     const seconds = (performance.now() - started) / 1000;
     const fresh = appended.filter((entry) => !entry.duplicate).map((entry) => entry.event);
     for (const observer of this.#observers) observer.recorded?.(fresh, seconds);

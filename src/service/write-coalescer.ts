@@ -1,9 +1,9 @@
 /**
- * Coalesces concurrent single writes of one key (a tenant) into batches: the writes
- * that arrive in one turn of the event loop go together, and while a batch of a key
- * is being written, the writes that arrive for it wait and go together in the next.
- * Writers of one tenant serialise on its head row anyway, so one statement for many
- * of them instead of one each is what lets them scale.
+ * Coalesces concurrent single writes of one key into batches: the writes that arrive
+ * in one turn of the event loop go together, and while a batch of a key is being
+ * written, the writes that arrive for it wait and go together in the next. Writers
+ * of one tenant serialise on its head row anyway, and a round trip costs more than
+ * a row, so one statement for many of them instead of one each is what lets them scale.
  */
 export class WriteCoalescer<Item, Result> {
   readonly #write: (key: string, items: Item[]) => Promise<Result[]>;

@@ -64,12 +64,23 @@ export class KyselyActivityRepository implements ActivityRepository {
   ): Promise<AppendedEvent[]> {
     // Ids the service generated (UUIDv7) cannot be stored yet: only the others are looked up.
     const checkIds = events.map((event) => event.id).filter((id) => !generatedIds?.has(id));
+    if (checkIds.length === 0) return this.appendGenerated(events, createdAt);
+    return this.#appendWith(
+      events,
+      appendCheckedStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel),
+    );
+  }
+
+  appendGenerated(events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]> {
+    return this.#appendWith(events, appendNewStatement(events, createdAt, this.#notifyChannel));
+  }
+
+  async #appendWith(
+    events: readonly NewActivityEvent[],
+    statement: { execute(db: Kysely<StoreSchema>): Promise<{ rows: AppendRow[] }> },
+  ): Promise<AppendedEvent[]> {
     let rows: AppendRow[];
     try {
-      const statement =
-        checkIds.length === 0
-          ? appendNewStatement(tenantId, events, createdAt, this.#notifyChannel)
-          : appendCheckedStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel);
       ({ rows } = await statement.execute(this.#db));
     } catch (error) {
       throw toStoreError(error, this.#where);
@@ -323,11 +334,16 @@ interface AppendRow {
   stored: Record<string, unknown> | null;
 }
 
-/** The events as one JSON parameter, expanded by jsonb_to_recordset in the statements below. */
-function eventsJson(events: readonly NewActivityEvent[]): string {
+/**
+ * The events as one JSON parameter, expanded by jsonb_to_recordset in the statements
+ * below. `back` is how many events of the same tenant follow this one in the call.
+ */
+function eventsJson(events: readonly NewActivityEvent[], backs?: readonly number[]): string {
   return JSON.stringify(
     events.map((event, n) => ({
       n,
+      back: backs?.[n],
+      tenant_id: event.tenant_id,
       id: event.id,
       action: event.action,
       actor_type: event.actor_type,
@@ -345,45 +361,59 @@ function eventsJson(events: readonly NewActivityEvent[]): string {
 }
 
 /**
- * Appends events whose ids need no lookup (the service generated them) in one
- * statement: take the next seqs from the tenant's head row, which stays locked until
- * commit so that seq follows commit order with no gap, and insert. With a channel, it
- * also NOTIFYs "tenant T has events up to N", delivered at commit.
+ * Appends events whose ids need no lookup (the service generated them), of one tenant
+ * or several, in one statement: take the next seqs from each tenant's head row, which
+ * stays locked until commit so that seq follows commit order with no gap, and insert.
+ * Head rows are locked in tenant id order, the same in every such statement, so two
+ * of them never wait on each other in a cycle. With a channel, it also NOTIFYs
+ * "tenant T has events up to N" for each tenant, delivered at commit.
  */
 function appendNewStatement(
-  tenantId: string,
   events: readonly NewActivityEvent[],
   createdAt: Date,
   notifyChannel: string | undefined,
 ) {
+  const added = new Map<string, number>();
+  for (const event of events) added.set(event.tenant_id, (added.get(event.tenant_id) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  const backs = events.map((event) => {
+    const before = seen.get(event.tenant_id) ?? 0;
+    seen.set(event.tenant_id, before + 1);
+    return (added.get(event.tenant_id) as number) - before - 1;
+  });
+  const tenants = [...added.keys()].sort();
   return sql<AppendRow>`
     with head as (
       insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
-      values (${tenantId}, ${events.length}, ${createdAt}::timestamptz)
+      select h.tenant_id, h.added, ${createdAt}::timestamptz
+      from unnest(${tenants}::text[], ${tenants.map((tenantId) => added.get(tenantId))}::int[])
+        with ordinality as h(tenant_id, added, position)
+      order by h.position
       on conflict (tenant_id) do update
         set last_seq = t.last_seq + excluded.last_seq,
             last_created_at = greatest(t.last_created_at, excluded.last_created_at)
-      returning last_seq, last_created_at
+      returning tenant_id, last_seq, last_created_at
     ),
     inserted as (
       insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
         status, source, request_id, ip_hash, user_agent, metadata, created_at)
-      select ${tenantId}, h.last_seq - ${events.length} + 1 + i.n, i.id, i.action, i.actor_type, i.actor_id,
+      select i.tenant_id, h.last_seq - i.back, i.id, i.action, i.actor_type, i.actor_id,
         i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
         h.last_created_at
-      from jsonb_to_recordset(${eventsJson(events)}::jsonb) as i(
-        n int, id uuid, action text, actor_type text, actor_id text, object_type text, object_id text,
-        status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
-      cross join head h
-      returning id, seq, created_at
+      from jsonb_to_recordset(${eventsJson(events, backs)}::jsonb) as i(
+        n int, back int, tenant_id text, id uuid, action text, actor_type text, actor_id text, object_type text,
+        object_id text, status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
+      join head h on h.tenant_id = i.tenant_id
+      returning tenant_id, id, seq, created_at
     )
     select inserted.id as event_id, inserted.seq as event_seq, inserted.created_at as event_created_at,
       false as duplicate, null::jsonb as stored
     from inserted${
       notifyChannel === undefined
         ? sql``
-        : sql` cross join (select pg_notify(${notifyChannel},
-            json_build_array(${tenantId}::text, (select max(seq) from inserted))::text)) as notified`
+        : sql` cross join (select count(*) from (
+            select pg_notify(${notifyChannel}, json_build_array(tenant_id, max(seq))::text)
+            from inserted group by tenant_id) as each_tenant) as notified`
     }`;
 }
 

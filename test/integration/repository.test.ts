@@ -37,6 +37,28 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     ]);
   });
 
+  it('appends new events of several tenants in one call, each tenant counting on from its own head', async () => {
+    const a = tenant();
+    const b = tenant();
+    await database.repository.append(a, [newEvent(a)], at);
+    const input = [newEvent(b), newEvent(a), newEvent(b), newEvent(a, { action: 'auth.logout.completed' })];
+    const appended = await database.repository.appendGenerated(input, at);
+    expect(appended.map((entry) => [entry.event.id, entry.event.tenant_id, entry.event.seq])).toEqual([
+      [input[0]?.id, b, 1],
+      [input[1]?.id, a, 2],
+      [input[2]?.id, b, 2],
+      [input[3]?.id, a, 3],
+    ]);
+    const pageOfA = await database.repository.page(a, {}, { limit: 10 });
+    expect(pageOfA.map((event) => [event.seq, event.action])).toEqual([
+      [3, 'auth.logout.completed'],
+      [2, input[1]?.action],
+      [1, input[1]?.action],
+    ]);
+    const [next] = await database.repository.append(b, [newEvent(b)], at);
+    expect(next?.event.seq).toBe(3);
+  });
+
   it('a retry with the same id returns the stored event and consumes no seq', async () => {
     const a = tenant();
     const original = newEvent(a, { metadata: { method: 'password' } });
@@ -218,6 +240,37 @@ describe('repository on postgres, concurrently', () => {
       expect(seqs).toEqual(Array.from({ length: 240 }, (_, i) => i + 1));
       // Each batch holds consecutive seqs: one lock per batch, not per event.
       for (const batch of appended) expect((batch[1]?.event.seq ?? 0) - (batch[0]?.event.seq ?? 0)).toBe(1);
+    } finally {
+      await Promise.all(writers.map((writer) => writer.close()));
+    }
+  });
+
+  it('writers of several tenants each, in crossing orders, neither deadlock nor leave gaps', async () => {
+    const writers = await Promise.all(
+      Array.from({ length: 6 }, () => openDatabase({ kind: 'postgres', url })),
+    );
+    try {
+      const tenants = Array.from({ length: 4 }, (_, n) => `cross-${n}-${randomUUID()}`);
+      // Each call names the tenants in another order; head rows must still be locked in one order.
+      const appended = await Promise.all(
+        writers.flatMap((writer, w) =>
+          Array.from({ length: 15 }, (_, call) => {
+            const order = [...tenants].sort(() => ((w + call) % 2 === 0 ? 1 : -1));
+            return writer.repository.appendGenerated(
+              order.flatMap((tenantId) => [newEvent(tenantId), newEvent(tenantId)]),
+              new Date(),
+            );
+          }),
+        ),
+      );
+      for (const tenantId of tenants) {
+        const seqs = appended
+          .flat()
+          .filter((entry) => entry.event.tenant_id === tenantId)
+          .map((entry) => entry.event.seq)
+          .sort((x, y) => x - y);
+        expect(seqs).toEqual(Array.from({ length: 180 }, (_, i) => i + 1));
+      }
     } finally {
       await Promise.all(writers.map((writer) => writer.close()));
     }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityEvent } from '../../src/domain/event.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
@@ -106,6 +107,67 @@ describe.each(storeKinds)('service on %s', (kind) => {
     );
     expect(writes.reduce((sum, count) => sum + count, 0)).toBe(37);
     expect(writes.length).toBeLessThan(37);
+  });
+
+  it('concurrent records of several tenants go in one statement, each tenant counting on from its head', async () => {
+    const tenants = [tenant(), tenant(), tenant()];
+    const writes: string[][] = [];
+    const probe = new ActivityService({
+      repository: store.database.repository,
+      registry: createRegistry(),
+      keys: deriveKeys('x'.repeat(32)),
+      observers: [{ recorded: (events) => writes.push(events.map((event) => event.tenant_id)) }],
+    });
+    const recorded = await Promise.all(
+      [0, 1, 2, 0, 1, 2, 0].map((n) => probe.record({ tenant_id: tenants[n], action: 'auth.login.success' })),
+    );
+    expect(writes).toHaveLength(1);
+    expect(new Set(writes[0])).toEqual(new Set(tenants));
+    expect(recorded.map((event) => [event.tenant_id, event.seq])).toEqual([
+      [tenants[0], 1],
+      [tenants[1], 1],
+      [tenants[2], 1],
+      [tenants[0], 2],
+      [tenants[1], 2],
+      [tenants[2], 2],
+      [tenants[0], 3],
+    ]);
+  });
+
+  it("a write the database rejects for one tenant fails only that tenant's records", async () => {
+    const poisoned = `poison-${randomUUID()}`;
+    const healthy = tenant();
+    const failures: Array<[string, number]> = [];
+    const probe = new ActivityService({
+      repository: store.database.repository,
+      registry: createRegistry(),
+      keys: deriveKeys('x'.repeat(32)),
+      observers: [{ recordFailed: (code, count) => failures.push([code, count]) }],
+    });
+    // A trigger stands in for whatever the database may refuse of one tenant's rows.
+    await sql`create function reject_poisoned() returns trigger language plpgsql as $$
+      begin
+        if new.tenant_id = ${sql.lit(poisoned)} then raise exception 'poisoned tenant'; end if;
+        return new;
+      end $$`.execute(store.database.db);
+    await sql`create trigger reject_poisoned before insert on activity_events
+      for each row execute function reject_poisoned()`.execute(store.database.db);
+    try {
+      const [good, bad, alsoGood] = await Promise.allSettled([
+        probe.record({ tenant_id: healthy, action: 'auth.login.success' }),
+        probe.record({ tenant_id: poisoned, action: 'auth.login.success' }),
+        probe.record({ tenant_id: healthy, action: 'auth.logout.completed' }),
+      ]);
+      expect(good.status === 'fulfilled' && good.value.seq).toBe(1);
+      expect(alsoGood.status === 'fulfilled' && alsoGood.value.seq).toBe(2);
+      expect(bad.status === 'rejected' && bad.reason.code).toBe('INTERNAL');
+      expect(failures).toEqual([['INTERNAL', 1]]);
+    } finally {
+      await sql`drop trigger reject_poisoned on activity_events`.execute(store.database.db);
+      await sql`drop function reject_poisoned()`.execute(store.database.db);
+    }
+    const [after] = await store.database.repository.page(poisoned, {}, { limit: 1 });
+    expect(after).toBeUndefined();
   });
 
   it('a batch is all-or-nothing and names each invalid index', async () => {

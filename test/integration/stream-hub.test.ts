@@ -55,9 +55,10 @@ async function openFixture(kind: TransportKind): Promise<Fixture> {
     observers: [
       {
         recorded(events) {
-          const last = events.at(-1);
-          if (!last) return;
-          for (const mirror of mirrors) void mirror.publish({ tenantId: last.tenant_id, seq: last.seq });
+          // One write may hold several tenants (records are coalesced across tenants).
+          const latest = new Map(events.map((event) => [event.tenant_id, event.seq]));
+          for (const [tenantId, seq] of latest)
+            for (const mirror of mirrors) void mirror.publish({ tenantId, seq });
         },
       },
     ],
@@ -407,6 +408,16 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
     await recordMany(t, 6);
     await reader.until(6);
     expect(reader.seqs()).toEqual(range(1, 6));
+  });
+
+  it('records of several tenants stored in one statement send each tenant its notice', async () => {
+    const tenants = [tenant(), tenant(), tenant()];
+    const quiet = await openHub({ pollIntervalMs: noPollMs });
+    const readers = await Promise.all(tenants.map(async (t) => collect(await quiet.subscribe(t, {}))));
+    // Started in one turn, so they are written together.
+    await Promise.all([...tenants, tenants[0] as string].map((t) => record(t)));
+    await Promise.all(readers.map((reader, n) => reader.until(n === 0 ? 2 : 1)));
+    expect(readers.map((reader) => reader.seqs())).toEqual([[1, 2], [1], [1]]);
   });
 
   it('with no notices at all, the poll delivers every event', async () => {
