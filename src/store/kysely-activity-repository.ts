@@ -401,7 +401,7 @@ function appendNewStatement(
         i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
         h.last_created_at
       from jsonb_to_recordset(${eventsJson(events, backs)}::jsonb) as i(
-        n int, back int, tenant_id text, id uuid, action text, actor_type text, actor_id text, object_type text,
+        back int, tenant_id text, id uuid, action text, actor_type text, actor_id text, object_type text,
         object_id text, status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
       join head h on h.tenant_id = i.tenant_id
       returning tenant_id, id, seq, created_at
