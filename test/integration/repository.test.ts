@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NewActivityEvent } from '../../src/domain/event.js';
+import { KyselyActivityRepository } from '../../src/store/kysely-activity-repository.js';
 import type { Database } from '../../src/store/open-database.js';
 import { openDatabase } from '../../src/store/open-database.js';
+import type { StoreSchema } from '../../src/store/schema.js';
 import { createTestDatabase, openTestStore, storeKinds } from '../helpers/databases.js';
 import { newEvent } from '../helpers/new-event.js';
 
@@ -340,6 +343,69 @@ describe('repository on postgres, pages of a busy value', () => {
     expect(page.map((event) => event.seq)).toEqual([2999, 2997, 2995]);
   });
 });
+
+describe('repository on postgres, a time window', () => {
+  let url: string;
+  let drop: () => Promise<void>;
+  let pool: pg.Pool;
+  const statements: CompiledQuery[] = [];
+  let repository: KyselyActivityRepository;
+  beforeAll(async () => {
+    ({ url, drop } = await createTestDatabase());
+    pool = new pg.Pool({ connectionString: url });
+    const db = new Kysely<StoreSchema>({
+      dialect: new PostgresDialect({ pool }),
+      log: (event) => {
+        if (event.level === 'query') statements.push(event.query);
+      },
+    });
+    repository = new KyselyActivityRepository(db, 'the test database');
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await drop?.();
+  });
+
+  it('reads only the months a window covers, not every month of the tenant', async () => {
+    const a = `window-${randomUUID()}`;
+    await pool.query("select activity_ensure_partitions('2025-01-01', '2025-03-31')");
+    await repository.append(a, [newEvent(a), newEvent(a)], new Date('2025-01-10T00:00:00.000Z'));
+    await repository.append(a, [newEvent(a), newEvent(a)], new Date('2025-03-10T00:00:00.000Z'));
+    statements.length = 0;
+    const page = await repository.page(
+      a,
+      { since: new Date('2025-03-01T00:00:00.000Z'), until: new Date('2025-04-01T00:00:00.000Z') },
+      { limit: 10 },
+    );
+    expect(page.map((event) => event.seq)).toEqual([4, 3]);
+    const [statement] = statements;
+    if (!statement) throw new Error('the page ran no statement');
+    const { rows } = await pool.query({
+      text: `explain (format json) ${statement.sql}`,
+      values: [...statement.parameters],
+    });
+    // The window's bounds are found on the created_at index, which may look in any
+    // earlier month; the page itself is read on the primary key of March alone.
+    const scanned = planIndexes(rows[0]?.['QUERY PLAN']).filter((index) => index.endsWith('_pkey'));
+    expect(scanned).toEqual(['activity_events_y2025m03_pkey']);
+  });
+});
+
+/** The name of every index an `explain (format json)` plan reads. */
+function planIndexes(plan: unknown): string[] {
+  const names: string[] = [];
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node !== null && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'Index Name') names.push(String(value));
+        else visit(value);
+      }
+    }
+  };
+  visit(plan);
+  return names;
+}
 
 /** Every node type in an `explain (format json)` plan, given as text or parsed. */
 function planNodeTypes(plan: unknown): string[] {
