@@ -331,7 +331,7 @@ describe('repository on postgres, pages of a busy value', () => {
       try {
         const { rows } = await sql<Record<string, unknown>>`explain (format json)
           execute busy_page(${sql.lit(a)}, 'busy')`.execute(connection);
-        return planNodeTypes(rows[0]?.['QUERY PLAN']);
+        return planValues(rows[0]?.['QUERY PLAN'], 'Node Type');
       } finally {
         await sql`deallocate busy_page`.execute(connection);
         await sql`reset plan_cache_mode`.execute(connection);
@@ -386,39 +386,25 @@ describe('repository on postgres, a time window', () => {
     });
     // The window's bounds are found on the created_at index, which may look in any
     // earlier month; the page itself is read on the primary key of March alone.
-    const scanned = planIndexes(rows[0]?.['QUERY PLAN']).filter((index) => index.endsWith('_pkey'));
+    const scanned = planValues(rows[0]?.['QUERY PLAN'], 'Index Name').filter((index) =>
+      index.endsWith('_pkey'),
+    );
     expect(scanned).toEqual(['activity_events_y2025m03_pkey']);
   });
 });
 
-/** The name of every index an `explain (format json)` plan reads. */
-function planIndexes(plan: unknown): string[] {
-  const names: string[] = [];
+/** Every value of `key` (a node's type, the index it reads…) in an `explain (format json)` plan, given as text or parsed. */
+function planValues(plan: unknown, key: 'Node Type' | 'Index Name'): string[] {
+  const values: string[] = [];
   const visit = (node: unknown) => {
     if (Array.isArray(node)) node.forEach(visit);
     else if (node !== null && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === 'Index Name') names.push(String(value));
-        else visit(value);
-      }
-    }
-  };
-  visit(plan);
-  return names;
-}
-
-/** Every node type in an `explain (format json)` plan, given as text or parsed. */
-function planNodeTypes(plan: unknown): string[] {
-  const types: string[] = [];
-  const visit = (node: unknown) => {
-    if (Array.isArray(node)) node.forEach(visit);
-    else if (node !== null && typeof node === 'object') {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === 'Node Type') types.push(String(value));
+      for (const [name, value] of Object.entries(node)) {
+        if (name === key) values.push(String(value));
         else visit(value);
       }
     }
   };
   visit(typeof plan === 'string' ? JSON.parse(plan) : plan);
-  return types;
+  return values;
 }
