@@ -318,7 +318,7 @@ export class ActivityService {
   }
 
   /**
-   * Stores new events of several tenants in one statement. Should the database reject
+   * Stores new events of several tenants in one statement. Should the database refuse
    * it, none of it was stored, so each tenant's events are stored again on their own:
    * one tenant's failure does not fail the others.
    */
@@ -327,14 +327,22 @@ export class ActivityService {
   ): Promise<Array<AppendedEvent | ActivityError>> {
     const groups = groupByTenant(events);
     if (groups.length === 1) return this.#append(events);
+    const started = performance.now();
+    let appended: AppendedEvent[] | undefined;
     try {
-      return await this.#store(events);
+      appended = await this.#repository.appendGenerated(events, this.#clock());
     } catch (error) {
-      // Unreachable, the statement may have committed: storing it again could store it twice.
-      if (toActivityError(error).code === 'DB_UNAVAILABLE') {
-        this.#notifyFailure('DB_UNAVAILABLE', events.length);
+      // Only a refusal is sure to have stored nothing. Unreachable, the statement may
+      // have committed, and anything else is a fault past the database: storing the
+      // events again could store them twice.
+      if (!(error instanceof ActivityError) || error.code === 'DB_UNAVAILABLE') {
+        this.#notifyFailure(toActivityError(error).code, events.length);
         throw error;
       }
+    }
+    if (appended) {
+      this.#tellRecorded(appended, started);
+      return appended;
     }
     const results = new Map<NewActivityEvent, AppendedEvent | ActivityError>();
     await Promise.all(
@@ -368,14 +376,19 @@ export class ActivityService {
       generatedIds.size === unique.length
         ? await this.#repository.appendGenerated(unique, this.#clock())
         : await this.#repository.append(tenantId, unique, this.#clock(), generatedIds);
-    const seconds = (performance.now() - started) / 1000;
-    const fresh = appended.filter((entry) => !entry.duplicate).map((entry) => entry.event);
-    for (const observer of this.#observers) observer.recorded?.(fresh, seconds);
+    this.#tellRecorded(appended, started);
     const appendedById = new Map(appended.map((entry) => [entry.event.id, entry]));
     return events.map((event, position) => {
       const entry = appendedById.get(event.id) as (typeof appended)[number];
       return firstPositionById.get(event.id) === position ? entry : { event: entry.event, duplicate: true };
     });
+  }
+
+  /** Tells the observers what one write stored, and how long it took from `started`. */
+  #tellRecorded(appended: readonly AppendedEvent[], started: number) {
+    const seconds = (performance.now() - started) / 1000;
+    const fresh = appended.filter((entry) => !entry.duplicate).map((entry) => entry.event);
+    for (const observer of this.#observers) observer.recorded?.(fresh, seconds);
   }
 
   /** Prepares every input, or fails listing each invalid index (`[3].metadata.reason`). */

@@ -170,6 +170,31 @@ describe.each(storeKinds)('service on %s', (kind) => {
     expect(after).toBeUndefined();
   });
 
+  it('a fault after a write across tenants is not taken for a refusal: nothing is stored twice', async () => {
+    const tenants = [tenant(), tenant()];
+    let faults = 1;
+    const probe = new ActivityService({
+      repository: store.database.repository,
+      registry: createRegistry(),
+      keys: deriveKeys('x'.repeat(32)),
+      observers: [
+        {
+          recorded: () => {
+            if (faults-- > 0) throw new Error('observer fault');
+          },
+        },
+      ],
+    });
+    const results = await Promise.allSettled(
+      tenants.map((t) => probe.record({ tenant_id: t, action: 'auth.login.success' })),
+    );
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+    for (const t of tenants) {
+      const stored = await store.database.repository.page(t, {}, { limit: 10 });
+      expect(stored.map((event) => event.seq)).toEqual([1]);
+    }
+  });
+
   it('a batch is all-or-nothing and names each invalid index', async () => {
     const a = tenant();
     const valid = { tenant_id: a, action: 'auth.email.verified' };
