@@ -258,7 +258,9 @@ describe('repository on postgres, concurrently', () => {
       const appended = await Promise.all(
         writers.flatMap((writer, w) =>
           Array.from({ length: 15 }, (_, call) => {
-            const order = [...tenants].sort(() => ((w + call) % 2 === 0 ? 1 : -1));
+            const turn = (w + call) % tenants.length;
+            const rotated = [...tenants.slice(turn), ...tenants.slice(0, turn)];
+            const order = call % 2 === 0 ? rotated : rotated.reverse();
             return writer.repository.appendGenerated(
               order.flatMap((tenantId) => [newEvent(tenantId), newEvent(tenantId)]),
               new Date(),
