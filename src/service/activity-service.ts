@@ -358,7 +358,7 @@ export class ActivityService {
     return events.map((event) => results.get(event) as AppendedEvent | ActivityError);
   }
 
-  /** Stores events of one tenant, or new events of any tenants, and tells the observers. */
+  /** Stores events of one tenant and tells the observers. */
   async #store(events: readonly NewActivityEvent[]): Promise<AppendedEvent[]> {
     if (events.length === 0) return [];
     const tenantId = (events[0] as NewActivityEvent).tenant_id;
@@ -372,10 +372,7 @@ export class ActivityService {
     const generatedIds = new Set(
       unique.filter((event) => this.#generatedIds.has(event)).map((event) => event.id),
     );
-    const appended =
-      generatedIds.size === unique.length
-        ? await this.#repository.appendGenerated(unique, this.#clock())
-        : await this.#repository.append(tenantId, unique, this.#clock(), generatedIds);
+    const appended = await this.#repository.append(tenantId, unique, this.#clock(), generatedIds);
     this.#tellRecorded(appended, started);
     const appendedById = new Map(appended.map((entry) => [entry.event.id, entry]));
     return events.map((event, position) => {

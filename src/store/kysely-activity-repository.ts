@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import type {
   ActivityRepository,
   AppendedEvent,
@@ -77,7 +77,7 @@ export class KyselyActivityRepository implements ActivityRepository {
 
   async #appendWith(
     events: readonly NewActivityEvent[],
-    statement: { execute(db: Kysely<StoreSchema>): Promise<{ rows: AppendRow[] }> },
+    statement: RawBuilder<AppendRow>,
   ): Promise<AppendedEvent[]> {
     let rows: AppendRow[];
     try {
@@ -344,16 +344,11 @@ interface AppendRow {
   stored: Record<string, unknown> | null;
 }
 
-/**
- * The events as one JSON parameter, expanded by jsonb_to_recordset in the statements
- * below. `back` is how many events of the same tenant follow this one in the call.
- */
-function eventsJson(events: readonly NewActivityEvent[], backs?: readonly number[]): string {
+/** The events as one JSON parameter, expanded by jsonb_to_recordset in the statements below. */
+function eventsJson<Extra>(events: readonly NewActivityEvent[], extra: (index: number) => Extra): string {
   return JSON.stringify(
-    events.map((event, n) => ({
-      n,
-      back: backs?.[n],
-      tenant_id: event.tenant_id,
+    events.map((event, index) => ({
+      ...extra(index),
       id: event.id,
       action: event.action,
       actor_type: event.actor_type,
@@ -383,14 +378,17 @@ function appendNewStatement(
   createdAt: Date,
   notifyChannel: string | undefined,
 ) {
+  // Walked from the end: an event's `back` is how many events of its tenant follow it,
+  // so it takes seq last_seq - back; `added` ends with each tenant's count.
   const added = new Map<string, number>();
-  for (const event of events) added.set(event.tenant_id, (added.get(event.tenant_id) ?? 0) + 1);
-  const seen = new Map<string, number>();
-  const backs = events.map((event) => {
-    const before = seen.get(event.tenant_id) ?? 0;
-    seen.set(event.tenant_id, before + 1);
-    return (added.get(event.tenant_id) as number) - before - 1;
-  });
+  const backs = new Array<number>(events.length);
+  for (let index = events.length - 1; index >= 0; index--) {
+    const tenantId = (events[index] as NewActivityEvent).tenant_id;
+    const following = added.get(tenantId) ?? 0;
+    backs[index] = following;
+    added.set(tenantId, following + 1);
+  }
+  const input = eventsJson(events, (index) => ({ tenant_id: events[index]?.tenant_id, back: backs[index] }));
   const tenants = [...added.keys()].sort();
   return sql<AppendRow>`
     with head as (
@@ -410,7 +408,7 @@ function appendNewStatement(
       select i.tenant_id, h.last_seq - i.back, i.id, i.action, i.actor_type, i.actor_id,
         i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
         h.last_created_at
-      from jsonb_to_recordset(${eventsJson(events, backs)}::jsonb) as i(
+      from jsonb_to_recordset(${input}::jsonb) as i(
         back int, tenant_id text, id uuid, action text, actor_type text, actor_id text, object_type text,
         object_id text, status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
       join head h on h.tenant_id = i.tenant_id
@@ -439,7 +437,7 @@ function appendCheckedStatement(
   checkIds: readonly string[],
   notifyChannel: string | undefined,
 ) {
-  return sql<AppendRow>`select * from activity_append(${tenantId}, ${eventsJson(events)}::jsonb,
+  return sql<AppendRow>`select * from activity_append(${tenantId}, ${eventsJson(events, (n) => ({ n }))}::jsonb,
     ${createdAt}::timestamptz, ${checkIds}::uuid[], ${notifyChannel ?? null}::text)`;
 }
 
