@@ -27,6 +27,9 @@ export interface PageRequest {
   limit: number;
 }
 
+/** What an export reads: a page's position and order, without a limit. */
+export type ExportRequest = Omit<PageRequest, 'limit'>;
+
 export interface AppendedEvent {
   event: ActivityEvent;
   /** True when an event with this id was already stored: it is returned as stored. */
@@ -58,6 +61,13 @@ export interface ActivityRepository {
   appendGenerated(events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]>;
   /** Matching events in seq order: newest first unless `order` is `asc`. */
   page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
+  /**
+   * Every event `page` would return for the filter and position, without a limit, as
+   * the contract's JSON text written by the database: one event per line, each line
+   * parsing to the event `page` returns (metadata keeps the database's spacing).
+   * Streamed in chunks that need not end at a line; memory stays constant.
+   */
+  exportJson(tenantId: string, filter: EventFilter, request: ExportRequest): AsyncIterable<Uint8Array>;
   /** Resolves when the database answers and holds the schema. */
   ping(): Promise<void>;
   /** Tenants that have a head row, in id order, after `afterTenantId`. */

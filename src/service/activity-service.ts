@@ -1,6 +1,11 @@
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
-import type { ActivityRepository, AppendedEvent, EventFilter } from '../domain/activity-repository.js';
+import type {
+  ActivityRepository,
+  AppendedEvent,
+  EventFilter,
+  ExportRequest,
+} from '../domain/activity-repository.js';
 import { ActivityError, type ErrorCode, type FieldIssue, toActivityError } from '../domain/errors.js';
 import { type ActivityEvent, fieldLimits, type NewActivityEvent } from '../domain/event.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
@@ -256,6 +261,16 @@ export class ActivityService {
     }
   }
 
+  /**
+   * What `queryAll` yields, as the contract's JSON text written by the database: one
+   * event per line (NDJSON), in chunks that need not end at a line. An export costs
+   * Node almost nothing per event; metadata keeps the database's spacing (`{"a": 1}`).
+   */
+  queryAllJson(tenantId: string, input: unknown): AsyncIterable<Uint8Array> {
+    const { filter, position } = this.#resolveQuery(tenantId, parseQueryInput(input));
+    return this.#repository.exportJson(tenantId, filter, position);
+  }
+
   /** The filter of a live stream: the query filters, with relative times resolved now. */
   streamFilter(tenantId: string, input: unknown): EventFilter {
     const parsed = streamFilterSchema.safeParse(input);
@@ -305,7 +320,8 @@ export class ActivityService {
       ...(since === null ? {} : { since: new Date(since) }),
       ...(until === null ? {} : { until: new Date(until) }),
     };
-    return { filter, scopeOf, position: { beforeSeq: cursor?.beforeSeq } };
+    const position: ExportRequest = cursor ? { beforeSeq: cursor.beforeSeq } : {};
+    return { filter, scopeOf, position };
   }
 
   async #append(events: readonly NewActivityEvent[]): Promise<AppendedEvent[]> {

@@ -3,6 +3,7 @@ import type {
   ActivityRepository,
   AppendedEvent,
   EventFilter,
+  ExportRequest,
   PageRequest,
 } from '../domain/activity-repository.js';
 import {
@@ -29,6 +30,51 @@ const pageColumns = [
 
 type EventRow = Record<(typeof eventColumns)[number], unknown>;
 
+/**
+ * How each field of a page row goes into its JSON text (see eventJson): escaped by
+ * to_json, or as it is where no character could need escaping.
+ */
+const jsonValueOf: Record<(typeof eventFields)[number], 'escaped' | 'quoted' | 'bare'> = {
+  id: 'quoted', // a uuid
+  tenant_id: 'escaped',
+  seq: 'bare',
+  action: 'escaped',
+  actor_type: 'quoted', // one of four words: the schema checks it
+  actor_id: 'escaped',
+  object_type: 'escaped',
+  object_id: 'escaped',
+  status: 'quoted', // one of three words: the schema checks it
+  source: 'escaped',
+  request_id: 'escaped',
+  ip_hash: 'escaped',
+  user_agent: 'escaped',
+  metadata: 'bare', // jsonb's own text
+  created_at: 'quoted', // digits and separators (pageColumns)
+};
+
+/**
+ * A page row as the contract's JSON text, written by the database so that an export
+ * costs Node nothing per event: the keys, their order and the values of
+ * `JSON.stringify(toActivityEvent(row))`, but metadata keeps jsonb's spacing
+ * (`{"a": 1}`). One `concat` builds it in one pass.
+ */
+const eventJson = (() => {
+  const parts: string[] = [];
+  let text = '{';
+  for (const [index, field] of eventFields.entries()) {
+    text += `${index > 0 ? ',' : ''}"${field}":`;
+    const kind = jsonValueOf[field];
+    if (kind === 'quoted') text += '"';
+    parts.push(`'${text}'`, kind === 'escaped' ? `coalesce(to_json("${field}"), 'null')` : `"${field}"`);
+    text = kind === 'quoted' ? '"' : '';
+  }
+  parts.push(`'${text}}'`);
+  return sql<string>`concat(${sql.raw(parts.join(', '))})`;
+})();
+
+/** Lines per page of an export where the database cannot COPY to a stream (PGlite). */
+const exportPageSize = 1000;
+
 /** The repository on PostgreSQL and PGlite: the same SQL on both. */
 export class KyselyActivityRepository implements ActivityRepository {
   readonly #db: Kysely<StoreSchema>;
@@ -39,6 +85,8 @@ export class KyselyActivityRepository implements ActivityRepository {
   readonly #pages: Kysely<StoreSchema>;
   /** Compiled page statements by shape (see #pageStatement). */
   readonly #pageStatements = new Map<string, CompiledQuery>();
+  /** Runs a `COPY … TO STDOUT` on the pages' connections (PostgreSQL only). */
+  readonly #copyOut: ((statement: CompiledQuery) => AsyncIterable<Uint8Array>) | undefined;
 
   /**
    * `where` names the database in errors (never with its password). With
@@ -48,12 +96,17 @@ export class KyselyActivityRepository implements ActivityRepository {
   constructor(
     db: Kysely<StoreSchema>,
     where: string,
-    options: { notifyChannel?: string | undefined; pages?: Kysely<StoreSchema> } = {},
+    options: {
+      notifyChannel?: string | undefined;
+      pages?: Kysely<StoreSchema>;
+      copyOut?: (statement: CompiledQuery) => AsyncIterable<Uint8Array>;
+    } = {},
   ) {
     this.#db = db;
     this.#where = where;
     this.#notifyChannel = options.notifyChannel;
     this.#pages = options.pages ?? db;
+    this.#copyOut = options.copyOut;
   }
 
   async append(
@@ -99,24 +152,58 @@ export class KyselyActivityRepository implements ActivityRepository {
   }
 
   async page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]> {
-    const clauses = disjoint([
-      ...(filter.actions ?? []).map((action) => ({ action })),
-      ...(filter.actionPrefixes ?? []).map((prefix) => ({ prefix })),
-    ]);
+    const clauses = actionClauses(filter);
     const values = pageValues(tenantId, filter, request, clauses);
     const statement = this.#pageStatement(values, request, clauses);
     try {
-      const { rows } = await this.#pages.executeQuery<EventRow>(
-        CompiledQuery.raw(
-          statement.sql,
-          statement.parameters.map((parameter) =>
-            parameter instanceof PageSlot ? values[parameter.name] : parameter,
-          ),
-        ),
-      );
+      const { rows } = await this.#pages.executeQuery<EventRow>(withValues(statement, values));
       return rows.map(toActivityEvent);
     } catch (error) {
       throw toStoreError(error, this.#where);
+    }
+  }
+
+  async *exportJson(
+    tenantId: string,
+    filter: EventFilter,
+    request: ExportRequest,
+  ): AsyncGenerator<Uint8Array> {
+    const clauses = actionClauses(filter);
+    if (this.#copyOut) {
+      // One statement for the whole export, streamed. In CSV with a quote and a
+      // delimiter that JSON text never holds raw (it escapes control characters),
+      // COPY sends each line exactly as eventJson wrote it.
+      const values = pageValues(tenantId, filter, request, clauses);
+      const select = this.#exportLines(values, request, clauses, { limit: undefined, seq: false }).compile();
+      const copy = CompiledQuery.raw(
+        `copy (${select.sql}) to stdout with (format csv, quote e'\\x01', delimiter e'\\x02')`,
+        [...select.parameters],
+      );
+      try {
+        yield* this.#copyOut(withValues(copy, values));
+      } catch (error) {
+        throw toStoreError(error, this.#where);
+      }
+      return;
+    }
+    const order = request.order ?? 'desc';
+    let position: ExportRequest = request;
+    for (;;) {
+      const values = pageValues(tenantId, filter, position, clauses);
+      const select = this.#exportLines(values, position, clauses, { limit: exportPageSize, seq: true });
+      let rows: { line: string; seq: unknown }[];
+      try {
+        ({ rows } = await this.#pages.executeQuery<{ line: string; seq: unknown }>(
+          withValues(select.compile(), values),
+        ));
+      } catch (error) {
+        throw toStoreError(error, this.#where);
+      }
+      if (rows.length > 0) yield Buffer.from(rows.map((row) => `${row.line}\n`).join(''));
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < exportPageSize) return;
+      const seq = Number(last.seq);
+      position = order === 'asc' ? { ...request, afterSeq: seq } : { ...request, beforeSeq: seq };
     }
   }
 
@@ -159,7 +246,21 @@ export class KyselyActivityRepository implements ActivityRepository {
     return statement;
   }
 
-  #buildPage(values: PageValues, request: PageRequest, clauses: ActionClause[]) {
+  /** The page's events as JSON lines (eventJson), in its order; with no limit, all of them. */
+  #exportLines(
+    values: PageValues,
+    request: ExportRequest,
+    clauses: ActionClause[],
+    options: { limit: number | undefined; seq: boolean },
+  ) {
+    const page = this.#buildPage(values, { ...request, limit: options.limit }, clauses);
+    return this.#pages
+      .selectFrom(page.as('p') as never)
+      .select(options.seq ? [eventJson.as('line'), sql<unknown>`seq`.as('seq')] : [eventJson.as('line')])
+      .orderBy(sql`seq`, request.order ?? 'desc');
+  }
+
+  #buildPage(values: PageValues, request: PageQuery, clauses: ActionClause[]) {
     const branches = (clauses.length > 0 ? clauses : [undefined]).map((clause, index) =>
       this.#branch(values, request, clause, index),
     );
@@ -172,17 +273,19 @@ export class KyselyActivityRepository implements ActivityRepository {
     for (const [index, branch] of rest.entries()) {
       union = union.unionAll(this.#pages.selectFrom(branch.as(`b${index + 1}`) as never).selectAll());
     }
-    return this.#pages
-      .selectFrom(union.as('merged'))
-      .selectAll()
-      .orderBy('seq' as never, request.order ?? 'desc')
-      .limit(pageLimit(request.limit));
+    return withLimit(
+      this.#pages
+        .selectFrom(union.as('merged'))
+        .selectAll()
+        .orderBy('seq' as never, request.order ?? 'desc'),
+      request.limit,
+    );
   }
 
   /** One index scan's query; a filter is part of it when its value is given. */
   #branch(
     values: PageValues,
-    request: PageRequest,
+    request: PageQuery,
     clause: ActionClause | undefined,
     index: number,
   ): SelectQueryBuilder<StoreSchema, 'activity_events', EventRow> {
@@ -220,8 +323,28 @@ export class KyselyActivityRepository implements ActivityRepository {
         query = query.where(sql<boolean>`starts_with(action, ${slot<string>(`prefix${index}`)})`);
       }
     }
-    return query.orderBy('seq', request.order ?? 'desc').limit(pageLimit(request.limit));
+    return withLimit(query.orderBy('seq', request.order ?? 'desc'), request.limit);
   }
+}
+
+/** What a page statement reads: a page, or with no limit, every matching event. */
+type PageQuery = ExportRequest & { limit: number | undefined };
+
+/** The statement with the values of its slots (a compiled statement keeps the slots). */
+function withValues(statement: CompiledQuery, values: PageValues): CompiledQuery {
+  return CompiledQuery.raw(
+    statement.sql,
+    statement.parameters.map((parameter) =>
+      parameter instanceof PageSlot ? values[parameter.name] : parameter,
+    ),
+  );
+}
+
+function actionClauses(filter: EventFilter): ActionClause[] {
+  return disjoint([
+    ...(filter.actions ?? []).map((action) => ({ action })),
+    ...(filter.actionPrefixes ?? []).map((prefix) => ({ prefix })),
+  ]);
 }
 
 /** Page shapes kept compiled; past this many (a client varying sizes), they start over. */
@@ -258,7 +381,7 @@ type PageValues = Partial<Record<FilterSlot, unknown>> & Record<string, unknown>
  * What makes one page's SQL differ from another's: which filters have a value, the
  * action clauses, order and size. The same values decide what #branch builds.
  */
-function pageShape(values: PageValues, request: PageRequest, clauses: ActionClause[]): string {
+function pageShape(values: PageValues, request: PageQuery, clauses: ActionClause[]): string {
   let given = 0;
   for (const [bit, name] of filterSlots.entries()) if (values[name] !== undefined) given |= 1 << bit;
   let kinds = '';
@@ -270,7 +393,7 @@ function pageShape(values: PageValues, request: PageRequest, clauses: ActionClau
 function pageValues(
   tenantId: string,
   filter: EventFilter,
-  request: PageRequest,
+  request: ExportRequest,
   clauses: ActionClause[],
 ): PageValues {
   const values: PageValues = {
@@ -305,10 +428,14 @@ function prefixIsDeep(prefix: string): boolean {
  * any value (see open-database.ts), and given `LIMIT $n` PostgreSQL would cost that
  * plan as if it read a tenth of the tenant, which can pick the wrong index.
  */
-function pageLimit(limit: number) {
+function withLimit<Query extends { limit(limit: RawBuilder<number>): Query }>(
+  query: Query,
+  limit: number | undefined,
+): Query {
+  if (limit === undefined) return query;
   if (!Number.isSafeInteger(limit) || limit < 1)
     throw new RangeError(`page limit ${limit} is not a positive integer`);
-  return sql.lit(limit);
+  return query.limit(sql.lit(limit));
 }
 
 type ActionClause = { action: string } | { prefix: string };

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Kysely, PostgresDialect } from 'kysely';
+import { type CompiledQuery, Kysely, PostgresDialect } from 'kysely';
 import type { ActivityRepository } from '../domain/activity-repository.js';
 import { ActivityError } from '../domain/errors.js';
 import type { RetentionRepository } from '../domain/retention.js';
@@ -78,11 +78,24 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
     });
     // An idle client that loses its server must not crash the process; the next query reports it.
     pool.on('error', () => {});
-    return new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: createPreparingPool(pool) }) });
+    return {
+      pool,
+      db: new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: createPreparingPool(pool) }) }),
+    };
   };
-  const db = connect();
+  const { copyOut } = await import('./copy-out.js');
+  const { db } = connect();
   const pages = connect(pageSessionOptions);
-  return assemble('postgres', where, db, { release: () => pages.destroy(), notifyChannel, pages });
+  return assemble('postgres', where, db, {
+    release: async () => {
+      await pages.db.destroy();
+      // Kysely ends a pool only once it has used it; an export may have used it alone (COPY).
+      if (!pages.pool.ended) await pages.pool.end();
+    },
+    notifyChannel,
+    pages: pages.db,
+    copyOut: (statement) => copyOut(pages.pool, statement),
+  });
 }
 
 async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Database> {
@@ -118,16 +131,22 @@ function assemble(
     notifyChannel?: string | undefined;
     /** Where pages are read, when not `db`. */
     pages?: Kysely<StoreSchema>;
+    /** Runs a `COPY … TO STDOUT` where pages are read, when the database can stream one. */
+    copyOut?: (statement: CompiledQuery) => AsyncIterable<Uint8Array>;
   },
 ): Database {
-  const { release, notifyChannel, pages = db } = options;
+  const { release, notifyChannel, pages = db, copyOut } = options;
   let closed: Promise<void> | undefined;
   return {
     kind,
     where,
     db,
     pages,
-    repository: new KyselyActivityRepository(db, where, { notifyChannel, pages }),
+    repository: new KyselyActivityRepository(db, where, {
+      notifyChannel,
+      pages,
+      ...(copyOut ? { copyOut } : {}),
+    }),
     retention: new KyselyRetentionRepository(db, where),
     migrator: new SqlMigrator(db as Kysely<unknown>, where),
     close() {

@@ -316,4 +316,24 @@ describe('pagination', () => {
     expect(body.data).toHaveLength(1001);
     expect(body.next_cursor).toBeNull();
   });
+
+  it('--all prints, in ndjson and in json, the events the pages print', async () => {
+    const first = await queryPage(['--tenant', 'q-all', '--limit', '1000']);
+    const rest = await queryPage([
+      '--tenant',
+      'q-all',
+      '--limit',
+      '1000',
+      '--cursor',
+      first.next_cursor as string,
+    ]);
+    const paged = [...first.data, ...rest.data];
+    expect(paged).toHaveLength(1001);
+    const ndjson = await cli(['query', '--tenant', 'q-all', '--all', '--format', 'ndjson']);
+    expectExit(ndjson, 0);
+    expect(parseNdjson<EventJson>(ndjson.stdout)).toEqual(paged);
+    const json = await cli(['query', '--tenant', 'q-all', '--all', '--format', 'json']);
+    expectExit(json, 0);
+    expect(parseJson<Page>(json.stdout).data).toEqual(paged);
+  });
 });

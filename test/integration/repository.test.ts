@@ -3,13 +3,29 @@ import { type CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NewActivityEvent } from '../../src/domain/event.js';
+import { eventFields, type NewActivityEvent } from '../../src/domain/event.js';
 import { KyselyActivityRepository } from '../../src/store/kysely-activity-repository.js';
 import type { Database } from '../../src/store/open-database.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import type { StoreSchema } from '../../src/store/schema.js';
 import { createTestDatabase, openTestStore, storeKinds } from '../helpers/databases.js';
 import { newEvent } from '../helpers/new-event.js';
+
+/** The events of an export, each line parsed, with the keys of each line in order. */
+async function exported(
+  repository: Database['repository'],
+  ...args: Parameters<Database['repository']['exportJson']>
+): Promise<{ events: unknown[]; keys: string[][] }> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of repository.exportJson(...args)) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text !== '' && !text.endsWith('\n')) throw new Error('an export ends in the middle of a line');
+  const events = text
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => JSON.parse(line) as object);
+  return { events, keys: events.map((event) => Object.keys(event)) };
+}
 
 describe.each(storeKinds)('repository on %s', (kind) => {
   let database: Database;
@@ -120,6 +136,57 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     expect(stored?.event).toEqual({ ...event, seq: 1, created_at: '2026-02-03T04:05:06.789Z' });
   });
 
+  it('an export writes each field as JSON that parses back to the stored event, keys in contract order', async () => {
+    const a = `${tenant()}.x:y_z`;
+    const tricky =
+      'quote " backslash \\ newline \n tab \t \u0001 \u001f del \u007f é 🎉 \u2028 </script> ": ';
+    const events = [
+      newEvent(a, {
+        actor_id: tricky,
+        object_type: 'o"t',
+        object_id: '\\',
+        source: 'line\nbreak',
+        request_id: "it's",
+        ip_hash: 'ab'.repeat(32),
+        user_agent: tricky,
+        metadata: {
+          [tricky]: tricky,
+          '10': 1,
+          '2': [true, false, null, 0.1, -5, 1e21, 1.5e-7, Number.MAX_SAFE_INTEGER],
+          nested: { '': {}, deep: [[[]]] },
+        },
+      }),
+      newEvent(a, {
+        actor_id: null,
+        object_type: null,
+        object_id: null,
+        source: null,
+        request_id: null,
+        ip_hash: null,
+        user_agent: null,
+        metadata: {},
+      }),
+    ];
+    await database.repository.append(a, events, at);
+    const page = await database.repository.page(a, {}, { limit: 10 });
+    const { events: lines, keys } = await exported(database.repository, a, {}, {});
+    expect(lines).toEqual(page);
+    expect(keys).toEqual([eventFields, eventFields]);
+  });
+
+  it('an export longer than a page holds every event once, in order', async () => {
+    const a = tenant();
+    const count = 1001;
+    await database.repository.appendGenerated(
+      Array.from({ length: count }, () => newEvent(a)),
+      at,
+    );
+    const { events } = await exported(database.repository, a, {}, {});
+    expect(events.map((event) => (event as { seq: number }).seq)).toEqual(
+      Array.from({ length: count }, (_, i) => count - i),
+    );
+  });
+
   it('time never runs backwards within a tenant', async () => {
     const a = tenant();
     await database.repository.append(a, [newEvent(a)], new Date('2026-03-01T00:00:00.000Z'));
@@ -211,6 +278,28 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     it("never returns another tenant's events", async () => {
       const events = await database.repository.page(a, { actorId: 'alice' }, { limit: 50 });
       expect(events.map((event) => event.tenant_id)).toEqual([a]);
+    });
+
+    it('an export holds what a page without a limit holds, for each filter, position and order', async () => {
+      const filters: Parameters<Database['repository']['page']>[1][] = [
+        {},
+        { actorId: 'alice' },
+        { actorId: 'bob', status: 'failure' },
+        { objectType: 'workflow', objectId: 'w1' },
+        { requestId: 'r1' },
+        { actions: ['auth.login.failure'] },
+        { actionPrefixes: ['auth.login.'] },
+        { actions: ['storage.file.deleted'], actionPrefixes: ['auth.', 'auth.login.'] },
+        { since: day(2), until: day(5) },
+        { since: day(7) },
+      ];
+      const positions = [{}, { beforeSeq: 5 }, { order: 'asc', afterSeq: 2 }] as const;
+      for (const filter of filters) {
+        for (const position of positions) {
+          const page = await database.repository.page(a, filter, { limit: 50, ...position });
+          expect((await exported(database.repository, a, filter, position)).events).toEqual(page);
+        }
+      }
     });
   });
 });
@@ -392,6 +481,75 @@ describe('repository on postgres, a time window', () => {
       index.endsWith('_pkey'),
     );
     expect(scanned).toEqual(['activity_events_y2025m03_pkey']);
+  });
+});
+
+describe('repository on postgres, exports', () => {
+  let url: string;
+  let drop: () => Promise<void>;
+  let database: Database;
+  beforeAll(async () => {
+    ({ url, drop } = await createTestDatabase());
+    database = await openDatabase({ kind: 'postgres', url });
+  });
+  afterAll(async () => {
+    await database?.close();
+    await drop?.();
+  });
+  const at = new Date('2026-01-01T00:00:00.000Z');
+
+  it('a filter value goes into the statement as a literal, never as SQL', async () => {
+    // COPY takes no parameters: each value is written into the statement, escaped.
+    const a = `literal-${randomUUID()}`;
+    const values = ["x' or '1'='1", "back\\' or true --", '$1', "e'\\x41'", 'plain'];
+    await database.repository.append(
+      a,
+      values.map((objectId) => newEvent(a, { object_id: objectId })),
+      at,
+    );
+    for (const objectId of values) {
+      const { events } = await exported(database.repository, a, { objectId }, {});
+      expect(events.map((event) => (event as { object_id: string }).object_id)).toEqual([objectId]);
+    }
+  });
+
+  it('a reader that leaves an export early ends its statement; the database still answers', async () => {
+    const a = `early-${randomUUID()}`;
+    await database.repository.appendGenerated(
+      Array.from({ length: 2000 }, () => newEvent(a, { user_agent: 'x'.repeat(400) })),
+      at,
+    );
+    for await (const chunk of database.repository.exportJson(a, {}, {})) {
+      expect(chunk.length).toBeGreaterThan(0);
+      break;
+    }
+    const observer = new pg.Client({ connectionString: url });
+    await observer.connect();
+    try {
+      await expect
+        .poll(async () => {
+          const { rows } = await observer.query(
+            "select count(*)::int as copying from pg_stat_activity where query like 'copy (%' and pid <> pg_backend_pid()",
+          );
+          return rows[0]?.copying;
+        })
+        .toBe(0);
+    } finally {
+      await observer.end();
+    }
+    const page = await database.repository.page(a, {}, { limit: 1 });
+    expect(page.map((event) => event.seq)).toEqual([2000]);
+  });
+
+  it('closing the database closes the connection of an export that read no page', async () => {
+    const sockets = () => process.getActiveResourcesInfo().filter((name) => name === 'TCPSocketWrap').length;
+    const before = sockets();
+    const own = await openDatabase({ kind: 'postgres', url });
+    const { events } = await exported(own.repository, `nobody-${randomUUID()}`, {}, {});
+    expect(events).toEqual([]);
+    await own.close();
+    // pg's pool would keep the connection for its idle timeout (10 s) and the process alive.
+    await expect.poll(sockets).toBe(before);
   });
 });
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ActivityError } from '../../src/domain/errors.js';
 import type { ActivityEvent } from '../../src/domain/event.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { deriveKeys } from '../../src/privacy/keys.js';
@@ -283,6 +284,34 @@ describe.each(storeKinds)('service on %s', (kind) => {
     const seqs: number[] = [];
     for await (const event of service.queryAll(a, { action: 'storage.*' })) seqs.push(event.seq);
     expect(seqs).toEqual(Array.from({ length: 1050 }, (_, i) => 2100 - 2 * i));
+  });
+
+  it('queryAllJson streams, as NDJSON, the events queryAll yields', async () => {
+    const a = tenant();
+    await service.recordBatch(
+      Array.from({ length: 30 }, (_, i) => ({
+        tenant_id: a,
+        action: i % 3 === 0 ? 'auth.email.verified' : 'storage.file.deleted',
+        request_id: `r-${i % 2}`,
+        metadata: i % 3 === 0 ? {} : { file_id: `f"${i}\\` },
+      })),
+    );
+    const input = { action: 'storage.*', request_id: 'r-1' };
+    const events: ActivityEvent[] = [];
+    for await (const event of service.queryAll(a, input)) events.push(event);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of service.queryAllJson(a, input)) chunks.push(chunk);
+    const lines = Buffer.concat(chunks).toString('utf8').split('\n');
+    expect(lines.pop()).toBe('');
+    expect(events).toHaveLength(10);
+    expect(lines.map((line) => JSON.parse(line))).toEqual(events);
+  });
+
+  it('queryAllJson refuses a bad filter before reading anything', () => {
+    expect(() => service.queryAllJson(tenant(), { status: 'maybe' })).toThrow(
+      expect.objectContaining({ code: 'PARAMETER_INVALID' }),
+    );
+    expect(() => service.queryAllJson('no spaces allowed', {})).toThrow(ActivityError);
   });
 
   it('recordMany stores valid items, reports each rejected line, and counts duplicates', async () => {

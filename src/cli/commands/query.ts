@@ -10,6 +10,7 @@ import {
 import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
 import { limitHeapGrowth } from '../heap-growth.js';
 import {
+  createNdjsonToArrayElements,
   renderEventCsv,
   renderEventNdjson,
   renderEventsCsvHeader,
@@ -59,6 +60,8 @@ Examples:
         await usingApp(await context.config(), async ({ service }) => {
           if (options.all) {
             limitHeapGrowth();
+            if (context.format === 'ndjson' || context.format === 'json')
+              return writeAllJson(service.queryAllJson(options.tenant, input), context);
             return writeAll(service.queryAll(options.tenant, input), context);
           }
           const page = await service.query(options.tenant, input);
@@ -78,6 +81,19 @@ Examples:
         return 0;
       }),
     );
+}
+
+/** Streams the database's NDJSON as it comes, waiting for the pipe to drain; for `json`, as one document. */
+async function writeAllJson(lines: AsyncIterable<Uint8Array>, context: CommandContext) {
+  const { out, format } = context;
+  if (format === 'ndjson') {
+    for await (const chunk of lines) await out.write(chunk);
+    return;
+  }
+  await out.write('{"data":[');
+  const toElements = createNdjsonToArrayElements();
+  for await (const chunk of lines) await out.write(toElements(chunk));
+  await out.write('],"next_cursor":null}\n');
 }
 
 /** Streams every event; text is written in chunks of ~64 KiB, waiting for the pipe to drain. */

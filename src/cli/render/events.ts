@@ -14,6 +14,27 @@ export function renderEventNdjson(event: ActivityEvent): string {
   return `${JSON.stringify(event)}\n`;
 }
 
+/**
+ * Turns NDJSON of events, in chunks split anywhere, into the elements of a JSON array.
+ * JSON text holds no raw newline, so each one ends an event and becomes the comma
+ * before the next; the last is dropped.
+ */
+export function createNdjsonToArrayElements(): (chunk: Uint8Array) => Uint8Array {
+  let commaOwed = false;
+  return (chunk) => {
+    const endsLine = chunk.at(-1) === newline;
+    const body = Buffer.from(endsLine ? chunk.subarray(0, -1) : chunk);
+    for (let at = body.indexOf(newline); at !== -1; at = body.indexOf(newline, at + 1)) body[at] = comma;
+    const elements = commaOwed && body.length > 0 ? Buffer.concat([commaBytes, body]) : body;
+    if (body.length > 0 || endsLine) commaOwed = endsLine;
+    return elements;
+  };
+}
+
+const newline = 0x0a;
+const comma = 0x2c;
+const commaBytes = Buffer.of(comma);
+
 const metadataWidth = 60;
 
 /** A compact table for people: the fields that tell what happened, escaped. */

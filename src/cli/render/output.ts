@@ -10,7 +10,7 @@ export function defaultFormat(stdout: { isTTY?: boolean }): Format {
 
 /** Writes to a stream and waits for it to drain when its buffer is full (constant memory). */
 export interface Output {
-  write(text: string): Promise<void>;
+  write(text: string | Uint8Array): Promise<void>;
 }
 
 export function createOutput(stream: Writable): Output {
