@@ -12,7 +12,7 @@ import { serveCommand } from './commands/serve.js';
 import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
 import type { CliIo } from './context.js';
-import { defaultFormat, type Format } from './render/output.js';
+import { defaultFormat, type Format, OutputClosed } from './render/output.js';
 import { escapeControl } from './render/text.js';
 
 const processIo: CliIo = {
@@ -78,6 +78,8 @@ Docs: docs/cli.md`,
     await program.parseAsync([...argv]);
     return exitCode;
   } catch (error) {
+    // The reader took what it wanted and left (`| head`): not a failure of the command.
+    if (error instanceof OutputClosed) return 0;
     if (error instanceof CommanderError) {
       // --help (or `help`) is a success; help shown for a missing subcommand is a usage error.
       if (error.exitCode === 0 || error.code === 'commander.helpDisplayed') return 0;

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
 import { type EventJson, eventFields, expectEventShape } from '../helpers/event-shape.js';
-import { cliFor, expectExit, parseJson, parseNdjson, testSecret } from '../helpers/run-cli.js';
+import { binPath, cliFor, expectExit, parseJson, parseNdjson, testSecret } from '../helpers/run-cli.js';
 
 let database: { url: string; drop(): Promise<void> };
 let cli: ReturnType<typeof cliFor>;
@@ -315,6 +317,36 @@ describe('pagination', () => {
     expect(Object.keys(body)).toEqual(['data', 'next_cursor']);
     expect(body.data).toHaveLength(1001);
     expect(body.next_cursor).toBeNull();
+  });
+
+  it('--all ends quietly, with exit 0, when its reader leaves early (| head)', async () => {
+    const tenant = 'q-pipe';
+    // Far more than a pipe holds (64 KiB), so that writes follow the reader's leaving.
+    await importEvents(
+      tenant,
+      Array.from({ length: 1000 }, (_, i) => ({ action: 'auth.token.refreshed', actor_id: `u_${i}` })),
+    );
+    const child = spawn(
+      process.execPath,
+      [binPath, 'query', '--tenant', tenant, '--all', '--format', 'ndjson'],
+      {
+        env: {
+          PATH: process.env.PATH,
+          NO_COLOR: '1',
+          ACTIVITY_DATABASE_URL: database.url,
+          ACTIVITY_SECRET: testSecret,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+    });
+    // Closing the pipe's read end after the first chunk: the next writes meet EPIPE.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = await once(child, 'exit');
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   it('--all prints, in ndjson and in json, the events the pages print', async () => {
