@@ -69,6 +69,18 @@ describe('when the database is unavailable or unusable', () => {
     }
   });
 
+  it('query --all against an unreachable database exits 3 and prints nothing on stdout', async () => {
+    const exportAll = (format: string) =>
+      runCli(['query', '--tenant', 'acme', '--all', '--format', format], {
+        env: { ACTIVITY_DATABASE_URL: unreachableUrl, ACTIVITY_SECRET: testSecret },
+      });
+    const [json, ndjson] = await Promise.all([exportAll('json'), exportAll('ndjson')]);
+    expectJsonError(json, 3, 'DB_UNAVAILABLE');
+    expectExit(ndjson, 3);
+    expect(ndjson.stderr).toMatch(/^error: cannot use PostgreSQL/);
+    expect([json.stdout, ndjson.stdout]).toEqual(['', '']);
+  });
+
   it('--database-url overrides the environment', async () => {
     const run = await runCli(
       ['query', '--tenant', 'acme', '--database-url', unreachableUrl, '--format', 'json'],

@@ -90,10 +90,15 @@ async function writeAllJson(lines: AsyncIterable<Uint8Array>, context: CommandCo
     for await (const chunk of lines) await out.write(chunk);
     return;
   }
-  await out.write('{"data":[');
+  // Opened with the first events, so that a database that fails at once leaves stdout empty.
+  let opening = '{"data":[';
   const toElements = createNdjsonToArrayElements();
-  for await (const chunk of lines) await out.write(toElements(chunk));
-  await out.write('],"next_cursor":null}\n');
+  for await (const chunk of lines) {
+    await out.write(opening);
+    opening = '';
+    await out.write(toElements(chunk));
+  }
+  await out.write(`${opening}],"next_cursor":null}\n`);
 }
 
 /** Streams every event; text is written in chunks of ~64 KiB, waiting for the pipe to drain. */
