@@ -83,7 +83,6 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
       db: new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: createPreparingPool(pool) }) }),
     };
   };
-  const { copyOut } = await import('./copy-out.js');
   const { db } = connect();
   const pages = connect(pageSessionOptions);
   return assemble('postgres', where, db, {
@@ -94,7 +93,11 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
     },
     notifyChannel,
     pages: pages.db,
-    copyOut: (statement) => copyOut(pages.pool, statement),
+    // Loaded by the first export: every other command would pay for it at start-up.
+    copyOut: async function* (statement) {
+      const { copyOut } = await import('./copy-out.js');
+      yield* copyOut(pages.pool, statement);
+    },
   });
 }
 
