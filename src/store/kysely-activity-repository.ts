@@ -85,8 +85,8 @@ export class KyselyActivityRepository implements ActivityRepository {
   readonly #pages: Kysely<StoreSchema>;
   /** Compiled page statements by shape (see #pageStatement). */
   readonly #pageStatements = new Map<string, CompiledQuery>();
-  /** Streams a one-column SELECT's values, one per line, by COPY (PostgreSQL only). */
-  readonly #copyLines: ((select: CompiledQuery) => AsyncIterable<Uint8Array>) | undefined;
+  /** Runs a `COPY … TO STDOUT` on the pages' connections (PostgreSQL only). */
+  readonly #copyOut: ((statement: CompiledQuery) => AsyncIterable<Uint8Array>) | undefined;
 
   /**
    * `where` names the database in errors (never with its password). With
@@ -99,14 +99,14 @@ export class KyselyActivityRepository implements ActivityRepository {
     options: {
       notifyChannel?: string | undefined;
       pages?: Kysely<StoreSchema>;
-      copyLines?: (select: CompiledQuery) => AsyncIterable<Uint8Array>;
+      copyOut?: (statement: CompiledQuery) => AsyncIterable<Uint8Array>;
     } = {},
   ) {
     this.#db = db;
     this.#where = where;
     this.#notifyChannel = options.notifyChannel;
     this.#pages = options.pages ?? db;
-    this.#copyLines = options.copyLines;
+    this.#copyOut = options.copyOut;
   }
 
   async append(
@@ -169,12 +169,18 @@ export class KyselyActivityRepository implements ActivityRepository {
     request: ExportRequest,
   ): AsyncGenerator<Uint8Array> {
     const clauses = actionClauses(filter);
-    if (this.#copyLines) {
-      // One statement for the whole export, streamed.
+    if (this.#copyOut) {
+      // One statement for the whole export, streamed. In CSV with a quote and a
+      // delimiter that JSON text never holds raw (it escapes control characters),
+      // COPY sends each line exactly as eventJson wrote it.
       const values = pageValues(tenantId, filter, request, clauses);
       const select = this.#exportLines(values, request, clauses, { limit: undefined, seq: false }).compile();
+      const copy = CompiledQuery.raw(
+        `copy (${select.sql}) to stdout with (format csv, quote e'\\x01', delimiter e'\\x02')`,
+        [...select.parameters],
+      );
       try {
-        yield* this.#copyLines(withValues(select, values));
+        yield* this.#copyOut(withValues(copy, values));
       } catch (error) {
         throw toStoreError(error, this.#where);
       }

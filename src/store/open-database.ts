@@ -94,9 +94,9 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
     notifyChannel,
     pages: pages.db,
     // Loaded by the first export: every other command would pay for it at start-up.
-    copyLines: async function* (select) {
-      const { copyLines } = await import('./copy-out.js');
-      yield* copyLines(pages.pool, select);
+    copyOut: async function* (statement) {
+      const { copyOut } = await import('./copy-out.js');
+      yield* copyOut(pages.pool, statement);
     },
   });
 }
@@ -134,11 +134,11 @@ function assemble(
     notifyChannel?: string | undefined;
     /** Where pages are read, when not `db`. */
     pages?: Kysely<StoreSchema>;
-    /** Streams a one-column SELECT's values, one per line, by COPY where pages are read. */
-    copyLines?: (select: CompiledQuery) => AsyncIterable<Uint8Array>;
+    /** Runs a `COPY … TO STDOUT` where pages are read, when the database can stream one. */
+    copyOut?: (statement: CompiledQuery) => AsyncIterable<Uint8Array>;
   },
 ): Database {
-  const { release, notifyChannel, pages = db, copyLines } = options;
+  const { release, notifyChannel, pages = db, copyOut } = options;
   let closed: Promise<void> | undefined;
   return {
     kind,
@@ -148,7 +148,7 @@ function assemble(
     repository: new KyselyActivityRepository(db, where, {
       notifyChannel,
       pages,
-      ...(copyLines ? { copyLines } : {}),
+      ...(copyOut ? { copyOut } : {}),
     }),
     retention: new KyselyRetentionRepository(db, where),
     migrator: new SqlMigrator(db as Kysely<unknown>, where),
