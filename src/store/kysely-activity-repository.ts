@@ -13,6 +13,7 @@ import {
   eventFields,
   type NewActivityEvent,
 } from '../domain/event.js';
+import { type CopyColumnKind, copyTextToJsonLines } from './copy-text-json.js';
 import type { StoreSchema } from './schema.js';
 import { toStoreError } from './store-errors.js';
 
@@ -53,10 +54,11 @@ const jsonValueOf: Record<(typeof eventFields)[number], 'escaped' | 'quoted' | '
 };
 
 /**
- * A page row as the contract's JSON text, written by the database so that an export
- * costs Node nothing per event: the keys, their order and the values of
- * `JSON.stringify(toActivityEvent(row))`, but metadata keeps jsonb's spacing
- * (`{"a": 1}`). One `concat` builds it in one pass.
+ * A page row as the contract's JSON text, written by the database: the keys, their
+ * order and the values of `JSON.stringify(toActivityEvent(row))`, but metadata keeps
+ * jsonb's spacing (`{"a": 1}`). One `concat` builds it in one pass. PGlite's export
+ * reads pages of these; on PostgreSQL, copyTextToJsonLines writes the same bytes from
+ * the rows of a COPY.
  */
 const eventJson = (() => {
   const parts: string[] = [];
@@ -71,6 +73,12 @@ const eventJson = (() => {
   parts.push(`'${text}}'`);
   return sql<string>`concat(${sql.raw(parts.join(', '))})`;
 })();
+
+/** An event's fields as they come from a page's COPY, in order (see copyTextToJsonLines). */
+const exportColumns = eventFields.map((key) => ({
+  key,
+  kind: key === 'seq' ? 'number' : key === 'metadata' ? 'json' : 'string',
+})) satisfies Array<{ key: string; kind: CopyColumnKind }>;
 
 /** Lines per page of an export where the database cannot COPY to a stream (PGlite). */
 const exportPageSize = 1000;
@@ -170,17 +178,13 @@ export class KyselyActivityRepository implements ActivityRepository {
   ): AsyncGenerator<Uint8Array> {
     const clauses = actionClauses(filter);
     if (this.#copyOut) {
-      // One statement for the whole export, streamed. In CSV with a quote and a
-      // delimiter that JSON text never holds raw (it escapes control characters),
-      // COPY sends each line exactly as eventJson wrote it.
+      // One statement for the whole export, streamed, whose rows Node turns into JSON
+      // lines while the database reads on.
       const values = pageValues(tenantId, filter, request, clauses);
-      const select = this.#exportLines(values, request, clauses, { limit: undefined, seq: false }).compile();
-      const copy = CompiledQuery.raw(
-        `copy (${select.sql}) to stdout with (format csv, quote e'\\x01', delimiter e'\\x02')`,
-        [...select.parameters],
-      );
+      const select = this.#buildPage(values, { ...request, limit: undefined }, clauses).compile();
+      const copy = CompiledQuery.raw(`copy (${select.sql}) to stdout`, [...select.parameters]);
       try {
-        yield* this.#copyOut(withValues(copy, values));
+        yield* copyTextToJsonLines(exportColumns, this.#copyOut(withValues(copy, values)));
       } catch (error) {
         throw toStoreError(error, this.#where);
       }
@@ -190,7 +194,7 @@ export class KyselyActivityRepository implements ActivityRepository {
     let position: ExportRequest = request;
     for (;;) {
       const values = pageValues(tenantId, filter, position, clauses);
-      const select = this.#exportLines(values, position, clauses, { limit: exportPageSize, seq: true });
+      const select = this.#exportLines(values, position, clauses);
       let rows: { line: string; seq: unknown }[];
       try {
         ({ rows } = await this.#pages.executeQuery<{ line: string; seq: unknown }>(
@@ -246,17 +250,12 @@ export class KyselyActivityRepository implements ActivityRepository {
     return statement;
   }
 
-  /** The page's events as JSON lines (eventJson), in its order; with no limit, all of them. */
-  #exportLines(
-    values: PageValues,
-    request: ExportRequest,
-    clauses: ActionClause[],
-    options: { limit: number | undefined; seq: boolean },
-  ) {
-    const page = this.#buildPage(values, { ...request, limit: options.limit }, clauses);
+  /** A page of an export's events as JSON lines (eventJson) with their seqs, in its order. */
+  #exportLines(values: PageValues, request: ExportRequest, clauses: ActionClause[]) {
+    const page = this.#buildPage(values, { ...request, limit: exportPageSize }, clauses);
     return this.#pages
       .selectFrom(page.as('p') as never)
-      .select(options.seq ? [eventJson.as('line'), sql<unknown>`seq`.as('seq')] : [eventJson.as('line')])
+      .select([eventJson.as('line'), sql<unknown>`seq`.as('seq')])
       .orderBy(sql`seq`, request.order ?? 'desc');
   }
 

@@ -513,6 +513,47 @@ describe('repository on postgres, exports', () => {
     }
   });
 
+  it("an export over COPY writes the bytes of the database's own JSON, every character escaped alike", async () => {
+    // The JSON that PGlite's export builds in SQL, on the same rows: the two stores print the same bytes.
+    const pool = new pg.Pool({ connectionString: url });
+    const inSql = new KyselyActivityRepository(
+      new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool }) }),
+      'the test database',
+    );
+    try {
+      const everyCharacter = `${Array.from({ length: 0x7f }, (_, code) => String.fromCharCode(code + 1)).join('')} é 🎉 \u2028 \\N`;
+      const a = `bytes-${randomUUID()}${everyCharacter}`;
+      await database.repository.append(
+        a,
+        [
+          newEvent(a, {
+            action: everyCharacter,
+            actor_id: everyCharacter,
+            object_type: everyCharacter,
+            object_id: everyCharacter,
+            source: everyCharacter,
+            request_id: everyCharacter,
+            ip_hash: everyCharacter,
+            user_agent: everyCharacter,
+            metadata: { [everyCharacter]: [everyCharacter, 1e21, -0.5, null, { '': {} }] },
+          }),
+          newEvent(a, { actor_id: null, object_type: null, object_id: null, source: null, request_id: null }),
+        ],
+        at,
+      );
+      const bytes = async (repository: Database['repository']) => {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of repository.exportJson(a, {}, {})) chunks.push(chunk);
+        return Buffer.concat(chunks).toString('utf8');
+      };
+      const copied = await bytes(database.repository);
+      expect(copied.split('\n')).toHaveLength(3);
+      expect(copied).toBe(await bytes(inSql));
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('a reader that leaves an export early ends its statement; the database still answers', async () => {
     const a = `early-${randomUUID()}`;
     await database.repository.appendGenerated(
