@@ -103,7 +103,8 @@ export class ActivityService {
   prepare(input: unknown): NewActivityEvent {
     const parsed = recordInputSchema.safeParse(input);
     if (!parsed.success) throw validationError(toFieldIssues(parsed.error));
-    const { ip, metadata, ...fields } = parsed.data;
+    const fields = parsed.data;
+    const { ip, metadata } = fields;
     this.registry.assertKnown(fields.action);
     const capIssues = metadataCapIssues(metadata);
     if (capIssues.length > 0) throw validationError(capIssues);
@@ -121,7 +122,22 @@ export class ActivityService {
       if (normalized === undefined) throw validationError([{ path: 'ip', message: 'is not an IP address' }]);
       ipHash = hashIp(normalized, this.#keys.ipHash);
     }
-    const event = { ...fields, id: fields.id ?? uuidv7(), ip_hash: ipHash, metadata: scrubbed };
+    // Field by field, not spread: a spread made the event a slow dictionary object.
+    const event: NewActivityEvent = {
+      id: fields.id ?? uuidv7(),
+      tenant_id: fields.tenant_id,
+      action: fields.action,
+      actor_type: fields.actor_type,
+      actor_id: fields.actor_id,
+      object_type: fields.object_type,
+      object_id: fields.object_id,
+      status: fields.status,
+      source: fields.source,
+      request_id: fields.request_id,
+      ip_hash: ipHash,
+      user_agent: fields.user_agent,
+      metadata: scrubbed,
+    };
     if (fields.id === undefined) this.#generatedIds.add(event);
     return event;
   }

@@ -153,7 +153,7 @@ export class KyselyActivityRepository implements ActivityRepository {
       // A duplicate comes back as first stored, which may differ from this input.
       if (row.duplicate) return { event: toActivityEvent(row.stored as EventRow), duplicate: true };
       return {
-        event: toActivityEvent({ ...event, seq: row.event_seq, created_at: row.event_created_at }),
+        event: toStoredEvent(event, row.event_seq, row.event_created_at),
         duplicate: false,
       };
     });
@@ -470,11 +470,18 @@ interface AppendRow {
   stored: Record<string, unknown> | null;
 }
 
-/** The events as one JSON parameter, expanded by jsonb_to_recordset in the statements below. */
-function eventsJson<Extra>(events: readonly NewActivityEvent[], extra: (index: number) => Extra): string {
+/**
+ * The events as one JSON parameter, expanded by jsonb_to_recordset in the statements
+ * below, each with its position `n` (activity_append) and its `back` (appendNewStatement);
+ * a statement ignores the keys it does not read. One object literal for every event: a
+ * spread into it made each a slow dictionary, a tenth of an import's time.
+ */
+function eventsJson(events: readonly NewActivityEvent[], backs?: readonly number[]): string {
   return JSON.stringify(
     events.map((event, index) => ({
-      ...extra(index),
+      n: index,
+      back: backs?.[index],
+      tenant_id: event.tenant_id,
       id: event.id,
       action: event.action,
       actor_type: event.actor_type,
@@ -514,7 +521,7 @@ function appendNewStatement(
     backs[index] = following;
     added.set(tenantId, following + 1);
   }
-  const input = eventsJson(events, (index) => ({ tenant_id: events[index]?.tenant_id, back: backs[index] }));
+  const input = eventsJson(events, backs);
   const tenants = [...added.keys()].sort();
   return sql<AppendRow>`
     with head as (
@@ -563,7 +570,7 @@ function appendCheckedStatement(
   checkIds: readonly string[],
   notifyChannel: string | undefined,
 ) {
-  return sql<AppendRow>`select * from activity_append(${tenantId}, ${eventsJson(events, (n) => ({ n }))}::jsonb,
+  return sql<AppendRow>`select * from activity_append(${tenantId}, ${eventsJson(events)}::jsonb,
     ${createdAt}::timestamptz, ${checkIds}::uuid[], ${notifyChannel ?? null}::text)`;
 }
 
@@ -571,7 +578,6 @@ function appendCheckedStatement(
 const contractTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 export function toActivityEvent(row: EventRow): ActivityEvent {
-  const createdAt = row.created_at;
   return {
     id: String(row.id),
     tenant_id: String(row.tenant_id),
@@ -590,11 +596,33 @@ export function toActivityEvent(row: EventRow): ActivityEvent {
       string,
       unknown
     >,
-    created_at:
-      createdAt instanceof Date
-        ? createdAt.toISOString()
-        : typeof createdAt === 'string' && contractTime.test(createdAt)
-          ? createdAt
-          : new Date(String(createdAt)).toISOString(),
+    created_at: toContractTime(row.created_at),
   };
+}
+
+/** A new event as stored, with the seq and time the database gave it; field by field, not spread (see eventsJson). */
+function toStoredEvent(event: NewActivityEvent, seq: unknown, createdAt: unknown): ActivityEvent {
+  return {
+    id: event.id,
+    tenant_id: event.tenant_id,
+    seq: Number(seq),
+    action: event.action,
+    actor_type: event.actor_type,
+    actor_id: event.actor_id,
+    object_type: event.object_type,
+    object_id: event.object_id,
+    status: event.status,
+    source: event.source,
+    request_id: event.request_id,
+    ip_hash: event.ip_hash,
+    user_agent: event.user_agent,
+    metadata: event.metadata,
+    created_at: toContractTime(createdAt),
+  };
+}
+
+function toContractTime(value: unknown): string {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'string' && contractTime.test(value)) return value;
+  return new Date(String(value)).toISOString();
 }
