@@ -11,7 +11,8 @@ const backslash = 0x5c;
 const hexDigits = '0123456789abcdef';
 /** The most a byte of a field can become in a line (`\u00XX`). */
 const maxGrowth = 6;
-const minBufferSize = 64 * 1024;
+/** Bytes a buffer of lines gets beyond what it is expected to need. */
+const slack = 4096;
 /** What COPY writes as a backslash and a letter, by letter; any other byte stands for itself. */
 const copyEscapes: Partial<Record<number, number>> = {
   98: 0x08, // \b
@@ -47,13 +48,13 @@ export async function* copyTextToJsonLines(
         partial = Buffer.concat([partial, rows]);
         continue;
       }
-      yield writer.writeRows(Buffer.concat([partial, rows.subarray(0, end + 1)]));
+      yield* writer.writeRows(Buffer.concat([partial, rows.subarray(0, end + 1)]));
       rows = rows.subarray(end + 1);
       partial = undefined;
     }
     const whole = rows.lastIndexOf(newline) + 1;
     if (whole < rows.length) partial = Buffer.from(rows.subarray(whole));
-    if (whole > 0) yield writer.writeRows(rows.subarray(0, whole));
+    if (whole > 0) yield* writer.writeRows(rows.subarray(0, whole));
   }
   if (partial !== undefined) throw new Error('a COPY ended in the middle of a row');
 }
@@ -68,7 +69,9 @@ class JsonLineWriter {
   readonly #prefixes: readonly Buffer[];
   /** The most a line adds to its row's bytes besides maxGrowth. */
   readonly #overhead: number;
-  #out = Buffer.allocUnsafe(minBufferSize);
+  /** How many bytes of lines the last rows made per byte. */
+  #growth = 2;
+  #out = Buffer.alloc(0);
   #at = 0;
   #row: Buffer = Buffer.alloc(0);
   #index = 0;
@@ -84,31 +87,30 @@ class JsonLineWriter {
     this.#overhead = this.#prefixes.reduce((sum, prefix) => sum + prefix.length + 4, 2);
   }
 
-  /** The lines of `rows`, which holds whole rows, each ending in a newline. */
-  writeRows(rows: Buffer): Buffer {
-    // A line is about 1.4 times its row: room for twice the rows seldom runs out.
-    if (this.#out.length - this.#at < rows.length * 2) this.#renew(rows.length * 2);
-    const filled: Buffer[] = [];
+  /** The lines of `rows`, which holds whole rows, each ending in a newline; seldom in more than one buffer. */
+  writeRows(rows: Buffer): Buffer[] {
+    const lines: Buffer[] = [];
     let first = this.#at;
+    let written = 0;
     this.#row = rows;
     this.#index = 0;
     this.#backslashAt = -1;
     while (this.#index < rows.length) {
       const room = (rows.indexOf(newline, this.#index) - this.#index) * maxGrowth + this.#overhead;
       if (this.#at + room > this.#out.length) {
-        filled.push(this.#out.subarray(first, this.#at));
-        this.#renew(room);
-        first = 0;
+        if (this.#at > first) lines.push(this.#out.subarray(first, this.#at));
+        // Room for the rest if it grows as the last rows did, and a little more: no
+        // more memory in flight than the lines need.
+        const rest = Math.ceil((rows.length - this.#index) * this.#growth * 1.1);
+        this.#out = Buffer.allocUnsafe(rest + room + slack);
+        this.#at = first = 0;
       }
       this.#writeRow();
     }
-    const lines = this.#out.subarray(first, this.#at);
-    return filled.length === 0 ? lines : Buffer.concat([...filled, lines]);
-  }
-
-  #renew(size: number): void {
-    this.#out = Buffer.allocUnsafe(Math.max(minBufferSize, size));
-    this.#at = 0;
+    if (this.#at > first) lines.push(this.#out.subarray(first, this.#at));
+    for (const part of lines) written += part.length;
+    this.#growth = written / rows.length;
+    return lines;
   }
 
   #writeRow(): void {
