@@ -143,7 +143,8 @@ class JsonLineWriter {
     let index = this.#index;
     let at = this.#at;
     out[at++] = quote;
-    for (;;) {
+    // Bounded by the buffer too: a malformed row ends in an error, not a loop.
+    while (index < row.length) {
       const byte = row[index] as number;
       if (byte === tab || byte === newline) break;
       index++;
@@ -193,7 +194,7 @@ class JsonLineWriter {
     const out = this.#out;
     let index = this.#index;
     let at = this.#at;
-    for (;;) {
+    while (index < row.length) {
       const byte = row[index] as number;
       if (byte === tab || byte === newline) break;
       out[at++] = byte;

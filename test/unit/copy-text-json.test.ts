@@ -95,5 +95,7 @@ describe('COPY text rows to JSON lines', () => {
       'does not have 5 fields',
     );
     await expect(transcode([copyText.subarray(0, -1)])).rejects.toThrow('in the middle of a row');
+    // A backslash that escapes the row's newline, which PostgreSQL never sends.
+    await expect(transcode([Buffer.from('a\t1\tn\t{}\tt\\\n')])).rejects.toThrow('does not have 5 fields');
   });
 });
