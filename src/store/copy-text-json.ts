@@ -75,6 +75,8 @@ class JsonLineWriter {
   #at = 0;
   #row: Buffer = Buffer.alloc(0);
   #index = 0;
+  /** Where the row being written ends: its newline. */
+  #rowEnd = 0;
   /** The first backslash at or after #index in #row (its length if none): looked up once for many rows. */
   #backslashAt = -1;
 
@@ -96,7 +98,8 @@ class JsonLineWriter {
     this.#index = 0;
     this.#backslashAt = -1;
     while (this.#index < rows.length) {
-      const room = (rows.indexOf(newline, this.#index) - this.#index) * maxGrowth + this.#overhead;
+      this.#rowEnd = rows.indexOf(newline, this.#index);
+      const room = (this.#rowEnd - this.#index) * maxGrowth + this.#overhead;
       if (this.#at + room > this.#out.length) {
         if (this.#at > first) lines.push(this.#out.subarray(first, this.#at));
         // Room for the rest if it grows as the last rows did, and a little more: no
@@ -171,8 +174,7 @@ class JsonLineWriter {
   #writeJson(): void {
     const row = this.#row;
     let end = row.indexOf(tab, this.#index);
-    const rowEnd = row.indexOf(newline, this.#index);
-    if (end < 0 || end > rowEnd) end = rowEnd;
+    if (end < 0 || end > this.#rowEnd) end = this.#rowEnd;
     let from = this.#index;
     for (;;) {
       if (this.#backslashAt < from) {
