@@ -187,11 +187,57 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     );
   });
 
-  it('time never runs backwards within a tenant', async () => {
+  it('each append statement stores every field as given and takes the next seq', async () => {
     const a = tenant();
-    await database.repository.append(a, [newEvent(a)], new Date('2026-03-01T00:00:00.000Z'));
+    const event = (overrides: Partial<NewActivityEvent> = {}) =>
+      newEvent(a, {
+        action: 'storage.file.uploaded',
+        actor_type: 'service_account',
+        actor_id: 'svc-1',
+        object_type: 'file',
+        object_id: 'f_9',
+        status: 'pending',
+        source: 'worker',
+        request_id: 'req-1',
+        ip_hash: 'ab'.repeat(32),
+        user_agent: 'curl/8',
+        metadata: { file_id: 'f_9', nested: { list: [1, 'two', null] }, text: 'é "q" \\ \u2028' },
+        ...overrides,
+      });
+    const appended = [
+      // One event of a generated id, several, one whose id is looked up, and one again.
+      ...(await database.repository.appendGenerated([event()], at)),
+      ...(await database.repository.appendGenerated(
+        [event({ actor_id: null }), event({ object_id: 'f_10' })],
+        at,
+      )),
+      ...(await database.repository.append(a, [event({ source: null })], at)),
+      ...(await database.repository.appendGenerated([event({ user_agent: null, metadata: {} })], at)),
+    ].map((entry) => entry.event);
+    expect(appended.map((stored) => stored.seq)).toEqual([1, 2, 3, 4, 5]);
+    const page = await database.repository.page(a, {}, { limit: 10 });
+    expect(page.reverse()).toEqual(appended);
+  });
+
+  it('time never runs backwards within a tenant, whichever statement appends', async () => {
+    const a = tenant();
+    const march = '2026-03-01T00:00:00.000Z';
+    await database.repository.append(a, [newEvent(a)], new Date(march));
     const [late] = await database.repository.append(a, [newEvent(a)], new Date('2026-02-01T00:00:00.000Z'));
-    expect(late?.event.created_at).toBe('2026-03-01T00:00:00.000Z');
+    const [alone] = await database.repository.appendGenerated(
+      [newEvent(a)],
+      new Date('2026-02-02T00:00:00.000Z'),
+    );
+    const batch = await database.repository.appendGenerated(
+      [newEvent(a), newEvent(a)],
+      new Date('2026-02-03T00:00:00.000Z'),
+    );
+    expect([late, alone, ...batch].map((entry) => entry?.event.created_at)).toEqual([
+      march,
+      march,
+      march,
+      march,
+    ]);
   });
 
   describe('pages', () => {
@@ -332,6 +378,34 @@ describe('repository on postgres, concurrently', () => {
       expect(seqs).toEqual(Array.from({ length: 240 }, (_, i) => i + 1));
       // Each batch holds consecutive seqs: one lock per batch, not per event.
       for (const batch of appended) expect((batch[1]?.event.seq ?? 0) - (batch[0]?.event.seq ?? 0)).toBe(1);
+    } finally {
+      await Promise.all(writers.map((writer) => writer.close()));
+    }
+  });
+
+  it('writers of one event at a time and of batches share the head row: gapless seqs', async () => {
+    const writers = await Promise.all(
+      Array.from({ length: 6 }, () => openDatabase({ kind: 'postgres', url })),
+    );
+    try {
+      const a = `mixed-${randomUUID()}`;
+      const appended = await Promise.all(
+        writers.flatMap((writer) =>
+          Array.from({ length: 20 }, (_, call) =>
+            writer.repository.appendGenerated(
+              call % 2 === 0 ? [newEvent(a)] : [newEvent(a), newEvent(a)],
+              new Date(),
+            ),
+          ),
+        ),
+      );
+      const seqs = appended
+        .flat()
+        .map((entry) => entry.event.seq)
+        .sort((x, y) => x - y);
+      expect(seqs).toEqual(Array.from({ length: 180 }, (_, i) => i + 1));
+      const stored = await writers[0]?.repository.page(a, {}, { limit: 200 });
+      expect(stored?.map((event) => event.seq)).toEqual(seqs.toReversed());
     } finally {
       await Promise.all(writers.map((writer) => writer.close()));
     }
