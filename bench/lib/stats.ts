@@ -37,9 +37,17 @@ export async function throughput(
   return done / ((performance.now() - started) / 1000);
 }
 
-/** Runs `measure` `repetitions` times and keeps the median (noise on shared machines). */
-export async function medianOf(repetitions: number, measure: () => Promise<number>): Promise<number> {
-  const values: number[] = [];
-  for (let i = 0; i < repetitions; i++) values.push(await measure());
-  return median(values);
+/**
+ * Runs each measurement `repetitions` times in turn (a, b, a, b…) and keeps each one's
+ * median: a slow moment of the shared machine falls on both sides alike.
+ */
+export async function mediansInTurn(
+  repetitions: number,
+  ...measures: Array<() => Promise<number>>
+): Promise<number[]> {
+  const values = measures.map((): number[] => []);
+  for (let i = 0; i < repetitions; i++) {
+    for (const [index, measure] of measures.entries()) values[index]?.push(await measure());
+  }
+  return values.map(median);
 }

@@ -1,9 +1,9 @@
 import { eventInput } from '../lib/dataset.js';
-import { medianOf, throughput } from '../lib/stats.js';
+import { mediansInTurn, throughput } from '../lib/stats.js';
 import { migrate, openTool, rawInsert, withPool } from '../lib/tool.js';
 import { type BenchRow, perSecond, type Workload } from '../lib/workload.js';
 
-/** B1–B3: recording one event at a time, through the service and as raw INSERTs. */
+/** B1–B3: recording one event at a time, through the service and as raw INSERTs, in turn. */
 export const recordWorkload: Workload = {
   ids: ['B1', 'B2', 'B3'],
   async run(context) {
@@ -24,27 +24,22 @@ export const recordWorkload: Workload = {
       await migrate(url);
       const tenantOf = (client: number) => (scenario.oneTenant ? 'acme' : `tenant_${client}`);
       const app = await openTool(url);
-      let tool: number;
+      // Seqs far above the tool's, so the baseline's rows never collide with them.
+      let seq = 10_000_000;
+      const options = { clients: scenario.clients, seconds: context.sizes.seconds };
+      let medians: number[];
       try {
-        tool = await medianOf(context.sizes.repetitions, () =>
-          throughput((client, i) => app.service.record(eventInput(tenantOf(client), i)), {
-            clients: scenario.clients,
-            seconds: context.sizes.seconds,
-          }),
+        medians = await withPool(url, scenario.clients, (pool) =>
+          mediansInTurn(
+            context.sizes.repetitions,
+            () => throughput((client, i) => app.service.record(eventInput(tenantOf(client), i)), options),
+            () => throughput((client, i) => rawInsert(pool, eventInput(tenantOf(client), i), seq++), options),
+          ),
         );
       } finally {
         await app.close();
       }
-      // Seqs far above the tool's, so the baseline's rows never collide with them.
-      let seq = 10_000_000;
-      const baseline = await withPool(url, scenario.clients, (pool) =>
-        medianOf(context.sizes.repetitions, () =>
-          throughput((client, i) => rawInsert(pool, eventInput(tenantOf(client), i), seq++), {
-            clients: scenario.clients,
-            seconds: context.sizes.seconds,
-          }),
-        ),
-      );
+      const [tool, baseline] = medians as [number, number];
       const ratio = tool / baseline;
       rows.push({
         id: scenario.id,
