@@ -38,6 +38,22 @@ describe.each(storeKinds)('repository on %s', (kind) => {
   afterAll(async () => dispose?.());
 
   const tenant = () => `t-${randomUUID()}`;
+  /** An event with every field set, each to a value no other field has. */
+  const withEveryField = (tenantId: string, overrides: Partial<NewActivityEvent> = {}) =>
+    newEvent(tenantId, {
+      action: 'storage.file.uploaded',
+      actor_type: 'service_account',
+      actor_id: 'svc-1',
+      object_type: 'file',
+      object_id: 'f_9',
+      status: 'pending',
+      source: 'worker',
+      request_id: 'req-1',
+      ip_hash: 'ab'.repeat(32),
+      user_agent: 'curl/8',
+      metadata: { file_id: 'f_9', nested: { list: [1, 'two', null] }, text: 'é "q" \\ \u2028' },
+      ...overrides,
+    });
 
   it('hands out seq 1, 2, 3… per tenant in input order', async () => {
     const a = tenant();
@@ -119,19 +135,7 @@ describe.each(storeKinds)('repository on %s', (kind) => {
 
   it('stores every field and returns it in the contract shape', async () => {
     const a = tenant();
-    const event = newEvent(a, {
-      action: 'storage.file.uploaded',
-      actor_type: 'service_account',
-      actor_id: 'svc-1',
-      object_type: 'file',
-      object_id: 'f_9',
-      status: 'pending',
-      source: 'worker',
-      request_id: 'req-1',
-      ip_hash: 'ab'.repeat(32),
-      user_agent: 'curl/8',
-      metadata: { file_id: 'f_9', nested: { list: [1, 'two', null] } },
-    });
+    const event = withEveryField(a);
     const [stored] = await database.repository.append(a, [event], new Date('2026-02-03T04:05:06.789Z'));
     expect(stored?.event).toEqual({ ...event, seq: 1, created_at: '2026-02-03T04:05:06.789Z' });
   });
@@ -189,21 +193,7 @@ describe.each(storeKinds)('repository on %s', (kind) => {
 
   it('each append statement stores every field as given and takes the next seq', async () => {
     const a = tenant();
-    const event = (overrides: Partial<NewActivityEvent> = {}) =>
-      newEvent(a, {
-        action: 'storage.file.uploaded',
-        actor_type: 'service_account',
-        actor_id: 'svc-1',
-        object_type: 'file',
-        object_id: 'f_9',
-        status: 'pending',
-        source: 'worker',
-        request_id: 'req-1',
-        ip_hash: 'ab'.repeat(32),
-        user_agent: 'curl/8',
-        metadata: { file_id: 'f_9', nested: { list: [1, 'two', null] }, text: 'é "q" \\ \u2028' },
-        ...overrides,
-      });
+    const event = (overrides: Partial<NewActivityEvent> = {}) => withEveryField(a, overrides);
     const appended = [
       // One event of a generated id, several, one whose id is looked up, and one again.
       ...(await database.repository.appendGenerated([event()], at)),
