@@ -348,11 +348,23 @@ describe('repository on postgres, concurrently', () => {
   });
   afterAll(async () => drop?.());
 
-  it('writers of one tenant on separate connections get gapless seqs in commit order', async () => {
+  /** Runs `use` with `count` databases open on pools of their own, then closes them. */
+  const usingWriters = async (count: number, use: (writers: Database[]) => Promise<void>) => {
     const writers = await Promise.all(
-      Array.from({ length: 6 }, () => openDatabase({ kind: 'postgres', url })),
+      Array.from({ length: count }, () => openDatabase({ kind: 'postgres', url })),
     );
     try {
+      await use(writers);
+    } finally {
+      await Promise.all(writers.map((writer) => writer.close()));
+    }
+  };
+  /** The seqs of what the appends returned, lowest first. */
+  const sortedSeqs = (entries: Array<{ event: { seq: number } }>) =>
+    entries.map((entry) => entry.event.seq).sort((x, y) => x - y);
+
+  it('writers of one tenant on separate connections get gapless seqs in commit order', async () => {
+    await usingWriters(6, async (writers) => {
       const a = `busy-${randomUUID()}`;
       const appended = await Promise.all(
         writers.flatMap((writer) =>
@@ -361,23 +373,15 @@ describe('repository on postgres, concurrently', () => {
           ),
         ),
       );
-      const seqs = appended
-        .flat()
-        .map((entry) => entry.event.seq)
-        .sort((x, y) => x - y);
+      const seqs = sortedSeqs(appended.flat());
       expect(seqs).toEqual(Array.from({ length: 240 }, (_, i) => i + 1));
       // Each batch holds consecutive seqs: one lock per batch, not per event.
       for (const batch of appended) expect((batch[1]?.event.seq ?? 0) - (batch[0]?.event.seq ?? 0)).toBe(1);
-    } finally {
-      await Promise.all(writers.map((writer) => writer.close()));
-    }
+    });
   });
 
   it('writers of one event at a time and of batches share the head row: gapless seqs', async () => {
-    const writers = await Promise.all(
-      Array.from({ length: 6 }, () => openDatabase({ kind: 'postgres', url })),
-    );
-    try {
+    await usingWriters(6, async (writers) => {
       const a = `mixed-${randomUUID()}`;
       const appended = await Promise.all(
         writers.flatMap((writer) =>
@@ -389,23 +393,15 @@ describe('repository on postgres, concurrently', () => {
           ),
         ),
       );
-      const seqs = appended
-        .flat()
-        .map((entry) => entry.event.seq)
-        .sort((x, y) => x - y);
+      const seqs = sortedSeqs(appended.flat());
       expect(seqs).toEqual(Array.from({ length: 180 }, (_, i) => i + 1));
       const stored = await writers[0]?.repository.page(a, {}, { limit: 200 });
       expect(stored?.map((event) => event.seq)).toEqual(seqs.toReversed());
-    } finally {
-      await Promise.all(writers.map((writer) => writer.close()));
-    }
+    });
   });
 
   it('writers of several tenants each, in crossing orders, neither deadlock nor leave gaps', async () => {
-    const writers = await Promise.all(
-      Array.from({ length: 6 }, () => openDatabase({ kind: 'postgres', url })),
-    );
-    try {
+    await usingWriters(6, async (writers) => {
       const tenants = Array.from({ length: 4 }, (_, n) => `cross-${n}-${randomUUID()}`);
       // Each call names the tenants in another order; head rows must still be locked in one order.
       const appended = await Promise.all(
@@ -422,23 +418,14 @@ describe('repository on postgres, concurrently', () => {
         ),
       );
       for (const tenantId of tenants) {
-        const seqs = appended
-          .flat()
-          .filter((entry) => entry.event.tenant_id === tenantId)
-          .map((entry) => entry.event.seq)
-          .sort((x, y) => x - y);
+        const seqs = sortedSeqs(appended.flat().filter((entry) => entry.event.tenant_id === tenantId));
         expect(seqs).toEqual(Array.from({ length: 180 }, (_, i) => i + 1));
       }
-    } finally {
-      await Promise.all(writers.map((writer) => writer.close()));
-    }
+    });
   });
 
   it('concurrent retries of one id store it once', async () => {
-    const writers = await Promise.all(
-      Array.from({ length: 4 }, () => openDatabase({ kind: 'postgres', url })),
-    );
-    try {
+    await usingWriters(4, async (writers) => {
       const a = `retry-${randomUUID()}`;
       const event = newEvent(a);
       const results = await Promise.all(
@@ -448,9 +435,7 @@ describe('repository on postgres, concurrently', () => {
       expect(new Set(results.map(([entry]) => entry?.event.seq))).toEqual(new Set([1]));
       const head = await writers[0]?.repository.append(a, [newEvent(a)], new Date());
       expect(head?.[0]?.event.seq).toBe(2);
-    } finally {
-      await Promise.all(writers.map((writer) => writer.close()));
-    }
+    });
   });
 });
 
