@@ -1,3 +1,4 @@
+import { type BenchArgs, BenchUsageError, benchUsage, parseBenchArgs } from './lib/args.js';
 import { type BenchContext, openContext } from './lib/context.js';
 import { machine, textTable, writeResults } from './lib/report.js';
 import type { BenchRow, Workload } from './lib/workload.js';
@@ -7,12 +8,23 @@ import { workloads } from './workloads/index.js';
  * `npm run bench [-- --quick] [-- --only B1,B5]`: every workload against its raw
  * baseline in the same run, on the same PostgreSQL, schema and data. Prints a table,
  * writes bench/results/latest.{json,md}, and exits 1 if a workload could not run
- * (never because of a figure: the targets are reported, not asserted).
+ * (never because of a figure: the targets are reported, not asserted), 2 on a bad
+ * command line.
  */
 async function main(argv: readonly string[]): Promise<number> {
-  const quick = argv.includes('--quick');
-  const onlyIndex = argv.indexOf('--only');
-  const only = onlyIndex === -1 ? undefined : new Set((argv[onlyIndex + 1] ?? '').split(','));
+  let args: BenchArgs;
+  try {
+    args = parseBenchArgs(argv, workloads.flatMap((workload) => workload.ids).sort(byRowNumber));
+  } catch (error) {
+    if (!(error instanceof BenchUsageError)) throw error;
+    process.stderr.write(`error: ${error.message}\n\n${benchUsage}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(benchUsage);
+    return 0;
+  }
+  const { quick, only } = args;
   const selected = workloads.filter((workload) => !only || workload.ids.some((id) => only.has(id)));
   const started = Date.now();
   const context = await openContext(quick);
@@ -26,7 +38,7 @@ async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await context.close();
   }
-  rows.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+  rows.sort((a, b) => byRowNumber(a.id, b.id));
   process.stdout.write(textTable(rows));
   const directory = await writeResults(rows, {
     date: new Date().toISOString(),
@@ -61,6 +73,11 @@ async function runOne(workload: Workload, context: BenchContext): Promise<BenchR
       notes: `failed: ${error instanceof Error ? error.message : String(error)}`,
     }));
   }
+}
+
+/** B2 before B10: rows in the order of the issue's table. */
+function byRowNumber(a: string, b: string): number {
+  return Number(a.slice(1)) - Number(b.slice(1));
 }
 
 process.exitCode = await main(process.argv.slice(2));

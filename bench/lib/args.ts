@@ -1,0 +1,64 @@
+import { parseArgs } from 'node:util';
+
+export const benchUsage = `Usage: npm run bench [-- options]
+
+Runs every workload against its raw PostgreSQL baseline and prints the table;
+writes bench/results/latest.json and latest.md.
+
+Options:
+  --quick        small sizes, under 2 minutes (CI runs this)
+  --only IDS     the workloads of these rows only, e.g. --only B1,B5
+  -h, --help     this text
+
+Examples:
+  npm run bench
+  npm run bench -- --quick
+  npm run bench -- --only B5,B6
+`;
+
+export interface BenchArgs {
+  quick: boolean;
+  /** The rows asked for with --only (upper case); undefined for all. */
+  only: ReadonlySet<string> | undefined;
+  help: boolean;
+}
+
+/** A command line the bench cannot run: exit 2 with the usage, before anything starts. */
+export class BenchUsageError extends Error {}
+
+/**
+ * Parses the bench's command line. An unknown option or row id is an error, not
+ * ignored: `--quik` would otherwise start the 15-minute full run, and `--only B55`
+ * run nothing and exit 0.
+ */
+export function parseBenchArgs(argv: readonly string[], knownIds: readonly string[]): BenchArgs {
+  let values: { quick?: boolean; only?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        quick: { type: 'boolean' },
+        only: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new BenchUsageError(error instanceof Error ? error.message : String(error));
+  }
+  let only: Set<string> | undefined;
+  if (values.only !== undefined) {
+    const ids = values.only
+      .split(',')
+      .map((id) => id.trim().toUpperCase())
+      .filter((id) => id.length > 0);
+    if (ids.length === 0) throw new BenchUsageError('--only needs row ids, e.g. --only B1,B5');
+    const unknown = ids.filter((id) => !knownIds.includes(id));
+    if (unknown.length > 0) {
+      throw new BenchUsageError(`no row ${unknown.join(', ')}: the rows are ${knownIds.join(', ')}`);
+    }
+    only = new Set(ids);
+  }
+  return { quick: values.quick ?? false, only, help: values.help ?? false };
+}
