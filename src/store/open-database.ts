@@ -48,6 +48,14 @@ const pageSessionOptions = '-c enable_sort=off -c plan_cache_mode=force_generic_
 /** How long to wait for PostgreSQL before reporting it unavailable. */
 const connectTimeoutMs = 5000;
 
+/**
+ * Connections each pool keeps however long it idles (pg's pool closes the others
+ * after 10 s). A new connection cost 16–32 ms on the bench's machine, a backend
+ * started and each statement prepared again, several times a request: a quiet
+ * `serve` would pay it on every request.
+ */
+const warmConnections = 2;
+
 export interface OpenDatabaseOptions {
   /** Migrate the embedded database to the latest schema on open (default true; `migrate` turns it off). */
   autoMigrate?: boolean;
@@ -73,6 +81,7 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
       max: 10,
       connectionTimeoutMillis: connectTimeoutMs,
       idleTimeoutMillis: 10_000,
+      min: warmConnections,
       application_name: 'activity',
       ...(options ? { options } : {}),
     });
