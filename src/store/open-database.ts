@@ -82,6 +82,10 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
       connectionTimeoutMillis: connectTimeoutMs,
       idleTimeoutMillis: 10_000,
       min: warmConnections,
+      // A kept connection may idle for hours. TCP keepalives stop a NAT or a firewall
+      // from dropping it unnoticed, which would leave the next request on a dead socket.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 30_000,
       application_name: 'activity',
       ...(options ? { options } : {}),
     });

@@ -1,3 +1,4 @@
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/store/open-database.js';
@@ -19,7 +20,7 @@ async function backendPid(db: Kysely<StoreSchema>): Promise<number | undefined> 
   return rows[0]?.pid;
 }
 
-it('keeps its connections through a quiet spell: the the reads and writes after it need no new connection', async () => {
+it('keeps its connections through a quiet spell: the reads and writes after it need no new connection', async () => {
   // pg's pool closes an idle connection on a timer: only timers are faked, sockets stay real.
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
   const database = await openDatabase({ kind: 'postgres', url });
@@ -37,3 +38,37 @@ it('keeps its connections through a quiet spell: the the reads and writes after 
     await database.close();
   }
 });
+
+it('sends TCP keepalives on its connections, so that a NAT keeps the idle ones', async () => {
+  const database = await openDatabase({ kind: 'postgres', url });
+  try {
+    await backendPid(database.pages);
+    await backendPid(database.db);
+    const timers = await socketTimersTo(Number(new URL(url).port));
+    expect(timers.length).toBeGreaterThanOrEqual(2);
+    // Linux runs the keepalive timer (2) on an idle connection that asked for it; none (0) otherwise.
+    expect(new Set(timers)).toEqual(new Set(['02']));
+  } finally {
+    await database.close();
+  }
+});
+
+/** The kernel's timer kind of each TCP connection this process has to `port` (/proc/net/tcp's `tr`). */
+async function socketTimersTo(port: number): Promise<string[]> {
+  const ownSockets = new Set<string>();
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) ownSockets.add(inode);
+  }
+  const timers: string[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of (await readFile(table, 'utf8')).trim().split('\n').slice(1)) {
+      const [, , remote = '', , , timer = '', , , , inode = ''] = line.trim().split(/\s+/);
+      if (Number.parseInt(remote.split(':')[1] ?? '', 16) === port && ownSockets.has(inode)) {
+        timers.push(timer.split(':')[0] ?? '');
+      }
+    }
+  }
+  return timers;
+}
