@@ -56,6 +56,13 @@ const connectTimeoutMs = 5000;
  */
 const warmConnections = 2;
 
+/**
+ * For connections that may idle for hours (the kept ones, LISTEN): TCP keepalives
+ * after 30 s of quiet stop a NAT or a firewall from dropping them unnoticed, which
+ * would leave the next request, or the live stream, on a dead socket.
+ */
+export const tcpKeepAlive = { keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
+
 export interface OpenDatabaseOptions {
   /** Migrate the embedded database to the latest schema on open (default true; `migrate` turns it off). */
   autoMigrate?: boolean;
@@ -82,10 +89,7 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
       connectionTimeoutMillis: connectTimeoutMs,
       idleTimeoutMillis: 10_000,
       min: warmConnections,
-      // A kept connection may idle for hours. TCP keepalives stop a NAT or a firewall
-      // from dropping it unnoticed, which would leave the next request on a dead socket.
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 30_000,
+      ...tcpKeepAlive,
       application_name: 'activity',
       ...(options ? { options } : {}),
     });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { tcpKeepAlive } from '../store/open-database.js';
 import { decodeNotice, type StreamTransport } from './transport.js';
 
 /** The channel each append NOTIFYs (see the repository's `notifyChannel`). */
@@ -25,7 +26,11 @@ export async function createPostgresTransport(url: string): Promise<StreamTransp
         let attempt = 0;
         let everConnected = false;
         const connect = async () => {
-          const next = new pgModule.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+          const next = new pgModule.Client({
+            connectionString: url,
+            connectionTimeoutMillis: 5000,
+            ...tcpKeepAlive,
+          });
           next.on('notification', (message) => {
             const notice = message.payload === undefined ? undefined : decodeNotice(message.payload);
             if (notice) listener.onNotice(notice);

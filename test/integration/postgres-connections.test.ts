@@ -3,6 +3,7 @@ import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/store/open-database.js';
 import type { StoreSchema } from '../../src/store/schema.js';
+import { createPostgresTransport } from '../../src/stream/postgres-transport.js';
 import { createTestDatabase } from '../helpers/databases.js';
 
 let url: string;
@@ -40,35 +41,54 @@ it('keeps its connections through a quiet spell: the reads and writes after it n
 });
 
 it('sends TCP keepalives on its connections, so that a NAT keeps the idle ones', async () => {
+  const earlier = await socketTimers();
   const database = await openDatabase({ kind: 'postgres', url });
   try {
     await backendPid(database.pages);
     await backendPid(database.db);
-    const timers = await socketTimersTo(Number(new URL(url).port));
-    expect(timers.length).toBeGreaterThanOrEqual(2);
-    // Linux runs the keepalive timer (2) on an idle connection that asked for it; none (0) otherwise.
-    expect(new Set(timers)).toEqual(new Set(['02']));
+    expect(newTimers(earlier, await socketTimers())).toEqual(['02', '02']);
   } finally {
     await database.close();
   }
 });
 
-/** The kernel's timer kind of each TCP connection this process has to `port` (/proc/net/tcp's `tr`). */
-async function socketTimersTo(port: number): Promise<string[]> {
+it("the live stream's LISTEN connection sends keepalives too", async () => {
+  const earlier = await socketTimers();
+  const transport = await createPostgresTransport(url);
+  try {
+    await transport.listen({ onNotice() {}, onResync() {} });
+    expect(newTimers(earlier, await socketTimers())).toEqual(['02']);
+  } finally {
+    await transport.close();
+  }
+});
+
+/**
+ * The kernel's timer kind of each TCP connection this process has to the test
+ * database, by socket (/proc/net/tcp's `tr`). Linux runs the keepalive timer (02)
+ * on an idle connection that asked for keepalives, and none (00) on another.
+ */
+async function socketTimers(): Promise<Map<string, string>> {
+  const port = Number(new URL(url).port);
   const ownSockets = new Set<string>();
   for (const fd of await readdir('/proc/self/fd')) {
     const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
     const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
     if (inode) ownSockets.add(inode);
   }
-  const timers: string[] = [];
+  const timers = new Map<string, string>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const line of (await readFile(table, 'utf8')).trim().split('\n').slice(1)) {
       const [, , remote = '', , , timer = '', , , , inode = ''] = line.trim().split(/\s+/);
       if (Number.parseInt(remote.split(':')[1] ?? '', 16) === port && ownSockets.has(inode)) {
-        timers.push(timer.split(':')[0] ?? '');
+        timers.set(inode, timer.split(':')[0] ?? '');
       }
     }
   }
   return timers;
+}
+
+/** The timers of the connections opened since `earlier` (an earlier test's may still be closing). */
+function newTimers(earlier: Map<string, string>, now: Map<string, string>): string[] {
+  return [...now].filter(([inode]) => !earlier.has(inode)).map(([, timer]) => timer);
 }
