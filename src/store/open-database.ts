@@ -50,9 +50,9 @@ const connectTimeoutMs = 5000;
 
 /**
  * Connections each pool keeps however long it idles (pg's pool closes the others
- * after 10 s). A new connection cost 16–32 ms on the bench's machine, a backend
- * started and each statement prepared again, several times a request: a quiet
- * `serve` would pay it on every request.
+ * after 10 s). A new connection cost 16–32 ms on the bench's machine, with a backend
+ * to start and each statement to prepare again: more than the request waiting for
+ * it, and a quiet `serve` would pay it on every request.
  */
 const warmConnections = 2;
 
