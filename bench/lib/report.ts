@@ -18,18 +18,24 @@ function cells(row: BenchRow): string[] {
   ];
 }
 
-/** The rows as an aligned text table, for stdout. */
+/** The rows as an aligned text table, for stdout, with each row's notes below it. */
 export function textTable(rows: readonly BenchRow[]): string {
   const table = [columns.slice(), ...rows.map(cells)];
   const widths = columns.map((_, i) => Math.max(...table.map((line) => (line[i] ?? '').length)));
-  return `${table
-    .map((line) =>
-      line
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')}\n`;
+  const lines = table.map((line) =>
+    line
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd(),
+  );
+  const notes = notesOf(rows, (row) => `${row.id}: ${row.notes}`);
+  return `${lines.join('\n')}\n${notes}`;
+}
+
+/** The rows' notes, a line each, after a blank line; empty when no row has one. */
+function notesOf(rows: readonly BenchRow[], line: (row: BenchRow) => string): string {
+  const lines = rows.filter((row) => row.notes).map(line);
+  return lines.length > 0 ? `\n${lines.join('\n')}\n` : '';
 }
 
 function markdownTable(rows: readonly BenchRow[]): string {
@@ -39,8 +45,7 @@ function markdownTable(rows: readonly BenchRow[]): string {
     `|${columns.map(() => '---').join('|')}|`,
     ...rows.map((row) => `| ${cells(row).map(escapeCell).join(' | ')} |`),
   ];
-  const notes = rows.filter((row) => row.notes).map((row) => `- **${row.id}**: ${row.notes}`);
-  return `${lines.join('\n')}\n${notes.length > 0 ? `\n${notes.join('\n')}\n` : ''}`;
+  return `${lines.join('\n')}\n${notesOf(rows, (row) => `- **${row.id}**: ${row.notes}`)}`;
 }
 
 /** The machine the figures come from. */
