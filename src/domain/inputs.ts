@@ -62,6 +62,7 @@ export const timeInputSchema = z
     (value) => relativeTimePattern.test(value) || rfc3339Schema.safeParse(value).success,
     'must be RFC 3339 (2026-01-31T12:00:00Z) or a relative age like 15m, 24h, 7d',
   );
+
 const unitMs = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
 /** Resolves a time input against `now`. */
