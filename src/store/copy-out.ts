@@ -1,6 +1,7 @@
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { ignoreClientError } from './preparing-pool.js';
 
 /**
  * Runs a compiled `COPY (…) TO STDOUT` on a client of `pool` and yields its bytes as
@@ -10,6 +11,9 @@ import { to as copyTo } from 'pg-copy-streams';
 export async function* copyOut(pool: pg.Pool, statement: CompiledQuery): AsyncGenerator<Uint8Array> {
   const text = withLiterals(statement.sql, statement.parameters);
   const client = await pool.connect();
+  // A backend that goes away mid-COPY fails the stream below; the client's own
+  // 'error' must not end the process (see createPreparingPool).
+  client.on('error', ignoreClientError);
   let finished = false;
   try {
     for await (const chunk of client.query(copyTo(text))) yield chunk as Uint8Array;
@@ -17,6 +21,7 @@ export async function* copyOut(pool: pg.Pool, statement: CompiledQuery): AsyncGe
   } finally {
     // A COPY stopped halfway (an error, or a reader that left) leaves the connection
     // mid-protocol: it is closed, which also ends the statement on the server.
+    client.off('error', ignoreClientError);
     client.release(!finished);
   }
 }

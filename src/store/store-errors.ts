@@ -19,6 +19,14 @@ const unavailableCodes = new Set([
 ]);
 
 /**
+ * What pg says, without a code, of a server it cannot use: it is gone (a connection
+ * that broke, or one that broke earlier in the same transaction), starting or stopping,
+ * or it cannot speak TLS when the URL asks for it (sslmode=require).
+ */
+const unavailableMessage =
+  /timeout exceeded when trying to connect|Connection terminated|connect ETIMEDOUT|the database system is|is not queryable|does not support SSL/i;
+
+/**
  * Turns a driver error into an ActivityError: an unreachable database is
  * DB_UNAVAILABLE (exit 3, HTTP 503), a missing table means "run activity migrate".
  * `where` names the database without its password.
@@ -35,9 +43,7 @@ export function toStoreError(error: unknown, where: string): ActivityError {
   }
   if (
     (typeof code === 'string' && (unavailableCodes.has(code) || code.startsWith('08'))) ||
-    /timeout exceeded when trying to connect|Connection terminated|connect ETIMEDOUT|the database system is/i.test(
-      message,
-    )
+    unavailableMessage.test(message)
   ) {
     const reason = typeof code === 'string' && !/^\d/.test(code) ? code : message;
     return new ActivityError('DB_UNAVAILABLE', `cannot use ${where}: ${reason}`, { cause: error });

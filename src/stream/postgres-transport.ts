@@ -30,6 +30,8 @@ export async function createPostgresTransport(url: string): Promise<StreamTransp
             connectionString: url,
             connectionTimeoutMillis: 5000,
             ...tcpKeepAlive,
+            // Named like the pools' sessions, so that an operator finds every session of the tool.
+            application_name: 'activity',
           });
           next.on('notification', (message) => {
             const notice = message.payload === undefined ? undefined : decodeNotice(message.payload);

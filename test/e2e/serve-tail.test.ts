@@ -1,135 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenSigner, createTokenVerifier } from '../../src/http/auth.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { type EventJson, expectEventShape } from '../helpers/event-shape.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';
-import { binPath, cliFor, expectExit, parseJson, repoRoot } from '../helpers/run-cli.js';
+import { cliFor, expectExit, parseJson } from '../helpers/run-cli.js';
+import {
+  killAllCli,
+  type RunningServe,
+  spawnCli,
+  startServe as startServeProcess,
+} from '../helpers/running-cli.js';
 import { openSse, type SseTestStream } from '../helpers/sse-client.js';
 
 const secret = 'e2e-serve-secret-0123456789abcdef0123456789';
 const jwtSecret = 'e2e-serve-jwt-secret-0123456789abcdef012345';
-
-/** A long-running `activity …` process whose output is read as it comes. */
-interface RunningCli {
-  child: ReturnType<typeof execCli>;
-  stdout(): string;
-  stderr(): string;
-  /** Complete stdout lines parsed as JSON (tail --format ndjson). */
-  ndjson(): EventJson[];
-  /** Resolves once `check` holds; fails at once if the process exits first. */
-  waitFor(what: string, check: () => boolean, timeoutMs?: number): Promise<void>;
-  /** Sends `signal` and waits for the exit; reports the exit code and how long it took. */
-  stop(
-    signal: 'SIGTERM' | 'SIGINT',
-    timeoutMs?: number,
-  ): Promise<{ exitCode: number | undefined; ms: number }>;
-}
-
-const running = new Set<RunningCli>();
-
-/** `node bin/activity.js …` in a clean environment, output read as it comes, never rejecting. */
-function execCli(args: readonly string[], env: Record<string, string>) {
-  return execa(process.execPath, [binPath, ...args], {
-    reject: false,
-    extendEnv: false,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? tmpdir(),
-      TMPDIR: tmpdir(),
-      LANG: 'C.UTF-8',
-      FORCE_COLOR: '0',
-      NO_COLOR: '1',
-      ...env,
-    },
-    cwd: repoRoot,
-    stdin: 'ignore',
-    buffer: false,
-    forceKillAfterDelay: 15_000,
-  });
-}
-
-function spawnCli(args: readonly string[], env: Record<string, string>): RunningCli {
-  const child = execCli(args, env);
-  let stdout = '';
-  let stderr = '';
-  let exited = false;
-  const waiters = new Set<() => void>();
-  const wake = () => {
-    for (const waiter of [...waiters]) waiter();
-  };
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-    wake();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-    wake();
-  });
-  const finished = child.then((result) => {
-    exited = true;
-    wake();
-    return result;
-  });
-  const cli: RunningCli = {
-    child,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    ndjson: () =>
-      stdout
-        .split('\n')
-        .slice(0, -1)
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as EventJson),
-    waitFor(what, check, timeoutMs = 10_000) {
-      return new Promise<void>((resolve, reject) => {
-        const describe = () =>
-          `\`activity ${args[0]}\`: ${what}; stdout: ${stdout.slice(-1500)} stderr: ${stderr.slice(-1500)}`;
-        const attempt = () => {
-          if (check()) {
-            cleanup();
-            resolve();
-          } else if (exited) {
-            cleanup();
-            reject(new Error(`exited (code ${child.exitCode}) before ${describe()}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`));
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(attempt);
-        };
-        waiters.add(attempt);
-        attempt();
-      });
-    },
-    async stop(signal, timeoutMs = 15_000) {
-      const started = Date.now();
-      child.kill(signal);
-      const result = await Promise.race([
-        finished,
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), timeoutMs)),
-      ]);
-      const ms = Date.now() - started;
-      if (result === undefined) {
-        child.kill('SIGKILL');
-        await finished;
-        throw new Error(
-          `\`activity ${args[0]}\` did not exit within ${timeoutMs} ms of ${signal}; stderr: ${stderr}`,
-        );
-      }
-      running.delete(cli);
-      return { exitCode: result.exitCode, ms };
-    },
-  };
-  running.add(cli);
-  return cli;
-}
 
 describe('serve and tail, as processes', { timeout: 60_000 }, () => {
   let database: { url: string; drop(): Promise<void> };
@@ -156,10 +41,7 @@ describe('serve and tail, as processes', { timeout: 60_000 }, () => {
   });
   afterAll(async () => {
     for (const stream of streams) await stream.close();
-    for (const process of [...running]) {
-      process.child.kill('SIGKILL');
-      await process.child.catch(() => undefined);
-    }
+    await killAllCli();
     await redis?.stop();
     await database?.drop();
   });
@@ -175,27 +57,10 @@ describe('serve and tail, as processes', { timeout: 60_000 }, () => {
       })
     ).token;
 
-  /** `activity serve --port N`; resolves with its URL from the `listening` log line. */
-  async function startServe(port = 0): Promise<RunningCli & { url: string; port: number }> {
-    const serve = spawnCli(['serve', '--port', String(port)], env);
-    let listening: { url: string } | undefined;
-    await serve.waitFor(
-      'the listening log line',
-      () => {
-        for (const line of serve.stderr().split('\n')) {
-          if (!line.startsWith('{')) continue;
-          const record = JSON.parse(line) as { msg?: string; url?: string; stream?: string };
-          if (record.msg === 'listening' && record.url) {
-            expect(record.stream).toBe('redis');
-            listening = { url: record.url };
-          }
-        }
-        return listening !== undefined;
-      },
-      15_000,
-    );
-    const url = (listening as { url: string }).url;
-    return Object.assign(serve, { url, port: Number(new URL(url).port) });
+  async function startServe(port = 0): Promise<RunningServe> {
+    const serve = await startServeProcess(env, port);
+    expect(serve.stream).toBe('redis');
+    return serve;
   }
 
   async function post(baseUrl: string, token: string, body: unknown): Promise<EventJson[]> {

@@ -9,6 +9,8 @@ export interface PostgresServer {
   /** URL of the `postgres` database, as superuser. */
   adminUrl: string;
   urlFor(database: string): string;
+  /** `pg_ctl restart -m fast`: every connection is dropped; resolves once it accepts connections again. */
+  restart(): void;
   stop(): void;
 }
 
@@ -40,7 +42,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+export interface StartPostgresOptions {
+  /**
+   * Commits survive a crash (fsync and synchronous_commit on, as in production).
+   * Off by default: the suite runs faster, and only the fault tests crash a server.
+   */
+  durable?: boolean;
+}
+
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const bin = postgresBin();
   const isRoot = process.getuid?.() === 0;
   const directory = mkdtempSync(join(tmpdir(), 'activity-pg-'));
@@ -62,9 +72,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     `-p ${port}`,
     `-k ${directory}`,
     '-c listen_addresses=127.0.0.1',
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
+    ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     '-c max_connections=200',
   ].join(' ');
   run('pg_ctl', ['-D', data, '-o', settings, '-l', join(directory, 'log'), '-w', '-t', '30', 'start']);
@@ -72,6 +80,22 @@ export async function startPostgres(): Promise<PostgresServer> {
   return {
     adminUrl: urlFor('postgres'),
     urlFor,
+    restart() {
+      run('pg_ctl', [
+        '-D',
+        data,
+        '-o',
+        settings,
+        '-l',
+        join(directory, 'log'),
+        '-m',
+        'fast',
+        '-w',
+        '-t',
+        '30',
+        'restart',
+      ]);
+    },
     stop() {
       spawnSync(isRoot ? 'runuser' : join(bin, 'pg_ctl'), [
         ...(isRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []),

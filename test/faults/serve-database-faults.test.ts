@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenSigner } from '../../src/http/auth.js';
+import { openDatabase } from '../../src/store/open-database.js';
+import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
+import { killAllCli, type RunningServe, startServe } from '../helpers/running-cli.js';
+import { openSse, type SseTestStream } from '../helpers/sse-client.js';
+import { startWriteLoad, type WriteLoad } from '../helpers/write-load.js';
+
+const secret = 'fault-secret-0123456789abcdef0123456789abcd';
+const jwtSecret = 'fault-jwt-secret-0123456789abcdef0123456789';
+
+/**
+ * `serve` on a PostgreSQL of its own (these tests restart it), under eight POST
+ * loops, while its connections are dropped every way a server drops them. It must
+ * stay up, answer 503 for what it could not do, and store every write it
+ * acknowledged exactly once.
+ */
+describe('serve when PostgreSQL drops its connections', { timeout: 120_000 }, () => {
+  let postgres: PostgresServer;
+  let databaseUrl: string;
+  let admin: pg.Client;
+  let serve: RunningServe;
+  let load: WriteLoad;
+  let stream: SseTestStream;
+  const tenants = ['fault-a', 'fault-b', 'fault-c', 'fault-d'];
+
+  beforeAll(async () => {
+    postgres = await startPostgres({ durable: true });
+    const name = `activity_faults_${randomUUID().replaceAll('-', '')}`;
+    const creator = await connectWhenBack(postgres.adminUrl);
+    await creator.query(`create database ${name}`);
+    await creator.end();
+    databaseUrl = postgres.urlFor(name);
+    // The test's own session, on serve's database: it outlives each fault by reconnecting.
+    admin = await connectWhenBack(databaseUrl);
+    const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
+    await database.migrator.up();
+    await database.close();
+    serve = await startServe({
+      ACTIVITY_DATABASE_URL: databaseUrl,
+      ACTIVITY_SECRET: secret,
+      ACTIVITY_JWT_SECRET: jwtSecret,
+    });
+    const signer = createTokenSigner({ jwtSecret });
+    const tokens = new Map<string, string>();
+    for (const tenant of tenants) {
+      const { token } = await signer.sign({
+        tenantId: tenant,
+        subject: 'fault-test',
+        scopes: ['activity:read', 'activity:write'],
+        ttlSeconds: 3600,
+      });
+      tokens.set(tenant, token);
+    }
+    stream = await openSse(`${serve.url}/api/v1/activity/stream`, {
+      authorization: `Bearer ${tokens.get('fault-a')}`,
+    });
+    load = startWriteLoad({ url: serve.url, tokens, clients: 8 });
+    await load.waitForMoreAcks(50, 20_000);
+  });
+
+  afterAll(async () => {
+    await load?.stop();
+    await stream?.close();
+    await killAllCli();
+    await admin?.end().catch(() => {});
+    postgres?.stop();
+  });
+
+  /** Sessions of `serve` on its database, as an operator would find them. */
+  const sessionsOfServe = async () =>
+    (
+      await admin.query<{ pid: number }>(
+        `select pid from pg_stat_activity where application_name = 'activity' and datname = current_database()`,
+      )
+    ).rows.map((row) => row.pid);
+
+  async function expectRecovered() {
+    // Writes go through again after the fault, and nothing but 503 was answered meanwhile.
+    await serve.whileRunning(load.waitForMoreAcks(50, 30_000));
+    expect([...load.refused.keys()].filter((status) => status !== 503)).toEqual([]);
+    expect((await fetch(`${serve.url}/healthz`)).status).toBe(200);
+  }
+
+  it('stays up while its backends are terminated, five times under load', async () => {
+    for (let round = 0; round < 5; round++) {
+      const pids = await sessionsOfServe();
+      expect(pids.length).toBeGreaterThan(0);
+      await admin.query('select pg_terminate_backend(pid) from unnest($1::int[]) as pid', [pids]);
+      await expectRecovered();
+    }
+  });
+
+  it('stays up through a restart of PostgreSQL under load', async () => {
+    await admin.end();
+    postgres.restart();
+    admin = await connectWhenBack(databaseUrl);
+    await expectRecovered();
+  });
+
+  it('stays up when a backend is killed and PostgreSQL goes through crash recovery', async () => {
+    const [pid] = await sessionsOfServe();
+    process.kill(pid as number, 'SIGKILL');
+    // Crash recovery ends every session of the cluster, the test's own included.
+    await admin.end().catch(() => {});
+    admin = await connectWhenBack(databaseUrl);
+    await expectRecovered();
+  });
+
+  it('stored every acknowledged write exactly once, and the live stream caught up after it all', async () => {
+    await load.stop();
+    const { rows } = await admin.query<{ id: string; copies: string }>(
+      'select id::text, count(*) as copies from activity_events where id = any($1::uuid[]) group by id',
+      [[...load.acked.keys()]],
+    );
+    expect(rows.length).toBe(load.acked.size);
+    expect(rows.filter((row) => row.copies !== '1')).toEqual([]);
+    const lastOfA = Math.max(
+      ...[...load.acked.values()].filter((event) => event.tenant_id === 'fault-a').map((event) => event.seq),
+    );
+    await stream.waitFor(`seq ${lastOfA} of fault-a`, (s) => s.seqs().includes(lastOfA), 20_000);
+    const seqs = stream.seqs();
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
+  });
+});
+
+/** A client of `url`, retried while the server is still recovering. */
+async function connectWhenBack(url: string): Promise<pg.Client> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(() => {});
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}

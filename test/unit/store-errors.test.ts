@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { toStoreError } from '../../src/store/store-errors.js';
+
+const where = 'PostgreSQL at db:5432/app';
+
+describe('driver errors as the tool reports them', () => {
+  it.each([
+    ['a backend terminated mid-query', Object.assign(new Error('terminating connection'), { code: '57P01' })],
+    ['a connection that broke mid-query', new Error('Connection terminated unexpectedly')],
+    [
+      'a query on a connection that broke earlier in its transaction',
+      new Error('Client has encountered a connection error and is not queryable'),
+    ],
+    ['a query on a closed connection', new Error('Client was closed and is not queryable')],
+    [
+      'sslmode=require against a server without TLS',
+      new Error('The server does not support SSL connections'),
+    ],
+    ['a refused connection', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })],
+  ])('%s is DB_UNAVAILABLE (exit 3, HTTP 503)', (_, error) => {
+    const reported = toStoreError(error, where);
+    expect(reported.code).toBe('DB_UNAVAILABLE');
+    expect(reported.message).toMatch(/^cannot use PostgreSQL at db:5432\/app: /);
+    expect(reported.cause).toBe(error);
+  });
+
+  it('an undefined table says to run migrate', () => {
+    expect(toStoreError(Object.assign(new Error('x'), { code: '42P01' }), where).code).toBe(
+      'DB_NOT_MIGRATED',
+    );
+  });
+
+  it('anything else is INTERNAL, its message kept only as the cause', () => {
+    const reported = toStoreError(
+      Object.assign(new Error('syntax error at "selec"'), { code: '42601' }),
+      where,
+    );
+    expect(reported.code).toBe('INTERNAL');
+    expect(reported.message).not.toContain('selec');
+  });
+});
