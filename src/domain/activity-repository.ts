@@ -30,6 +30,17 @@ export interface PageRequest {
 /** What an export reads: a page's position and order, without a limit. */
 export type ExportRequest = Omit<PageRequest, 'limit'>;
 
+export interface AppendOptions {
+  /** Ids the service generated (UUIDv7): new by construction, so never looked up. */
+  generatedIds?: ReadonlySet<string>;
+  /**
+   * The time to store instead of the database's clock, which the service always uses
+   * so that no writer's clock decides an event's time. Tests place events in time
+   * with it. Either way time never runs backwards within a tenant.
+   */
+  createdAt?: Date;
+}
+
 export interface AppendedEvent {
   event: ActivityEvent;
   /** True when an event with this id was already stored: it is returned as stored. */
@@ -40,17 +51,15 @@ export interface AppendedEvent {
 export interface ActivityRepository {
   /**
    * Appends events of one tenant under one lock of its head row: each new event gets
-   * the next seq, in input order, and `createdAt` (or the tenant's latest time if that
-   * is later, so time never runs backwards within a tenant). Ids must be unique within
-   * the call; an id already stored comes back as a duplicate, except those in
-   * `generatedIds` (freshly generated, so not looked up). Returns one entry per input,
-   * in input order.
+   * the next seq, in input order, and the database's time (or the tenant's latest
+   * time if that is later, so time never runs backwards within a tenant). Ids must be
+   * unique within the call; an id already stored comes back as a duplicate, except
+   * those in `generatedIds`. Returns one entry per input, in input order.
    */
   append(
     tenantId: string,
     events: readonly NewActivityEvent[],
-    createdAt: Date,
-    generatedIds?: ReadonlySet<string>,
+    options?: AppendOptions,
   ): Promise<AppendedEvent[]>;
   /**
    * Appends events whose ids the service generated (new by construction, so never
@@ -58,7 +67,10 @@ export interface ActivityRepository {
    * get its next seqs in input order, as `append` gives them. Returns one entry per
    * input, in input order.
    */
-  appendGenerated(events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]>;
+  appendGenerated(
+    events: readonly NewActivityEvent[],
+    options?: Pick<AppendOptions, 'createdAt'>,
+  ): Promise<AppendedEvent[]>;
   /** Matching events in seq order: newest first unless `order` is `asc`. */
   page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
   /**

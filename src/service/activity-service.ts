@@ -36,6 +36,7 @@ export interface ActivityServiceOptions {
   registry: Registry;
   keys: DerivedKeys;
   observers?: readonly ActivityObserver[];
+  /** Resolves relative times (`--since 24h`); an event's own time is the database's. */
   clock?: () => Date;
 }
 
@@ -362,7 +363,7 @@ export class ActivityService {
     const started = performance.now();
     let appended: AppendedEvent[] | undefined;
     try {
-      appended = await this.#repository.appendGenerated(events, this.#clock());
+      appended = await this.#repository.appendGenerated(events);
     } catch (error) {
       // Only a refusal is sure to have stored nothing. Unreachable, the statement may
       // have committed, and anything else is a fault past the database: storing the
@@ -404,7 +405,7 @@ export class ActivityService {
     const generatedIds = new Set(
       unique.filter((event) => this.#generatedIds.has(event)).map((event) => event.id),
     );
-    const appended = await this.#repository.append(tenantId, unique, this.#clock(), generatedIds);
+    const appended = await this.#repository.append(tenantId, unique, { generatedIds });
     this.#tellRecorded(appended, started);
     const appendedById = new Map(appended.map((entry) => [entry.event.id, entry]));
     return events.map((event, position) => {

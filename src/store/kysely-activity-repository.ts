@@ -2,6 +2,7 @@ import { CompiledQuery, type Kysely, type RawBuilder, type SelectQueryBuilder, s
 import type {
   ActivityRepository,
   AppendedEvent,
+  AppendOptions,
   EventFilter,
   ExportRequest,
   PageRequest,
@@ -120,19 +121,22 @@ export class KyselyActivityRepository implements ActivityRepository {
   async append(
     tenantId: string,
     events: readonly NewActivityEvent[],
-    createdAt: Date,
-    generatedIds?: ReadonlySet<string>,
+    options: AppendOptions = {},
   ): Promise<AppendedEvent[]> {
+    const { generatedIds, createdAt } = options;
     // Ids the service generated (UUIDv7) cannot be stored yet: only the others are looked up.
     const checkIds = events.map((event) => event.id).filter((id) => !generatedIds?.has(id));
-    if (checkIds.length === 0) return this.appendGenerated(events, createdAt);
+    if (checkIds.length === 0) return this.appendGenerated(events, options);
     return this.#appendWith(
       events,
       appendCheckedStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel).compile(this.#db),
     );
   }
 
-  appendGenerated(events: readonly NewActivityEvent[], createdAt: Date): Promise<AppendedEvent[]> {
+  appendGenerated(
+    events: readonly NewActivityEvent[],
+    { createdAt }: Pick<AppendOptions, 'createdAt'> = {},
+  ): Promise<AppendedEvent[]> {
     return this.#appendWith(
       events,
       events.length === 1
@@ -509,11 +513,12 @@ function eventsJson(events: readonly NewActivityEvent[], backs?: readonly number
  * stays locked until commit so that seq follows commit order with no gap, and insert.
  * Head rows are locked in tenant id order, the same in every such statement, so two
  * of them never wait on each other in a cycle. With a channel, it also NOTIFYs
- * "tenant T has events up to N" for each tenant, delivered at commit.
+ * "tenant T has events up to N" for each tenant, delivered at commit. The time is the
+ * database's (clock_timestamp()), never a writer's, unless `createdAt` is given.
  */
 function appendNewStatement(
   events: readonly NewActivityEvent[],
-  createdAt: Date,
+  createdAt: Date | undefined,
   notifyChannel: string | undefined,
 ) {
   // Walked from the end: an event's `back` is how many events of its tenant follow it,
@@ -531,7 +536,7 @@ function appendNewStatement(
   return sql<AppendRow>`
     with head as (
       insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
-      select h.tenant_id, h.added, ${createdAt}::timestamptz
+      select h.tenant_id, h.added, coalesce(${createdAt ?? null}::timestamptz, clock_timestamp())
       from unnest(${tenants}::text[], ${tenants.map((tenantId) => added.get(tenantId))}::int[])
         with ordinality as h(tenant_id, added, position)
       order by h.position
@@ -571,12 +576,12 @@ function appendNewStatement(
  */
 function appendOneStatement(
   event: NewActivityEvent,
-  createdAt: Date,
+  createdAt: Date | undefined,
   notifyChannel: string | undefined,
 ): CompiledQuery<AppendRow> {
   const values: unknown[] = [
     event.tenant_id,
-    createdAt,
+    createdAt ?? null,
     event.id,
     event.action,
     event.actor_type,
@@ -596,7 +601,8 @@ function appendOneStatement(
 }
 
 const appendOneBody = `with head as (
-    insert into activity_tenants as t (tenant_id, last_seq, last_created_at) values ($1, 1, $2::timestamptz)
+    insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
+      values ($1, 1, coalesce($2::timestamptz, clock_timestamp()))
     on conflict (tenant_id) do update
       set last_seq = t.last_seq + 1, last_created_at = greatest(t.last_created_at, excluded.last_created_at)
     returning last_seq, last_created_at
@@ -623,12 +629,13 @@ const appendOneNotifyingText = `${appendOneBody},
 function appendCheckedStatement(
   tenantId: string,
   events: readonly NewActivityEvent[],
-  createdAt: Date,
+  createdAt: Date | undefined,
   checkIds: readonly string[],
   notifyChannel: string | undefined,
 ) {
   return sql<AppendRow>`select * from activity_append(${tenantId}, ${eventsJson(events)}::jsonb,
-    ${createdAt}::timestamptz, ${checkIds}::uuid[], ${notifyChannel ?? null}::text)`;
+    coalesce(${createdAt ?? null}::timestamptz, clock_timestamp()), ${checkIds}::uuid[],
+    ${notifyChannel ?? null}::text)`;
 }
 
 /** `2026-11-27T08:50:19.123Z`, as pages select `created_at`. */

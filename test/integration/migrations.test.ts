@@ -56,7 +56,7 @@ describe('migrations on an empty postgres database', () => {
     expect(await tableNames(database)).toEqual([]);
     expect((await database.migrator.down()).names).toEqual([]);
     expect((await database.migrator.up()).names).toEqual(applied);
-    const [event] = await database.repository.append('acme', [newEvent('acme')], new Date());
+    const [event] = await database.repository.append('acme', [newEvent('acme')]);
     expect(event?.event.seq).toBe(1);
   });
 
@@ -189,11 +189,10 @@ describe.each(storeKinds)('the partition migration on %s', (kind) => {
       'activity_events_y2026m03',
     ]);
     // Appends go on from the head row, and an id stored before the migration is still a duplicate.
-    const appended = await database.repository.append(
-      'acme',
-      [newEvent('acme', { id: '0190c6a0-0000-7000-8000-000000000002' }), newEvent('acme')],
-      new Date(),
-    );
+    const appended = await database.repository.append('acme', [
+      newEvent('acme', { id: '0190c6a0-0000-7000-8000-000000000002' }),
+      newEvent('acme'),
+    ]);
     expect(appended.map((entry) => [entry.event.seq, entry.duplicate])).toEqual([
       [2, true],
       [4, false],

@@ -22,7 +22,7 @@ async function append(database: Database, tenant: string, createdAt: Date, count
   await database.repository.append(
     tenant,
     Array.from({ length: count }, () => newEvent(tenant)),
-    createdAt,
+    { createdAt: createdAt },
   );
 }
 
@@ -122,7 +122,7 @@ describe.each(storeKinds)('purge in batches on %s', (kind) => {
     const tenant = `purge-seq-${randomUUID()}`;
     await seed(tenant, [-2, -1]);
     await purge(database, { ...options, tenantId: tenant });
-    const [next] = await database.repository.append(tenant, [newEvent(tenant)], at(1));
+    const [next] = await database.repository.append(tenant, [newEvent(tenant)], { createdAt: at(1) });
     expect(next?.event.seq).toBe(3);
   });
 

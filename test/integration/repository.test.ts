@@ -58,13 +58,11 @@ describe.each(storeKinds)('repository on %s', (kind) => {
   it('hands out seq 1, 2, 3… per tenant in input order', async () => {
     const a = tenant();
     const b = tenant();
-    const first = await database.repository.append(a, [newEvent(a), newEvent(a)], at);
-    const other = await database.repository.append(b, [newEvent(b)], at);
-    const second = await database.repository.append(
-      a,
-      [newEvent(a, { action: 'auth.logout.completed' })],
-      at,
-    );
+    const first = await database.repository.append(a, [newEvent(a), newEvent(a)], { createdAt: at });
+    const other = await database.repository.append(b, [newEvent(b)], { createdAt: at });
+    const second = await database.repository.append(a, [newEvent(a, { action: 'auth.logout.completed' })], {
+      createdAt: at,
+    });
     expect(first.map((entry) => entry.event.seq)).toEqual([1, 2]);
     expect(other.map((entry) => entry.event.seq)).toEqual([1]);
     expect(second.map((entry) => [entry.event.seq, entry.event.action])).toEqual([
@@ -75,9 +73,9 @@ describe.each(storeKinds)('repository on %s', (kind) => {
   it('appends new events of several tenants in one call, each tenant counting on from its own head', async () => {
     const a = tenant();
     const b = tenant();
-    await database.repository.append(a, [newEvent(a)], at);
+    await database.repository.append(a, [newEvent(a)], { createdAt: at });
     const input = [newEvent(b), newEvent(a), newEvent(b), newEvent(a, { action: 'auth.logout.completed' })];
-    const appended = await database.repository.appendGenerated(input, at);
+    const appended = await database.repository.appendGenerated(input, { createdAt: at });
     expect(appended.map((entry) => [entry.event.id, entry.event.tenant_id, entry.event.seq])).toEqual([
       [input[0]?.id, b, 1],
       [input[1]?.id, a, 2],
@@ -90,18 +88,18 @@ describe.each(storeKinds)('repository on %s', (kind) => {
       [2, input[1]?.action],
       [1, input[1]?.action],
     ]);
-    const [next] = await database.repository.append(b, [newEvent(b)], at);
+    const [next] = await database.repository.append(b, [newEvent(b)], { createdAt: at });
     expect(next?.event.seq).toBe(3);
   });
 
   it('a retry with the same id returns the stored event and consumes no seq', async () => {
     const a = tenant();
     const original = newEvent(a, { metadata: { method: 'password' } });
-    const [stored] = await database.repository.append(a, [original], at);
+    const [stored] = await database.repository.append(a, [original], { createdAt: at });
     const retry = await database.repository.append(
       a,
       [{ ...original, metadata: { method: 'sso' } }, newEvent(a)],
-      at,
+      { createdAt: at },
     );
     expect(retry[0]).toEqual({ event: stored?.event, duplicate: true });
     expect(retry[1]?.duplicate).toBe(false);
@@ -116,10 +114,10 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     const now = new Date();
     const later = new Date(now.getTime() + 62 * 86_400_000);
     const original = newEvent(a);
-    const [stored] = await database.repository.append(a, [original], now);
-    const [retry] = await database.repository.append(a, [original], later);
+    const [stored] = await database.repository.append(a, [original], { createdAt: now });
+    const [retry] = await database.repository.append(a, [original], { createdAt: later });
     expect(retry).toEqual({ event: stored?.event, duplicate: true });
-    const [next] = await database.repository.append(a, [newEvent(a)], later);
+    const [next] = await database.repository.append(a, [newEvent(a)], { createdAt: later });
     expect(next?.event.seq).toBe(2);
   });
 
@@ -127,8 +125,8 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     const id = uuidv7();
     const a = tenant();
     const b = tenant();
-    await database.repository.append(a, [newEvent(a, { id })], at);
-    const [inB] = await database.repository.append(b, [newEvent(b, { id })], at);
+    await database.repository.append(a, [newEvent(a, { id })], { createdAt: at });
+    const [inB] = await database.repository.append(b, [newEvent(b, { id })], { createdAt: at });
     expect(inB?.duplicate).toBe(false);
     expect(inB?.event.tenant_id).toBe(b);
   });
@@ -136,7 +134,9 @@ describe.each(storeKinds)('repository on %s', (kind) => {
   it('stores every field and returns it in the contract shape', async () => {
     const a = tenant();
     const event = withEveryField(a);
-    const [stored] = await database.repository.append(a, [event], new Date('2026-02-03T04:05:06.789Z'));
+    const [stored] = await database.repository.append(a, [event], {
+      createdAt: new Date('2026-02-03T04:05:06.789Z'),
+    });
     expect(stored?.event).toEqual({ ...event, seq: 1, created_at: '2026-02-03T04:05:06.789Z' });
   });
 
@@ -171,7 +171,7 @@ describe.each(storeKinds)('repository on %s', (kind) => {
         metadata: {},
       }),
     ];
-    await database.repository.append(a, events, at);
+    await database.repository.append(a, events, { createdAt: at });
     const page = await database.repository.page(a, {}, { limit: 10 });
     const { events: lines, keys } = await exported(database.repository, a, {}, {});
     expect(lines).toEqual(page);
@@ -183,7 +183,7 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     const count = 1001;
     await database.repository.appendGenerated(
       Array.from({ length: count }, () => newEvent(a)),
-      at,
+      { createdAt: at },
     );
     const { events } = await exported(database.repository, a, {}, {});
     expect(events.map((event) => (event as { seq: number }).seq)).toEqual(
@@ -196,13 +196,15 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     const event = (overrides: Partial<NewActivityEvent> = {}) => withEveryField(a, overrides);
     const appended = [
       // One event of a generated id, several, one whose id is looked up, and one again.
-      ...(await database.repository.appendGenerated([event()], at)),
+      ...(await database.repository.appendGenerated([event()], { createdAt: at })),
       ...(await database.repository.appendGenerated(
         [event({ actor_id: null }), event({ object_id: 'f_10' })],
-        at,
+        { createdAt: at },
       )),
-      ...(await database.repository.append(a, [event({ source: null })], at)),
-      ...(await database.repository.appendGenerated([event({ user_agent: null, metadata: {} })], at)),
+      ...(await database.repository.append(a, [event({ source: null })], { createdAt: at })),
+      ...(await database.repository.appendGenerated([event({ user_agent: null, metadata: {} })], {
+        createdAt: at,
+      })),
     ].map((entry) => entry.event);
     expect(appended.map((stored) => stored.seq)).toEqual([1, 2, 3, 4, 5]);
     const page = await database.repository.page(a, {}, { limit: 10 });
@@ -212,16 +214,16 @@ describe.each(storeKinds)('repository on %s', (kind) => {
   it('time never runs backwards within a tenant, whichever statement appends', async () => {
     const a = tenant();
     const march = '2026-03-01T00:00:00.000Z';
-    await database.repository.append(a, [newEvent(a)], new Date(march));
-    const [late] = await database.repository.append(a, [newEvent(a)], new Date('2026-02-01T00:00:00.000Z'));
-    const [alone] = await database.repository.appendGenerated(
-      [newEvent(a)],
-      new Date('2026-02-02T00:00:00.000Z'),
-    );
-    const batch = await database.repository.appendGenerated(
-      [newEvent(a), newEvent(a)],
-      new Date('2026-02-03T00:00:00.000Z'),
-    );
+    await database.repository.append(a, [newEvent(a)], { createdAt: new Date(march) });
+    const [late] = await database.repository.append(a, [newEvent(a)], {
+      createdAt: new Date('2026-02-01T00:00:00.000Z'),
+    });
+    const [alone] = await database.repository.appendGenerated([newEvent(a)], {
+      createdAt: new Date('2026-02-02T00:00:00.000Z'),
+    });
+    const batch = await database.repository.appendGenerated([newEvent(a), newEvent(a)], {
+      createdAt: new Date('2026-02-03T00:00:00.000Z'),
+    });
     expect([late, alone, ...batch].map((entry) => entry?.event.created_at)).toEqual([
       march,
       march,
@@ -248,8 +250,8 @@ describe.each(storeKinds)('repository on %s', (kind) => {
         ],
       ];
       for (const [overrides, time] of rows)
-        await database.repository.append(a, [newEvent(a, overrides)], time);
-      await database.repository.append(b, [newEvent(b, { actor_id: 'alice' })], day(3));
+        await database.repository.append(a, [newEvent(a, overrides)], { createdAt: time });
+      await database.repository.append(b, [newEvent(b, { actor_id: 'alice' })], { createdAt: day(3) });
     });
 
     const seqs = async (
@@ -368,9 +370,7 @@ describe('repository on postgres, concurrently', () => {
       const a = `busy-${randomUUID()}`;
       const appended = await Promise.all(
         writers.flatMap((writer) =>
-          Array.from({ length: 20 }, () =>
-            writer.repository.append(a, [newEvent(a), newEvent(a)], new Date()),
-          ),
+          Array.from({ length: 20 }, () => writer.repository.append(a, [newEvent(a), newEvent(a)])),
         ),
       );
       const seqs = sortedSeqs(appended.flat());
@@ -386,10 +386,7 @@ describe('repository on postgres, concurrently', () => {
       const appended = await Promise.all(
         writers.flatMap((writer) =>
           Array.from({ length: 20 }, (_, call) =>
-            writer.repository.appendGenerated(
-              call % 2 === 0 ? [newEvent(a)] : [newEvent(a), newEvent(a)],
-              new Date(),
-            ),
+            writer.repository.appendGenerated(call % 2 === 0 ? [newEvent(a)] : [newEvent(a), newEvent(a)]),
           ),
         ),
       );
@@ -412,7 +409,6 @@ describe('repository on postgres, concurrently', () => {
             const order = call % 2 === 0 ? rotated : rotated.reverse();
             return writer.repository.appendGenerated(
               order.flatMap((tenantId) => [newEvent(tenantId), newEvent(tenantId)]),
-              new Date(),
             );
           }),
         ),
@@ -429,11 +425,11 @@ describe('repository on postgres, concurrently', () => {
       const a = `retry-${randomUUID()}`;
       const event = newEvent(a);
       const results = await Promise.all(
-        writers.flatMap((writer) => [1, 2, 3].map(() => writer.repository.append(a, [event], new Date()))),
+        writers.flatMap((writer) => [1, 2, 3].map(() => writer.repository.append(a, [event]))),
       );
       expect(results.filter(([entry]) => entry?.duplicate === false)).toHaveLength(1);
       expect(new Set(results.map(([entry]) => entry?.event.seq))).toEqual(new Set([1]));
-      const head = await writers[0]?.repository.append(a, [newEvent(a)], new Date());
+      const head = await writers[0]?.repository.append(a, [newEvent(a)]);
       expect(head?.[0]?.event.seq).toBe(2);
     });
   });
@@ -457,7 +453,7 @@ describe('repository on postgres, pages of a busy value', () => {
       const events = Array.from({ length: 1000 }, (_, i) =>
         newEvent(a, { object_type: 'doc', object_id: i % 2 === 0 ? 'busy' : `doc-${batch}-${i}` }),
       );
-      await database.repository.append(a, events, new Date());
+      await database.repository.append(a, events);
     }
     await sql`analyze activity_events`.execute(database.db);
     // A plan made once for any value, as PostgreSQL caches for a prepared page, on one of
@@ -509,8 +505,12 @@ describe('repository on postgres, a time window', () => {
   it('reads only the months a window covers, not every month of the tenant', async () => {
     const a = `window-${randomUUID()}`;
     await pool.query("select activity_ensure_partitions('2025-01-01', '2025-03-31')");
-    await repository.append(a, [newEvent(a), newEvent(a)], new Date('2025-01-10T00:00:00.000Z'));
-    await repository.append(a, [newEvent(a), newEvent(a)], new Date('2025-03-10T00:00:00.000Z'));
+    await repository.append(a, [newEvent(a), newEvent(a)], {
+      createdAt: new Date('2025-01-10T00:00:00.000Z'),
+    });
+    await repository.append(a, [newEvent(a), newEvent(a)], {
+      createdAt: new Date('2025-03-10T00:00:00.000Z'),
+    });
     statements.length = 0;
     const page = await repository.page(
       a,
@@ -554,7 +554,7 @@ describe('repository on postgres, exports', () => {
     await database.repository.append(
       a,
       values.map((objectId) => newEvent(a, { object_id: objectId })),
-      at,
+      { createdAt: at },
     );
     for (const objectId of values) {
       const { events } = await exported(database.repository, a, { objectId }, {});
@@ -588,7 +588,7 @@ describe('repository on postgres, exports', () => {
           }),
           newEvent(a, { actor_id: null, object_type: null, object_id: null, source: null, request_id: null }),
         ],
-        at,
+        { createdAt: at },
       );
       const bytes = async (repository: Database['repository']) => {
         const chunks: Uint8Array[] = [];
@@ -607,7 +607,7 @@ describe('repository on postgres, exports', () => {
     const a = `early-${randomUUID()}`;
     await database.repository.appendGenerated(
       Array.from({ length: 2000 }, () => newEvent(a, { user_agent: 'x'.repeat(400) })),
-      at,
+      { createdAt: at },
     );
     for await (const chunk of database.repository.exportJson(a, {}, {})) {
       expect(chunk.length).toBeGreaterThan(0);

@@ -351,4 +351,28 @@ describe.each(storeKinds)('service on %s', (kind) => {
     });
     expect((await service.query(a, { action: 'containers.*' })).data).toHaveLength(1);
   });
+
+  it('a writer whose clock is ten years ahead stores the database time, and does not move the timeline', async () => {
+    const a = tenant();
+    const tenYears = 10 * 365 * 86_400_000;
+    const skewed = new ActivityService({
+      repository: store.database.repository,
+      registry: createRegistry(),
+      keys: deriveKeys('x'.repeat(32)),
+      clock: () => new Date(Date.now() + tenYears),
+    });
+    const fromSkewedHost = [
+      await skewed.record({ tenant_id: a, action: 'auth.login.success' }),
+      ...(await skewed.recordBatch([{ tenant_id: a, action: 'auth.login.success' }])),
+      await skewed.record({ tenant_id: a, action: 'auth.login.success', id: randomUUID() }),
+    ];
+    const after = await service.record({ tenant_id: a, action: 'auth.login.success' });
+    const { rows } = await sql<{ now: Date }>`select now() as now`.execute(store.database.db);
+    const databaseNow = (rows[0] as { now: Date }).now.getTime();
+    for (const event of [...fromSkewedHost, after]) {
+      // The database's clock, give or take the test's own duration: nowhere near ten years.
+      expect(Math.abs(Date.parse(event.created_at) - databaseNow)).toBeLessThan(60_000);
+    }
+    expect(after.seq).toBe(4);
+  });
 });
