@@ -18,6 +18,10 @@ export interface Config {
   secret: string | undefined;
   jwtSecret: string | undefined;
   jwksFile: string | undefined;
+  /** ACTIVITY_JWT_ISSUER: the `iss` bearer tokens must carry; set whenever jwksFile is. */
+  jwtIssuer: string | undefined;
+  /** ACTIVITY_JWT_AUDIENCE: the `aud` bearer tokens must be for; set whenever jwksFile is. */
+  jwtAudience: string | undefined;
   registryFile: string | undefined;
 }
 
@@ -40,29 +44,52 @@ const secretText = optionalText.refine(
   'must be at least 32 bytes',
 );
 
+/** An `iss` or `aud` value: compared exactly, so a stray space would refuse every token. */
+const claimText = optionalText.refine(
+  (value) => value === undefined || value === value.trim(),
+  'must not begin or end with whitespace',
+);
+
 /** Every variable the tool reads, validated once. No other module reads process.env. */
-const environmentSchema = z.object({
-  ACTIVITY_DATABASE_URL: optionalText,
-  DATABASE_URL: optionalText,
-  ACTIVITY_DATA_DIR: optionalText,
-  ACTIVITY_REDIS_URL: optionalText.refine(
-    (value) => value === undefined || /^rediss?:\/\//.test(value),
-    'must be a redis:// or rediss:// URL',
-  ),
-  ENABLE_ACTIVITY_STREAM: booleanText,
-  ACTIVITY_RETENTION_DAYS: optionalText.pipe(
-    z
-      .string()
-      .regex(/^\d{1,5}$/, 'must be a whole number of days')
-      .transform(Number)
-      .pipe(z.number().min(1, 'must be at least 1 day'))
-      .optional(),
-  ),
-  ACTIVITY_SECRET: secretText,
-  ACTIVITY_JWT_SECRET: secretText,
-  ACTIVITY_JWKS_FILE: optionalText,
-  ACTIVITY_REGISTRY_FILE: optionalText,
-});
+const environmentSchema = z
+  .object({
+    ACTIVITY_DATABASE_URL: optionalText,
+    DATABASE_URL: optionalText,
+    ACTIVITY_DATA_DIR: optionalText,
+    ACTIVITY_REDIS_URL: optionalText.refine(
+      (value) => value === undefined || /^rediss?:\/\//.test(value),
+      'must be a redis:// or rediss:// URL',
+    ),
+    ENABLE_ACTIVITY_STREAM: booleanText,
+    ACTIVITY_RETENTION_DAYS: optionalText.pipe(
+      z
+        .string()
+        .regex(/^\d{1,5}$/, 'must be a whole number of days')
+        .transform(Number)
+        .pipe(z.number().min(1, 'must be at least 1 day'))
+        .optional(),
+    ),
+    ACTIVITY_SECRET: secretText,
+    ACTIVITY_JWT_SECRET: secretText,
+    ACTIVITY_JWKS_FILE: optionalText,
+    ACTIVITY_JWT_ISSUER: claimText,
+    ACTIVITY_JWT_AUDIENCE: claimText,
+    ACTIVITY_REGISTRY_FILE: optionalText,
+  })
+  // An identity provider's keys sign tokens for other services too: without both checks
+  // a token minted for any of them would be accepted.
+  .superRefine((env, context) => {
+    if (env.ACTIVITY_JWKS_FILE === undefined) return;
+    for (const name of ['ACTIVITY_JWT_ISSUER', 'ACTIVITY_JWT_AUDIENCE'] as const) {
+      if (env[name] === undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'is required when ACTIVITY_JWKS_FILE is set',
+        });
+      }
+    }
+  });
 
 /** Builds the configuration: flags, then the environment, then defaults. */
 export function loadConfig(
@@ -92,6 +119,11 @@ export function loadConfig(
       `${databaseUrlSource} must be a postgres:// or postgresql:// URL`,
     );
   }
+  const urlProblem = databaseUrl === undefined ? undefined : postgresUrlProblem(databaseUrl);
+  if (urlProblem !== undefined) {
+    // No cause: the URL parser's error holds the input, password included.
+    throw new ActivityError('CONFIG_INVALID', `${databaseUrlSource} is not a valid URL (${urlProblem})`);
+  }
   return {
     database:
       databaseUrl === undefined
@@ -103,8 +135,39 @@ export function loadConfig(
     secret: env.ACTIVITY_SECRET,
     jwtSecret: env.ACTIVITY_JWT_SECRET,
     jwksFile: env.ACTIVITY_JWKS_FILE,
+    jwtIssuer: env.ACTIVITY_JWT_ISSUER,
+    jwtAudience: env.ACTIVITY_JWT_AUDIENCE,
     registryFile: env.ACTIVITY_REGISTRY_FILE,
   };
+}
+
+/**
+ * Why the PostgreSQL driver (pg) could not use `url`, or undefined when it can. pg
+ * reads it with the WHATWG URL parser, so a bad port used to surface at connect time as
+ * a bare "Invalid URL". The reason never quotes the URL: it may hold a password.
+ */
+function postgresUrlProblem(url: string): string | undefined {
+  // pg also takes `postgres://user:pw@/db?host=/run/postgresql` (a socket named in the
+  // query), where the URL parser wants a host after the `@`: lend it one.
+  const parsed = URL.parse(url.replace(/^(postgres(?:ql)?:\/\/[^/?#]*@)(?=[/?#]|$)/, '$1localhost'));
+  if (parsed === null) {
+    const authority = /^postgres(?:ql)?:\/\/([^/?#]*)/.exec(url)?.[1] ?? '';
+    const hostAndPort = authority.slice(authority.lastIndexOf('@') + 1);
+    const port = /^(?:\[[^\]]*\]|[^:[\]]*):(.*)$/.exec(hostAndPort)?.[1];
+    return (
+      (port === undefined ? undefined : portProblem(port)) ??
+      'check the host, and percent-encode special characters in the user name and password'
+    );
+  }
+  // A port in the query wins over the one after the host, as in pg.
+  const port = parsed.searchParams.get('port') || parsed.port;
+  return port === '' ? undefined : portProblem(port);
+}
+
+function portProblem(port: string): string | undefined {
+  if (!/^\d+$/.test(port)) return 'port must be a number';
+  const number = Number(port);
+  return number >= 1 && number <= 65_535 ? undefined : 'port must be between 1 and 65535';
 }
 
 function parseOrThrow<T extends z.ZodType>(

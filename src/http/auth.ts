@@ -32,6 +32,10 @@ export interface TokenVerifier {
 export interface TokenVerifierOptions {
   jwtSecret?: string | undefined;
   jwksFile?: string | undefined;
+  /** ACTIVITY_JWT_ISSUER: the `iss` every token must carry. Required with a JWKS file. */
+  issuer?: string | undefined;
+  /** ACTIVITY_JWT_AUDIENCE: the `aud` every token must be for. Required with a JWKS file. */
+  audience?: string | undefined;
   clock?: (() => Date) | undefined;
 }
 
@@ -46,8 +50,22 @@ const roleScopes: Readonly<Record<string, readonly ActivityScope[]>> = {
   admin: ['activity:read'],
 };
 
-/** Seconds of clock skew tolerated on exp and nbf. */
-const clockToleranceSeconds = 5;
+/**
+ * Seconds of clock skew tolerated on every time claim (exp, nbf, iat and the lifetime
+ * limit). Hosts kept in time by NTP agree within a second; 30 s absorbs an identity
+ * provider or a resumed VM whose clock runs ahead, without which a token it has just
+ * issued is refused as "issued in the future", while giving an expired token at most
+ * half a minute more (Envoy and Spring Security allow a full minute).
+ */
+const clockToleranceSeconds = 30;
+/**
+ * The longest a token may still have to live when it is presented: a year, the
+ * longest a service token should last (`activity token --ttl` stops here too). It keeps
+ * `exp` within what a Date and a timer can hold: an `exp` of 1e20 would have made a
+ * stream's expiry timer fire every millisecond and never close the stream.
+ */
+export const maxTokenLifetimeSeconds = 365 * 86_400;
+const maxTokenLifetimeDays = maxTokenLifetimeSeconds / 86_400;
 /** Far above any real JWT; stops a crafted giant token from costing parse time. */
 const maxTokenLength = 8_192;
 const requiredClaims = ['exp', 'sub', 'tenant_id'] as const;
@@ -57,10 +75,25 @@ const maxVerifiedTokens = 10_000;
 /**
  * Builds a verifier for bearer tokens: HS256 with ACTIVITY_JWT_SECRET and/or the
  * asymmetric algorithms with the public keys of ACTIVITY_JWKS_FILE (read once, here).
- * When both are configured the token's `alg` header picks the key.
+ * When both are configured the token's `alg` header picks the key. With an issuer or
+ * an audience, every token must carry it, whatever its algorithm; a JWKS needs both.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const clock = options.clock ?? (() => new Date());
+  const { issuer, audience } = options;
+  // Keys from a JWKS usually belong to an identity provider that signs tokens for other
+  // services too: without iss and aud, a token minted for any of them would be accepted.
+  if (options.jwksFile !== undefined) {
+    const missing =
+      issuer === undefined
+        ? 'ACTIVITY_JWT_ISSUER'
+        : audience === undefined
+          ? 'ACTIVITY_JWT_AUDIENCE'
+          : undefined;
+    if (missing !== undefined) {
+      throw new ActivityError('CONFIG_INVALID', `${missing} is required when ACTIVITY_JWKS_FILE is set`);
+    }
+  }
   // A key object, imported once: jose would import raw bytes again on every verify.
   const secret =
     options.jwtSecret === undefined ? undefined : createSecretKey(Buffer.from(options.jwtSecret, 'utf8'));
@@ -72,23 +105,28 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     );
   }
 
-  // Clients send the same token on request after request: a signature once verified
-  // stays valid, so only the time claims are checked again until it expires.
-  const verified = new Map<string, Principal>();
+  // Clients send the same token on request after request. Everything but time is
+  // fixed by the token's bytes and this verifier's keys, issuer and audience, so a token
+  // once verified needs only its time window checked again; outside it, the token is
+  // verified afresh, which says which check failed.
+  const verified = new Map<string, VerifiedToken>();
   return {
     async verify(token) {
       if (token === '') throw unauthorized('missing bearer token');
       if (token.length > maxTokenLength) throw unauthorized('token is too long');
+      const now = clock();
       const known = verified.get(token);
       if (known !== undefined) {
-        if (clock().getTime() < known.expiresAt.getTime() + clockToleranceSeconds * 1000) return known;
+        if (isWithin(known.window, now)) return known.principal;
         verified.delete(token);
       }
       const alg = headerAlgorithm(token);
       const verifyOptions = {
         clockTolerance: clockToleranceSeconds,
-        currentDate: clock(),
+        currentDate: now,
         requiredClaims: [...requiredClaims],
+        ...(issuer === undefined ? {} : { issuer }),
+        ...(audience === undefined ? {} : { audience }),
       };
       let payload: JWTPayload;
       try {
@@ -108,9 +146,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       } catch (error) {
         throw toUnauthorized(error);
       }
+      const window = toTimeWindow(payload, now);
       const principal = toPrincipal(payload);
       if (verified.size >= maxVerifiedTokens) verified.delete(verified.keys().next().value as string);
-      verified.set(token, principal);
+      verified.set(token, { principal, window });
       return principal;
     },
   };
@@ -141,6 +180,10 @@ export function bearerToken(
 
 export interface TokenSignerOptions {
   jwtSecret?: string | undefined;
+  /** ACTIVITY_JWT_ISSUER, put in `iss` so that `serve` accepts the token. */
+  issuer?: string | undefined;
+  /** ACTIVITY_JWT_AUDIENCE, put in `aud`. */
+  audience?: string | undefined;
   clock?: (() => Date) | undefined;
 }
 
@@ -179,12 +222,14 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
       const payload: JWTPayload = { tenant_id: claims.tenantId };
       if (claims.scopes.length > 0) payload.scope = claims.scopes.join(' ');
       if (claims.role !== undefined) payload.role = claims.role;
-      const token = await new SignJWT(payload)
+      const jwt = new SignJWT(payload)
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(claims.subject)
         .setIssuedAt(issuedAt)
-        .setExpirationTime(expiresAt)
-        .sign(secret);
+        .setExpirationTime(expiresAt);
+      if (options.issuer !== undefined) jwt.setIssuer(options.issuer);
+      if (options.audience !== undefined) jwt.setAudience(options.audience);
+      const token = await jwt.sign(secret);
       return { token, expiresAt: new Date(expiresAt * 1000) };
     },
   };
@@ -199,8 +244,10 @@ function assertSignable(claims: TokenClaims): void {
         ? 'role must be one word'
         : claims.scopes.some((scope) => !/^\S+$/.test(scope))
           ? 'each scope must be one word (scopes are joined with spaces)'
-          : !Number.isSafeInteger(claims.ttlSeconds) || claims.ttlSeconds <= 0
-            ? 'ttl must be a positive whole number of seconds'
+          : !Number.isSafeInteger(claims.ttlSeconds) ||
+              claims.ttlSeconds <= 0 ||
+              claims.ttlSeconds > maxTokenLifetimeSeconds
+            ? `ttl must be a positive whole number of seconds, at most ${maxTokenLifetimeDays} days`
             : undefined;
   if (problem !== undefined) throw new ActivityError('VALIDATION_FAILED', problem);
 }
@@ -281,6 +328,46 @@ function describeAlgorithm(alg: unknown): string {
   return typeof alg === 'string' && /^[A-Za-z0-9+_-]{1,16}$/.test(alg) ? ` ${alg}` : '';
 }
 
+/** When a verified token may be used, in seconds since the epoch: from ≤ now < until. */
+interface TimeWindow {
+  from: number;
+  until: number;
+}
+
+interface VerifiedToken {
+  principal: Principal;
+  window: TimeWindow;
+}
+
+/**
+ * The time checks jose leaves to us, and the window they and jose's (exp, nbf) allow,
+ * tolerance included. jose has checked that exp, nbf and iat are numbers; it accepts a
+ * future iat and any exp, which a Date cannot always hold.
+ */
+function toTimeWindow(payload: JWTPayload, now: Date): TimeWindow {
+  const { exp, nbf, iat } = payload as { exp: number; nbf?: number; iat?: number };
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  if (!Number.isInteger(exp)) throw unauthorized('token claim exp must be a whole number of seconds');
+  if (exp - nowSeconds > maxTokenLifetimeSeconds + clockToleranceSeconds) {
+    throw unauthorized(`token expires too far in the future (more than ${maxTokenLifetimeDays} days)`);
+  }
+  if (nbf !== undefined && !Number.isFinite(nbf)) throw unauthorized('token claim nbf is invalid');
+  if (iat !== undefined && !Number.isFinite(iat)) throw unauthorized('token claim iat is invalid');
+  if (iat !== undefined && iat > nowSeconds + clockToleranceSeconds) {
+    throw unauthorized('token was issued in the future');
+  }
+  return {
+    from: Math.max(nbf ?? -Infinity, iat ?? -Infinity, exp - maxTokenLifetimeSeconds) - clockToleranceSeconds,
+    until: exp + clockToleranceSeconds,
+  };
+}
+
+/** The same comparisons as the checks above and jose's, on the same whole seconds. */
+function isWithin(window: TimeWindow, now: Date): boolean {
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  return window.from <= nowSeconds && nowSeconds < window.until;
+}
+
 function toPrincipal(payload: JWTPayload): Principal {
   const { sub, tenant_id: tenantId, scope, role, exp } = payload;
   if (typeof sub !== 'string' || sub.trim() === '')
@@ -301,7 +388,7 @@ function toPrincipal(payload: JWTPayload): Principal {
     tenantId: tenantId as string,
     subject: sub,
     scopes,
-    // jose has already checked that exp is a number.
+    // A whole number of seconds at most a year away (toTimeWindow): a valid Date.
     expiresAt: new Date((exp as number) * 1000),
   };
 }
@@ -313,6 +400,8 @@ function toUnauthorized(error: unknown): ActivityError {
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.reason === 'missing') return unauthorized(`token is missing the ${error.claim} claim`, error);
     if (error.claim === 'nbf') return unauthorized('token is not valid yet', error);
+    if (error.claim === 'iss') return unauthorized('token issuer is not accepted', error);
+    if (error.claim === 'aud') return unauthorized('token audience is not accepted', error);
     return unauthorized(`token claim ${error.claim} is invalid`, error);
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) {

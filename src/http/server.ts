@@ -22,14 +22,14 @@ export interface RunningServer {
 
 /** Binds the port and serves the API of `app`. The only place that listens. */
 export async function startServer(app: ActivityApp, options: ServerOptions): Promise<RunningServer> {
-  const { jwtSecret, jwksFile } = app.config;
+  const { jwtSecret, jwksFile, jwtIssuer, jwtAudience } = app.config;
   if (!jwtSecret && !jwksFile) {
     throw new ActivityError(
       'CONFIG_INVALID',
       'serve needs ACTIVITY_JWT_SECRET (HS256, at least 32 bytes) or ACTIVITY_JWKS_FILE to verify bearer tokens',
     );
   }
-  const verifier = createTokenVerifier({ jwtSecret, jwksFile });
+  const verifier = createTokenVerifier({ jwtSecret, jwksFile, issuer: jwtIssuer, audience: jwtAudience });
   const handler = createHandler({
     service: app.service,
     verifier,

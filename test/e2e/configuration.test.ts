@@ -163,6 +163,40 @@ describe('when the database is unavailable or unusable', () => {
   });
 });
 
+describe('a malformed database URL', () => {
+  const password = 's3cret-pw';
+
+  it('ACTIVITY_DATABASE_URL with a port that is not a number exits 2 with one line naming the variable', async () => {
+    const run = await runCli(['query', '--tenant', 'a'], {
+      env: {
+        ACTIVITY_DATABASE_URL: `postgres://app:${password}@127.0.0.1:notaport/db`,
+        ACTIVITY_SECRET: testSecret,
+      },
+    });
+    expectExit(run, 2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe('error: ACTIVITY_DATABASE_URL is not a valid URL (port must be a number)\n');
+  });
+
+  it.each([
+    ['ACTIVITY_DATABASE_URL', [], { ACTIVITY_DATABASE_URL: `postgres://app:${password}@127.0.0.1:70000/db` }],
+    ['DATABASE_URL', [], { DATABASE_URL: `postgresql://app:${password}@[::1/db` }],
+    [
+      '--database-url',
+      ['--database-url', `postgres://app:${password}@db:5432x/app`],
+      { ACTIVITY_DATABASE_URL: 'postgres://127.0.0.1:1/x' },
+    ],
+  ])('%s: CONFIG_INVALID naming where it came from, never the password', async (source, args, env) => {
+    const run = await runCli(['query', '--tenant', 'a', ...args, '--format', 'json'], {
+      env: { ...env, ACTIVITY_SECRET: testSecret },
+    });
+    const error = expectJsonError(run, 2, 'CONFIG_INVALID');
+    expect(error.message.startsWith(`${source} is not a valid URL`)).toBe(true);
+    expect(run.stderr).not.toContain(password);
+    expect(run.stdout).toBe('');
+  });
+});
+
 interface ActionsJson {
   actions: { name: string; namespace: string; description: string; schema: Record<string, unknown> }[];
 }

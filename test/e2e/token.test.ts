@@ -60,6 +60,38 @@ describe('activity token', () => {
     expect([...principal.scopes].sort()).toEqual(['activity:read', 'activity:write']);
   });
 
+  it("with ACTIVITY_JWT_ISSUER and ACTIVITY_JWT_AUDIENCE set, the token carries them and passes serve's check", async () => {
+    const issuer = 'https://idp.example.com/';
+    const audience = 'activity-api';
+    const run = await token(['--tenant', 'acme', '--role', 'admin', '--format', 'json'], {
+      ACTIVITY_JWT_ISSUER: issuer,
+      ACTIVITY_JWT_AUDIENCE: audience,
+    });
+    expectExit(run, 0);
+    const body = parseJson<{ token: string }>(run.stdout);
+    const payload = JSON.parse(Buffer.from(body.token.split('.')[1] as string, 'base64url').toString());
+    expect(payload).toMatchObject({ iss: issuer, aud: audience, tenant_id: 'acme' });
+    const verifier = createTokenVerifier({ jwtSecret, issuer, audience });
+    expect((await verifier.verify(body.token)).tenantId).toBe('acme');
+  });
+
+  it('without ACTIVITY_JWT_ISSUER and ACTIVITY_JWT_AUDIENCE the token has no iss or aud', async () => {
+    const run = await token(['--tenant', 'acme', '--role', 'admin']);
+    expectExit(run, 0);
+    const payload = JSON.parse(Buffer.from(run.stdout.split('.')[1] as string, 'base64url').toString());
+    expect(payload).not.toHaveProperty('iss');
+    expect(payload).not.toHaveProperty('aud');
+  });
+
+  it('a JWKS file without ACTIVITY_JWT_ISSUER exits 2 with CONFIG_INVALID naming the variable', async () => {
+    const run = await token(['--tenant', 'acme', '--format', 'json'], {
+      ACTIVITY_JWKS_FILE: '/nonexistent/jwks.json',
+      ACTIVITY_JWT_AUDIENCE: 'activity-api',
+    });
+    expect(expectJsonError(run, 2, 'CONFIG_INVALID').message).toMatch(/^ACTIVITY_JWT_ISSUER /);
+    expect(run.stdout).toBe('');
+  });
+
   it('without ACTIVITY_JWT_SECRET it exits 2 with CONFIG_INVALID', async () => {
     const run = await token(['--tenant', 'acme', '--role', 'admin', '--format', 'json'], {
       ACTIVITY_JWT_SECRET: undefined,
@@ -73,6 +105,8 @@ describe('activity token', () => {
     const run = await token(['--tenant', 'acme', '--format', 'json'], {
       ACTIVITY_JWT_SECRET: undefined,
       ACTIVITY_JWKS_FILE: '/nonexistent/jwks.json',
+      ACTIVITY_JWT_ISSUER: 'https://idp.example.com/',
+      ACTIVITY_JWT_AUDIENCE: 'activity-api',
     });
     expect(expectJsonError(run, 2, 'CONFIG_INVALID').message).toContain('public keys only');
   });
@@ -82,9 +116,19 @@ describe('activity token', () => {
     expect(expectJsonError(run, 2, 'CONFIG_INVALID').message).toContain('ACTIVITY_JWT_SECRET');
   });
 
+  it('a ttl of exactly 365 days is accepted, and serve accepts the token', async () => {
+    const run = await token(['--tenant', 'acme', '--role', 'admin', '--ttl', '365d', '--format', 'json']);
+    expectExit(run, 0);
+    const body = parseJson<{ token: string; expires_at: string }>(run.stdout);
+    const principal = await createTokenVerifier({ jwtSecret }).verify(body.token);
+    expect(principal.expiresAt.toISOString()).toBe(body.expires_at);
+  });
+
   it.each([
     ['a zero ttl', ['--tenant', 'acme', '--ttl', '0s']],
     ['a ttl over 365 days', ['--tenant', 'acme', '--ttl', '366d']],
+    ['a ttl one second over 365 days', ['--tenant', 'acme', '--ttl', `${365 * 86_400 + 1}s`]],
+    ['a ttl far over the maximum', ['--tenant', 'acme', '--ttl', '99999999999w']],
     ['a ttl that is not a duration', ['--tenant', 'acme', '--ttl', 'soon']],
     ['an invalid tenant', ['--tenant', 'acme corp']],
     ['no tenant', ['--role', 'admin']],

@@ -15,6 +15,7 @@ import {
   bearerToken,
   createTokenSigner,
   createTokenVerifier,
+  maxTokenLifetimeSeconds,
   type Principal,
   requireScope,
 } from '../../src/http/auth.js';
@@ -22,6 +23,8 @@ import { activityErrorFrom, activityErrorFromAsync } from './thrown.js';
 
 const secret = 'unit-jwt-secret-0123456789abcdef0123456789';
 const otherSecret = 'another-jwt-secret-0123456789abcdef012345';
+const issuer = 'https://idp.example.com/';
+const audience = 'activity-api';
 const now = new Date('2026-03-01T12:00:00Z');
 const nowSeconds = Math.floor(now.getTime() / 1000);
 const clock = () => now;
@@ -31,7 +34,15 @@ function base64url(value: unknown): string {
 }
 
 function claims(overrides: JWTPayload = {}): JWTPayload {
-  return { sub: 'u_1', tenant_id: 'acme', exp: nowSeconds + 600, iat: nowSeconds, ...overrides };
+  return {
+    sub: 'u_1',
+    tenant_id: 'acme',
+    iss: issuer,
+    aud: audience,
+    exp: nowSeconds + 600,
+    iat: nowSeconds,
+    ...overrides,
+  };
 }
 
 /** Signs `payload` as given (no claim is added), so tests can leave claims out. */
@@ -166,9 +177,9 @@ describe('createTokenVerifier with ACTIVITY_JWT_SECRET (HS256)', () => {
     const remembering = createTokenVerifier({ jwtSecret: secret, clock: () => time });
     const token = await signHs256(claims({ exp: nowSeconds + 60 }));
     expect((await remembering.verify(token)).tenantId).toBe('acme');
-    time = new Date(now.getTime() + 64_000); // within the 5 s tolerance
+    time = new Date(now.getTime() + 89_000); // within the 30 s tolerance
     expect((await remembering.verify(token)).tenantId).toBe('acme');
-    time = new Date(now.getTime() + 66_000);
+    time = new Date(now.getTime() + 91_000);
     await unauthorized(remembering.verify(token), /expired/);
   });
 
@@ -230,7 +241,7 @@ describe('createTokenVerifier with ACTIVITY_JWKS_FILE', () => {
     ['EdDSA', 'eddsa', 'ed-1'],
     ['ES256', 'es256', 'ec-1'],
   ] as const)('an %s token is verified with the public key from the file', async (alg, key, kid) => {
-    const verifier = createTokenVerifier({ jwksFile: jwksPath(), clock });
+    const verifier = createTokenVerifier({ jwksFile: jwksPath(), issuer, audience, clock });
     const principal: Principal = await verifier.verify(
       await signWith(keys[key], alg, kid, claims({ role: 'owner' })),
     );
@@ -243,7 +254,7 @@ describe('createTokenVerifier with ACTIVITY_JWKS_FILE', () => {
     const path = await writeJwks('rotation.json', {
       keys: [await publicJwk(keys.rs256, 'old', 'RS256'), await publicJwk(second, 'new', 'RS256')],
     });
-    const verifier = createTokenVerifier({ jwksFile: path, clock });
+    const verifier = createTokenVerifier({ jwksFile: path, issuer, audience, clock });
     await expect(verifier.verify(await signWith(second, 'RS256'))).resolves.toMatchObject({
       tenantId: 'acme',
     });
@@ -251,13 +262,13 @@ describe('createTokenVerifier with ACTIVITY_JWKS_FILE', () => {
   });
 
   it('a token signed by a key that is not in the file is refused', async () => {
-    const verifier = createTokenVerifier({ jwksFile: jwksPath(), clock });
+    const verifier = createTokenVerifier({ jwksFile: jwksPath(), issuer, audience, clock });
     await unauthorized(verifier.verify(await signWith(keys.stranger, 'RS256', 'rsa-1')), /signature/);
     await unauthorized(verifier.verify(await signWith(keys.stranger, 'RS256', 'unknown-kid')), /unknown key/);
   });
 
   it('an HS256 token is refused when only a JWKS is configured (algorithm confusion)', async () => {
-    const verifier = createTokenVerifier({ jwksFile: jwksPath(), clock });
+    const verifier = createTokenVerifier({ jwksFile: jwksPath(), issuer, audience, clock });
     // The classic attack: the public key itself used as the HMAC secret.
     const publicKeyText = JSON.stringify(await exportJWK(keys.rs256.publicKey));
     const token = await new SignJWT(claims({ scope: 'activity:write' }))
@@ -267,13 +278,19 @@ describe('createTokenVerifier with ACTIVITY_JWKS_FILE', () => {
   });
 
   it('an alg none token is refused with a JWKS too', async () => {
-    const verifier = createTokenVerifier({ jwksFile: jwksPath(), clock });
+    const verifier = createTokenVerifier({ jwksFile: jwksPath(), issuer, audience, clock });
     const token = `${base64url({ alg: 'none', kid: 'rsa-1' })}.${base64url(claims())}.`;
     await unauthorized(verifier.verify(token), /unsupported token algorithm/);
   });
 
   it('with a secret and a JWKS, the header alg picks the key', async () => {
-    const verifier = createTokenVerifier({ jwtSecret: secret, jwksFile: jwksPath(), clock });
+    const verifier = createTokenVerifier({
+      jwtSecret: secret,
+      jwksFile: jwksPath(),
+      issuer,
+      audience,
+      clock,
+    });
     await expect(verifier.verify(await signHs256(claims()))).resolves.toMatchObject({ tenantId: 'acme' });
     await expect(verifier.verify(await signWith(keys.eddsa, 'EdDSA', 'ed-1'))).resolves.toMatchObject({
       tenantId: 'acme',
@@ -282,7 +299,7 @@ describe('createTokenVerifier with ACTIVITY_JWKS_FILE', () => {
   });
 
   it('the required claims are enforced for JWKS tokens too', async () => {
-    const verifier = createTokenVerifier({ jwksFile: jwksPath(), clock });
+    const verifier = createTokenVerifier({ jwksFile: jwksPath(), issuer, audience, clock });
     await unauthorized(
       verifier.verify(await signWith(keys.rs256, 'RS256', 'rsa-1', without(claims(), 'exp'))),
       /exp/,
@@ -308,7 +325,9 @@ describe('createTokenVerifier with ACTIVITY_JWKS_FILE', () => {
     } else if (content !== undefined) {
       await writeJwks(file, content);
     }
-    const error = activityErrorFrom(() => createTokenVerifier({ jwksFile: join(directory, file) }));
+    const error = activityErrorFrom(() =>
+      createTokenVerifier({ jwksFile: join(directory, file), issuer, audience }),
+    );
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toMatch(message);
   });
@@ -421,6 +440,45 @@ describe('createTokenSigner', () => {
     expect(Object.keys(payload).sort()).toEqual(['exp', 'iat', 'sub', 'tenant_id']);
   });
 
+  it('puts the configured issuer and audience in the token, so that a verifier requiring them accepts it', async () => {
+    const { token } = await createTokenSigner({ jwtSecret: secret, issuer, audience, clock }).sign({
+      tenantId: 'acme',
+      subject: 'cli',
+      scopes: ['activity:read'],
+      ttlSeconds: 60,
+    });
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString());
+    expect(payload).toMatchObject({ iss: issuer, aud: audience });
+    const verifier = createTokenVerifier({ jwtSecret: secret, issuer, audience, clock });
+    await expect(verifier.verify(token)).resolves.toMatchObject({ tenantId: 'acme', subject: 'cli' });
+  });
+
+  it('a token minted without the issuer and audience is refused by a verifier that requires them', async () => {
+    const { token } = await createTokenSigner({ jwtSecret: secret, clock }).sign({
+      tenantId: 'acme',
+      subject: 'cli',
+      scopes: ['activity:read'],
+      ttlSeconds: 60,
+    });
+    await unauthorized(
+      createTokenVerifier({ jwtSecret: secret, issuer, audience, clock }).verify(token),
+      /missing the (iss|aud) claim/,
+    );
+  });
+
+  it('mints a token for the whole maximum lifetime, and the verifier accepts it', async () => {
+    const { token, expiresAt } = await createTokenSigner({ jwtSecret: secret, clock }).sign({
+      tenantId: 'acme',
+      subject: 'cli',
+      scopes: [],
+      ttlSeconds: maxTokenLifetimeSeconds,
+    });
+    expect(maxTokenLifetimeSeconds).toBe(365 * 86_400);
+    expect(expiresAt).toEqual(new Date((nowSeconds + maxTokenLifetimeSeconds) * 1000));
+    const principal = await createTokenVerifier({ jwtSecret: secret, clock }).verify(token);
+    expect(principal.expiresAt).toEqual(expiresAt);
+  });
+
   it('a token from another secret does not verify', async () => {
     const { token } = await createTokenSigner({ jwtSecret: otherSecret, clock }).sign({
       tenantId: 'acme',
@@ -438,6 +496,8 @@ describe('createTokenSigner', () => {
       { ...base, tenantId: 'acme corp' },
       { ...base, scopes: ['activity:read activity:write'] },
       { ...base, ttlSeconds: 0 },
+      { ...base, ttlSeconds: 365 * 86_400 + 1 },
+      { ...base, ttlSeconds: 1.5 },
       { ...base, subject: ' ' },
     ]) {
       expect((await activityErrorFromAsync(signer.sign(bad))).code).toBe('VALIDATION_FAILED');

@@ -22,6 +22,8 @@ describe('loadConfig', () => {
       secret: undefined,
       jwtSecret: undefined,
       jwksFile: undefined,
+      jwtIssuer: undefined,
+      jwtAudience: undefined,
       registryFile: undefined,
     });
   });
@@ -99,6 +101,8 @@ describe('loadConfig', () => {
         ACTIVITY_SECRET: secret,
         ACTIVITY_JWT_SECRET: `${secret}jwt`,
         ACTIVITY_JWKS_FILE: '/etc/jwks.json',
+        ACTIVITY_JWT_ISSUER: 'https://idp.example.com/',
+        ACTIVITY_JWT_AUDIENCE: 'activity-api',
         ACTIVITY_REGISTRY_FILE: '/etc/registry.json',
         ACTIVITY_RETENTION_DAYS: '30',
       },
@@ -106,6 +110,8 @@ describe('loadConfig', () => {
     expect(config.secret).toBe(secret);
     expect(config.jwtSecret).toBe(`${secret}jwt`);
     expect(config.jwksFile).toBe('/etc/jwks.json');
+    expect(config.jwtIssuer).toBe('https://idp.example.com/');
+    expect(config.jwtAudience).toBe('activity-api');
     expect(config.registryFile).toBe('/etc/registry.json');
     expect(config.retentionDays).toBe(30);
   });
@@ -153,5 +159,88 @@ describe('loadConfig', () => {
     const error = configError({ ENABLE_ACTIVITY_STREAM: value });
     expect(error.message).toMatch(/^ENABLE_ACTIVITY_STREAM /);
     expect(error.message).toContain('true or false');
+  });
+
+  it.each([
+    ['ACTIVITY_JWT_ISSUER', { ACTIVITY_JWT_AUDIENCE: 'activity-api' }],
+    ['ACTIVITY_JWT_AUDIENCE', { ACTIVITY_JWT_ISSUER: 'https://idp.example.com/' }],
+    ['ACTIVITY_JWT_ISSUER', {}],
+    [
+      'ACTIVITY_JWT_AUDIENCE',
+      { ACTIVITY_JWT_ISSUER: 'https://idp.example.com/', ACTIVITY_JWT_AUDIENCE: ' ' },
+    ],
+  ])('ACTIVITY_JWKS_FILE without %s fails, naming the variable', (variable, env) => {
+    const error = configError({ ACTIVITY_JWKS_FILE: '/etc/jwks.json', ...env });
+    expect(error.message).toMatch(new RegExp(`^${variable} `));
+    expect(error.message).toContain('ACTIVITY_JWKS_FILE');
+  });
+
+  it('ACTIVITY_JWT_SECRET alone needs no issuer or audience, and takes them when set', () => {
+    const jwtSecret = `${secret}jwt`;
+    expect(loadConfig({}, { ACTIVITY_JWT_SECRET: jwtSecret })).toMatchObject({
+      jwtSecret,
+      jwtIssuer: undefined,
+      jwtAudience: undefined,
+    });
+    expect(
+      loadConfig(
+        {},
+        { ACTIVITY_JWT_SECRET: jwtSecret, ACTIVITY_JWT_ISSUER: 'activity', ACTIVITY_JWT_AUDIENCE: 'api' },
+      ),
+    ).toMatchObject({ jwtIssuer: 'activity', jwtAudience: 'api' });
+  });
+
+  it.each(['ACTIVITY_JWT_ISSUER', 'ACTIVITY_JWT_AUDIENCE'])(
+    'fails on %s with surrounding spaces, which no token would match',
+    (variable) => {
+      expect(configError({ [variable]: ' https://idp.example.com/' }).message).toMatch(
+        new RegExp(`^${variable} `),
+      );
+    },
+  );
+
+  it.each([
+    ['ACTIVITY_DATABASE_URL', 'postgres://app:s3cret@127.0.0.1:notaport/db', 'port must be a number'],
+    ['ACTIVITY_DATABASE_URL', 'postgres://app:s3cret@127.0.0.1:99999/db', 'port must be between 1 and 65535'],
+    ['ACTIVITY_DATABASE_URL', 'postgres://app:s3cret@127.0.0.1:0/db', 'port must be between 1 and 65535'],
+    ['ACTIVITY_DATABASE_URL', 'postgres://app:s3cret@[::1:5432/db', 'is not a valid URL'],
+    ['ACTIVITY_DATABASE_URL', 'postgres://app:s3cret@db<1>/app', 'is not a valid URL'],
+    ['ACTIVITY_DATABASE_URL', 'postgres://app:s3cret@db/app?port=5o432', 'port must be a number'],
+    ['DATABASE_URL', 'postgresql://app:s3cret@db:54x32/app', 'port must be a number'],
+  ])('fails on a malformed %s (%s), naming the variable and not the password', (variable, value, problem) => {
+    const error = configError({ [variable]: value });
+    expect(error.message).toMatch(new RegExp(`^${variable} `));
+    expect(error.message).toContain(problem);
+    expect(error.message).not.toContain('s3cret');
+    expect(error.cause).toBeUndefined();
+  });
+
+  it('says why a malformed URL is refused: ACTIVITY_DATABASE_URL with a port that is not a number', () => {
+    expect(configError({ ACTIVITY_DATABASE_URL: 'postgres://127.0.0.1:notaport/db' }).message).toBe(
+      'ACTIVITY_DATABASE_URL is not a valid URL (port must be a number)',
+    );
+  });
+
+  it('fails on a malformed --database-url, naming the flag', () => {
+    const error = configError(
+      { ACTIVITY_DATABASE_URL: 'postgres://db/app' },
+      { databaseUrl: 'postgres://app:s3cret@db:notaport/app' },
+    );
+    expect(error.message).toMatch(/^--database-url is not a valid URL/);
+    expect(error.message).not.toContain('s3cret');
+  });
+
+  it.each([
+    'postgres://db/app',
+    'postgres://app:s3cret@db.internal:5432/app?sslmode=require',
+    'postgresql://app@[::1]:5432/app',
+    'postgres:///app?host=/var/run/postgresql',
+    'postgres://app:s3cret@/app?host=/var/run/postgresql',
+    'postgresql://%2Fvar%2Frun%2Fpostgresql/app',
+    'postgres://app:p@ss w%rd@db/app',
+    'postgres://db:/app',
+    'postgres://db:65535/app?port=5433',
+  ])('accepts the database URL %s, as the PostgreSQL driver reads it', (url) => {
+    expect(loadConfig({}, { ACTIVITY_DATABASE_URL: url }).database).toEqual({ kind: 'postgres', url });
   });
 });

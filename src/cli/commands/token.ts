@@ -9,8 +9,6 @@ interface TokenOptions extends CommonOptions {
   ttl: string;
 }
 
-const maxTtlSeconds = 365 * 86_400;
-
 export function tokenCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
     new Command('token')
@@ -41,6 +39,7 @@ Examples:
       action<TokenOptions>(io, setExitCode, async (options, context) => {
         const { ActivityError } = await import('../../domain/errors.js');
         const { parseDuration, tenantIdSchema } = await import('../../domain/inputs.js');
+        const { createTokenSigner, maxTokenLifetimeSeconds } = await import('../../http/auth.js');
         if (!tenantIdSchema.safeParse(options.tenant).success) {
           throw new ActivityError(
             'USAGE_INVALID',
@@ -49,10 +48,11 @@ Examples:
         }
         const scopes = options.scope ?? [];
         const ttlMs = parseDuration(options.ttl);
-        if (ttlMs === undefined || ttlMs <= 0 || ttlMs > maxTtlSeconds * 1000) {
+        // serve refuses a token that lives longer, so it is never minted.
+        if (ttlMs === undefined || ttlMs <= 0 || ttlMs > maxTokenLifetimeSeconds * 1000) {
           throw new ActivityError(
             'USAGE_INVALID',
-            '--ttl must be a duration like 15m, 12h or 30d, at most 365d',
+            `--ttl must be a duration like 15m, 12h or 30d, at most ${maxTokenLifetimeSeconds / 86_400}d`,
           );
         }
         if (options.sub.trim() === '') throw new ActivityError('USAGE_INVALID', '--sub must not be empty');
@@ -64,8 +64,13 @@ Examples:
         }
 
         const config = await context.config();
-        const { createTokenSigner } = await import('../../http/auth.js');
-        const { token, expiresAt } = await createTokenSigner({ jwtSecret: config.jwtSecret }).sign({
+        // The configured issuer and audience go in, so that serve's check passes.
+        const signer = createTokenSigner({
+          jwtSecret: config.jwtSecret,
+          issuer: config.jwtIssuer,
+          audience: config.jwtAudience,
+        });
+        const { token, expiresAt } = await signer.sign({
           tenantId: options.tenant,
           subject: options.sub,
           role: options.role,
