@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ActivityError } from '../domain/errors.js';
+import { describeIssues } from '../domain/field-issues.js';
+import { inexactNumberIssue } from '../domain/json-text.js';
 import type { ImportItem } from '../service/activity-service.js';
 
 /** A line longer than this is rejected without being buffered whole. */
@@ -38,14 +40,21 @@ export async function* readNdjson(source: Readable, name: string): AsyncGenerato
       return { line, error: new ActivityError('INPUT_UNREADABLE', 'line is not valid UTF-8') };
     }
     if (text.trim() === '') return undefined;
+    let value: unknown;
     try {
-      return { line, value: JSON.parse(text) };
+      value = JSON.parse(text);
     } catch (error) {
       return {
         line,
         error: new ActivityError('INPUT_UNREADABLE', `line is not JSON: ${(error as Error).message}`),
       };
     }
+    const inexact = inexactNumberIssue(text);
+    if (inexact) {
+      const issues = [inexact];
+      return { line, error: new ActivityError('VALIDATION_FAILED', describeIssues(issues), { issues }) };
+    }
+    return { line, value };
   };
 
   try {

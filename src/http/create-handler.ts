@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
+import { inexactNumberIssue } from '../domain/json-text.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
 import type { ActivityService } from '../service/activity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
@@ -302,11 +303,15 @@ async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   } catch {
     throw new ActivityError('INPUT_UNREADABLE', 'the body is not valid UTF-8');
   }
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw new ActivityError('INPUT_UNREADABLE', 'the body is not JSON');
   }
+  const inexact = inexactNumberIssue(text);
+  if (inexact) throw new ActivityError('VALIDATION_FAILED', describeIssues([inexact]), { issues: [inexact] });
+  return body;
 }
 
 function waitForDrain(

@@ -34,6 +34,11 @@ export function metadataCapIssues(metadata: unknown): FieldIssue[] {
       if (problem) issues.push({ path: pathOf(visit), message: problem });
       continue;
     }
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      // JSON has no Infinity or NaN: JSON.stringify would store null.
+      issues.push({ path: pathOf(visit), message: 'is not a finite number' });
+      continue;
+    }
     if (value === null || typeof value !== 'object') continue;
     if (depth > fieldLimits.metadataDepth) {
       issues.push({ path: pathOf(visit), message: `nests deeper than ${fieldLimits.metadataDepth} levels` });
@@ -46,7 +51,8 @@ export function metadataCapIssues(metadata: unknown): FieldIssue[] {
       continue;
     }
     for (const key of Object.keys(value)) {
-      const keyProblem = textProblem(key, 256);
+      const keyProblem =
+        key === '__proto__' ? 'is __proto__, which a JavaScript object cannot keep' : textProblem(key, 256);
       if (keyProblem) issues.push({ path: pathOf(visit), message: `has a key that ${keyProblem}` });
       pending.push({ value: (value as Record<string, unknown>)[key], key, parent: visit, depth: depth + 1 });
     }

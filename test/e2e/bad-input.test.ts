@@ -127,6 +127,24 @@ const cases: BadCase[] = [
     code: 'VALIDATION_FAILED',
     mentions: ['tenant_id'],
   },
+  {
+    name: 'an integer in --metadata beyond 2^53 (never stored with lost digits)',
+    args: [
+      ...record,
+      '--action',
+      'auth.login.success',
+      '--metadata',
+      '{"context":{"n":12345678901234567890}}',
+    ],
+    code: 'VALIDATION_FAILED',
+    mentions: ['metadata.context.n', '12345678901234567890'],
+  },
+  {
+    name: 'a __proto__ key in --metadata (never silently dropped)',
+    args: [...record, '--action', 'auth.login.success', '--metadata', '{"context":{"__proto__":{"a":1}}}'],
+    code: 'VALIDATION_FAILED',
+    mentions: ['metadata.context', '__proto__'],
+  },
   { name: 'a cursor that was never issued', args: [...query, '--cursor', 'garbage'], code: 'CURSOR_INVALID' },
   {
     name: 'a time that is neither RFC 3339 nor relative (--since yesterday)',
@@ -178,6 +196,24 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
     expect(report).toMatchObject({ recorded: 0, duplicates: 0 });
     expect(report.rejected).toEqual([
       { line: 1, code: 'VALIDATION_FAILED', message: expect.stringContaining('actor_id') },
+    ]);
+  });
+
+  it('NDJSON lines whose numbers would change (1e400, 2^53 + 1) are rejected, naming the path', async () => {
+    const input = [
+      `{"tenant_id":"${tenant}","action":"auth.login.success","metadata":{"context":{"big":1e400}}}`,
+      `{"tenant_id":"${tenant}","action":"auth.login.success","metadata":{"context":{"n":9007199254740993}}}`,
+    ].join('\n');
+    const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
+    expectExit(run, 2);
+    const report = parseJson<{
+      recorded: number;
+      rejected: { line: number; code: string; message: string }[];
+    }>(run.stdout);
+    expect(report.recorded).toBe(0);
+    expect(report.rejected).toEqual([
+      { line: 1, code: 'VALIDATION_FAILED', message: expect.stringContaining('metadata.context.big') },
+      { line: 2, code: 'VALIDATION_FAILED', message: expect.stringContaining('metadata.context.n') },
     ]);
   });
 

@@ -591,6 +591,35 @@ describe('HTTP API contract', () => {
       expect(problem.detail).toContain('metadata.shoe_size');
     });
 
+    it.each([
+      [
+        'a __proto__ key',
+        '{"action":"auth.login.success","metadata":{"context":{"__proto__":{"admin":true},"a":1}}}',
+        'metadata.context',
+      ],
+      [
+        'an integer beyond 2^53',
+        '{"action":"auth.login.success","metadata":{"context":{"n":12345678901234567890}}}',
+        'metadata.context.n',
+      ],
+      ['1e400', '{"action":"auth.login.success","metadata":{"context":{"n":1e400}}}', 'metadata.context.n'],
+      [
+        'a number in a batch',
+        '[{"action":"auth.login.success"},{"action":"auth.login.success","metadata":{"context":{"n":-1e999}}}]',
+        '[1].metadata.context.n',
+      ],
+    ])('%s is refused with 422 naming its path, never stored altered', async (_, body, path) => {
+      const tenant = newTenant('post-exact');
+      const problem = expectProblem(
+        await api('/api/v1/activity', { token: await tokenFor(tenant), body }),
+        422,
+        'VALIDATION_FAILED',
+        tenant,
+      );
+      expect(problem.detail).toContain(path);
+      expect((await list(tenant)).data).toEqual([]);
+    });
+
     it('a retry with the same id returns the first event and stores it once', async () => {
       const tenant = newTenant('post-retry');
       const id = '0190a0c4-7b7e-7000-8000-000000000001';

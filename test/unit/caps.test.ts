@@ -101,6 +101,20 @@ describe('metadata caps', () => {
     expect(issues[0]?.message).toContain('NUL');
   });
 
+  it('rejects a __proto__ key, which a copy of the object would silently drop', () => {
+    const issues = metadataCapIssues(JSON.parse('{"context":{"__proto__":{"admin":true}}}'));
+    expect(issues).toEqual([{ path: 'metadata.context', message: expect.stringContaining('__proto__') }]);
+  });
+
+  it.each([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN])(
+    'rejects %s, which JSON would store as null',
+    (value) => {
+      expect(metadataCapIssues({ context: { n: [1, value] } })).toEqual([
+        { path: 'metadata.context.n.1', message: 'is not a finite number' },
+      ]);
+    },
+  );
+
   it('rejects a lone surrogate in a value and in a key', () => {
     expect(metadataCapIssues({ note: 'a\uD800b' })[0]?.message).toContain('lone surrogate');
     expect(metadataCapIssues({ note: 'end\uDC00' })).not.toEqual([]);

@@ -109,7 +109,16 @@ number and reason, and the exit code is then 2.`,
           const value = options[flag as keyof typeof eventFlags];
           if (value !== undefined) input[field] = value;
         }
-        if (options.metadata !== undefined) input.metadata = parseJsonFlag('--metadata', options.metadata);
+        if (options.metadata !== undefined) {
+          input.metadata = parseJsonFlag('--metadata', options.metadata);
+          const { inexactNumberIssue } = await import('../../domain/json-text.js');
+          const inexact = inexactNumberIssue(options.metadata, 'metadata');
+          if (inexact) {
+            throw new ActivityError('VALIDATION_FAILED', `${inexact.path}: ${inexact.message}`, {
+              issues: [inexact],
+            });
+          }
+        }
         const event = await usingApp(await context.config(), ({ service }) => service.record(input));
         const rendered = {
           json: () => `${JSON.stringify(event)}\n`,

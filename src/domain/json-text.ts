@@ -1,0 +1,95 @@
+import type { FieldIssue } from './errors.js';
+
+/**
+ * Finds a number in JSON text that JavaScript cannot hold exactly. JSON.parse reads
+ * every number as a double: an integer beyond 2^53 loses digits, 1e400 becomes
+ * Infinity (stored as null), 1e-400 becomes 0. An audit record stores what it was
+ * given or refuses it, so such a number is reported with its path, never stored.
+ * Costs one regular-expression test for ordinary text; the scan runs only when a
+ * number there might be inexact (16 or more digits, or a 3-digit exponent).
+ */
+export function inexactNumberIssue(text: string, prefix?: string): FieldIssue | undefined {
+  if (!mightBeInexact.test(text)) return undefined;
+  const found = findInexactNumber(text);
+  if (found === undefined) return undefined;
+  const literal = found.literal.length > 40 ? `${found.literal.slice(0, 40)}…` : found.literal;
+  return {
+    path: [prefix, found.path].filter((part) => part !== undefined && part !== '').join('.') || '(root)',
+    message: `the number ${literal} cannot be stored exactly (JSON numbers are read as doubles: at most 15–17 significant digits, magnitude up to 1.8e308); send it as a string`,
+  };
+}
+
+/** 16 digits (with a dot among them, perhaps), or an exponent of 3 digits. */
+const mightBeInexact = /\d[\d.]{15}|\d[eE][+-]?\d{3}/;
+
+const numberToken = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+/** Walks valid JSON text, keeping the path, until a number that a double does not hold exactly. */
+function findInexactNumber(text: string): { path: string; literal: string } | undefined {
+  const path: Array<string | number> = [];
+  const inObject: boolean[] = [];
+  let expectingKey = false;
+  for (let at = 0; at < text.length; at++) {
+    const char = text.charCodeAt(at);
+    if (char === 0x22 /* " */) {
+      const end = endOfString(text, at);
+      if (expectingKey) {
+        path[path.length - 1] = JSON.parse(text.slice(at, end + 1)) as string;
+        expectingKey = false;
+      }
+      at = end;
+    } else if (char === 0x7b /* { */ || char === 0x5b /* [ */) {
+      const object = char === 0x7b;
+      inObject.push(object);
+      path.push(object ? '' : 0);
+      expectingKey = object;
+    } else if (char === 0x7d /* } */ || char === 0x5d /* ] */) {
+      inObject.pop();
+      path.pop();
+    } else if (char === 0x2c /* , */) {
+      if (inObject.at(-1)) expectingKey = true;
+      else path[path.length - 1] = (path.at(-1) as number) + 1;
+    } else if (char === 0x2d /* - */ || (char >= 0x30 && char <= 0x39)) {
+      numberToken.lastIndex = at;
+      const literal = numberToken.exec(text)?.[0] ?? '';
+      if (!holdsExactly(literal)) return { path: toPath(path), literal };
+      at += literal.length - 1;
+    }
+  }
+  return undefined;
+}
+
+/** The index of the quote that closes the string opening at `start`. */
+function endOfString(text: string, start: number): number {
+  for (let at = start + 1; at < text.length; at++) {
+    const char = text.charCodeAt(at);
+    if (char === 0x5c /* \ */) at++;
+    else if (char === 0x22) return at;
+  }
+  return text.length;
+}
+
+/** Dotted, as the other field issues (`metadata.items.2`); a batch's index first as `[3]`. */
+function toPath(path: ReadonlyArray<string | number>): string {
+  return path
+    .map((part, index) => (typeof part === 'number' && index === 0 ? `[${part}]` : String(part)))
+    .join('.');
+}
+
+/** Whether the double nearest `literal` has exactly its decimal value. */
+function holdsExactly(literal: string): boolean {
+  const value = Number(literal);
+  return Number.isFinite(value) && canonicalDecimal(literal) === canonicalDecimal(String(value));
+}
+
+/** A decimal's value as `<sign><digits>e<exponent>`, without leading or trailing zeros. */
+function canonicalDecimal(text: string): string {
+  const match = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/i.exec(text);
+  if (!match) return text;
+  const [, sign = '', whole = '', fraction = '', exponent = '0'] = match;
+  const digits = (whole + fraction).replace(/^0+/, '');
+  const significant = digits.replace(/0+$/, '');
+  if (significant === '') return '0';
+  const shift = Number(exponent) - fraction.length + (digits.length - significant.length);
+  return `${sign}${significant}e${shift}`;
+}

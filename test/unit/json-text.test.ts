@@ -1,0 +1,89 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { inexactNumberIssue } from '../../src/domain/json-text.js';
+
+describe('numbers a double cannot hold exactly', () => {
+  it.each([
+    [
+      'an integer beyond 2^53',
+      '{"metadata":{"amount":12345678901234567890}}',
+      'metadata.amount',
+      '12345678901234567890',
+    ],
+    ['2^53 + 1', '{"metadata":{"n":9007199254740993}}', 'metadata.n', '9007199254740993'],
+    [
+      'a number that overflows to Infinity',
+      '{"metadata":{"context":{"big":1e400}}}',
+      'metadata.context.big',
+      '1e400',
+    ],
+    ['a negative overflow', '{"metadata":{"x":-1E+309}}', 'metadata.x', '-1E+309'],
+    ['a number that underflows to 0', '{"metadata":{"tiny":1e-400}}', 'metadata.tiny', '1e-400'],
+    [
+      'more digits than a double keeps',
+      '{"metadata":{"pi":3.14159265358979323846}}',
+      'metadata.pi',
+      '3.14159265358979323846',
+    ],
+    [
+      'inside an array',
+      '{"metadata":{"context":{"ids":[1,2,123456789012345678901]}}}',
+      'metadata.context.ids.2',
+      '123456789012345678901',
+    ],
+    [
+      'after keys with escapes and strings holding digits',
+      '{"a\\"b":"12345678901234567890","c":[{"d":1}],"e":99999999999999999999}',
+      'e',
+      '99999999999999999999',
+    ],
+  ])('%s is found, with its path', (_, text, path, literal) => {
+    const issue = inexactNumberIssue(text);
+    expect(issue?.path).toBe(path);
+    expect(issue?.message).toContain(`the number ${literal} cannot be stored exactly`);
+  });
+
+  it('a batch names the index of the event first', () => {
+    expect(inexactNumberIssue('[{"metadata":{}},{"metadata":{"n":1e999}}]')?.path).toBe('[1].metadata.n');
+  });
+
+  it('a prefix names where the text came from (--metadata)', () => {
+    expect(inexactNumberIssue('{"n":1e999}', 'metadata')?.path).toBe('metadata.n');
+  });
+
+  it.each([
+    '{"n":9007199254740992}',
+    '{"n":-9007199254740991}',
+    '{"n":1.7976931348623157e308}',
+    '{"n":5e-324}',
+    '{"n":0.1}',
+    '{"n":1.0000000000000000}',
+    '{"n":100000000000000000000}',
+    '{"n":1e21}',
+    '{"n":-0}',
+    '{"n":0.000000000000000000001}',
+    '{"id":"12345678901234567890123","ip":"192.168.100.100"}',
+  ])('%s is exact', (text) => {
+    expect(inexactNumberIssue(text)).toBeUndefined();
+  });
+
+  it('no JSON that JavaScript wrote is ever refused', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        expect(inexactNumberIssue(JSON.stringify(value))).toBeUndefined();
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('an integer beyond 2^53 anywhere is found at its path', () => {
+    const unsafe = fc.bigInt({ min: 2n ** 53n + 1n, max: 10n ** 30n }).filter((n) => BigInt(Number(n)) !== n);
+    fc.assert(
+      fc.property(fc.array(fc.string({ minLength: 1 }), { minLength: 1, maxLength: 5 }), unsafe, (keys, big) => {
+        let text = `${big}`;
+        for (const key of [...keys].reverse()) text = `{"filler":[1,"x"],${JSON.stringify(key)}:${text}}`;
+        expect(inexactNumberIssue(text)?.path).toBe(keys.join('.'));
+      }),
+    );
+  });
+});
