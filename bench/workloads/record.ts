@@ -81,6 +81,6 @@ function storeAloneOf(app: ActivityApp, tenantId: string) {
   const prepared = Array.from({ length: 1000 }, (_, i) => app.service.prepare(eventInput(tenantId, i)));
   return (i: number) => {
     const event = { ...(prepared[i % prepared.length] as Prepared), id: uuidv7() };
-    return app.database.repository.appendGenerated([event], new Date());
+    return app.database.repository.appendGenerated([event]);
   };
 }

@@ -12,7 +12,13 @@ const maxLineBytes = 1024 * 1024;
  * parsed value or, when it is not valid UTF-8 or not JSON, an error for that line:
  * nothing is silently repaired.
  */
-export async function* readNdjson(source: Readable, name: string): AsyncGenerator<ImportItem> {
+export async function* readNdjson(
+  source: Readable,
+  name: string,
+  options: { firstLine?: number } = {},
+): AsyncGenerator<ImportItem> {
+  // Lines before it are counted, not parsed: an import resumed after a failure.
+  const firstLine = options.firstLine ?? 1;
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
   let parts: Buffer[] = [];
   let size = 0;
@@ -21,6 +27,12 @@ export async function* readNdjson(source: Readable, name: string): AsyncGenerato
 
   const finish = (): ImportItem | undefined => {
     line++;
+    if (line < firstLine) {
+      parts = [];
+      size = 0;
+      oversize = false;
+      return undefined;
+    }
     // A line within one chunk is decoded in place, not copied first.
     const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
     const wasOversize = oversize;

@@ -41,6 +41,13 @@ export interface AppendOptions {
   createdAt?: Date;
 }
 
+/** One tenant's events to append, as `append` takes them. */
+export interface AppendRequest {
+  tenantId: string;
+  events: readonly NewActivityEvent[];
+  options?: AppendOptions;
+}
+
 export interface AppendedEvent {
   event: ActivityEvent;
   /** True when an event with this id was already stored: it is returned as stored. */
@@ -71,6 +78,11 @@ export interface ActivityRepository {
     events: readonly NewActivityEvent[],
     options?: Pick<AppendOptions, 'createdAt'>,
   ): Promise<AppendedEvent[]>;
+  /**
+   * Appends the events of several tenants, each as `append` would, in one transaction:
+   * all are stored or none. Returns one list per request, in request order.
+   */
+  appendAll(requests: readonly AppendRequest[]): Promise<AppendedEvent[][]>;
   /** Matching events in seq order: newest first unless `order` is `asc`. */
   page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]>;
   /**

@@ -51,6 +51,13 @@ export interface RecordManyReport {
   rejected: RejectedItem[];
   /** All rejections; `rejected` keeps the first `maxRejectedKept`. */
   rejected_total: number;
+  /**
+   * Every line up to this one is accounted for: committed, a duplicate, rejected or
+   * blank. After a failure, an import resumed from the next line stores nothing twice.
+   */
+  committed_through_line: number;
+  /** Why the import stopped before the end of its input; the counts cover what committed. */
+  failure?: ActivityError;
 }
 
 export interface RejectedItem {
@@ -175,15 +182,23 @@ export class ActivityService {
   }
 
   /**
-   * Records a stream of items (an NDJSON import): valid items are stored in batches
-   * (one head-row lock per tenant per batch), each invalid one is reported with its
-   * line number and reason, and `onRejected` hears of it at once.
+   * Records a stream of items (an NDJSON import): valid items are stored in batches,
+   * each batch in one transaction whatever its tenants, in input order; each invalid
+   * item is reported with its line number and reason, and `onRejected` hears of it at
+   * once. A failure (the database gone) stops the import and is returned in the
+   * report, with the line through which everything committed.
    */
   async recordMany(
     items: AsyncIterable<ImportItem>,
     onRejected?: (item: RejectedItem) => void,
   ): Promise<RecordManyReport> {
-    const report: RecordManyReport = { recorded: 0, duplicates: 0, rejected: [], rejected_total: 0 };
+    const report: RecordManyReport = {
+      recorded: 0,
+      duplicates: 0,
+      rejected: [],
+      rejected_total: 0,
+      committed_through_line: 0,
+    };
     const reject = (line: number, error: unknown) => {
       const activityError = toActivityError(error);
       const item = { line, code: activityError.code, message: activityError.message };
@@ -193,39 +208,45 @@ export class ActivityService {
       onRejected?.(item);
     };
     let batch: NewActivityEvent[] = [];
+    let lastLine = 0;
     // One batch is stored while the next is prepared, so parsing and the database work
     // at once; batches still commit in input order.
     let storing: Promise<void> = Promise.resolve();
     const flush = async () => {
       const events = batch;
+      const throughLine = lastLine;
       batch = [];
       await storing;
       storing = (async () => {
-        for (const group of groupByTenant(events)) {
-          for (const entry of await this.#append(group)) {
-            if (entry.duplicate) report.duplicates++;
-            else report.recorded++;
-          }
+        for (const entry of (await this.#appendGroups(groupByTenant(events))).flat()) {
+          if (entry.duplicate) report.duplicates++;
+          else report.recorded++;
         }
+        report.committed_through_line = throughLine;
       })();
       // A failure is thrown by the next await of `storing`, not reported as unhandled.
       storing.catch(() => {});
     };
-    for await (const item of items) {
-      if ('error' in item) {
-        reject(item.line, item.error);
-        continue;
+    try {
+      for await (const item of items) {
+        lastLine = item.line;
+        if ('error' in item) {
+          reject(item.line, item.error);
+          continue;
+        }
+        try {
+          batch.push(this.prepare(item.value));
+        } catch (error) {
+          reject(item.line, error);
+          continue;
+        }
+        if (batch.length >= importBatchSize) await flush();
       }
-      try {
-        batch.push(this.prepare(item.value));
-      } catch (error) {
-        reject(item.line, error);
-        continue;
-      }
-      if (batch.length >= importBatchSize) await flush();
+      await flush();
+      await storing;
+    } catch (error) {
+      report.failure = toActivityError(error);
     }
-    await flush();
-    await storing;
     return report;
   }
 
@@ -341,11 +362,18 @@ export class ActivityService {
     return { filter, scopeOf, position };
   }
 
+  /** Stores events of one tenant (see #appendGroups). */
   async #append(events: readonly NewActivityEvent[]): Promise<AppendedEvent[]> {
+    if (events.length === 0) return [];
+    return (await this.#appendGroups([events]))[0] as AppendedEvent[];
+  }
+
+  /** Stores groups of events, one tenant each and none empty, all-or-nothing; counts a failure. */
+  async #appendGroups(groups: readonly (readonly NewActivityEvent[])[]): Promise<AppendedEvent[][]> {
     try {
-      return await this.#store(events);
+      return await this.#store(groups);
     } catch (error) {
-      this.#notifyFailure(toActivityError(error).code, events.length);
+      this.#notifyFailure(toActivityError(error).code, groups.flat().length);
       throw error;
     }
   }
@@ -391,12 +419,29 @@ export class ActivityService {
     return events.map((event) => results.get(event) as AppendedEvent | ActivityError);
   }
 
-  /** Stores events of one tenant and tells the observers. */
-  async #store(events: readonly NewActivityEvent[]): Promise<AppendedEvent[]> {
-    if (events.length === 0) return [];
-    const tenantId = (events[0] as NewActivityEvent).tenant_id;
+  /**
+   * Stores groups of events, one tenant each and none empty, in one transaction, and
+   * tells the observers.
+   */
+  async #store(groups: readonly (readonly NewActivityEvent[])[]): Promise<AppendedEvent[][]> {
+    if (groups.length === 0) return [];
+    const requests = groups.map((events) => this.#toAppendRequest(events));
     const started = performance.now();
-    // Ids repeated within one call are stored once; later copies come back as duplicates.
+    const [only] = requests;
+    const appended =
+      requests.length === 1 && only
+        ? [await this.#repository.append(only.tenantId, only.events, only.options)]
+        : await this.#repository.appendAll(requests);
+    this.#tellRecorded(appended.flat(), started);
+    return requests.map((request, index) => request.results(appended[index] ?? []));
+  }
+
+  /**
+   * What to append for one tenant's events: ids repeated within the call are stored
+   * once (later copies come back as duplicates), and generated ids are not looked up.
+   */
+  #toAppendRequest(events: readonly NewActivityEvent[]) {
+    const tenantId = (events[0] as NewActivityEvent).tenant_id;
     const firstPositionById = new Map<string, number>();
     for (const [position, event] of events.entries()) {
       if (!firstPositionById.has(event.id)) firstPositionById.set(event.id, position);
@@ -405,13 +450,21 @@ export class ActivityService {
     const generatedIds = new Set(
       unique.filter((event) => this.#generatedIds.has(event)).map((event) => event.id),
     );
-    const appended = await this.#repository.append(tenantId, unique, { generatedIds });
-    this.#tellRecorded(appended, started);
-    const appendedById = new Map(appended.map((entry) => [entry.event.id, entry]));
-    return events.map((event, position) => {
-      const entry = appendedById.get(event.id) as (typeof appended)[number];
-      return firstPositionById.get(event.id) === position ? entry : { event: entry.event, duplicate: true };
-    });
+    return {
+      tenantId,
+      events: unique,
+      options: { generatedIds },
+      /** One entry per input event, from the entries of `unique`. */
+      results(appended: readonly AppendedEvent[]): AppendedEvent[] {
+        const appendedById = new Map(appended.map((entry) => [entry.event.id, entry]));
+        return events.map((event, position) => {
+          const entry = appendedById.get(event.id) as AppendedEvent;
+          return firstPositionById.get(event.id) === position
+            ? entry
+            : { event: entry.event, duplicate: true };
+        });
+      },
+    };
   }
 
   /** Tells the observers what one write stored, and how long it took from `started`. */

@@ -3,6 +3,7 @@ import type {
   ActivityRepository,
   AppendedEvent,
   AppendOptions,
+  AppendRequest,
   EventFilter,
   ExportRequest,
   PageRequest,
@@ -118,31 +119,58 @@ export class KyselyActivityRepository implements ActivityRepository {
     this.#copyOut = options.copyOut;
   }
 
-  async append(
+  append(
     tenantId: string,
     events: readonly NewActivityEvent[],
     options: AppendOptions = {},
   ): Promise<AppendedEvent[]> {
-    const { generatedIds, createdAt } = options;
-    // Ids the service generated (UUIDv7) cannot be stored yet: only the others are looked up.
-    const checkIds = events.map((event) => event.id).filter((id) => !generatedIds?.has(id));
-    if (checkIds.length === 0) return this.appendGenerated(events, options);
-    return this.#appendWith(
-      events,
-      appendCheckedStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel).compile(this.#db),
-    );
+    return this.#appendWith(events, this.#appendStatement({ tenantId, events, options }));
   }
 
   appendGenerated(
     events: readonly NewActivityEvent[],
     { createdAt }: Pick<AppendOptions, 'createdAt'> = {},
   ): Promise<AppendedEvent[]> {
-    return this.#appendWith(
-      events,
-      events.length === 1
-        ? appendOneStatement(events[0] as NewActivityEvent, createdAt, this.#notifyChannel)
-        : appendNewStatement(events, createdAt, this.#notifyChannel).compile(this.#db),
+    return this.#appendWith(events, this.#appendGeneratedStatement(events, createdAt));
+  }
+
+  async appendAll(requests: readonly AppendRequest[]): Promise<AppendedEvent[][]> {
+    const statements = requests.map((request) => this.#appendStatement(request));
+    // Head rows locked in tenant id order, as every statement that locks several does.
+    const order = requests
+      .map((request, index) => ({ tenantId: request.tenantId, index }))
+      .sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0));
+    const rows = new Array<AppendRow[]>(requests.length);
+    try {
+      await this.#db.transaction().execute(async (transaction) => {
+        for (const { index } of order) {
+          rows[index] = (await transaction.executeQuery(statements[index] as CompiledQuery<AppendRow>)).rows;
+        }
+      });
+    } catch (error) {
+      throw toStoreError(error, this.#where);
+    }
+    return requests.map((request, index) => toAppended(request.events, rows[index] as AppendRow[]));
+  }
+
+  /** The statement that appends one tenant's events (see append). */
+  #appendStatement({ tenantId, events, options = {} }: AppendRequest): CompiledQuery<AppendRow> {
+    const { generatedIds, createdAt } = options;
+    // Ids the service generated (UUIDv7) cannot be stored yet: only the others are looked up.
+    const checkIds = events.map((event) => event.id).filter((id) => !generatedIds?.has(id));
+    if (checkIds.length === 0) return this.#appendGeneratedStatement(events, createdAt);
+    return appendCheckedStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel).compile(
+      this.#db,
     );
+  }
+
+  #appendGeneratedStatement(
+    events: readonly NewActivityEvent[],
+    createdAt: Date | undefined,
+  ): CompiledQuery<AppendRow> {
+    return events.length === 1
+      ? appendOneStatement(events[0] as NewActivityEvent, createdAt, this.#notifyChannel)
+      : appendNewStatement(events, createdAt, this.#notifyChannel).compile(this.#db);
   }
 
   async #appendWith(
@@ -155,17 +183,7 @@ export class KyselyActivityRepository implements ActivityRepository {
     } catch (error) {
       throw toStoreError(error, this.#where);
     }
-    const appended = new Map(rows.map((row) => [row.event_id, row]));
-    return events.map((event) => {
-      const row = appended.get(event.id);
-      if (!row) throw new Error(`append returned no row for ${event.id}`);
-      // A duplicate comes back as first stored, which may differ from this input.
-      if (row.duplicate) return { event: toActivityEvent(row.stored as EventRow), duplicate: true };
-      return {
-        event: toStoredEvent(event, row.event_seq, row.event_created_at),
-        duplicate: false,
-      };
-    });
+    return toAppended(events, rows);
   }
 
   async page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]> {
@@ -468,6 +486,21 @@ function lastSeqBefore(tenantId: string, time: Date) {
     select seq from activity_events
     where tenant_id = ${tenantId} and created_at < ${time}
     order by created_at desc, seq desc limit 1), 0)`;
+}
+
+/** Each input event as the append statement's rows say it was stored. */
+function toAppended(events: readonly NewActivityEvent[], rows: readonly AppendRow[]): AppendedEvent[] {
+  const appended = new Map(rows.map((row) => [row.event_id, row]));
+  return events.map((event) => {
+    const row = appended.get(event.id);
+    if (!row) throw new Error(`append returned no row for ${event.id}`);
+    // A duplicate comes back as first stored, which may differ from this input.
+    if (row.duplicate) return { event: toActivityEvent(row.stored as EventRow), duplicate: true };
+    return {
+      event: toStoredEvent(event, row.event_seq, row.event_created_at),
+      duplicate: false,
+    };
+  });
 }
 
 interface AppendRow {

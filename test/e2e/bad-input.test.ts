@@ -145,6 +145,18 @@ const cases: BadCase[] = [
     code: 'VALIDATION_FAILED',
     mentions: ['metadata.context', '__proto__'],
   },
+  {
+    name: '--resume-from without --file',
+    args: [...record, '--action', 'auth.login.success', '--resume-from', '3'],
+    code: 'USAGE_INVALID',
+    mentions: ['--resume-from'],
+  },
+  {
+    name: '--resume-from 0',
+    args: ['record', '--file', '-', '--resume-from', '0'],
+    code: 'USAGE_INVALID',
+    mentions: ['--resume-from'],
+  },
   { name: 'a cursor that was never issued', args: [...query, '--cursor', 'garbage'], code: 'CURSOR_INVALID' },
   {
     name: 'a time that is neither RFC 3339 nor relative (--since yesterday)',

@@ -9,8 +9,11 @@ export interface PostgresServer {
   /** URL of the `postgres` database, as superuser. */
   adminUrl: string;
   urlFor(database: string): string;
-  /** `pg_ctl restart -m fast`: every connection is dropped; resolves once it accepts connections again. */
+  /** `pg_ctl restart -m fast`: every connection is dropped; returns once it accepts connections again. */
   restart(): void;
+  /** `pg_ctl stop -m fast`, keeping the data: an outage until `start()`. */
+  halt(): void;
+  start(): void;
   stop(): void;
 }
 
@@ -60,7 +63,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     const result = spawnSync(command, fullArgs, { encoding: 'utf8' });
     if (result.status !== 0) {
       throw new Error(
-        `could not start the test PostgreSQL (${program}): ${result.stderr || result.stdout || result.error}`,
+        `the test PostgreSQL: ${program} ${args.at(-1)} failed: ${result.stderr || result.stdout || result.error}`,
       );
     }
   };
@@ -75,27 +78,16 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     ...(options.durable ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     '-c max_connections=200',
   ].join(' ');
-  run('pg_ctl', ['-D', data, '-o', settings, '-l', join(directory, 'log'), '-w', '-t', '30', 'start']);
+  const pgCtl = (...args: string[]) =>
+    run('pg_ctl', ['-D', data, '-o', settings, '-l', join(directory, 'log'), '-w', '-t', '30', ...args]);
+  pgCtl('start');
   const urlFor = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
   return {
     adminUrl: urlFor('postgres'),
     urlFor,
-    restart() {
-      run('pg_ctl', [
-        '-D',
-        data,
-        '-o',
-        settings,
-        '-l',
-        join(directory, 'log'),
-        '-m',
-        'fast',
-        '-w',
-        '-t',
-        '30',
-        'restart',
-      ]);
-    },
+    halt: () => pgCtl('-m', 'fast', 'stop'),
+    start: () => pgCtl('start'),
+    restart: () => pgCtl('-m', 'fast', 'restart'),
     stop() {
       spawnSync(isRoot ? 'runuser' : join(bin, 'pg_ctl'), [
         ...(isRoot ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []),

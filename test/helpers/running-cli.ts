@@ -13,6 +13,8 @@ export interface RunningCli {
   logs(): Record<string, unknown>[];
   /** True once the process has exited. */
   readonly exited: boolean;
+  /** Resolves with the exit code once the process has exited. */
+  readonly finished: Promise<{ exitCode: number | undefined }>;
   /** `work`, unless the process exits first: then it fails with what the process printed. */
   whileRunning<T>(work: Promise<T>): Promise<T>;
   /** Resolves once `check` holds; fails at once if the process exits first. */
@@ -27,7 +29,7 @@ export interface RunningCli {
 const running = new Set<RunningCli>();
 
 /** `node bin/activity.js …` in a clean environment, output read as it comes, never rejecting. */
-function execCli(args: readonly string[], env: Record<string, string>) {
+function execCli(args: readonly string[], env: Record<string, string>, stdin: 'ignore' | 'pipe' = 'ignore') {
   return execa(process.execPath, [binPath, ...args], {
     reject: false,
     extendEnv: false,
@@ -41,15 +43,19 @@ function execCli(args: readonly string[], env: Record<string, string>) {
       ...env,
     },
     cwd: repoRoot,
-    stdin: 'ignore',
+    stdin,
     buffer: false,
     forceKillAfterDelay: 15_000,
   });
 }
 
 /** Starts `activity …` with `env` added to a clean environment; stop it with `stop` or `killAllCli`. */
-export function spawnCli(args: readonly string[], env: Record<string, string>): RunningCli {
-  const child = execCli(args, env);
+export function spawnCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  options: { stdin?: 'ignore' | 'pipe' } = {},
+): RunningCli {
+  const child = execCli(args, env, options.stdin);
   let stdout = '';
   let stderr = '';
   let exited = false;
@@ -89,6 +95,7 @@ export function spawnCli(args: readonly string[], env: Record<string, string>): 
     get exited() {
       return exited;
     },
+    finished: finished.then((result) => ({ exitCode: result.exitCode })),
     whileRunning(work) {
       const exit = finished.then((result) => {
         throw new Error(

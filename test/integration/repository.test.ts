@@ -92,6 +92,32 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     expect(next?.event.seq).toBe(3);
   });
 
+  it('appends several tenants in one transaction: all of them, or none when one fails', async () => {
+    const a = tenant();
+    const b = tenant();
+    const together = await database.repository.appendAll([
+      { tenantId: b, events: [newEvent(b), newEvent(b)] },
+      { tenantId: a, events: [newEvent(a, { id: '0190c6a0-0000-7000-8000-00000000000a' })] },
+    ]);
+    expect(
+      together.map((entries) => entries.map((entry) => [entry.event.tenant_id, entry.event.seq])),
+    ).toEqual([
+      [
+        [b, 1],
+        [b, 2],
+      ],
+      [[a, 1]],
+    ]);
+    // The check constraint refuses the second tenant's event: the first's are not kept either.
+    const refused = database.repository.appendAll([
+      { tenantId: a, events: [newEvent(a)] },
+      { tenantId: b, events: [newEvent(b, { actor_type: 'robot' as never })] },
+    ]);
+    await expect(refused).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect((await database.repository.page(a, {}, { limit: 10 })).map((event) => event.seq)).toEqual([1]);
+    expect((await database.repository.page(b, {}, { limit: 10 })).map((event) => event.seq)).toEqual([2, 1]);
+  });
+
   it('a retry with the same id returns the stored event and consumes no seq', async () => {
     const a = tenant();
     const original = newEvent(a, { metadata: { method: 'password' } });

@@ -46,6 +46,17 @@ describe('readNdjson', () => {
     ]);
   });
 
+  it('from a first line, skips the lines before it unparsed, keeping the line numbers of the file', async () => {
+    const source = Readable.from([
+      Buffer.from('not json\n{"a":2}\n'),
+      Buffer.from('x'.repeat(2_000_000)),
+      Buffer.from('\n{"a":4}\n'),
+    ]);
+    const items: ImportItem[] = [];
+    for await (const item of readNdjson(source, 'input.ndjson', { firstLine: 4 })) items.push(item);
+    expect(items).toEqual([{ line: 4, value: { a: 4 } }]);
+  });
+
   it('accepts CRLF line endings', async () => {
     expect(await readAll('{"a":1}\r\n\r\n{"a":"x"}\r\n')).toEqual([
       { line: 1, value: { a: 1 } },

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { ActivityError } from '../../domain/errors.js';
 import { actorTypes, eventStatuses } from '../../domain/event.js';
 import type { RecordManyReport } from '../../service/activity-service.js';
 import {
@@ -33,6 +34,7 @@ interface RecordOptions extends CommonOptions {
   userAgent?: string;
   metadata?: string;
   id?: string;
+  resumeFrom?: string;
 }
 
 /** Flag name → field of the record input. */
@@ -68,7 +70,11 @@ export function recordCommand(io: CliIo, setExitCode: (code: number) => void): C
       .option('--user-agent <ua>', 'client user agent')
       .option('--metadata <json>', 'metadata object, validated by the action schema')
       .option('--id <uuid>', 'event id for an idempotent retry (default: a new UUIDv7)')
-      .option('--file <path>', 'record NDJSON events from PATH, or - for stdin'),
+      .option('--file <path>', 'record NDJSON events from PATH, or - for stdin')
+      .option(
+        '--resume-from <line>',
+        'with --file: skip the lines before LINE (after an interrupted import)',
+      ),
   )
     .addHelpText(
       'after',
@@ -83,12 +89,14 @@ Examples:
 
 With --file, each line is one JSON object with the fields of an event (ip instead
 of ip_hash). Valid lines are recorded; each rejected line is reported with its line
-number and reason, and the exit code is then 2.`,
+number and reason, and the exit code is then 2. Lines are stored in batches, each
+all or nothing: if the database goes away, the import stops (exit 3), says through
+which line everything is stored, and --resume-from the next line goes on from there
+without storing any line twice.`,
     )
     .action(
       action<RecordOptions>(io, setExitCode, async (options, context) => {
         const { usingApp } = await import('../../app/open-app.js');
-        const { ActivityError } = await import('../../domain/errors.js');
         if (options.file !== undefined) {
           const given = Object.keys(eventFlags).filter(
             (flag) => options[flag as keyof RecordOptions] !== undefined,
@@ -99,7 +107,10 @@ number and reason, and the exit code is then 2.`,
               '--file takes the events from the file; drop the event flags',
             );
           }
-          return recordFile(options.file, context);
+          return recordFile(options.file, resumeFromFlag(options.resumeFrom), context);
+        }
+        if (options.resumeFrom !== undefined) {
+          throw new ActivityError('USAGE_INVALID', '--resume-from goes with --file');
         }
         if (options.tenant === undefined || options.action === undefined) {
           throw new ActivityError('USAGE_INVALID', 'record needs --tenant and --action (or --file)');
@@ -132,12 +143,20 @@ number and reason, and the exit code is then 2.`,
     );
 }
 
-async function recordFile(path: string, context: CommandContext): Promise<number> {
+/** The first line to read, from --resume-from (default 1). */
+function resumeFromFlag(value: string | undefined): number {
+  if (value === undefined) return 1;
+  if (!/^[1-9]\d{0,14}$/.test(value)) {
+    throw new ActivityError('USAGE_INVALID', '--resume-from must be a line number (1 or more)');
+  }
+  return Number(value);
+}
+
+async function recordFile(path: string, firstLine: number, context: CommandContext): Promise<number> {
   limitHeapGrowth();
   const { usingApp } = await import('../../app/open-app.js');
   const { readNdjson } = await import('../read-ndjson.js');
   const { open } = await import('node:fs/promises');
-  const { ActivityError } = await import('../../domain/errors.js');
   // Open before anything else, so a missing file is a clear error, not a stream crash.
   const handle =
     path === '-'
@@ -150,7 +169,7 @@ async function recordFile(path: string, context: CommandContext): Promise<number
   let report: RecordManyReport;
   try {
     report = await usingApp(await context.config(), ({ service }) =>
-      service.recordMany(readNdjson(source, path === '-' ? 'stdin' : path), (rejected) => {
+      service.recordMany(readNdjson(source, path === '-' ? 'stdin' : path, { firstLine }), (rejected) => {
         if (reportRejected) {
           context.io.stderr.write(
             `error: line ${rejected.line}: ${rejected.code}: ${escapeControl(rejected.message)}\n`,
@@ -162,22 +181,42 @@ async function recordFile(path: string, context: CommandContext): Promise<number
     await handle?.close();
   }
 
-  const summary = { recorded: report.recorded, duplicates: report.duplicates, rejected: report.rejected };
+  const { failure } = report;
+  // Nothing read yet counts as done up to the line before the first one asked for.
+  const committedThrough = Math.max(report.committed_through_line, firstLine - 1);
+  const resumeFrom = failure ? committedThrough + 1 : undefined;
   switch (context.format) {
     case 'json':
     case 'ndjson':
-      await context.out.write(`${JSON.stringify({ ...summary, rejected_total: report.rejected_total })}\n`);
+      await context.out.write(
+        `${JSON.stringify({
+          recorded: report.recorded,
+          duplicates: report.duplicates,
+          rejected: report.rejected,
+          rejected_total: report.rejected_total,
+          committed_through_line: committedThrough,
+          ...(resumeFrom === undefined ? {} : { resume_from: resumeFrom }),
+        })}\n`,
+      );
       break;
     case 'csv':
       await context.out.write(
-        csvRow(['recorded', 'duplicates', 'rejected']) +
-          csvRow([report.recorded, report.duplicates, report.rejected_total]),
+        csvRow(['recorded', 'duplicates', 'rejected', 'committed_through_line']) +
+          csvRow([report.recorded, report.duplicates, report.rejected_total, committedThrough]),
       );
       break;
     case 'table':
       await context.out.write(
         `recorded ${report.recorded}, duplicates ${report.duplicates}, rejected ${report.rejected_total}\n`,
       );
+  }
+  if (failure) {
+    // Reported by main like any error, with how to go on.
+    throw new ActivityError(
+      failure.code,
+      `${failure.message}; every line through ${committedThrough} is stored: run again with --resume-from ${resumeFrom} to go on without storing any line twice`,
+      { cause: failure },
+    );
   }
   return report.rejected_total > 0 ? 2 : 0;
 }
