@@ -49,10 +49,10 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
   }
   // Without Redis, PostgreSQL carries the live stream: each append NOTIFYs as it commits.
   const notifyInline = config.redisUrl === undefined && config.database.kind === 'postgres';
-  const database = await openDatabase(
-    config.database,
-    notifyInline ? { notifyChannel: postgresNotifyChannel } : {},
-  );
+  const database = await openDatabase(config.database, {
+    ...(notifyInline ? { notifyChannel: postgresNotifyChannel } : {}),
+    timeouts: { lockMs: config.lockTimeoutMs, statementMs: config.statementTimeoutMs },
+  });
   try {
     const secret = config.secret ?? (await embeddedSecret(config.database));
     const metrics = createMetrics();

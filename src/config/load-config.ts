@@ -23,6 +23,10 @@ export interface Config {
   /** ACTIVITY_JWT_AUDIENCE: the `aud` bearer tokens must be for; set whenever jwksFile is. */
   jwtAudience: string | undefined;
   registryFile: string | undefined;
+  /** ACTIVITY_LOCK_TIMEOUT: how long a statement of serve, record, query or tail waits for a lock (0: no limit). */
+  lockTimeoutMs: number;
+  /** ACTIVITY_STATEMENT_TIMEOUT: how long such a statement may run, exports apart (0: no limit). */
+  statementTimeoutMs: number;
 }
 
 const optionalText = z
@@ -50,6 +54,23 @@ const claimText = optionalText.refine(
   'must not begin or end with whitespace',
 );
 
+const durationUnitsMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** A timeout such as `500ms`, `5s` or `2m`, in milliseconds; `0` for none. */
+const timeoutText = (defaultMs: number) =>
+  optionalText.pipe(
+    z
+      .string()
+      .regex(/^(0|\d{1,7}(ms|s|m|h))$/, 'must be a duration like 500ms, 5s or 2m, or 0 for no limit')
+      .transform((value) => {
+        const [, amount = '0', unit = 'ms'] = /^(\d+)(ms|s|m|h)?$/.exec(value) ?? [];
+        return Number(amount) * durationUnitsMs[unit as keyof typeof durationUnitsMs];
+      })
+      .pipe(z.number().max(2_147_483_647, 'must be under 24 days'))
+      .optional()
+      .transform((value) => value ?? defaultMs),
+  );
+
 /** Every variable the tool reads, validated once. No other module reads process.env. */
 const environmentSchema = z
   .object({
@@ -75,6 +96,8 @@ const environmentSchema = z
     ACTIVITY_JWT_ISSUER: claimText,
     ACTIVITY_JWT_AUDIENCE: claimText,
     ACTIVITY_REGISTRY_FILE: optionalText,
+    ACTIVITY_LOCK_TIMEOUT: timeoutText(5_000),
+    ACTIVITY_STATEMENT_TIMEOUT: timeoutText(30_000),
   })
   // An identity provider's keys sign tokens for other services too: without both checks
   // a token minted for any of them would be accepted.
@@ -138,6 +161,8 @@ export function loadConfig(
     jwtIssuer: env.ACTIVITY_JWT_ISSUER,
     jwtAudience: env.ACTIVITY_JWT_AUDIENCE,
     registryFile: env.ACTIVITY_REGISTRY_FILE,
+    lockTimeoutMs: env.ACTIVITY_LOCK_TIMEOUT,
+    statementTimeoutMs: env.ACTIVITY_STATEMENT_TIMEOUT,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Every failure the tool reports is an ActivityError with a stable code. One table
- * maps each code to a CLI exit code and an HTTP status, so the shells cannot disagree.
+ * maps each code to a CLI exit code and an HTTP status, so the shells cannot disagree;
+ * `retryAfter` is the HTTP Retry-After (seconds) of a failure that passes by itself.
  */
 export const errorCodes = {
   USAGE_INVALID: { exit: 2, http: 400, title: 'Invalid usage' },
@@ -16,17 +17,24 @@ export const errorCodes = {
   NOT_FOUND: { exit: 2, http: 404, title: 'Not found' },
   METHOD_NOT_ALLOWED: { exit: 2, http: 405, title: 'Method not allowed' },
   BODY_TOO_LARGE: { exit: 2, http: 413, title: 'Body too large' },
-  TOO_MANY_STREAMS: { exit: 2, http: 429, title: 'Too many streams' },
-  DB_UNAVAILABLE: { exit: 3, http: 503, title: 'Database unavailable' },
-  DB_NOT_MIGRATED: { exit: 3, http: 503, title: 'Database not migrated' },
-  DATA_DIR_LOCKED: { exit: 3, http: 503, title: 'Data directory in use' },
-  SHUTTING_DOWN: { exit: 3, http: 503, title: 'Shutting down' },
+  TOO_MANY_STREAMS: { exit: 2, http: 429, title: 'Too many streams', retryAfter: 5 },
+  DB_UNAVAILABLE: { exit: 3, http: 503, title: 'Database unavailable', retryAfter: 1 },
+  DB_TIMEOUT: { exit: 3, http: 503, title: 'Database busy', retryAfter: 1 },
+  DB_NOT_MIGRATED: { exit: 3, http: 503, title: 'Database not migrated', retryAfter: 30 },
+  DATA_DIR_LOCKED: { exit: 3, http: 503, title: 'Data directory in use', retryAfter: 5 },
+  SHUTTING_DOWN: { exit: 3, http: 503, title: 'Shutting down', retryAfter: 1 },
   MIGRATION_FAILED: { exit: 1, http: 500, title: 'Migration failed' },
   INTEGRITY_FAILED: { exit: 4, http: 500, title: 'Integrity check failed' },
   INTERNAL: { exit: 1, http: 500, title: 'Internal error' },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
+
+/** Seconds after which a request that failed with `code` may succeed, if it is that kind. */
+export function retryAfterSeconds(code: ErrorCode): number | undefined {
+  const entry = errorCodes[code];
+  return 'retryAfter' in entry ? entry.retryAfter : undefined;
+}
 
 /** One problem with one field of the input, as reported to the caller. */
 export interface FieldIssue {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
+import { ActivityError, errorCodes, retryAfterSeconds, toActivityError } from '../domain/errors.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
 import { inexactNumberIssue } from '../domain/json-text.js';
@@ -360,10 +360,12 @@ function sendProblem(response: ServerResponse, error: ActivityError, log: Handle
         ? 'the database is unavailable; try again shortly'
         : 'an unexpected error occurred';
   const text = JSON.stringify({ type: 'about:blank', title, status, detail, code: error.code });
+  const retryAfter = retryAfterSeconds(error.code);
   response.writeHead(status, {
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(text),
     ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+    ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }),
   });
   response.end(text);
 }

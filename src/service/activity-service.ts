@@ -74,8 +74,6 @@ const maxRejectedKept = 1000;
 const streamPageSize = 1000;
 /** At most this many concurrent `record`s go in one statement. */
 const maxCoalescedWrites = 1000;
-/** The coalescing key of records of any tenant; no tenant id can be `*`. */
-const anyTenant = '*';
 
 /** The one core behind the CLI, the HTTP server and the library. */
 export class ActivityService {
@@ -87,12 +85,12 @@ export class ActivityService {
   /** Prepared events whose id the service generated: new by construction, never looked up. */
   readonly #generatedIds = new WeakSet<NewActivityEvent>();
   /**
-   * Concurrent `record`s, written together (see WriteCoalescer): those whose id the
-   * service generated, of every tenant, under `anyTenant`; those with an id the caller
-   * supplied, which must be looked up under the tenant's lock, under their tenant.
+   * Concurrent `record`s of one tenant, written together (see WriteCoalescer). Keyed
+   * by tenant, never across tenants: a statement that waits for one tenant's head row
+   * (a lock held elsewhere) must not hold up another tenant's writes.
    */
-  readonly #singleWrites = new WriteCoalescer<NewActivityEvent, AppendedEvent | ActivityError>(
-    (key, events) => (key === anyTenant ? this.#appendAcrossTenants(events) : this.#append(events)),
+  readonly #singleWrites = new WriteCoalescer<NewActivityEvent, AppendedEvent>(
+    (_tenantId, events) => this.#append(events),
     { maxBatch: maxCoalescedWrites },
   );
 
@@ -159,10 +157,7 @@ export class ActivityService {
       this.#notifyFailure(toActivityError(error).code, 1);
       throw error;
     }
-    const key = this.#generatedIds.has(prepared) ? anyTenant : prepared.tenant_id;
-    const entry = await this.#singleWrites.add(key, prepared);
-    if (entry instanceof ActivityError) throw entry;
-    return entry.event;
+    return (await this.#singleWrites.add(prepared.tenant_id, prepared)).event;
   }
 
   /**
@@ -376,47 +371,6 @@ export class ActivityService {
       this.#notifyFailure(toActivityError(error).code, groups.flat().length);
       throw error;
     }
-  }
-
-  /**
-   * Stores new events of several tenants in one statement. Should the database refuse
-   * it, none of it was stored, so each tenant's events are stored again on their own:
-   * one tenant's failure does not fail the others.
-   */
-  async #appendAcrossTenants(
-    events: readonly NewActivityEvent[],
-  ): Promise<Array<AppendedEvent | ActivityError>> {
-    const groups = groupByTenant(events);
-    if (groups.length === 1) return this.#append(events);
-    const started = performance.now();
-    let appended: AppendedEvent[] | undefined;
-    try {
-      appended = await this.#repository.appendGenerated(events);
-    } catch (error) {
-      // Only a refusal is sure to have stored nothing. Unreachable, the statement may
-      // have committed, and anything else is a fault past the database: storing the
-      // events again could store them twice.
-      if (!(error instanceof ActivityError) || error.code === 'DB_UNAVAILABLE') {
-        this.#notifyFailure(toActivityError(error).code, events.length);
-        throw error;
-      }
-    }
-    if (appended) {
-      this.#tellRecorded(appended, started);
-      return appended;
-    }
-    const results = new Map<NewActivityEvent, AppendedEvent | ActivityError>();
-    await Promise.all(
-      groups.map(async (group) => {
-        try {
-          for (const [index, entry] of (await this.#append(group)).entries())
-            results.set(group[index] as NewActivityEvent, entry);
-        } catch (error) {
-          for (const event of group) results.set(event, toActivityError(error));
-        }
-      }),
-    );
-    return events.map((event) => results.get(event) as AppendedEvent | ActivityError);
   }
 
   /**

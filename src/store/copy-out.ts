@@ -16,7 +16,10 @@ export async function* copyOut(pool: pg.Pool, statement: CompiledQuery): AsyncGe
   client.on('error', ignoreClientError);
   let finished = false;
   try {
+    // An export reads a whole tenant and may rightly take longer than a page may.
+    await client.query('set statement_timeout = 0');
     for await (const chunk of client.query(copyTo(text))) yield chunk as Uint8Array;
+    await client.query('reset statement_timeout');
     finished = true;
   } finally {
     // A COPY stopped halfway (an error, or a reader that left) leaves the connection

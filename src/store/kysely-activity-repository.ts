@@ -239,9 +239,17 @@ export class KyselyActivityRepository implements ActivityRepository {
   }
 
   async ping(): Promise<void> {
+    // Both pools, and both tables that requests use, not waiting long for a lock: an
+    // unmigrated database, a lock on the events (a migration, an operator) or a pool
+    // stuck behind one must each make the server not ready.
+    const probe = (db: Kysely<StoreSchema>) =>
+      db.transaction().execute(async (transaction) => {
+        await sql`set local lock_timeout = '1s'`.execute(transaction);
+        await sql`select 1 from activity_tenants limit 1`.execute(transaction);
+        await sql`select 1 from activity_events where tenant_id = '' limit 1`.execute(transaction);
+      });
     try {
-      // Reads a table, so that an unmigrated database is not reported ready.
-      await sql`select 1 from activity_tenants limit 1`.execute(this.#db);
+      await Promise.all([probe(this.#db), ...(this.#pages === this.#db ? [] : [probe(this.#pages)])]);
     } catch (error) {
       throw toStoreError(error, this.#where);
     }

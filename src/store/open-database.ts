@@ -68,6 +68,12 @@ export interface OpenDatabaseOptions {
   autoMigrate?: boolean;
   /** PostgreSQL: NOTIFY this channel from each append (the LISTEN/NOTIFY transport). */
   notifyChannel?: string | undefined;
+  /**
+   * PostgreSQL: how long each statement of these sessions may wait for a lock and run,
+   * in ms (0 or absent: no limit). A stuck lock then fails the request (DB_TIMEOUT)
+   * instead of holding it, and its connection, for as long as the lock is held.
+   */
+  timeouts?: { lockMs: number; statementMs: number } | undefined;
 }
 
 export async function openDatabase(
@@ -75,14 +81,15 @@ export async function openDatabase(
   options: OpenDatabaseOptions = {},
 ): Promise<Database> {
   return target.kind === 'postgres'
-    ? openPostgres(target.url, options.notifyChannel)
+    ? openPostgres(target.url, options)
     : openPglite(target.dataDir, options.autoMigrate ?? true);
 }
 
-async function openPostgres(url: string, notifyChannel: string | undefined): Promise<Database> {
+async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<Database> {
+  const { notifyChannel, timeouts } = options;
   const { default: pg } = await import('pg');
   const where = describePostgresUrl(url);
-  const connect = (options?: string) => {
+  const connect = (sessionOptions?: string) => {
     const pool = new pg.Pool({
       connectionString: url,
       max: 10,
@@ -91,7 +98,10 @@ async function openPostgres(url: string, notifyChannel: string | undefined): Pro
       min: warmConnections,
       ...tcpKeepAlive,
       application_name: 'activity',
-      ...(options ? { options } : {}),
+      // Sent at connection: the sessions' defaults, which RESET returns to.
+      ...(timeouts?.lockMs ? { lock_timeout: timeouts.lockMs } : {}),
+      ...(timeouts?.statementMs ? { statement_timeout: timeouts.statementMs } : {}),
+      ...(sessionOptions ? { options: sessionOptions } : {}),
     });
     // An idle client that loses its server must not crash the process; the next query reports it.
     pool.on('error', () => {});

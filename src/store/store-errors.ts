@@ -28,7 +28,8 @@ const unavailableMessage =
 
 /**
  * Turns a driver error into an ActivityError: an unreachable database is
- * DB_UNAVAILABLE (exit 3, HTTP 503), a missing table means "run activity migrate".
+ * DB_UNAVAILABLE and a statement that waited or ran too long DB_TIMEOUT (both exit 3,
+ * HTTP 503), a missing table means "run activity migrate".
  * `where` names the database without its password.
  */
 export function toStoreError(error: unknown, where: string): ActivityError {
@@ -40,6 +41,11 @@ export function toStoreError(error: unknown, where: string): ActivityError {
     return new ActivityError('DB_NOT_MIGRATED', `${where} is not migrated: run \`activity migrate\``, {
       cause: error,
     });
+  }
+  // lock_not_available, query_canceled: a lock_timeout or statement_timeout ran out
+  // (or an operator cancelled the statement). The database is there but busy.
+  if (code === '55P03' || code === '57014') {
+    return new ActivityError('DB_TIMEOUT', `${where} is busy: ${message}`, { cause: error });
   }
   if (
     (typeof code === 'string' && (unavailableCodes.has(code) || code.startsWith('08'))) ||

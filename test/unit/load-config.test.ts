@@ -25,7 +25,24 @@ describe('loadConfig', () => {
       jwtIssuer: undefined,
       jwtAudience: undefined,
       registryFile: undefined,
+      lockTimeoutMs: 5000,
+      statementTimeoutMs: 30_000,
     });
+  });
+
+  it.each([
+    ['500ms', 500],
+    ['5s', 5000],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+    ['0', 0],
+  ])('reads a timeout of %s as %d ms', (text, ms) => {
+    const config = loadConfig({}, { ACTIVITY_LOCK_TIMEOUT: text, ACTIVITY_STATEMENT_TIMEOUT: text });
+    expect([config.lockTimeoutMs, config.statementTimeoutMs]).toEqual([ms, ms]);
+  });
+
+  it.each(['5', '5 s', '-1s', '1.5s', '30d', '999h'])('refuses the timeout %s, naming the variable', (text) => {
+    expect(() => loadConfig({}, { ACTIVITY_LOCK_TIMEOUT: text })).toThrow(/^ACTIVITY_LOCK_TIMEOUT /);
   });
 
   it('ignores unrelated variables', () => {
