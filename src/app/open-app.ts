@@ -12,7 +12,7 @@ import { type Database, type OpenDatabaseOptions, openDatabase } from '../store/
 import { createInProcessTransport } from '../stream/in-process-transport.js';
 import { createPostgresTransport, postgresNotifyChannel } from '../stream/postgres-transport.js';
 import { createRedisTransport } from '../stream/redis-transport.js';
-import { StreamHub } from '../stream/stream-hub.js';
+import { StreamHub, type StreamLimits } from '../stream/stream-hub.js';
 import type { StreamTransport } from '../stream/transport.js';
 
 /** Everything a shell needs, built from one validated config; `close()` releases it all. */
@@ -34,6 +34,8 @@ export interface OpenAppOptions {
   clock?: () => Date;
   /** Build the live stream hub (serve, tail). */
   stream?: boolean;
+  /** Its limits, when not the defaults (see StreamHubOptions). */
+  streamLimits?: StreamLimits;
   /** Where background failures (a lost Redis, a failed publish) are reported. */
   onBackgroundError?: (error: unknown) => void;
 }
@@ -67,6 +69,7 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
     });
     const hub = options.stream
       ? new StreamHub({
+          ...options.streamLimits,
           repository: database.repository,
           transport,
           ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),

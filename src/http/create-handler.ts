@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ActivityError, errorCodes, retryAfterSeconds, toActivityError } from '../domain/errors.js';
+import { eventJson } from '../domain/event-json.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
 import { inexactNumberIssue } from '../domain/json-text.js';
@@ -19,8 +20,16 @@ export interface HandlerOptions {
   /** One JSON object per line on stderr. */
   log(record: Record<string, unknown>): void;
   heartbeatMs?: number;
+  /**
+   * How long a stream's socket may refuse more data (a client that stopped reading)
+   * before the stream is cut off as slow and its connection destroyed (default 60 s).
+   */
+  stallTimeoutMs?: number;
   clock?: () => Date;
 }
+
+/** How long an ended stream's client has to close its side before the server does. */
+const closeGraceMs = 5000;
 
 const maxBodyBytes = 1024 * 1024;
 const maxBatch = 1000;
@@ -50,6 +59,7 @@ interface RequestContext {
 export function createHandler(options: HandlerOptions) {
   const { service, verifier, metrics, hub, log } = options;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const stallTimeoutMs = options.stallTimeoutMs ?? 60_000;
   const clock = options.clock ?? (() => new Date());
   const openStreams = new Set<() => void>();
   let closing = false;
@@ -162,6 +172,20 @@ export function createHandler(options: HandlerOptions) {
     subscription: Awaited<ReturnType<StreamHub['subscribe']>>,
   ) {
     const { response } = context;
+    // The stream's place (and the gauge) is held until its connection is gone, not
+    // merely until the stream ends: a client that stopped reading keeps its socket,
+    // and the memory queued for it, until that socket is destroyed.
+    const socket = response.socket;
+    metrics.streamConnections.inc();
+    const released = () => {
+      subscription.release();
+      metrics.streamConnections.dec();
+    };
+    if (!socket || socket.destroyed) {
+      released();
+      return;
+    }
+    socket.once('close', released);
     // A stream ends only when one side goes away: never reuse its connection, so a
     // shutdown does not wait on sockets left idle behind ended streams. (Set before
     // the headers: Node decides the Connection header when it writes them.)
@@ -175,10 +199,14 @@ export function createHandler(options: HandlerOptions) {
     response.write(sseComment('connected'));
     response.flushHeaders();
     context.headersSentAt = performance.now();
-    metrics.streamConnections.inc();
     const end = () => subscription.close('shutdown');
     openStreams.add(end);
-    const heartbeat = setInterval(() => response.write(sseComment('heartbeat')), heartbeatMs);
+    // When the socket last refused more (write returned false) and has not drained since.
+    let stalledSince: number | undefined;
+    const heartbeat = setInterval(() => {
+      if (stalledSince === undefined) response.write(sseComment('heartbeat'));
+      else if (clock().getTime() - stalledSince >= stallTimeoutMs) subscription.close('slow');
+    }, heartbeatMs);
     let expiry: NodeJS.Timeout | undefined;
     // setTimeout cannot wait past 2^31-1 ms (~24.8 days): re-arm until the token expires.
     const armExpiry = () => {
@@ -187,29 +215,35 @@ export function createHandler(options: HandlerOptions) {
       else expiry = setTimeout(armExpiry, Math.min(remaining, 2 ** 31 - 1));
     };
     armExpiry();
-    // The response's close, not the request's: it fires when the client goes away
-    // (which may already have happened while we subscribed).
-    response.on('close', () => subscription.close('client'));
-    if (response.destroyed) subscription.close('client');
     try {
       for await (const event of subscription) {
+        // One JSON text per event, shared by every stream that sends it.
         const written = response.write(
-          sseFrame({ id: event.seq, event: 'activity', data: JSON.stringify(event) }),
+          sseFrame({ id: event.seq, event: 'activity', data: eventJson(event) }),
         );
         metrics.streamLag.observe(Math.max(0, clock().getTime() - Date.parse(event.created_at)) / 1000);
-        if (!written) await waitForDrain(response, subscription);
+        if (!written) {
+          stalledSince = clock().getTime();
+          await waitForDrain(response, subscription);
+          stalledSince = undefined;
+        }
       }
-      if (subscription.closeReason === 'slow' || subscription.closeReason === 'expired') {
-        response.write(
-          sseFrame({ event: 'close', data: JSON.stringify({ reason: subscription.closeReason }) }),
-        );
+      const reason = subscription.closeReason;
+      if (response.writableNeedDrain) {
+        // The client reads nothing more: a close frame would only queue behind the rest.
+        response.destroy();
+      } else if (reason === 'slow' || reason === 'expired') {
+        response.write(sseFrame({ event: 'close', data: JSON.stringify({ reason }) }));
       }
     } finally {
       clearInterval(heartbeat);
       clearTimeout(expiry);
       openStreams.delete(end);
-      metrics.streamConnections.dec();
-      response.end();
+      if (!response.destroyed) {
+        response.end();
+        // Should the client not close its side, the connection goes all the same.
+        setTimeout(() => response.destroy(), closeGraceMs).unref();
+      }
     }
   }
 

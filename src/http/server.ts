@@ -12,6 +12,8 @@ export interface ServerOptions {
   /** How long in-flight requests may take to finish on shutdown. */
   drainMs?: number;
   heartbeatMs?: number;
+  /** See HandlerOptions. */
+  stallTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -37,6 +39,7 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
     hub: app.config.streamEnabled ? app.hub : undefined,
     log: options.log,
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.stallTimeoutMs ? { stallTimeoutMs: options.stallTimeoutMs } : {}),
   });
   const server = createServer((request, response) => void handler(request, response));
   // SSE connections are long-lived by design; the heartbeat keeps them from idling out.

@@ -2,6 +2,7 @@ import type { ActivityRepository, EventFilter } from '../domain/activity-reposit
 import { ActivityError } from '../domain/errors.js';
 import type { ActivityEvent } from '../domain/event.js';
 import { matchesFilter } from '../domain/event-filter.js';
+import { eventJson } from '../domain/event-json.js';
 import { Subscription } from './subscription.js';
 import type { StreamNotice, StreamTransport } from './transport.js';
 
@@ -14,17 +15,30 @@ export interface StreamHubOptions {
   maxStreams?: number;
   /** Events a client may fall behind before it is cut off (default 1000). */
   bufferPerStream?: number;
+  /** Characters of JSON a client may fall behind before it is cut off (default 1 MiB). */
+  bytesPerStream?: number;
   /** A safety net for lost notices: every active tenant catches up this often (default 5 s). */
   pollIntervalMs?: number;
   /** Told of each failed catch-up or replay (the database is away). */
   onError?(error: unknown): void;
 }
 
+/** Most events read in one page. */
 const pageSize = 500;
+/** An event's JSON is at most about this long (8 KiB of metadata and the other fields). */
+const largestEventChars = 10_240;
+
+/** The limits of every stream, each optional in StreamHubOptions. */
+export type StreamLimits = Pick<
+  StreamHubOptions,
+  'maxStreamsPerTenant' | 'maxStreams' | 'bufferPerStream' | 'bytesPerStream'
+>;
 
 /** One tenant's live feed in this process: where it has read to, and who listens. */
 interface TenantFeed {
   lastSeq: number;
+  /** Events per page, fitted to their size (see pageSizeFor). */
+  pageSize: number;
   subscribers: Set<LiveSubscriber>;
   fetching: boolean;
   fetchAgain: boolean;
@@ -35,6 +49,8 @@ interface LiveSubscriber {
   filter: EventFilter;
   /** Live events held while the subscriber replays from the database. */
   held: ActivityEvent[] | undefined;
+  /** Characters of JSON in `held`. */
+  heldBytes: number;
 }
 
 /**
@@ -46,6 +62,13 @@ interface LiveSubscriber {
 export class StreamHub {
   readonly #options: Required<Omit<StreamHubOptions, 'onError'>> & Pick<StreamHubOptions, 'onError'>;
   readonly #feeds = new Map<string, TenantFeed>();
+  /**
+   * Places taken per tenant: a subscription holds one from subscribe until it is
+   * released, not merely closed, so a client cut off but whose connection lingers
+   * still counts against the caps.
+   */
+  readonly #places = new Map<string, number>();
+  readonly #held = new Set<Subscription>();
   #poll: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -54,6 +77,7 @@ export class StreamHub {
       maxStreamsPerTenant: 100,
       maxStreams: 10_000,
       bufferPerStream: 1000,
+      bytesPerStream: 1024 * 1024,
       pollIntervalMs: 5000,
       ...options,
     };
@@ -72,11 +96,9 @@ export class StreamHub {
     });
   }
 
-  /** Open streams across tenants. */
+  /** Streams across tenants that hold a place: subscribed and not yet released. */
   get size(): number {
-    let count = 0;
-    for (const feed of this.#feeds.values()) count += feed.subscribers.size;
-    return count;
+    return this.#held.size;
   }
 
   /**
@@ -86,8 +108,8 @@ export class StreamHub {
    */
   async subscribe(tenantId: string, filter: EventFilter, afterSeq?: number): Promise<Subscription> {
     if (this.#closed) throw new ActivityError('DB_UNAVAILABLE', 'the server is shutting down');
+    this.#assertRoom(tenantId); // fail fast before any database read
     const existing = this.#feeds.get(tenantId);
-    if (existing) this.#assertRoom(existing); // fail fast before any database read
     const opened = existing ?? (await this.#openFeed(tenantId));
     // A resume point past the tenant's latest event (stale, or from another database)
     // would silently swallow the events up to it: start at the latest event instead.
@@ -98,26 +120,42 @@ export class StreamHub {
     // After the awaits: the feed may have closed, or others may have joined it.
     const feed = this.#feeds.get(tenantId) ?? opened;
     this.#feeds.set(tenantId, feed);
-    this.#assertRoom(feed);
-    const subscription = new Subscription(start ?? feed.lastSeq, this.#options.bufferPerStream);
-    const subscriber: LiveSubscriber = { subscription, filter, held: start === undefined ? undefined : [] };
+    this.#assertRoom(tenantId);
+    const subscription = new Subscription(start ?? feed.lastSeq, {
+      maxEvents: this.#options.bufferPerStream,
+      maxBytes: this.#options.bytesPerStream,
+    });
+    const subscriber: LiveSubscriber = {
+      subscription,
+      filter,
+      held: start === undefined ? undefined : [],
+      heldBytes: 0,
+    };
     feed.subscribers.add(subscriber);
+    this.#places.set(tenantId, (this.#places.get(tenantId) ?? 0) + 1);
+    this.#held.add(subscription);
     subscription.onClose(() => {
       feed.subscribers.delete(subscriber);
       if (feed.subscribers.size === 0 && this.#feeds.get(tenantId) === feed) this.#feeds.delete(tenantId);
+    });
+    subscription.onRelease(() => {
+      const left = (this.#places.get(tenantId) ?? 1) - 1;
+      if (left === 0) this.#places.delete(tenantId);
+      else this.#places.set(tenantId, left);
+      this.#held.delete(subscription);
     });
     if (start !== undefined) void this.#replay(tenantId, subscriber);
     return subscription;
   }
 
-  #assertRoom(feed: TenantFeed) {
-    if (this.size >= this.#options.maxStreams) {
+  #assertRoom(tenantId: string) {
+    if (this.#held.size >= this.#options.maxStreams) {
       throw new ActivityError(
         'TOO_MANY_STREAMS',
         `this server holds its maximum of ${this.#options.maxStreams} streams`,
       );
     }
-    if (feed.subscribers.size >= this.#options.maxStreamsPerTenant) {
+    if ((this.#places.get(tenantId) ?? 0) >= this.#options.maxStreamsPerTenant) {
       throw new ActivityError(
         'TOO_MANY_STREAMS',
         `at most ${this.#options.maxStreamsPerTenant} open streams per tenant on one server`,
@@ -129,8 +167,9 @@ export class StreamHub {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#poll);
-    for (const feed of [...this.#feeds.values()]) {
-      for (const subscriber of [...feed.subscribers]) subscriber.subscription.close('shutdown');
+    for (const subscription of [...this.#held]) {
+      subscription.close('shutdown');
+      subscription.release();
     }
     await this.#options.transport.close();
   }
@@ -147,6 +186,7 @@ export class StreamHub {
     if (raced) return raced;
     const feed: TenantFeed = {
       lastSeq: latest?.seq ?? 0,
+      pageSize: this.#pageSizeFor([]),
       subscribers: new Set(),
       fetching: false,
       fetchAgain: false,
@@ -157,18 +197,20 @@ export class StreamHub {
 
   async #replay(tenantId: string, subscriber: LiveSubscriber) {
     const { subscription, filter } = subscriber;
+    let fitted = this.#pageSizeFor([]);
     try {
       for (;;) {
         await subscription.waitForRoom();
         if (subscription.closeReason) return;
         // Never read more than the client's queue can take.
-        const limit = Math.max(1, Math.min(pageSize, this.#options.bufferPerStream - subscription.buffered));
+        const limit = Math.max(1, Math.min(fitted, this.#options.bufferPerStream - subscription.buffered));
         const rows = await this.#options.repository.page(tenantId, filter, {
           afterSeq: subscription.position,
           order: 'asc',
           limit,
         });
         for (const event of rows) this.#deliver(subscription, event);
+        fitted = this.#pageSizeFor(rows, fitted);
         if (rows.length < limit) break;
       }
       // Caught up with the database: release what arrived live meanwhile, then go live.
@@ -200,13 +242,14 @@ export class StreamHub {
     try {
       for (;;) {
         feed.fetchAgain = false;
+        const limit = feed.pageSize;
         const rows = await this.#options.repository.page(
           tenantId,
           {},
           {
             afterSeq: feed.lastSeq,
             order: 'asc',
-            limit: pageSize,
+            limit,
           },
         );
         for (const event of rows) {
@@ -214,11 +257,11 @@ export class StreamHub {
           for (const subscriber of feed.subscribers) {
             if (!matchesFilter(event, subscriber.filter)) continue;
             if (!subscriber.held) this.#deliver(subscriber.subscription, event);
-            else if (subscriber.held.length < this.#options.bufferPerStream) subscriber.held.push(event);
-            else subscriber.subscription.close('slow');
+            else this.#hold(subscriber, event);
           }
         }
-        if (rows.length < pageSize && !feed.fetchAgain) break;
+        feed.pageSize = this.#pageSizeFor(rows, feed.pageSize);
+        if (rows.length < limit && !feed.fetchAgain) break;
       }
     } catch (error) {
       // The database is away: the next notice or the poll tries again.
@@ -226,6 +269,37 @@ export class StreamHub {
     } finally {
       feed.fetching = false;
     }
+  }
+
+  /** Keeps a live event for a subscriber still replaying, within its limits. */
+  #hold(subscriber: LiveSubscriber, event: ActivityEvent) {
+    const bytes = eventJson(event).length;
+    const held = subscriber.held as ActivityEvent[];
+    if (
+      held.length >= this.#options.bufferPerStream ||
+      subscriber.heldBytes + bytes > this.#options.bytesPerStream
+    ) {
+      subscriber.subscription.close('slow');
+      return;
+    }
+    held.push(event);
+    subscriber.heldBytes += bytes;
+  }
+
+  /**
+   * Events per page such that a page's JSON is at most half of what one client may
+   * fall behind: a client that keeps up is never cut off by one page arriving at once.
+   * Fitted to the size of the events last read (`rows`); before any, to the largest.
+   */
+  #pageSizeFor(rows: readonly ActivityEvent[], previous?: number): number {
+    if (rows.length === 0 && previous !== undefined) return previous;
+    let chars = largestEventChars;
+    if (rows.length > 0) {
+      let total = 0;
+      for (const event of rows) total += eventJson(event).length;
+      chars = total / rows.length;
+    }
+    return Math.max(1, Math.min(pageSize, Math.floor(this.#options.bytesPerStream / 2 / chars)));
   }
 
   #deliver(subscription: Subscription, event: ActivityEvent) {

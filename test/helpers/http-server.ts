@@ -2,7 +2,8 @@ import { createConnection } from 'node:net';
 import { type ActivityApp, openApp } from '../../src/app/open-app.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createTokenSigner } from '../../src/http/auth.js';
-import { type RunningServer, startServer } from '../../src/http/server.js';
+import { type RunningServer, type ServerOptions, startServer } from '../../src/http/server.js';
+import type { StreamLimits } from '../../src/stream/stream-hub.js';
 
 /** ACTIVITY_SECRET for servers under test (any 32 bytes will do). */
 export const testSecret = 'http-test-secret-0123456789abcdef0123456789';
@@ -39,6 +40,10 @@ export interface TestServerOptions {
    * whose database is down must not wait: `serve` starts the hub in the background.
    */
   waitForStream?: boolean;
+  /** Stream limits other than the defaults. */
+  streamLimits?: StreamLimits;
+  /** Server options other than the defaults (heartbeat, stall timeout, connection cap). */
+  server?: Partial<ServerOptions>;
 }
 
 /** `activity serve` in-process on a free loopback port, as the CLI wires it. */
@@ -53,11 +58,12 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   };
   const app = await openApp(config, {
     stream: true,
+    ...(options.streamLimits ? { streamLimits: options.streamLimits } : {}),
     onBackgroundError: (error) => log({ msg: 'background error', error: String(error) }),
   });
   let server: RunningServer;
   try {
-    server = await startServer(app, { host: '127.0.0.1', port: 0, log });
+    server = await startServer(app, { host: '127.0.0.1', port: 0, log, ...options.server });
     const listening = app.hub?.start().catch((error) => log({ msg: 'stream failed', error: String(error) }));
     if (options.waitForStream ?? true) await listening;
   } catch (error) {

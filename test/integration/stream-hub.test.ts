@@ -151,9 +151,9 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
   const tenant = () => `hub-${kind}-${randomUUID()}`;
   const record = (tenantId: string, fields: Record<string, unknown> = {}) =>
     app.service.record({ tenant_id: tenantId, action: 'auth.login.success', ...fields });
-  const recordMany = async (tenantId: string, count: number) => {
+  const recordMany = async (tenantId: string, count: number, fields: Record<string, unknown> = {}) => {
     const events: ActivityEvent[] = [];
-    for (let i = 0; i < count; i++) events.push(await record(tenantId));
+    for (let i = 0; i < count; i++) events.push(await record(tenantId, fields));
     return events;
   };
   /** A hub of its own on a new transport of this kind; closed after the file if the test does not. */
@@ -345,7 +345,27 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
     await recordMany(t, 3);
     await reading.until(9);
     expect(reading.seqs()).toEqual(range(1, 9));
+    // Cut off, it holds its place until its consumer releases it (its connection closed).
+    expect(small.size).toBe(2);
+    idle.release();
     expect(small.size).toBe(1);
+  });
+
+  it('a subscriber is cut off as slow once its queued events pass bytesPerStream, whatever their count', async () => {
+    const small = await openHub({ bytesPerStream: 4096, pollIntervalMs: noPollMs });
+    const t = tenant();
+    const idle = await small.subscribe(t, {});
+    const reading = collect(await small.subscribe(t, {}));
+    const bulky = { context: { note: 'x'.repeat(1500) } };
+    await recordMany(t, 2, { metadata: bulky });
+    await reading.until(2);
+    expect(idle.closeReason).toBeUndefined();
+    await recordMany(t, 2, { metadata: bulky });
+    await reading.until(4);
+    await eventually('the idle subscriber to be cut off', () => idle.closeReason !== undefined);
+    expect(idle.closeReason).toBe('slow');
+    // Cut off, it holds nothing more: what was queued is dropped.
+    expect(idle.buffered).toBe(0);
   });
 
   it('a subscriber that reads keeps up through a replay longer than its buffer', async () => {
@@ -368,19 +388,22 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
     expect(refused).toBeInstanceOf(ActivityError);
     expect(refused).toMatchObject({ code: 'TOO_MANY_STREAMS' });
     expect((refused as ActivityError).httpStatus).toBe(429);
-    // The cap is per tenant, and a closed stream frees its place.
+    // The cap is per tenant. A closed stream keeps its place until it is released
+    // (its connection gone), then frees it.
     await expect(capped.subscribe(tenant(), {})).resolves.toBeDefined();
-    first.close('client');
+    first.close('slow');
+    await expect(capped.subscribe(t, {})).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS' });
+    first.release();
     await expect(capped.subscribe(t, {})).resolves.toBeDefined();
     expect(capped.size).toBe(3);
   });
 
-  it('refuses more than maxStreams streams across tenants, and a closed stream frees its place', async () => {
+  it('refuses more than maxStreams streams across tenants, and a released stream frees its place', async () => {
     const capped = await openHub({ maxStreams: 2, pollIntervalMs: noPollMs });
     const first = await capped.subscribe(tenant(), {});
     await capped.subscribe(tenant(), {});
     await expect(capped.subscribe(tenant(), {})).rejects.toMatchObject({ code: 'TOO_MANY_STREAMS' });
-    first.close('client');
+    first.release();
     await expect(capped.subscribe(tenant(), {})).resolves.toBeDefined();
     expect(capped.size).toBe(2);
   });
