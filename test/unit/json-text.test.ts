@@ -77,13 +77,21 @@ describe('numbers a double cannot hold exactly', () => {
   });
 
   it('an integer beyond 2^53 anywhere is found at its path', () => {
-    const unsafe = fc.bigInt({ min: 2n ** 53n + 1n, max: 10n ** 30n }).filter((n) => BigInt(Number(n)) !== n);
+    // Below 1e21 JavaScript writes a number's shortest text as plain digits: the oracle
+    // is whether that text is still the integer given.
+    const unsafe = fc
+      .bigInt({ min: 2n ** 53n + 1n, max: 10n ** 20n })
+      .filter((n) => BigInt(String(Number(n))) !== n);
     fc.assert(
-      fc.property(fc.array(fc.string({ minLength: 1 }), { minLength: 1, maxLength: 5 }), unsafe, (keys, big) => {
-        let text = `${big}`;
-        for (const key of [...keys].reverse()) text = `{"filler":[1,"x"],${JSON.stringify(key)}:${text}}`;
-        expect(inexactNumberIssue(text)?.path).toBe(keys.join('.'));
-      }),
+      fc.property(
+        fc.array(fc.string({ minLength: 1 }), { minLength: 1, maxLength: 5 }),
+        unsafe,
+        (keys, big) => {
+          let text = `${big}`;
+          for (const key of [...keys].reverse()) text = `{"filler":[1,"x"],${JSON.stringify(key)}:${text}}`;
+          expect(inexactNumberIssue(text)?.path).toBe(keys.join('.'));
+        },
+      ),
     );
   });
 });
