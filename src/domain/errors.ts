@@ -18,6 +18,7 @@ export const errorCodes = {
   METHOD_NOT_ALLOWED: { exit: 2, http: 405, title: 'Method not allowed' },
   BODY_TOO_LARGE: { exit: 2, http: 413, title: 'Body too large' },
   TOO_MANY_STREAMS: { exit: 2, http: 429, title: 'Too many streams', retryAfter: 5 },
+  TOO_MANY_CONNECTIONS: { exit: 3, http: 503, title: 'Too many connections', retryAfter: 1 },
   DB_UNAVAILABLE: { exit: 3, http: 503, title: 'Database unavailable', retryAfter: 1 },
   DB_TIMEOUT: { exit: 3, http: 503, title: 'Database busy', retryAfter: 1 },
   DB_NOT_MIGRATED: { exit: 3, http: 503, title: 'Database not migrated', retryAfter: 30 },

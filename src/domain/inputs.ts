@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { textProblem } from '../privacy/caps.js';
+import { ActivityError } from './errors.js';
 import { actorTypes, eventStatuses, fieldLimits, tenantIdPattern } from './event.js';
 
 /**
@@ -73,6 +74,22 @@ export function resolveTime(value: string, now: Date): Date {
     return new Date(now.getTime() - Number(relative[1]) * unitMs[unit]);
   }
   return new Date(value);
+}
+
+/** What every store and the RFC 3339 text of a time can hold: the years 1 to 9999, UTC. */
+const earliestTimeMs = Date.parse('0001-01-01T00:00:00.000Z');
+const latestTimeMs = Date.parse('9999-12-31T23:59:59.999Z');
+
+/** Resolves the time input `field` against `now`; PARAMETER_INVALID outside the years 1 to 9999. */
+export function resolveTimeInput(field: string, value: string, now: Date): Date {
+  const time = resolveTime(value, now);
+  const ms = time.getTime();
+  if (!(ms >= earliestTimeMs && ms <= latestTimeMs)) {
+    throw new ActivityError('PARAMETER_INVALID', `${field}: must fall between the years 1 and 9999`, {
+      issues: [{ path: field, message: 'must fall between the years 1 and 9999' }],
+    });
+  }
+  return time;
 }
 
 /** A duration such as `365d` or `12h`, in milliseconds. */

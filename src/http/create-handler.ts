@@ -64,13 +64,15 @@ export function createHandler(options: HandlerOptions) {
   const openStreams = new Set<() => void>();
   let closing = false;
 
-  const authenticate = async (context: RequestContext, scope: 'activity:read' | 'activity:write') => {
-    const principal = await verifier.verify(
-      bearerToken(
-        context.request.headers.authorization,
-        context.url.searchParams.get('access_token') ?? undefined,
-      ),
-    );
+  const authenticate = async (
+    context: RequestContext,
+    scope: 'activity:read' | 'activity:write',
+    // Only EventSource, which cannot set headers, may put the token in the URL, where
+    // proxies and browsers log it: the stream route alone takes ?access_token=.
+    { fromQuery = false }: { fromQuery?: boolean } = {},
+  ) => {
+    const queryToken = fromQuery ? (context.url.searchParams.get('access_token') ?? undefined) : undefined;
+    const principal = await verifier.verify(bearerToken(context.request.headers.authorization, queryToken));
     context.principal = principal;
     requireScope(principal, scope);
     return principal;
@@ -116,7 +118,7 @@ export function createHandler(options: HandlerOptions) {
           if (!hub) throw new ActivityError('NOT_FOUND', 'the activity stream is turned off on this server');
           if (closing)
             throw new ActivityError('SHUTTING_DOWN', 'the server is shutting down; reconnect to another');
-          const principal = await authenticate(context, 'activity:read');
+          const principal = await authenticate(context, 'activity:read', { fromQuery: true });
           const { after, ...filters } = searchParams(context.url);
           const lastEventId = context.request.headers['last-event-id'];
           const resumeFrom = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : after;
@@ -261,6 +263,9 @@ export function createHandler(options: HandlerOptions) {
       }
       await method(context);
     } catch (error) {
+      // A body not read to its end (refused before it was needed, or too large) would be
+      // waited for to reuse the connection: close it after the answer instead.
+      if (!request.complete) response.shouldKeepAlive = false;
       sendProblem(response, toActivityError(error), log);
     } finally {
       const routeLabel = route?.path ?? 'unmatched';
@@ -325,11 +330,23 @@ async function readJsonBody(request: IncomingMessage): Promise<unknown> {
     throw new ActivityError('BODY_TOO_LARGE', `the body is over ${maxBodyBytes} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBodyBytes)
-      throw new ActivityError('BODY_TOO_LARGE', `the body is over ${maxBodyBytes} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBodyBytes)
+        throw new ActivityError('BODY_TOO_LARGE', `the body is over ${maxBodyBytes} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof ActivityError) throw error;
+    // The client went away mid-body: its fault, not the server's.
+    throw new ActivityError(
+      'INPUT_UNREADABLE',
+      'the client closed the connection before the whole body arrived',
+      {
+        cause: error,
+      },
+    );
   }
   let text: string;
   try {
@@ -382,9 +399,6 @@ function sendProblem(response: ServerResponse, error: ActivityError, log: Handle
     response.end();
     return;
   }
-  // The rest of an over-long body is never read, so this connection cannot carry
-  // another request: close it after the answer.
-  if (error.code === 'BODY_TOO_LARGE') response.shouldKeepAlive = false;
   const { http: status, title } = errorCodes[error.code];
   // Server-side failures are described in the log, never to the client.
   const detail =

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { ActivityApp } from '../app/open-app.js';
-import { ActivityError } from '../domain/errors.js';
+import { ActivityError, errorCodes, retryAfterSeconds } from '../domain/errors.js';
 import { createTokenVerifier } from './auth.js';
 import { createHandler } from './create-handler.js';
 
@@ -14,6 +14,10 @@ export interface ServerOptions {
   heartbeatMs?: number;
   /** See HandlerOptions. */
   stallTimeoutMs?: number;
+  /** How long a request (headers and body) may take to arrive before a 408 (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Connections held at once; past it a new one is answered 503 and closed (default 10,000). */
+  maxConnections?: number;
 }
 
 export interface RunningServer {
@@ -41,13 +45,37 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.stallTimeoutMs ? { stallTimeoutMs: options.stallTimeoutMs } : {}),
   });
-  const server = createServer((request, response) => void handler(request, response));
-  // SSE connections are long-lived by design; the heartbeat keeps them from idling out.
-  server.requestTimeout = 0;
-  // Idle keep-alive outlives the usual 60 s of load balancers and proxies, so they
-  // never send a request on a connection serve is closing (a 502).
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  const maxConnections = options.maxConnections ?? 10_000;
+  // Connections past the cap, answered 503 as they arrive: the handler never runs for them.
+  const refused = new WeakSet<Socket>();
+  const server = createServer(
+    {
+      // The whole request, headers and body, must arrive within this (408 otherwise),
+      // checked every second: a body sent a byte at a time cannot hold a connection.
+      // A stream's request has no body: once read, its connection is not timed.
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      headersTimeout: Math.min(20_000, options.requestTimeoutMs ?? 30_000),
+      connectionsCheckingInterval: 1_000,
+      // Idle keep-alive outlives the usual 60 s of load balancers and proxies, so they
+      // never send a request on a connection serve is closing (a 502).
+      keepAliveTimeout: 65_000,
+    },
+    (request, response) => {
+      if (refused.has(request.socket)) request.socket.destroy();
+      else void handler(request, response);
+    },
+  );
+  // A connection that sends nothing at all is not timed by the above: close it after
+  // two minutes of silence both ways (a stream's heartbeat keeps it busy).
+  server.timeout = 120_000;
+  // Ahead of node:http's own listener, so that a refused connection is answered first.
+  server.prependListener('connection', (socket: Socket) => {
+    server.getConnections((error, count) => {
+      if (error || count <= maxConnections) return;
+      refused.add(socket);
+      socket.end(tooManyConnections(maxConnections));
+    });
+  });
   await listen(server, options.host, options.port);
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
@@ -73,6 +101,27 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
       return closing;
     },
   };
+}
+
+/** The raw 503 for a connection past the cap: written before any request is read. */
+function tooManyConnections(maxConnections: number): string {
+  const { http: status, title } = errorCodes.TOO_MANY_CONNECTIONS;
+  const body = JSON.stringify({
+    type: 'about:blank',
+    title,
+    status,
+    detail: `this server holds its maximum of ${maxConnections} connections; try again shortly`,
+    code: 'TOO_MANY_CONNECTIONS',
+  });
+  return [
+    `HTTP/1.1 ${status} Service Unavailable`,
+    'content-type: application/problem+json',
+    `content-length: ${Buffer.byteLength(body)}`,
+    `retry-after: ${retryAfterSeconds('TOO_MANY_CONNECTIONS')}`,
+    'connection: close',
+    '',
+    body,
+  ].join('\r\n');
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

@@ -14,7 +14,7 @@ import {
   queryFilterShape,
   queryInputSchema,
   recordInputSchema,
-  resolveTime,
+  resolveTimeInput,
   tenantIdSchema,
 } from '../domain/inputs.js';
 import { metadataBytes, metadataCapIssues } from '../privacy/caps.js';
@@ -334,12 +334,12 @@ export class ActivityService {
       ? cursor.sinceMs
       : input.since === undefined
         ? null
-        : resolveTime(input.since, now).getTime();
+        : resolveTimeInput('since', input.since, now).getTime();
     const until = cursor
       ? cursor.untilMs
       : input.until === undefined
         ? null
-        : resolveTime(input.until, now).getTime();
+        : resolveTimeInput('until', input.until, now).getTime();
     const exact = input.action?.filter((part) => !part.endsWith('.*'));
     const prefixes = input.action?.filter((part) => part.endsWith('.*')).map((part) => part.slice(0, -1));
     const filter: EventFilter = {

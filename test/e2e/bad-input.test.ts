@@ -164,6 +164,24 @@ const cases: BadCase[] = [
     code: 'PARAMETER_INVALID',
     mentions: ['since'],
   },
+  {
+    name: 'a relative time before year 1 (--since 999999w)',
+    args: [...query, '--since', '999999w'],
+    code: 'PARAMETER_INVALID',
+    mentions: ['since'],
+  },
+  {
+    name: 'year 0 (--since 0000-01-01T00:00:00Z), for a page',
+    args: [...query, '--since', '0000-01-01T00:00:00Z'],
+    code: 'PARAMETER_INVALID',
+    mentions: ['since'],
+  },
+  {
+    name: 'year 0 for --all, as for a page',
+    args: [...query, '--all', '--until', '0000-01-01T00:00:00Z'],
+    code: 'PARAMETER_INVALID',
+    mentions: ['until'],
+  },
   { name: '--limit 0', args: [...query, '--limit', '0'], code: 'PARAMETER_INVALID', mentions: ['limit'] },
   {
     name: '--limit 5000',

@@ -4,6 +4,7 @@ import { action, type CliIo, type CommonOptions, withCommonOptions } from '../co
 interface ServeOptions extends CommonOptions {
   host: string;
   port: string;
+  maxConnections: string;
 }
 
 export function serveCommand(io: CliIo, setExitCode: (code: number) => void): Command {
@@ -11,7 +12,12 @@ export function serveCommand(io: CliIo, setExitCode: (code: number) => void): Co
     new Command('serve')
       .description('serve the HTTP API and the live stream (SIGTERM drains and exits 0)')
       .option('--host <address>', 'address to bind', '127.0.0.1')
-      .option('--port <n>', 'port to bind (0: any free port)', '8080'),
+      .option('--port <n>', 'port to bind (0: any free port)', '8080')
+      .option(
+        '--max-connections <n>',
+        'connections held at once; more are answered 503 (keep it under the open-file limit)',
+        '10000',
+      ),
   )
     .addHelpText(
       'after',
@@ -30,6 +36,10 @@ Examples:
         const port = Number(options.port);
         if (!/^\d{1,5}$/.test(options.port) || port > 65_535) {
           throw new ActivityError('USAGE_INVALID', '--port must be a number from 0 to 65535');
+        }
+        const maxConnections = Number(options.maxConnections);
+        if (!/^\d{1,7}$/.test(options.maxConnections) || maxConnections < 1) {
+          throw new ActivityError('USAGE_INVALID', '--max-connections must be a whole number, at least 1');
         }
         const { openApp } = await import('../../app/open-app.js');
         const { startServer } = await import('../../http/server.js');
@@ -51,7 +61,7 @@ Examples:
           onBackgroundError: (error) => log({ msg: 'background error', error: String(error) }),
         });
         try {
-          const server = await startServer(app, { host: options.host, port, log });
+          const server = await startServer(app, { host: options.host, port, log, maxConnections });
           app.hub?.start().catch((error) => log({ msg: 'stream transport failed', error: String(error) }));
           await new Promise<void>((resolve) => {
             process.once('SIGTERM', resolve);
