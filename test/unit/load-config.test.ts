@@ -41,9 +41,12 @@ describe('loadConfig', () => {
     expect([config.lockTimeoutMs, config.statementTimeoutMs]).toEqual([ms, ms]);
   });
 
-  it.each(['5', '5 s', '-1s', '1.5s', '30d', '999h'])('refuses the timeout %s, naming the variable', (text) => {
-    expect(() => loadConfig({}, { ACTIVITY_LOCK_TIMEOUT: text })).toThrow(/^ACTIVITY_LOCK_TIMEOUT /);
-  });
+  it.each(['5', '5 s', '-1s', '1.5s', '30d', '999h'])(
+    'refuses the timeout %s, naming the variable',
+    (text) => {
+      expect(() => loadConfig({}, { ACTIVITY_LOCK_TIMEOUT: text })).toThrow(/^ACTIVITY_LOCK_TIMEOUT /);
+    },
+  );
 
   it('ignores unrelated variables', () => {
     expect(loadConfig({}, { HOME: '/root', PATH: '/bin', PGHOST: 'db' }).database.kind).toBe('pglite');
