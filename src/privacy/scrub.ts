@@ -1,178 +1,133 @@
-import { isIP } from 'node:net';
+import type { FieldIssue } from '../domain/errors.js';
+import { containsCardNumber } from './card-numbers.js';
+import { ipIn, replaceIps } from './ip-in-text.js';
+import { isSecretKey } from './secret-keys.js';
+import { credentialIn } from './secret-patterns.js';
 
 /**
- * Secret scrubbing: values under secret-looking keys, and values that look like
- * secrets wherever they are, become "[REDACTED]" before anything is stored.
+ * Secret scrubbing: values under secret-looking keys, and text that holds a credential
+ * wherever it is, become "[REDACTED]" before anything is stored; IP addresses inside
+ * text become "[IP]".
  */
 export const REDACTED = '[REDACTED]';
 
-/** Single words that name a secret. */
-const secretWords = new Set([
-  'password',
-  'passwords',
-  'passwd',
-  'pwd',
-  'passphrase',
-  'passphrases',
-  'secret',
-  'secrets',
-  'token',
-  'apikey',
-  'apikeys',
-  'authorization',
-  'cookie',
-  'cookies',
-  'credential',
-  'credentials',
-  'privatekey',
-  'privatekeys',
-  'otp',
-  'pin',
-  'cvv',
-  'cvc',
-]);
+export { IP_PLACEHOLDER, ipIn } from './ip-in-text.js';
+export { isSecretKey } from './secret-keys.js';
+export { type CredentialOptions, credentialIn } from './secret-patterns.js';
 
-/** Two adjacent words that name a secret together ("api key", "private key"…). */
-const secretPairs = new Set([
-  'api key',
-  'api keys',
-  'private key',
-  'private keys',
-  'access key',
-  'access keys',
-  'secret key',
-  'secret keys',
-  'client secret',
-  'set cookie',
-]);
+/**
+ * A free-text value as it may be stored: "[REDACTED]" if it holds a credential
+ * anywhere, else the text with each IP address replaced by "[IP]", else the same text.
+ *
+ * @example scrubText('login from 203.0.113.91 blocked') // 'login from [IP] blocked'
+ */
+export function scrubText(text: string): string {
+  if (credentialIn(text) !== undefined) return REDACTED;
+  const out = replaceIps(text);
+  if (out === text) return text;
+  // Taking an address out can uncover what was glued to it: a credential
+  // (`1.2.3.4AKIA…` has no word boundary before AKIA until the address goes), or an
+  // address that hostile text nests deeper than replaceIps looks.
+  return credentialIn(out) === undefined && !ipIn(out) ? out : REDACTED;
+}
 
-/** Splits `x-API_key`, `apiKey`, `privateKey.pem` into lower-case words. */
-function keyWords(key: string): string[] {
-  return key
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter((word) => word.length > 0);
+export interface ScrubbedMetadata {
+  value: unknown;
+  /** Keys that cannot be stored; the path names where, never the key itself. */
+  issues: FieldIssue[];
 }
 
 /**
- * Verdicts on keys seen before. Metadata repeats the same few keys from event to event,
- * and splitting each into words again was most of what scrubbing cost; the cache is
- * emptied when full, so hostile keys cannot grow it.
+ * A scrubbed copy of event metadata: the value under a secret key becomes
+ * "[REDACTED]" whatever its type, strings go through scrubText, an integer that is a
+ * card number becomes "[REDACTED]". A key that holds a credential or an IP address can
+ * neither be stored nor redacted (two redacted keys would collide), so it is left out
+ * of the copy and reported as an issue: once per path and problem, at most ten, as
+ * caps.ts reports. Callers check the depth cap first (caps.ts), so the recursion is
+ * bounded.
+ *
+ * @example scrubMetadata({ context: { 'Bearer abc.def-ghi_jkl': 1 } }).issues
+ * // [{ path: 'metadata.context.[key]', message: 'is a key that holds a credential (bearer token); …' }]
  */
-const secretKeyVerdicts = new Map<string, boolean>();
+export function scrubMetadata(value: unknown): ScrubbedMetadata {
+  const issues = new KeyIssues();
+  const scrubbed = scrubValue(value, ['metadata'], issues);
+  return { value: scrubbed, issues: issues.list };
+}
+
+function scrubValue(value: unknown, path: Array<string | number>, issues: KeyIssues): unknown {
+  if (typeof value === 'string') return scrubText(value);
+  // A card number sent as a JSON number is still a card number.
+  if (typeof value === 'number') {
+    return Number.isInteger(value) && value >= 1e12 && containsCardNumber(String(value)) ? REDACTED : value;
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      out[i] = scrubValue(value[i], path, issues);
+      path.pop();
+    }
+    return out;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  const record = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(record)) {
+    const verdict = keyVerdict(key);
+    if (verdict === 'secret') {
+      out[key] = REDACTED;
+    } else if (verdict === 'plain') {
+      path.push(key);
+      out[key] = scrubValue(record[key], path, issues);
+      path.pop();
+    } else {
+      issues.add(`${path.join('.')}.[key]`, verdict.issue);
+    }
+  }
+  return out;
+}
+
+const maxIssues = 10;
+
+class KeyIssues {
+  readonly list: FieldIssue[] = [];
+  readonly #seen = new Set<string>();
+
+  add(path: string, message: string): void {
+    const id = `${path}\n${message}`;
+    if (this.list.length >= maxIssues || this.#seen.has(id)) return;
+    this.#seen.add(id);
+    this.list.push({ path, message });
+  }
+}
+
+/** What to do with a key: redact its value, scrub its value, or report the key. */
+type KeyVerdict = 'secret' | 'plain' | { issue: string };
+
+/**
+ * Metadata repeats the same few keys from event to event, and judging each again was
+ * most of what scrubbing cost; the cache is emptied when full, so hostile keys cannot
+ * grow it.
+ */
+const keyVerdicts = new Map<string, KeyVerdict>();
 const maxCachedKeys = 4096;
 
-export function isSecretKey(key: string): boolean {
-  let verdict = secretKeyVerdicts.get(key);
+function keyVerdict(key: string): KeyVerdict {
+  let verdict = keyVerdicts.get(key);
   if (verdict === undefined) {
-    verdict = nameSecret(key);
-    if (secretKeyVerdicts.size >= maxCachedKeys) secretKeyVerdicts.clear();
-    secretKeyVerdicts.set(key, verdict);
+    verdict = judgeKey(key);
+    if (keyVerdicts.size >= maxCachedKeys) keyVerdicts.clear();
+    keyVerdicts.set(key, verdict);
   }
   return verdict;
 }
 
-function nameSecret(key: string): boolean {
-  const words = keyWords(key);
-  if (words.join('').startsWith('session')) return true;
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i] as string;
-    if (secretWords.has(word) || word.startsWith('session')) return true;
-    const next = words[i + 1];
-    if (next !== undefined && secretPairs.has(`${word} ${next}`)) return true;
+function judgeKey(key: string): KeyVerdict {
+  const credential = credentialIn(key);
+  if (credential !== undefined) {
+    return { issue: `is a key that holds a credential (${credential}); credentials are never stored` };
   }
-  return false;
-}
-
-// A credential after the scheme name: 8+ token characters with a digit or a symbol, so
-// that prose such as "basic authentication" is kept.
-const bearerPattern =
-  /\b(?:Bearer|bearer|BEARER|Basic|basic)\s+(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}/;
-const jwtPattern = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/;
-const pemPattern = /-----BEGIN [A-Z0-9 ]*(?:PRIVATE KEY|CERTIFICATE REQUEST|ENCRYPTED)[A-Z ]*-----/;
-const wellKnownTokenPattern =
-  /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|\bgh[pousr]_[A-Za-z0-9]{30,}|\bxox[abpr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b/;
-/** Digits in groups separated by single spaces or dashes ("4111 1111-1111 1111"). */
-const digitRunPattern = /\d+(?:[ -]\d+)*/g;
-/** Cheap tests first, so that ordinary text costs no splitting (see isSecretValue). */
-const thirteenDigitsPattern = /\d(?:[ -]?\d){12}/;
-const ipListCharacters = /^[\w.:%[\],\s-]+$/;
-const ipSeparator = /[.:]/;
-
-function passesLuhn(digits: string): boolean {
-  let sum = 0;
-  let double = false;
-  for (let i = digits.length - 1; i >= 0; i--) {
-    let digit = digits.charCodeAt(i) - 48;
-    if (double) {
-      digit *= 2;
-      if (digit > 9) digit -= 9;
-    }
-    sum += digit;
-    double = !double;
-  }
-  return sum % 10 === 0;
-}
-
-/**
- * Whole groups of a digit run that total 13–19 digits and pass Luhn: in
- * "order 2024 4111 1111 1111 1111" the last four groups are a card number. Windows
- * never split a group, so an ordinary long number is not taken for a card.
- */
-function containsCardNumber(value: string): boolean {
-  if (!thirteenDigitsPattern.test(value)) return false;
-  for (const match of value.matchAll(digitRunPattern)) {
-    const groups = match[0].split(/[ -]/);
-    for (let first = 0; first < groups.length; first++) {
-      let digits = '';
-      for (let last = first; last < groups.length && digits.length < 19; last++) {
-        digits += groups[last];
-        if (digits.length >= 13 && digits.length <= 19 && passesLuhn(digits)) return true;
-      }
-    }
-  }
-  return false;
-}
-
-/** An IP address, or a list of them (an X-Forwarded-For header): raw IPs are never stored. */
-function isIpAddressList(value: string): boolean {
-  if (!ipSeparator.test(value) || !ipListCharacters.test(value)) return false;
-  const parts = value.split(/[\s,]+/).filter((part) => part.length > 0);
-  return (
-    parts.length > 0 && parts.length <= 32 && parts.every((part) => isIP(part.replace(/^\[|\]$/g, '')) !== 0)
-  );
-}
-
-export function isSecretValue(value: string): boolean {
-  return (
-    isIpAddressList(value) ||
-    bearerPattern.test(value) ||
-    jwtPattern.test(value) ||
-    pemPattern.test(value) ||
-    wellKnownTokenPattern.test(value) ||
-    containsCardNumber(value)
-  );
-}
-
-/**
- * A copy of `value` with secrets replaced. Callers check the depth cap first
- * (caps.ts), so this recursion is bounded.
- */
-export function scrubSecrets(value: unknown): unknown {
-  if (typeof value === 'string') return isSecretValue(value) ? REDACTED : value;
-  // A card number sent as a JSON number is still a card number.
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 1e12) {
-    return isSecretValue(String(value)) ? REDACTED : value;
-  }
-  if (Array.isArray(value)) return value.map(scrubSecrets);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) {
-      out[key] = isSecretKey(key) ? REDACTED : scrubSecrets((value as Record<string, unknown>)[key]);
-    }
-    return out;
-  }
-  return value;
+  if (ipIn(key)) return { issue: 'is a key that holds an IP address; raw IP addresses are never stored' };
+  return isSecretKey(key) ? 'secret' : 'plain';
 }

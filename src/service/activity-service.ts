@@ -20,7 +20,7 @@ import {
 import { metadataBytes, metadataCapIssues } from '../privacy/caps.js';
 import { hashIp, normalizeIp } from '../privacy/ip-hash.js';
 import type { DerivedKeys } from '../privacy/keys.js';
-import { scrubSecrets } from '../privacy/scrub.js';
+import { credentialIn, ipIn, scrubMetadata, scrubText } from '../privacy/scrub.js';
 import type { Registry } from '../registry/registry.js';
 import { type CursorScope, decodeCursor, encodeCursor } from './cursor.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -112,14 +112,24 @@ export class ActivityService {
     const fields = parsed.data;
     const { ip, metadata } = fields;
     this.registry.assertKnown(fields.action);
+    const identifierIssues = secretIdentifierIssues(fields);
+    if (identifierIssues.length > 0) throw validationError(identifierIssues);
     const capIssues = metadataCapIssues(metadata);
     if (capIssues.length > 0) throw validationError(capIssues);
-    const scrubbed = scrubSecrets(
+    const scrubbed = scrubMetadata(
       this.registry.validateMetadata(fields.action, metadata as Record<string, unknown>),
-    ) as Record<string, unknown>;
-    if (metadataBytes(scrubbed) > fieldLimits.metadataBytes) {
+    );
+    if (scrubbed.issues.length > 0) throw validationError(scrubbed.issues);
+    const scrubbedMetadata = scrubbed.value as Record<string, unknown>;
+    if (metadataBytes(scrubbedMetadata) > fieldLimits.metadataBytes) {
       throw validationError([
         { path: 'metadata', message: 'is over the size cap once secrets are redacted' },
+      ]);
+    }
+    const userAgent = fields.user_agent === null ? null : scrubText(fields.user_agent);
+    if (userAgent !== null && userAgent.length > fieldLimits.userAgent) {
+      throw validationError([
+        { path: 'user_agent', message: 'is over its cap once IP addresses are replaced' },
       ]);
     }
     let ipHash: string | null = null;
@@ -141,8 +151,8 @@ export class ActivityService {
       source: fields.source,
       request_id: fields.request_id,
       ip_hash: ipHash,
-      user_agent: fields.user_agent,
-      metadata: scrubbed,
+      user_agent: userAgent,
+      metadata: scrubbedMetadata,
     };
     if (fields.id === undefined) this.#generatedIds.add(event);
     return event;
@@ -452,6 +462,45 @@ export class ActivityService {
   #notifyFailure(code: ErrorCode, count: number) {
     for (const observer of this.#observers) observer.recordFailed?.(code, count);
   }
+}
+
+/** The fields that identify and correlate: stored as given, so never with a secret in them. */
+const identifierFields = [
+  'tenant_id',
+  'actor_id',
+  'object_type',
+  'object_id',
+  'request_id',
+  'source',
+] as const;
+
+/**
+ * An identifier that holds a credential or an IP address is refused, not scrubbed: a
+ * redacted id would make unrelated events look alike. Only card numbers printed in
+ * groups count: one 16-digit id in ten passes the Luhn check. The messages never quote
+ * the value.
+ */
+function secretIdentifierIssues(
+  fields: Record<(typeof identifierFields)[number], string | null>,
+): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const field of identifierFields) {
+    const value = fields[field];
+    if (value === null) continue;
+    const credential = credentialIn(value, { cards: 'grouped' });
+    if (credential !== undefined) {
+      issues.push({
+        path: field,
+        message: `holds a credential (${credential}); credentials are never stored`,
+      });
+    } else if (ipIn(value)) {
+      issues.push({
+        path: field,
+        message: 'holds an IP address; send it as ip, which is stored only as a keyed hash',
+      });
+    }
+  }
+  return issues;
 }
 
 function validationError(issues: FieldIssue[]): ActivityError {

@@ -62,6 +62,70 @@ describe.each(storeKinds)('service on %s', (kind) => {
     expect(text).toMatch(/activity_events_recorded_total\{namespace="auth",status="failure"\} [1-9]/);
   });
 
+  it.each([
+    ['actor_id', 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLXNpZw', 'credential'],
+    ['request_id', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLXNpZw', 'credential'],
+    ['source', 'postgres://admin:hunter2@db.internal/app', 'credential'],
+    ['object_id', '203.0.113.95', 'IP address'],
+  ])('an identifier holding a secret is refused, never stored or echoed: %s', async (field, value, what) => {
+    const a = tenant();
+    const refused = await service
+      .record({ tenant_id: a, action: 'auth.login.success', [field]: value })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [expect.objectContaining({ path: field })],
+    });
+    expect((refused as Error).message).toContain(what);
+    expect(JSON.stringify(refused)).not.toContain(value);
+    expect((refused as Error).message).not.toContain(value);
+    expect((await service.query(a, {})).data).toEqual([]);
+  });
+
+  it('a 16-digit numeric id is kept: card numbers are looked for in metadata, not in identifiers', async () => {
+    const event = await service.record({
+      tenant_id: tenant(),
+      action: 'auth.login.success',
+      object_id: '4111111111111111',
+    });
+    expect(event.object_id).toBe('4111111111111111');
+  });
+
+  it('IP addresses inside text become [IP], in metadata and in the user agent', async () => {
+    const event = await service.record({
+      tenant_id: tenant(),
+      action: 'auth.login.failure',
+      status: 'failure',
+      user_agent: 'curl/8.5 (via proxy 203.0.113.96)',
+      metadata: {
+        reason: 'rate_limited',
+        context: {
+          note: 'login from 203.0.113.91 blocked',
+          forwarded: 'for=203.0.113.94;proto=https',
+          v6: '[2001:db8::92]:443',
+        },
+      },
+    });
+    expect(event.user_agent).toBe('curl/8.5 (via proxy [IP])');
+    expect(event.metadata.context).toEqual({
+      note: 'login from [IP] blocked',
+      forwarded: 'for=[IP];proto=https',
+      v6: '[IP]:443',
+    });
+  });
+
+  it('a metadata key that holds a secret is refused, naming where without the key', async () => {
+    const key = 'Bearer abcdefgh.ijklmnop-qrstu_vwxyz';
+    const refused = await service
+      .record({ tenant_id: tenant(), action: 'auth.login.success', metadata: { context: { [key]: 1 } } })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [expect.objectContaining({ path: 'metadata.context.[key]' })],
+    });
+    expect(JSON.stringify(refused)).not.toContain('abcdefgh');
+  });
+
   it('rejects invalid input before storing anything, and counts the failure', async () => {
     const a = tenant();
     await expect(service.record({ tenant_id: a, action: 'auth.nope.nope' })).rejects.toMatchObject({

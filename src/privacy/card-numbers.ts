@@ -1,0 +1,133 @@
+/** Thirteen digits in one run (digits with single separators between them), checked first. */
+const thirteenDigits = /\d(?:[ .-]?\d){12}/;
+
+const minCardDigits = 13;
+const maxCardDigits = 19;
+
+/**
+ * Whether the text holds a card number: whole groups of a digit run (digit groups with
+ * one space, dash or dot between them) that total 13–19 digits and pass the Luhn check.
+ * In "order 2024 4111 1111 1111 1111" the last four groups are a card number; windows
+ * never split a group, so an ordinary long number is not taken for one. With a dot in
+ * the window every group must have 3–6 digits, as printed card numbers do, so that a
+ * decimal such as 3.14159265358979 is not taken for one.
+ *
+ * With `grouped`, a card number must span two groups or more: one run of digits alone
+ * does not count.
+ *
+ * Linear by construction: one pass over the text builds prefix sums of the Luhn
+ * weights, and each group starts at most seven windows (13 to 19 digits), each
+ * checked in constant time.
+ */
+export function containsCardNumber(text: string, options: { grouped?: boolean } = {}): boolean {
+  if (!thirteenDigits.test(text)) return false;
+  const size = text.length + 1;
+  const { sums, bounds, misfits, dots } = scratchFor(size);
+  sums[0] = 0;
+  sums[size] = 0;
+  misfits[0] = 0;
+  dots[0] = 0;
+  let digits = 0;
+  let i = 0;
+  while (i < text.length) {
+    if (!isDigit(text.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    const runStart = digits;
+    let groups = 0;
+    bounds[0] = digits;
+    for (;;) {
+      for (; i < text.length && isDigit(text.charCodeAt(i)); i++, digits++) {
+        const digit = text.charCodeAt(i) - 48;
+        const doubled = digit > 4 ? digit * 2 - 9 : digit * 2;
+        sums[digits + 1] = (sums[digits] as number) + (digits % 2 === 0 ? doubled : digit);
+        sums[size + digits + 1] = (sums[size + digits] as number) + (digits % 2 === 0 ? digit : doubled);
+      }
+      const groupSize = digits - (bounds[groups] as number);
+      misfits[groups + 1] = (misfits[groups] as number) + (groupSize < 3 || groupSize > 6 ? 1 : 0);
+      groups++;
+      bounds[groups] = digits;
+      const separator = text.charCodeAt(i);
+      const joined =
+        (separator === 32 || separator === 45 || separator === 46) && isDigit(text.charCodeAt(i + 1));
+      if (!joined) break;
+      dots[groups] = (dots[groups - 1] as number) + (separator === 46 ? 1 : 0);
+      i++;
+    }
+    if (
+      digits - runStart >= minCardDigits &&
+      runHoldsCard(groups, bounds, misfits, dots, sums, size, options.grouped === true)
+    ) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Over the digits of the text, in order: sums[k] and sums[size + k] are the sums of
+ * digits 0..k-1 with those at even (first half) or odd (second half) indexes doubled;
+ * in a window of digits [start, end), Luhn doubles the digits whose index has the
+ * parity of `end`, so each window's sum is one subtraction. Per group of the current
+ * run: where it starts (in digits), how many groups before it have a size that no
+ * printed card uses, and how many dots join the groups before it. Kept between calls
+ * (the scan is synchronous), since allocating them cost more than a short scan.
+ */
+interface Scratch {
+  sums: Int32Array;
+  bounds: Int32Array;
+  misfits: Int32Array;
+  dots: Int32Array;
+}
+const keptScratchSize = 16 * 1024;
+const kept: Scratch = createScratch(keptScratchSize);
+
+function createScratch(size: number): Scratch {
+  return {
+    sums: new Int32Array(2 * size),
+    bounds: new Int32Array(size),
+    misfits: new Int32Array(size),
+    dots: new Int32Array(size),
+  };
+}
+
+/** The kept buffers, or for a text longer than any metadata string, new ones. */
+function scratchFor(size: number): Scratch {
+  return size <= keptScratchSize ? kept : createScratch(size);
+}
+
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+/**
+ * Tries each window of whole groups of 13–19 digits. The first group ending at 13 or
+ * more digits only moves right as the window's first group does, so the windows tried
+ * number at most seven per group.
+ */
+function runHoldsCard(
+  groups: number,
+  bounds: Int32Array,
+  misfits: Int32Array,
+  dots: Int32Array,
+  sums: Int32Array,
+  size: number,
+  grouped: boolean,
+): boolean {
+  let last = 0;
+  for (let first = 0; first < groups; first++) {
+    const start = bounds[first] as number;
+    if (last < first) last = first;
+    while (last < groups && (bounds[last + 1] as number) - start < minCardDigits) last++;
+    for (let group = grouped ? Math.max(last, first + 1) : last; group < groups; group++) {
+      const end = bounds[group + 1] as number;
+      if (end - start > maxCardDigits) break;
+      const dotted = (dots[group] as number) > (dots[first] as number);
+      if (dotted && (misfits[group + 1] as number) > (misfits[first] as number)) continue;
+      const offset = end % 2 === 0 ? 0 : size;
+      if (((sums[offset + end] as number) - (sums[offset + start] as number)) % 10 === 0) return true;
+    }
+  }
+  return false;
+}
