@@ -11,6 +11,12 @@ export interface CliIo {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /**
+   * The command line's bytes, one buffer per argument, where the system tells them
+   * (Linux). Node decodes the arguments and turns invalid UTF-8 into U+FFFD; these
+   * tell such an argument from one that really holds U+FFFD.
+   */
+  argvBytes?: () => Buffer[] | undefined;
 }
 
 export interface CommonOptions {

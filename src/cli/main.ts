@@ -20,6 +20,22 @@ const processIo: CliIo = {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
+  argvBytes: () => {
+    try {
+      const bytes = readFileSync('/proc/self/cmdline');
+      const parts: Buffer[] = [];
+      for (
+        let start = 0, end = bytes.indexOf(0);
+        end !== -1;
+        start = end + 1, end = bytes.indexOf(0, start)
+      ) {
+        parts.push(bytes.subarray(start, end));
+      }
+      return parts;
+    } catch {
+      return undefined;
+    }
+  },
 };
 
 function packageVersion(): string {
@@ -75,6 +91,7 @@ Docs: docs/cli.md`,
   }
 
   try {
+    assertArgumentsAreUtf8(argv, io);
     await program.parseAsync([...argv]);
     return exitCode;
   } catch (error) {
@@ -87,6 +104,31 @@ Docs: docs/cli.md`,
       return reportError(new ActivityError('USAGE_INVALID', error.message.replace(/^error: /, '')), argv, io);
     }
     return reportError(toActivityError(error), argv, io);
+  }
+}
+
+/**
+ * An argument that was not valid UTF-8 reaches us with U+FFFD in place of its bad
+ * bytes: it is refused, never stored altered. Where the raw bytes cannot be read, an
+ * argument holding U+FFFD is refused, since it cannot be told apart.
+ */
+function assertArgumentsAreUtf8(argv: readonly string[], io: CliIo): void {
+  const suspect = argv.find((argument) => argument.includes('\uFFFD'));
+  if (suspect === undefined) return;
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const raw = io.argvBytes?.();
+  const invalid =
+    raw === undefined ||
+    raw.some((bytes) => {
+      try {
+        decoder.decode(bytes);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  if (invalid) {
+    throw new ActivityError('USAGE_INVALID', `an argument is not valid UTF-8: ${JSON.stringify(suspect)}`);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   expectJsonError,
   parseJson,
   parseNdjson,
+  runCliInShell,
   testSecret,
 } from '../helpers/run-cli.js';
 
@@ -247,6 +248,14 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
     ]);
   });
 
+  it('an argument of invalid UTF-8 is refused, not stored with U+FFFD in its place', async () => {
+    const run = await runCliInShell(
+      `$ACTIVITY record --tenant ${tenant} --action auth.login.success --actor-id "$(printf 'u\\377')" --format json`,
+      { env: { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret } },
+    );
+    expect(expectJsonError(run, 2, 'USAGE_INVALID').message).toContain('not valid UTF-8');
+  });
+
   it('a line of invalid UTF-8 is rejected, not repaired', async () => {
     const input = Buffer.concat([
       Buffer.from(`{"tenant_id":"${tenant}","action":"auth.login.success","actor_id":"u_`),
@@ -291,6 +300,22 @@ describe('after all the bad input', () => {
     expect(parseJson<EventJson>(valid.stdout).seq).toBe(1);
     const after = await cli([...query, '--all', '--format', 'ndjson']);
     expect(parseNdjson<EventJson>(after.stdout).map((event) => event.seq)).toEqual([1]);
+  });
+
+  it('an argument that really holds U+FFFD (valid UTF-8) is stored as given', async () => {
+    const run = await cli([
+      'record',
+      '--tenant',
+      'bad-input-fffd',
+      '--action',
+      'auth.login.success',
+      '--actor-id',
+      'u\uFFFD',
+      '--format',
+      'json',
+    ]);
+    expectExit(run, 0);
+    expect(parseJson<EventJson>(run.stdout).actor_id).toBe('u\uFFFD');
   });
 
   it('metadata nested exactly 8 levels deep is accepted', async () => {

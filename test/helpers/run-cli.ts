@@ -33,6 +33,21 @@ export interface RunOptions {
  * could point it at another database), colours off, never rejecting.
  */
 export async function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
+  return runProcess(process.execPath, [binPath, ...args], options);
+}
+
+/**
+ * Runs `script` with `sh -c`, where `"$ACTIVITY"` is the CLI: for arguments Node
+ * cannot pass itself, such as bytes that are not UTF-8 (`"$(printf 'u\\377')"`).
+ */
+export async function runCliInShell(script: string, options: RunOptions = {}): Promise<CliRun> {
+  return runProcess('sh', ['-c', script], {
+    ...options,
+    env: { ...options.env, ACTIVITY: `${process.execPath} ${binPath}` },
+  });
+}
+
+async function runProcess(file: string, args: readonly string[], options: RunOptions): Promise<CliRun> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? tmpdir(),
@@ -45,7 +60,7 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
     if (value !== undefined) env[key] = value;
   }
   const started = Date.now();
-  const result = await execa(process.execPath, [binPath, ...args], {
+  const result = await execa(file, args, {
     reject: false,
     extendEnv: false,
     env,
