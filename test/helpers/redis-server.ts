@@ -9,9 +9,12 @@ import { freePort } from './postgres-server.js';
 export interface RedisServer {
   url: string;
   port: number;
-  /** Stops the server (a test of an outage may start it again with `restart`). */
+  /** Stops the server for good. */
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** An outage: stops the server until `start()`. */
+  halt(): Promise<void>;
+  start(): Promise<void>;
 }
 
 export async function startRedis(): Promise<RedisServer> {
@@ -50,6 +53,8 @@ export async function startRedis(): Promise<RedisServer> {
       await stop();
       await start();
     },
+    halt: stop,
+    start,
   };
 }
 
