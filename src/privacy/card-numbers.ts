@@ -8,9 +8,10 @@ const maxCardDigits = 19;
  * Whether the text holds a card number: whole groups of a digit run (digit groups with
  * one space, dash or dot between them) that total 13–19 digits and pass the Luhn check.
  * In "order 2024 4111 1111 1111 1111" the last four groups are a card number; windows
- * never split a group, so an ordinary long number is not taken for one. With a dot in
- * the window every group must have 3–6 digits, as printed card numbers do, so that a
- * decimal such as 3.14159265358979 is not taken for one.
+ * never split a group, so an ordinary long number is not taken for one. A window of
+ * two groups or more takes only groups of 3–6 digits, as printed card numbers have, so
+ * that neither a decimal such as 3.14159265358979 nor the digits of a UUID
+ * (`…-8337-823580406744`) are taken for one.
  *
  * With `grouped`, a card number must span two groups or more: one run of digits alone
  * does not count.
@@ -22,11 +23,10 @@ const maxCardDigits = 19;
 export function containsCardNumber(text: string, options: { grouped?: boolean } = {}): boolean {
   if (!thirteenDigits.test(text)) return false;
   const size = text.length + 1;
-  const { sums, bounds, misfits, dots } = scratchFor(size);
+  const { sums, bounds, misfits } = scratchFor(size);
   sums[0] = 0;
   sums[size] = 0;
   misfits[0] = 0;
-  dots[0] = 0;
   let digits = 0;
   let i = 0;
   while (i < text.length) {
@@ -35,6 +35,9 @@ export function containsCardNumber(text: string, options: { grouped?: boolean } 
       continue;
     }
     const runStart = digits;
+    // A run that starts or ends inside a word (`c0d9-4059-…-068501b2`, a UUID) is
+    // not a printed card number: its first or last group cannot be part of one.
+    const wordBefore = i > 0 && isLetter(text.charCodeAt(i - 1));
     let groups = 0;
     bounds[0] = digits;
     for (;;) {
@@ -45,19 +48,20 @@ export function containsCardNumber(text: string, options: { grouped?: boolean } 
         sums[size + digits + 1] = (sums[size + digits] as number) + (digits % 2 === 0 ? digit : doubled);
       }
       const groupSize = digits - (bounds[groups] as number);
-      misfits[groups + 1] = (misfits[groups] as number) + (groupSize < 3 || groupSize > 6 ? 1 : 0);
-      groups++;
-      bounds[groups] = digits;
       const separator = text.charCodeAt(i);
       const joined =
         (separator === 32 || separator === 45 || separator === 46) && isDigit(text.charCodeAt(i + 1));
+      const misfit =
+        groupSize < 3 || groupSize > 6 || (groups === 0 && wordBefore) || (!joined && isLetter(separator));
+      misfits[groups + 1] = (misfits[groups] as number) + (misfit ? 1 : 0);
+      groups++;
+      bounds[groups] = digits;
       if (!joined) break;
-      dots[groups] = (dots[groups - 1] as number) + (separator === 46 ? 1 : 0);
       i++;
     }
     if (
       digits - runStart >= minCardDigits &&
-      runHoldsCard(groups, bounds, misfits, dots, sums, size, options.grouped === true)
+      runHoldsCard(groups, bounds, misfits, sums, size, options.grouped === true)
     ) {
       return true;
     }
@@ -71,14 +75,13 @@ export function containsCardNumber(text: string, options: { grouped?: boolean } 
  * in a window of digits [start, end), Luhn doubles the digits whose index has the
  * parity of `end`, so each window's sum is one subtraction. Per group of the current
  * run: where it starts (in digits), how many groups before it have a size that no
- * printed card uses, and how many dots join the groups before it. Kept between calls
+ * printed card uses. Kept between calls
  * (the scan is synchronous), since allocating them cost more than a short scan.
  */
 interface Scratch {
   sums: Int32Array;
   bounds: Int32Array;
   misfits: Int32Array;
-  dots: Int32Array;
 }
 const keptScratchSize = 16 * 1024;
 const kept: Scratch = createScratch(keptScratchSize);
@@ -88,7 +91,6 @@ function createScratch(size: number): Scratch {
     sums: new Int32Array(2 * size),
     bounds: new Int32Array(size),
     misfits: new Int32Array(size),
-    dots: new Int32Array(size),
   };
 }
 
@@ -101,6 +103,10 @@ function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
 }
 
+function isLetter(code: number): boolean {
+  return (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
+}
+
 /**
  * Tries each window of whole groups of 13–19 digits. The first group ending at 13 or
  * more digits only moves right as the window's first group does, so the windows tried
@@ -110,7 +116,6 @@ function runHoldsCard(
   groups: number,
   bounds: Int32Array,
   misfits: Int32Array,
-  dots: Int32Array,
   sums: Int32Array,
   size: number,
   grouped: boolean,
@@ -123,8 +128,9 @@ function runHoldsCard(
     for (let group = grouped ? Math.max(last, first + 1) : last; group < groups; group++) {
       const end = bounds[group + 1] as number;
       if (end - start > maxCardDigits) break;
-      const dotted = (dots[group] as number) > (dots[first] as number);
-      if (dotted && (misfits[group + 1] as number) > (misfits[first] as number)) continue;
+      // Across groups, each must have a size that printed cards use: a UUID's
+      // `8337-823580406744` is not a card number, though one in ten would pass Luhn.
+      if (group > first && (misfits[group + 1] as number) > (misfits[first] as number)) continue;
       const offset = end % 2 === 0 ? 0 : size;
       if (((sums[offset + end] as number) - (sums[offset + start] as number)) % 10 === 0) return true;
     }

@@ -1,18 +1,8 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { credentialIn, ipIn, isSecretKey, scrubMetadata, scrubText } from '../../src/privacy/scrub.js';
+import { secretCorpus as corpus } from '../helpers/secret-corpus.js';
 
-interface CorpusEntry {
-  name: string;
-  kind: 'credential' | 'ip';
-  value: string;
-  address?: string;
-}
-
-const corpus: CorpusEntry[] = JSON.parse(
-  readFileSync(new URL('../fixtures/secret-corpus.json', import.meta.url), 'utf8'),
-);
 /** `::1` is too short to tell the planted address from one that random text spells. */
 const canaries = corpus.filter((entry) => (entry.address ?? entry.value).length >= 8);
 
@@ -190,6 +180,18 @@ describe('scrubbing properties', () => {
         expect(ipIn(scrubText(text))).toBe(false);
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('never takes a UUID, bare or in an id, for a secret: ids are everywhere in audit events', () => {
+    fc.assert(
+      fc.property(fc.uuid(), fc.constantFrom('', 'req_', 'tenant-', 'user:', 'doc/'), (uuid, prefix) => {
+        const id = `${prefix}${uuid}`;
+        expect(credentialIn(id)).toBeUndefined();
+        expect(ipIn(id)).toBe(false);
+        expect(scrubText(`request ${id} done`)).toBe(`request ${id} done`);
+      }),
+      { numRuns: 20_000 },
     );
   });
 });
