@@ -79,6 +79,12 @@ export interface ActivityRepository {
     options?: Pick<AppendOptions, 'createdAt'>,
   ): Promise<AppendedEvent[]>;
   /**
+   * appendGenerated that waits for no lock: the events of a tenant whose head row
+   * another transaction holds are skipped (their entries undefined), so that the caller
+   * can append them on their own and no tenant's lock holds up another's events.
+   */
+  appendUnlocked(events: readonly NewActivityEvent[]): Promise<Array<AppendedEvent | undefined>>;
+  /**
    * Appends the events of several tenants, each as `append` would, in one transaction:
    * all are stored or none. Returns one list per request, in request order.
    */

@@ -74,6 +74,8 @@ const maxRejectedKept = 1000;
 const streamPageSize = 1000;
 /** At most this many concurrent `record`s go in one statement. */
 const maxCoalescedWrites = 1000;
+/** The coalescing key of records of any tenant whose ids the service generated; no tenant id can be `*`. */
+const anyTenant = '*';
 
 /** The one core behind the CLI, the HTTP server and the library. */
 export class ActivityService {
@@ -85,12 +87,14 @@ export class ActivityService {
   /** Prepared events whose id the service generated: new by construction, never looked up. */
   readonly #generatedIds = new WeakSet<NewActivityEvent>();
   /**
-   * Concurrent `record`s of one tenant, written together (see WriteCoalescer). Keyed
-   * by tenant, never across tenants: a statement that waits for one tenant's head row
-   * (a lock held elsewhere) must not hold up another tenant's writes.
+   * Concurrent `record`s, written together (see WriteCoalescer): those whose id the
+   * service generated, of every tenant, under `anyTenant`, in a statement that waits for
+   * no lock (see #appendWithoutWaiting); those with an id the caller supplied, which
+   * must be looked up under the tenant's lock, and those handed on by it, under their
+   * tenant.
    */
   readonly #singleWrites = new WriteCoalescer<NewActivityEvent, AppendedEvent>(
-    (_tenantId, events) => this.#append(events),
+    (key, events) => (key === anyTenant ? this.#appendWithoutWaiting(events) : this.#append(events)),
     { maxBatch: maxCoalescedWrites },
   );
 
@@ -167,7 +171,8 @@ export class ActivityService {
       this.#notifyFailure(toActivityError(error).code, 1);
       throw error;
     }
-    return (await this.#singleWrites.add(prepared.tenant_id, prepared)).event;
+    const key = this.#generatedIds.has(prepared) ? anyTenant : prepared.tenant_id;
+    return (await this.#singleWrites.add(key, prepared)).event;
   }
 
   /**
@@ -365,6 +370,41 @@ export class ActivityService {
     };
     const position: ExportRequest = cursor ? { beforeSeq: cursor.beforeSeq } : {};
     return { filter, scopeOf, position };
+  }
+
+  /**
+   * Stores records of any tenants, whose ids the service generated, in one statement
+   * that waits for no lock. Those of a tenant whose head row is held elsewhere (a long
+   * transaction, another process's write) are handed on to be written under their
+   * tenant, where they wait for it alone: one tenant's lock holds up no other tenant.
+   * Should the database refuse the statement, each tenant's records are written on
+   * their own too, so that one tenant's failure is not the others'.
+   */
+  async #appendWithoutWaiting(
+    events: readonly NewActivityEvent[],
+  ): Promise<Array<AppendedEvent | Promise<AppendedEvent>>> {
+    const started = performance.now();
+    const handOn = (event: NewActivityEvent) => this.#singleWrites.add(event.tenant_id, event);
+    let appended: Array<AppendedEvent | undefined>;
+    try {
+      appended = await this.#repository.appendUnlocked(events);
+    } catch (error) {
+      // Only a refusal is sure to have stored nothing. Unreachable, the statement may
+      // have committed; timed out, the database is struggling; anything else is a fault
+      // past the database: writing the events again could store them twice, or pile on.
+      const refused =
+        error instanceof ActivityError && error.code !== 'DB_UNAVAILABLE' && error.code !== 'DB_TIMEOUT';
+      if (!refused) {
+        this.#notifyFailure(toActivityError(error).code, events.length);
+        throw error;
+      }
+      return events.map(handOn);
+    }
+    this.#tellRecorded(
+      appended.filter((entry) => entry !== undefined),
+      started,
+    );
+    return events.map((event, index) => appended[index] ?? handOn(event));
   }
 
   /** Stores events of one tenant (see #appendGroups). */

@@ -6,13 +6,19 @@
  * a row, so one statement for many of them instead of one each is what lets them scale.
  */
 export class WriteCoalescer<Item, Result> {
-  readonly #write: (key: string, items: Item[]) => Promise<Result[]>;
+  readonly #write: (key: string, items: Item[]) => Promise<ReadonlyArray<Result | PromiseLike<Result>>>;
   readonly #maxBatch: number;
   /** Per key: the items waiting for the batch in flight to finish. */
   readonly #queues = new Map<string, Array<{ item: Item; settle: Settle<Result> }>>();
 
-  /** `write` stores a batch and returns one result per item, in order. */
-  constructor(write: (key: string, items: Item[]) => Promise<Result[]>, options: { maxBatch: number }) {
+  /**
+   * `write` stores a batch and returns one result per item, in order; a result may be a
+   * promise (an item it handed on to be written later), which the batch does not wait for.
+   */
+  constructor(
+    write: (key: string, items: Item[]) => Promise<ReadonlyArray<Result | PromiseLike<Result>>>,
+    options: { maxBatch: number },
+  ) {
     this.#write = write;
     this.#maxBatch = options.maxBatch;
   }
@@ -54,6 +60,6 @@ export class WriteCoalescer<Item, Result> {
 }
 
 interface Settle<Result> {
-  resolve(result: Result): void;
+  resolve(result: Result | PromiseLike<Result>): void;
   reject(error: unknown): void;
 }

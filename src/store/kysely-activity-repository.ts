@@ -134,6 +134,24 @@ export class KyselyActivityRepository implements ActivityRepository {
     return this.#appendWith(events, this.#appendGeneratedStatement(events, createdAt));
   }
 
+  async appendUnlocked(events: readonly NewActivityEvent[]): Promise<Array<AppendedEvent | undefined>> {
+    const statement =
+      events.length === 1
+        ? appendOneUnlockedStatement(events[0] as NewActivityEvent, this.#notifyChannel)
+        : appendUnlockedStatement(events, this.#notifyChannel).compile(this.#db);
+    let rows: AppendRow[];
+    try {
+      ({ rows } = await this.#db.executeQuery(statement));
+    } catch (error) {
+      throw toStoreError(error, this.#where);
+    }
+    const appended = new Map(rows.map((row) => [row.event_id, row]));
+    return events.map((event) => {
+      const row = appended.get(event.id);
+      return row && { event: toStoredEvent(event, row.event_seq, row.event_created_at), duplicate: false };
+    });
+  }
+
   async appendAll(requests: readonly AppendRequest[]): Promise<AppendedEvent[][]> {
     const statements = requests.map((request) => this.#appendStatement(request));
     // Head rows locked in tenant id order, as every statement that locks several does.
@@ -562,8 +580,63 @@ function appendNewStatement(
   createdAt: Date | undefined,
   notifyChannel: string | undefined,
 ) {
-  // Walked from the end: an event's `back` is how many events of its tenant follow it,
-  // so it takes seq last_seq - back; `added` ends with each tenant's count.
+  const { input, tenants, counts } = appendInput(events);
+  return sql<AppendRow>`
+    with head as (
+      insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
+      select h.tenant_id, h.added, coalesce(${createdAt ?? null}::timestamptz, clock_timestamp())
+      from unnest(${tenants}::text[], ${counts}::int[]) with ordinality as h(tenant_id, added, position)
+      order by h.position
+      on conflict (tenant_id) do update
+        set last_seq = t.last_seq + excluded.last_seq,
+            last_created_at = greatest(t.last_created_at, excluded.last_created_at)
+      returning tenant_id, last_seq, last_created_at
+    ),
+    ${insertedFromHead(input, notifyChannel)}`;
+}
+
+/**
+ * appendNewStatement that waits for no lock: the head rows it can lock at once are
+ * advanced, those held by another transaction skipped (SKIP LOCKED), and only the
+ * events of the tenants it holds are inserted. A tenant new to the table gets its head
+ * row here (unless another writer creates it first: then it is skipped too).
+ */
+function appendUnlockedStatement(events: readonly NewActivityEvent[], notifyChannel: string | undefined) {
+  const { input, tenants, counts } = appendInput(events);
+  return sql<AppendRow>`
+    with wanted as (
+      select w.tenant_id, w.added from unnest(${tenants}::text[], ${counts}::int[]) as w(tenant_id, added)
+    ),
+    locked as (
+      select t.tenant_id from activity_tenants t where t.tenant_id = any(${tenants}::text[])
+      order by t.tenant_id for update skip locked
+    ),
+    advanced as (
+      update activity_tenants t
+      set last_seq = t.last_seq + w.added, last_created_at = greatest(t.last_created_at, clock_timestamp())
+      from locked l join wanted w on w.tenant_id = l.tenant_id
+      where t.tenant_id = l.tenant_id
+      returning t.tenant_id, t.last_seq, t.last_created_at
+    ),
+    created as (
+      insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
+      select w.tenant_id, w.added, clock_timestamp() from wanted w
+      where not exists (select from activity_tenants e where e.tenant_id = w.tenant_id)
+      order by w.tenant_id
+      on conflict (tenant_id) do nothing
+      returning t.tenant_id, t.last_seq, t.last_created_at
+    ),
+    head as (select * from advanced union all select * from created),
+    ${insertedFromHead(input, notifyChannel)}`;
+}
+
+/**
+ * The events as the statements above take them: JSON with each event's `back` (how
+ * many events of its tenant follow it: it takes seq last_seq - back), and each tenant,
+ * in id order, with its count.
+ */
+function appendInput(events: readonly NewActivityEvent[]) {
+  // Walked from the end, so that `added` ends with each tenant's count.
   const added = new Map<string, number>();
   const backs = new Array<number>(events.length);
   for (let index = events.length - 1; index >= 0; index--) {
@@ -572,21 +645,17 @@ function appendNewStatement(
     backs[index] = following;
     added.set(tenantId, following + 1);
   }
-  const input = eventsJson(events, backs);
   const tenants = [...added.keys()].sort();
-  return sql<AppendRow>`
-    with head as (
-      insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
-      select h.tenant_id, h.added, coalesce(${createdAt ?? null}::timestamptz, clock_timestamp())
-      from unnest(${tenants}::text[], ${tenants.map((tenantId) => added.get(tenantId))}::int[])
-        with ordinality as h(tenant_id, added, position)
-      order by h.position
-      on conflict (tenant_id) do update
-        set last_seq = t.last_seq + excluded.last_seq,
-            last_created_at = greatest(t.last_created_at, excluded.last_created_at)
-      returning tenant_id, last_seq, last_created_at
-    ),
-    inserted as (
+  return {
+    input: eventsJson(events, backs),
+    tenants,
+    counts: tenants.map((tenantId) => added.get(tenantId)),
+  };
+}
+
+/** The rest of a statement after its `head` (tenant, last seq, time): insert, NOTIFY, the rows. */
+function insertedFromHead(input: string, notifyChannel: string | undefined) {
+  return sql`inserted as (
       insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
         status, source, request_id, ip_hash, user_agent, metadata, created_at)
       select i.tenant_id, h.last_seq - i.back, i.id, i.action, i.actor_type, i.actor_id,
@@ -660,6 +729,61 @@ const appendOneBody = `with head as (
 const appendOneText = `${appendOneBody} from inserted`;
 const appendOneNotifyingText = `${appendOneBody},
     pg_notify($15, json_build_array($1::text, seq)::text) as notified
+  from inserted`;
+
+/** appendUnlockedStatement for one event, with its fields as parameters (see appendOneStatement). */
+function appendOneUnlockedStatement(
+  event: NewActivityEvent,
+  notifyChannel: string | undefined,
+): CompiledQuery<AppendRow> {
+  const values: unknown[] = [
+    event.tenant_id,
+    event.id,
+    event.action,
+    event.actor_type,
+    event.actor_id,
+    event.object_type,
+    event.object_id,
+    event.status,
+    event.source,
+    event.request_id,
+    event.ip_hash,
+    event.user_agent,
+    JSON.stringify(event.metadata),
+  ];
+  if (notifyChannel === undefined) return CompiledQuery.raw(appendOneUnlockedText, values);
+  values.push(notifyChannel);
+  return CompiledQuery.raw(appendOneUnlockedNotifyingText, values);
+}
+
+const appendOneUnlockedBody = `with locked as (
+    select tenant_id from activity_tenants where tenant_id = $1 for update skip locked
+  ),
+  advanced as (
+    update activity_tenants t
+    set last_seq = t.last_seq + 1, last_created_at = greatest(t.last_created_at, clock_timestamp())
+    from locked l where t.tenant_id = l.tenant_id
+    returning t.last_seq, t.last_created_at
+  ),
+  created as (
+    insert into activity_tenants (tenant_id, last_seq, last_created_at)
+    select $1, 1, clock_timestamp() where not exists (select from activity_tenants where tenant_id = $1)
+    on conflict (tenant_id) do nothing
+    returning last_seq, last_created_at
+  ),
+  head as (select * from advanced union all select * from created),
+  inserted as (
+    insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+      status, source, request_id, ip_hash, user_agent, metadata, created_at)
+    select $1, h.last_seq, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, h.last_created_at
+    from head h
+    returning seq, created_at
+  )
+  select $2::uuid as event_id, seq as event_seq, created_at as event_created_at,
+    false as duplicate, null::jsonb as stored`;
+const appendOneUnlockedText = `${appendOneUnlockedBody} from inserted`;
+const appendOneUnlockedNotifyingText = `${appendOneUnlockedBody},
+    pg_notify($14, json_build_array($1::text, seq)::text) as notified
   from inserted`;
 
 /**

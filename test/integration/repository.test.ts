@@ -118,6 +118,26 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     expect((await database.repository.page(b, {}, { limit: 10 })).map((event) => event.seq)).toEqual([2, 1]);
   });
 
+  it('an unlocked append advances existing heads and creates new ones, one event or several', async () => {
+    const known = tenant();
+    const fresh = tenant();
+    const alsoFresh = tenant();
+    await database.repository.append(known, [newEvent(known)]);
+    const several = await database.repository.appendUnlocked([
+      newEvent(fresh),
+      newEvent(known),
+      newEvent(fresh),
+    ]);
+    expect(several.map((entry) => entry && [entry.event.tenant_id, entry.event.seq])).toEqual([
+      [fresh, 1],
+      [known, 2],
+      [fresh, 2],
+    ]);
+    const [one] = await database.repository.appendUnlocked([newEvent(alsoFresh)]);
+    const [next] = await database.repository.appendUnlocked([newEvent(known)]);
+    expect([one?.event.seq, next?.event.seq]).toEqual([1, 3]);
+  });
+
   it('a retry with the same id returns the stored event and consumes no seq', async () => {
     const a = tenant();
     const original = newEvent(a, { metadata: { method: 'password' } });
@@ -436,6 +456,56 @@ describe('repository on postgres, concurrently', () => {
             return writer.repository.appendGenerated(
               order.flatMap((tenantId) => [newEvent(tenantId), newEvent(tenantId)]),
             );
+          }),
+        ),
+      );
+      for (const tenantId of tenants) {
+        const seqs = sortedSeqs(appended.flat().filter((entry) => entry.event.tenant_id === tenantId));
+        expect(seqs).toEqual(Array.from({ length: 180 }, (_, i) => i + 1));
+      }
+    });
+  });
+
+  it('an unlocked append skips a tenant whose head row another session holds, and waits for nothing', async () => {
+    await usingWriters(1, async ([writer]) => {
+      const held = `held-${randomUUID()}`;
+      const free = `free-${randomUUID()}`;
+      await writer?.repository.append(held, [newEvent(held)]);
+      const holder = await writer?.db.connection().execute(async (connection) => {
+        await sql`begin`.execute(connection);
+        await sql`select 1 from activity_tenants where tenant_id = ${held} for update`.execute(connection);
+        const appended = await writer.repository.appendUnlocked([newEvent(held), newEvent(free)]);
+        const alone = await writer.repository.appendUnlocked([newEvent(held)]);
+        await sql`commit`.execute(connection);
+        return { appended, alone };
+      });
+      expect(holder?.appended.map((entry) => entry && [entry.event.tenant_id, entry.event.seq])).toEqual([
+        undefined,
+        [free, 1],
+      ]);
+      expect(holder?.alone).toEqual([undefined]);
+      const [after] = (await writer?.repository.appendUnlocked([newEvent(held)])) ?? [];
+      expect(after?.event.seq).toBe(2);
+    });
+  });
+
+  it('unlocked and waiting writers of several tenants, racing, store every event once with no gap', async () => {
+    await usingWriters(6, async (writers) => {
+      const tenants = Array.from({ length: 3 }, (_, n) => `race-${n}-${randomUUID()}`);
+      const appended = await Promise.all(
+        writers.flatMap((writer, w) =>
+          Array.from({ length: 15 }, async (_, call) => {
+            const events = tenants.flatMap((tenantId) => [newEvent(tenantId), newEvent(tenantId)]);
+            if ((w + call) % 2 === 0) return writer.repository.appendGenerated(events);
+            const entries = await writer.repository.appendUnlocked(events);
+            // What was skipped is appended as the service hands it on: waiting, per tenant.
+            const skipped = events.filter((_, index) => entries[index] === undefined);
+            const later = await Promise.all(
+              tenants.map((tenantId) =>
+                writer.repository.appendGenerated(skipped.filter((event) => event.tenant_id === tenantId)),
+              ),
+            );
+            return [...entries.filter((entry) => entry !== undefined), ...later.flat()];
           }),
         ),
       );
