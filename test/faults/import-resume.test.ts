@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/store/open-database.js';
-import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
+import { startDurableDatabase, withClient } from '../helpers/fault-fixture.js';
+import type { PostgresServer } from '../helpers/postgres-server.js';
 import { cliFor, createTempDir, expectExit, parseJson, testSecret } from '../helpers/run-cli.js';
 import { killAllCli, spawnCli } from '../helpers/running-cli.js';
 
@@ -39,16 +37,7 @@ describe('an import interrupted by a database outage', { timeout: 120_000 }, () 
   );
 
   beforeAll(async () => {
-    postgres = await startPostgres({ durable: true });
-    const name = `activity_import_${randomUUID().replaceAll('-', '')}`;
-    const creator = new pg.Client({ connectionString: postgres.adminUrl });
-    await creator.connect();
-    await creator.query(`create database ${name}`);
-    await creator.end();
-    databaseUrl = postgres.urlFor(name);
-    const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
-    await database.migrator.up();
-    await database.close();
+    ({ postgres, url: databaseUrl } = await startDurableDatabase());
     directory = await createTempDir('import');
     await writeFile(join(directory.path, 'events.ndjson'), `${lines.join('\n')}\n`);
   });
@@ -58,17 +47,12 @@ describe('an import interrupted by a database outage', { timeout: 120_000 }, () 
     await directory?.remove();
   });
 
-  const storedActors = async () => {
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query<{ actor_id: string }>('select actor_id from activity_events')).rows.map(
+  const storedActors = () =>
+    withClient(databaseUrl, async (client) =>
+      (await client.query<{ actor_id: string }>('select actor_id from activity_events')).rows.map(
         (row) => row.actor_id,
-      );
-    } finally {
-      await client.end();
-    }
-  };
+      ),
+    );
 
   it('reports the line through which it committed, and --resume-from stores the rest exactly once', async () => {
     const env = { ACTIVITY_DATABASE_URL: databaseUrl, ACTIVITY_SECRET: testSecret };
@@ -118,9 +102,7 @@ describe('an import interrupted by a database outage', { timeout: 120_000 }, () 
 
 /** Resolves once the database holds at least `count` events; bounded wait. */
 async function waitForRows(url: string, count: number): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
+  await withClient(url, async (client) => {
     const deadline = Date.now() + 30_000;
     for (;;) {
       const { rows } = await client.query<{ n: string }>('select count(*) as n from activity_events');
@@ -128,7 +110,5 @@ async function waitForRows(url: string, count: number): Promise<void> {
       if (Date.now() > deadline) throw new Error(`fewer than ${count} events after 30 s`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-  } finally {
-    await client.end();
-  }
+  });
 }

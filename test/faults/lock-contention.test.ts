@@ -1,11 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenSigner } from '../../src/http/auth.js';
 import { createTestDatabase } from '../helpers/databases.js';
+import { faultSecrets, readWriteTokens } from '../helpers/fault-fixture.js';
 import { killAllCli, type RunningServe, startServe } from '../helpers/running-cli.js';
-
-const secret = 'lock-secret-0123456789abcdef0123456789abcdef';
-const jwtSecret = 'lock-jwt-secret-0123456789abcdef0123456789';
 
 /**
  * `serve` while another session holds a lock its requests need, as a long
@@ -15,27 +12,17 @@ describe('serve behind a held lock', { timeout: 60_000 }, () => {
   let database: { url: string; drop(): Promise<void> };
   let serve: RunningServe;
   let holder: pg.Client;
-  const tokens = new Map<string, string>();
+  let tokens: Map<string, string>;
 
   beforeAll(async () => {
     database = await createTestDatabase();
     serve = await startServe({
       ACTIVITY_DATABASE_URL: database.url,
-      ACTIVITY_SECRET: secret,
-      ACTIVITY_JWT_SECRET: jwtSecret,
+      ...faultSecrets,
       ACTIVITY_LOCK_TIMEOUT: '5s',
     });
-    const signer = createTokenSigner({ jwtSecret });
-    for (const tenant of ['holx', 'other-1', 'other-2', 'other-3']) {
-      const { token } = await signer.sign({
-        tenantId: tenant,
-        subject: 'lock-test',
-        scopes: ['activity:read', 'activity:write'],
-        ttlSeconds: 600,
-      });
-      tokens.set(tenant, token);
-      expect((await post(tenant)).status).toBe(201);
-    }
+    tokens = await readWriteTokens(['holx', 'other-1', 'other-2', 'other-3']);
+    for (const tenant of tokens.keys()) expect((await post(tenant)).status).toBe(201);
     holder = new pg.Client({ connectionString: database.url });
     await holder.connect();
   });

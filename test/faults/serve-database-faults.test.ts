@@ -1,15 +1,15 @@
-import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenSigner } from '../../src/http/auth.js';
-import { openDatabase } from '../../src/store/open-database.js';
-import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
+import {
+  connectWhenBack,
+  faultSecrets,
+  readWriteTokens,
+  startDurableDatabase,
+} from '../helpers/fault-fixture.js';
+import type { PostgresServer } from '../helpers/postgres-server.js';
 import { killAllCli, type RunningServe, startServe } from '../helpers/running-cli.js';
 import { openSse, type SseTestStream } from '../helpers/sse-client.js';
 import { startWriteLoad, type WriteLoad } from '../helpers/write-load.js';
-
-const secret = 'fault-secret-0123456789abcdef0123456789abcd';
-const jwtSecret = 'fault-jwt-secret-0123456789abcdef0123456789';
 
 /**
  * `serve` on a PostgreSQL of its own (these tests restart it), under eight POST
@@ -27,33 +27,11 @@ describe('serve when PostgreSQL drops its connections', { timeout: 120_000 }, ()
   const tenants = ['fault-a', 'fault-b', 'fault-c', 'fault-d'];
 
   beforeAll(async () => {
-    postgres = await startPostgres({ durable: true });
-    const name = `activity_faults_${randomUUID().replaceAll('-', '')}`;
-    const creator = await connectWhenBack(postgres.adminUrl);
-    await creator.query(`create database ${name}`);
-    await creator.end();
-    databaseUrl = postgres.urlFor(name);
+    ({ postgres, url: databaseUrl } = await startDurableDatabase());
     // The test's own session, on serve's database: it outlives each fault by reconnecting.
     admin = await connectWhenBack(databaseUrl);
-    const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
-    await database.migrator.up();
-    await database.close();
-    serve = await startServe({
-      ACTIVITY_DATABASE_URL: databaseUrl,
-      ACTIVITY_SECRET: secret,
-      ACTIVITY_JWT_SECRET: jwtSecret,
-    });
-    const signer = createTokenSigner({ jwtSecret });
-    const tokens = new Map<string, string>();
-    for (const tenant of tenants) {
-      const { token } = await signer.sign({
-        tenantId: tenant,
-        subject: 'fault-test',
-        scopes: ['activity:read', 'activity:write'],
-        ttlSeconds: 3600,
-      });
-      tokens.set(tenant, token);
-    }
+    serve = await startServe({ ACTIVITY_DATABASE_URL: databaseUrl, ...faultSecrets });
+    const tokens = await readWriteTokens(tenants);
     stream = await openSse(`${serve.url}/api/v1/activity/stream`, {
       authorization: `Bearer ${tokens.get('fault-a')}`,
     });
@@ -127,20 +105,3 @@ describe('serve when PostgreSQL drops its connections', { timeout: 120_000 }, ()
     expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
   });
 });
-
-/** A client of `url`, retried while the server is still recovering. */
-async function connectWhenBack(url: string): Promise<pg.Client> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const client = new pg.Client({ connectionString: url });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      return client;
-    } catch (error) {
-      await client.end().catch(() => {});
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-}

@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenSigner } from '../../src/http/auth.js';
 import { createTestDatabase } from '../helpers/databases.js';
+import { faultSecrets, readWriteTokens } from '../helpers/fault-fixture.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';
 import { killAllCli, type RunningServe, startServe } from '../helpers/running-cli.js';
 import { openSse, type SseTestStream } from '../helpers/sse-client.js';
-
-const secret = 'redis-fault-secret-0123456789abcdef01234567';
-const jwtSecret = 'redis-fault-jwt-secret-0123456789abcdef0123';
 
 /** `serve` with its live stream on Redis, while Redis goes away and comes back. */
 describe('serve through a Redis restart', { timeout: 60_000 }, () => {
@@ -22,15 +19,9 @@ describe('serve through a Redis restart', { timeout: 60_000 }, () => {
     serve = await startServe({
       ACTIVITY_DATABASE_URL: database.url,
       ACTIVITY_REDIS_URL: redis.url,
-      ACTIVITY_SECRET: secret,
-      ACTIVITY_JWT_SECRET: jwtSecret,
+      ...faultSecrets,
     });
-    ({ token } = await createTokenSigner({ jwtSecret }).sign({
-      tenantId: 'redis-fault',
-      subject: 'fault-test',
-      scopes: ['activity:read', 'activity:write'],
-      ttlSeconds: 600,
-    }));
+    token = (await readWriteTokens(['redis-fault'])).get('redis-fault') as string;
     stream = await openSse(`${serve.url}/api/v1/activity/stream`, { authorization: `Bearer ${token}` });
   });
   afterAll(async () => {

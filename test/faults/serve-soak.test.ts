@@ -1,9 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenSigner } from '../../src/http/auth.js';
-import { openDatabase } from '../../src/store/open-database.js';
-import { type PostgresServer, startPostgres } from '../helpers/postgres-server.js';
+import { faultSecrets, readWriteTokens, startDurableDatabase, withClient } from '../helpers/fault-fixture.js';
+import type { PostgresServer } from '../helpers/postgres-server.js';
 import { killAllCli, type RunningServe, startServe } from '../helpers/running-cli.js';
 import { openSse, type SseTestStream } from '../helpers/sse-client.js';
 import { startWriteLoad, type WriteLoad } from '../helpers/write-load.js';
@@ -13,9 +10,6 @@ import { startWriteLoad, type WriteLoad } from '../helpers/write-load.js';
  * five-minute run of docs/operations.md.
  */
 const soakSeconds = Number(process.env.ACTIVITY_SOAK_SECONDS ?? 15);
-
-const secret = 'soak-secret-0123456789abcdef0123456789abcdef';
-const jwtSecret = 'soak-jwt-secret-0123456789abcdef0123456789';
 
 /**
  * `serve` under eight POST loops while PostgreSQL keeps losing its sessions: each
@@ -31,29 +25,9 @@ describe('serve under load through repeated database faults', { timeout: (soakSe
   let stream: SseTestStream;
 
   beforeAll(async () => {
-    postgres = await startPostgres({ durable: true });
-    const name = `activity_soak_${randomUUID().replaceAll('-', '')}`;
-    await withClient(postgres.adminUrl, (client) => client.query(`create database ${name}`));
-    databaseUrl = postgres.urlFor(name);
-    const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
-    await database.migrator.up();
-    await database.close();
-    serve = await startServe({
-      ACTIVITY_DATABASE_URL: databaseUrl,
-      ACTIVITY_SECRET: secret,
-      ACTIVITY_JWT_SECRET: jwtSecret,
-    });
-    const signer = createTokenSigner({ jwtSecret });
-    const tokens = new Map<string, string>();
-    for (const tenant of ['soak-a', 'soak-b', 'soak-c', 'soak-d']) {
-      const { token } = await signer.sign({
-        tenantId: tenant,
-        subject: 'soak',
-        scopes: ['activity:read', 'activity:write'],
-        ttlSeconds: 3600,
-      });
-      tokens.set(tenant, token);
-    }
+    ({ postgres, url: databaseUrl } = await startDurableDatabase());
+    serve = await startServe({ ACTIVITY_DATABASE_URL: databaseUrl, ...faultSecrets });
+    const tokens = await readWriteTokens(['soak-a', 'soak-b', 'soak-c', 'soak-d']);
     stream = await openSse(`${serve.url}/api/v1/activity/stream`, {
       authorization: `Bearer ${tokens.get('soak-a')}`,
     });
@@ -120,28 +94,6 @@ describe('serve under load through repeated database faults', { timeout: (soakSe
     );
   });
 });
-
-async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const client = new pg.Client({ connectionString: url });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-    } catch (error) {
-      await client.end().catch(() => {});
-      // Still recovering from the last fault.
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      continue;
-    }
-    try {
-      return await use(client);
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
-}
 
 async function sessionsOf(url: string): Promise<number[]> {
   return withClient(url, async (client) =>

@@ -47,7 +47,11 @@ export async function runCliInShell(script: string, options: RunOptions = {}): P
   });
 }
 
-async function runProcess(file: string, args: readonly string[], options: RunOptions): Promise<CliRun> {
+/**
+ * The environment of a CLI under test: nothing inherited that could point it at
+ * another database, colours off, and `extra` (an `undefined` leaves a variable out).
+ */
+export function cleanEnvironment(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? tmpdir(),
@@ -56,9 +60,14 @@ async function runProcess(file: string, args: readonly string[], options: RunOpt
     FORCE_COLOR: '0',
     NO_COLOR: '1',
   };
-  for (const [key, value] of Object.entries(options.env ?? {})) {
+  for (const [key, value] of Object.entries(extra)) {
     if (value !== undefined) env[key] = value;
   }
+  return env;
+}
+
+async function runProcess(file: string, args: readonly string[], options: RunOptions): Promise<CliRun> {
+  const env = cleanEnvironment(options.env);
   const started = Date.now();
   const result = await execa(file, args, {
     reject: false,

@@ -1,6 +1,5 @@
-import { tmpdir } from 'node:os';
 import { execa } from 'execa';
-import { binPath, repoRoot } from './run-cli.js';
+import { binPath, cleanEnvironment, repoRoot } from './run-cli.js';
 
 /** A long-running `activity …` process whose output is read as it comes. */
 export interface RunningCli {
@@ -33,15 +32,7 @@ function execCli(args: readonly string[], env: Record<string, string>, stdin: 'i
   return execa(process.execPath, [binPath, ...args], {
     reject: false,
     extendEnv: false,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? tmpdir(),
-      TMPDIR: tmpdir(),
-      LANG: 'C.UTF-8',
-      FORCE_COLOR: '0',
-      NO_COLOR: '1',
-      ...env,
-    },
+    env: cleanEnvironment(env),
     cwd: repoRoot,
     stdin,
     buffer: false,

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -8,18 +7,8 @@ import { createTestDatabase } from '../helpers/databases.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 import { postgresBin } from '../helpers/postgres-server.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';
+import { type CorpusEntry, secretCorpus as corpus } from '../helpers/secret-corpus.js';
 import { openSse, type SseTestStream } from '../helpers/sse-client.js';
-
-interface CorpusEntry {
-  name: string;
-  kind: 'credential' | 'ip';
-  value: string;
-  address?: string;
-}
-
-const corpus: CorpusEntry[] = JSON.parse(
-  readFileSync(new URL('../fixtures/secret-corpus.json', import.meta.url), 'utf8'),
-);
 
 /** Where a canary is planted in an event: every string the caller controls. */
 const placements = [

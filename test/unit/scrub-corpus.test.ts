@@ -1,23 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { credentialIn, ipIn, REDACTED, scrubMetadata, scrubText } from '../../src/privacy/scrub.js';
+import { secretCorpus as corpus } from '../helpers/secret-corpus.js';
 
-/**
- * Secret shapes from the gitleaks and trufflehog rule sets, the RFCs that define
- * credentials in headers and URLs, and issue 17; every value is synthetic.
- */
-interface CorpusEntry {
-  name: string;
-  source: string;
-  kind: 'credential' | 'ip';
-  value: string;
-  /** For IP entries: the address as written in the value. */
-  address?: string;
-}
-
-const corpus: CorpusEntry[] = JSON.parse(
-  readFileSync(new URL('../fixtures/secret-corpus.json', import.meta.url), 'utf8'),
-);
 const credentials = corpus.filter((entry) => entry.kind === 'credential');
 const addresses = corpus.filter((entry) => entry.kind === 'ip');
 
