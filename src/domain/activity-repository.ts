@@ -80,8 +80,9 @@ export interface ActivityRepository {
   ): Promise<AppendedEvent[]>;
   /**
    * appendGenerated that waits for no lock: the events of a tenant whose head row
-   * another transaction holds are skipped (their entries undefined), so that the caller
-   * can append them on their own and no tenant's lock holds up another's events.
+   * another transaction holds, or that has none yet, are skipped (their entries
+   * undefined), so that the caller can append them on their own and no tenant's lock
+   * holds up another's events.
    */
   appendUnlocked(events: readonly NewActivityEvent[]): Promise<Array<AppendedEvent | undefined>>;
   /**

@@ -598,35 +598,20 @@ function appendNewStatement(
 /**
  * appendNewStatement that waits for no lock: the head rows it can lock at once are
  * advanced, those held by another transaction skipped (SKIP LOCKED), and only the
- * events of the tenants it holds are inserted. A tenant new to the table gets its head
- * row here (unless another writer creates it first: then it is skipped too).
+ * events of the tenants it holds are inserted. A tenant with no head row yet is
+ * skipped too: its first event is left to the waiting statements, which create it.
  */
 function appendUnlockedStatement(events: readonly NewActivityEvent[], notifyChannel: string | undefined) {
   const { input, tenants, counts } = appendInput(events);
   return sql<AppendRow>`
-    with wanted as (
-      select w.tenant_id, w.added from unnest(${tenants}::text[], ${counts}::int[]) as w(tenant_id, added)
-    ),
-    locked as (
-      select t.tenant_id from activity_tenants t where t.tenant_id = any(${tenants}::text[])
-      order by t.tenant_id for update skip locked
-    ),
-    advanced as (
+    with head as (
       update activity_tenants t
       set last_seq = t.last_seq + w.added, last_created_at = greatest(t.last_created_at, clock_timestamp())
-      from locked l join wanted w on w.tenant_id = l.tenant_id
-      where t.tenant_id = l.tenant_id
+      from unnest(${tenants}::text[], ${counts}::int[]) as w(tenant_id, added)
+      where t.tenant_id = w.tenant_id and t.tenant_id in (
+        select tenant_id from activity_tenants where tenant_id = any(${tenants}::text[]) for update skip locked)
       returning t.tenant_id, t.last_seq, t.last_created_at
     ),
-    created as (
-      insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
-      select w.tenant_id, w.added, clock_timestamp() from wanted w
-      where not exists (select from activity_tenants e where e.tenant_id = w.tenant_id)
-      order by w.tenant_id
-      on conflict (tenant_id) do nothing
-      returning t.tenant_id, t.last_seq, t.last_created_at
-    ),
-    head as (select * from advanced union all select * from created),
     ${insertedFromHead(input, notifyChannel)}`;
 }
 
@@ -756,22 +741,12 @@ function appendOneUnlockedStatement(
   return CompiledQuery.raw(appendOneUnlockedNotifyingText, values);
 }
 
-const appendOneUnlockedBody = `with locked as (
-    select tenant_id from activity_tenants where tenant_id = $1 for update skip locked
-  ),
-  advanced as (
+const appendOneUnlockedBody = `with head as (
     update activity_tenants t
     set last_seq = t.last_seq + 1, last_created_at = greatest(t.last_created_at, clock_timestamp())
-    from locked l where t.tenant_id = l.tenant_id
+    where t.tenant_id = (select tenant_id from activity_tenants where tenant_id = $1 for update skip locked)
     returning t.last_seq, t.last_created_at
   ),
-  created as (
-    insert into activity_tenants (tenant_id, last_seq, last_created_at)
-    select $1, 1, clock_timestamp() where not exists (select from activity_tenants where tenant_id = $1)
-    on conflict (tenant_id) do nothing
-    returning last_seq, last_created_at
-  ),
-  head as (select * from advanced union all select * from created),
   inserted as (
     insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
       status, source, request_id, ip_hash, user_agent, metadata, created_at)

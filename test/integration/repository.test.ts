@@ -118,24 +118,28 @@ describe.each(storeKinds)('repository on %s', (kind) => {
     expect((await database.repository.page(b, {}, { limit: 10 })).map((event) => event.seq)).toEqual([2, 1]);
   });
 
-  it('an unlocked append advances existing heads and creates new ones, one event or several', async () => {
+  it('an unlocked append advances the heads of known tenants, and skips a tenant with none yet', async () => {
     const known = tenant();
+    const other = tenant();
     const fresh = tenant();
-    const alsoFresh = tenant();
     await database.repository.append(known, [newEvent(known)]);
+    await database.repository.append(other, [newEvent(other)]);
     const several = await database.repository.appendUnlocked([
-      newEvent(fresh),
+      newEvent(other),
       newEvent(known),
       newEvent(fresh),
+      newEvent(other),
     ]);
     expect(several.map((entry) => entry && [entry.event.tenant_id, entry.event.seq])).toEqual([
-      [fresh, 1],
+      [other, 2],
       [known, 2],
-      [fresh, 2],
+      undefined,
+      [other, 3],
     ]);
-    const [one] = await database.repository.appendUnlocked([newEvent(alsoFresh)]);
-    const [next] = await database.repository.appendUnlocked([newEvent(known)]);
-    expect([one?.event.seq, next?.event.seq]).toEqual([1, 3]);
+    const [one] = await database.repository.appendUnlocked([newEvent(known)]);
+    expect(one?.event.seq).toBe(3);
+    expect(await database.repository.appendUnlocked([newEvent(fresh)])).toEqual([undefined]);
+    expect(await database.repository.page(fresh, {}, { limit: 1 })).toEqual([]);
   });
 
   it('a retry with the same id returns the stored event and consumes no seq', async () => {
@@ -471,6 +475,7 @@ describe('repository on postgres, concurrently', () => {
       const held = `held-${randomUUID()}`;
       const free = `free-${randomUUID()}`;
       await writer?.repository.append(held, [newEvent(held)]);
+      await writer?.repository.append(free, [newEvent(free)]);
       const holder = await writer?.db.connection().execute(async (connection) => {
         await sql`begin`.execute(connection);
         await sql`select 1 from activity_tenants where tenant_id = ${held} for update`.execute(connection);
@@ -481,7 +486,7 @@ describe('repository on postgres, concurrently', () => {
       });
       expect(holder?.appended.map((entry) => entry && [entry.event.tenant_id, entry.event.seq])).toEqual([
         undefined,
-        [free, 1],
+        [free, 2],
       ]);
       expect(holder?.alone).toEqual([undefined]);
       const [after] = (await writer?.repository.appendUnlocked([newEvent(held)])) ?? [];
