@@ -35,6 +35,8 @@ export interface ScrubbedMetadata {
   value: unknown;
   /** Keys that cannot be stored; the path names where, never the key itself. */
   issues: FieldIssue[];
+  /** Whether the copy differs from the value at all (most metadata holds nothing to scrub). */
+  changed: boolean;
 }
 
 /**
@@ -50,22 +52,28 @@ export interface ScrubbedMetadata {
  * // [{ path: 'metadata.context.[key]', message: 'is a key that holds a credential (bearer token); …' }]
  */
 export function scrubMetadata(value: unknown): ScrubbedMetadata {
-  const issues = new KeyIssues();
-  const scrubbed = scrubValue(value, ['metadata'], issues);
-  return { value: scrubbed, issues: issues.list };
+  const scrub = new Scrub();
+  const scrubbed = scrubValue(value, ['metadata'], scrub);
+  return { value: scrubbed, issues: scrub.issues, changed: scrub.changed };
 }
 
-function scrubValue(value: unknown, path: Array<string | number>, issues: KeyIssues): unknown {
-  if (typeof value === 'string') return scrubText(value);
+function scrubValue(value: unknown, path: Array<string | number>, scrub: Scrub): unknown {
+  if (typeof value === 'string') {
+    const text = scrubText(value);
+    if (text !== value) scrub.changed = true;
+    return text;
+  }
   // A card number sent as a JSON number is still a card number.
   if (typeof value === 'number') {
-    return Number.isInteger(value) && value >= 1e12 && containsCardNumber(String(value)) ? REDACTED : value;
+    if (!(Number.isInteger(value) && value >= 1e12 && containsCardNumber(String(value)))) return value;
+    scrub.changed = true;
+    return REDACTED;
   }
   if (Array.isArray(value)) {
     const out: unknown[] = new Array(value.length);
     for (let i = 0; i < value.length; i++) {
       path.push(i);
-      out[i] = scrubValue(value[i], path, issues);
+      out[i] = scrubValue(value[i], path, scrub);
       path.pop();
     }
     return out;
@@ -77,12 +85,14 @@ function scrubValue(value: unknown, path: Array<string | number>, issues: KeyIss
     const verdict = keyVerdict(key);
     if (verdict === 'secret') {
       out[key] = REDACTED;
+      scrub.changed = true;
     } else if (verdict === 'plain') {
       path.push(key);
-      out[key] = scrubValue(record[key], path, issues);
+      out[key] = scrubValue(record[key], path, scrub);
       path.pop();
     } else {
-      issues.add(`${path.join('.')}.[key]`, verdict.issue);
+      scrub.addIssue(`${path.join('.')}.[key]`, verdict.issue);
+      scrub.changed = true;
     }
   }
   return out;
@@ -90,15 +100,17 @@ function scrubValue(value: unknown, path: Array<string | number>, issues: KeyIss
 
 const maxIssues = 10;
 
-class KeyIssues {
-  readonly list: FieldIssue[] = [];
+/** One scrub's findings: the keys that cannot be stored, and whether anything changed. */
+class Scrub {
+  readonly issues: FieldIssue[] = [];
+  changed = false;
   readonly #seen = new Set<string>();
 
-  add(path: string, message: string): void {
+  addIssue(path: string, message: string): void {
     const id = `${path}\n${message}`;
-    if (this.list.length >= maxIssues || this.#seen.has(id)) return;
+    if (this.issues.length >= maxIssues || this.#seen.has(id)) return;
     this.#seen.add(id);
-    this.list.push({ path, message });
+    this.issues.push({ path, message });
   }
 }
 

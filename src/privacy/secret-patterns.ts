@@ -25,6 +25,9 @@ export interface CredentialOptions {
  * @example credentialIn('Authorization: Bearer abc.def-ghi_jkl') // 'bearer token'
  */
 export function credentialIn(text: string, options?: CredentialOptions): string | undefined {
+  // One word of lower-case letters (an enum value, a word of prose) has none of what
+  // any shape below needs: a digit, a capital, a separator or a symbol.
+  if (lowerCaseWord.test(text)) return undefined;
   const signs = signsOf(text);
   const has = (sign: number) => (signs.found & sign) !== 0;
   return (
@@ -42,6 +45,8 @@ export function credentialIn(text: string, options?: CredentialOptions): string 
       : undefined)
   );
 }
+
+const lowerCaseWord = /^[a-z]*$/;
 
 // ─── Signs: one pass over the text ────────────────────────────────────────────────
 

@@ -125,7 +125,8 @@ export class ActivityService {
     );
     if (scrubbed.issues.length > 0) throw validationError(scrubbed.issues);
     const scrubbedMetadata = scrubbed.value as Record<string, unknown>;
-    if (metadataBytes(scrubbedMetadata) > fieldLimits.metadataBytes) {
+    // "[REDACTED]" may be longer than what it replaced; unchanged, the size was checked.
+    if (scrubbed.changed && metadataBytes(scrubbedMetadata) > fieldLimits.metadataBytes) {
       throw validationError([
         { path: 'metadata', message: 'is over the size cap once secrets are redacted' },
       ]);
@@ -504,6 +505,8 @@ export class ActivityService {
   }
 }
 
+const plainWord = /^\w*$/;
+
 /** The fields that identify and correlate: stored as given, so never with a secret in them. */
 const identifierFields = [
   'tenant_id',
@@ -526,7 +529,9 @@ function secretIdentifierIssues(
   const issues: FieldIssue[] = [];
   for (const field of identifierFields) {
     const value = fields[field];
-    if (value === null) continue;
+    // Under 13 letters, digits and underscores there is room for neither a credential
+    // (13 digits, 15 token characters, or a separator) nor an IP address.
+    if (value === null || (value.length < 13 && plainWord.test(value))) continue;
     const credential = credentialIn(value, { cards: 'grouped' });
     if (credential !== undefined) {
       issues.push({

@@ -148,7 +148,7 @@ describe('harmless text', () => {
   it.each(harmlessValues)('%s is kept', (value) => {
     expect(credentialIn(value)).toBeUndefined();
     expect(ipIn(value)).toBe(false);
-    expect(scrubMetadata({ note: value })).toEqual({ value: { note: value }, issues: [] });
+    expect(scrubMetadata({ note: value })).toEqual({ value: { note: value }, issues: [], changed: false });
     // As a key it may name a secret (`password reset requested`), but it is no credential.
     const asKey = scrubMetadata({ [value]: 1 });
     expect(Object.keys(asKey.value as object)).toEqual([value]);

@@ -99,6 +99,16 @@ const harmlessKeys = [
   'key',
 ];
 
+describe('what scrubMetadata reports', () => {
+  it('says whether anything changed, so that an unchanged copy need not be measured again', () => {
+    expect(scrubMetadata({ note: 'nothing to see', n: 1 }).changed).toBe(false);
+    expect(scrubMetadata({ note: 'from 203.0.113.7' }).changed).toBe(true);
+    expect(scrubMetadata({ password: 'x' }).changed).toBe(true);
+    expect(scrubMetadata({ card: 4111111111111111 }).changed).toBe(true);
+    expect(scrubMetadata({ 'Bearer abcdefgh.ijklmnop-qrstu': 1 }).changed).toBe(true);
+  });
+});
+
 describe('secret keys', () => {
   it.each([...secretKeys, ...missedSecretKeys])('%s is redacted', (key) => {
     expect(isSecretKey(key)).toBe(true);
@@ -441,6 +451,7 @@ describe('keys that hold a credential or an IP address', () => {
     expect(scrubMetadata({ password: { '203.0.113.9': 'x' } })).toEqual({
       value: { password: REDACTED },
       issues: [],
+      changed: true,
     });
   });
 
