@@ -404,9 +404,11 @@ function sendProblem(response: ServerResponse, error: ActivityError, log: Handle
   const detail =
     status < 500 || error.code === 'SHUTTING_DOWN'
       ? error.message
-      : error.exitCode === 3
-        ? 'the database is unavailable; try again shortly'
-        : 'an unexpected error occurred';
+      : error.code === 'DB_TIMEOUT'
+        ? 'the database is busy (a lock or a slow statement); try again shortly'
+        : error.exitCode === 3
+          ? 'the database is unavailable; try again shortly'
+          : 'an unexpected error occurred';
   const text = JSON.stringify({ type: 'about:blank', title, status, detail, code: error.code });
   const retryAfter = retryAfterSeconds(error.code);
   response.writeHead(status, {
