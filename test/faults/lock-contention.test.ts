@@ -55,7 +55,10 @@ describe('serve behind a held lock', { timeout: 60_000 }, () => {
     const refused = await holx;
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(await refused.json()).toMatchObject({ code: 'DB_TIMEOUT', detail: expect.stringContaining('busy') });
+    expect(await refused.json()).toMatchObject({
+      code: 'DB_TIMEOUT',
+      detail: expect.stringContaining('busy'),
+    });
     await holder.query('rollback');
     expect((await post('holx')).status).toBe(201);
   });
