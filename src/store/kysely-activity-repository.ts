@@ -674,55 +674,26 @@ function appendOneStatement(
   createdAt: Date | undefined,
   notifyChannel: string | undefined,
 ): CompiledQuery<AppendRow> {
-  const values: unknown[] = [
-    event.tenant_id,
-    createdAt ?? null,
-    event.id,
-    event.action,
-    event.actor_type,
-    event.actor_id,
-    event.object_type,
-    event.object_id,
-    event.status,
-    event.source,
-    event.request_id,
-    event.ip_hash,
-    event.user_agent,
-    JSON.stringify(event.metadata),
-  ];
-  if (notifyChannel === undefined) return CompiledQuery.raw(appendOneText, values);
-  values.push(notifyChannel);
-  return CompiledQuery.raw(appendOneNotifyingText, values);
+  return oneEventStatement(appendOneTexts, [event.tenant_id, createdAt ?? null], event, notifyChannel);
 }
-
-const appendOneBody = `with head as (
-    insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
-      values ($1, 1, coalesce($2::timestamptz, clock_timestamp()))
-    on conflict (tenant_id) do update
-      set last_seq = t.last_seq + 1, last_created_at = greatest(t.last_created_at, excluded.last_created_at)
-    returning last_seq, last_created_at
-  ),
-  inserted as (
-    insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-      status, source, request_id, ip_hash, user_agent, metadata, created_at)
-    select $1, h.last_seq, $3::uuid, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, h.last_created_at
-    from head h
-    returning seq, created_at
-  )
-  select $3::uuid as event_id, seq as event_seq, created_at as event_created_at,
-    false as duplicate, null::jsonb as stored`;
-const appendOneText = `${appendOneBody} from inserted`;
-const appendOneNotifyingText = `${appendOneBody},
-    pg_notify($15, json_build_array($1::text, seq)::text) as notified
-  from inserted`;
 
 /** appendUnlockedStatement for one event, with its fields as parameters (see appendOneStatement). */
 function appendOneUnlockedStatement(
   event: NewActivityEvent,
   notifyChannel: string | undefined,
 ): CompiledQuery<AppendRow> {
+  return oneEventStatement(appendOneUnlockedTexts, [event.tenant_id], event, notifyChannel);
+}
+
+/** A one-event statement: the head's parameters, then the event's fields, then the channel. */
+function oneEventStatement(
+  texts: OneEventTexts,
+  headValues: unknown[],
+  event: NewActivityEvent,
+  notifyChannel: string | undefined,
+): CompiledQuery<AppendRow> {
   const values: unknown[] = [
-    event.tenant_id,
+    ...headValues,
     event.id,
     event.action,
     event.actor_type,
@@ -736,30 +707,62 @@ function appendOneUnlockedStatement(
     event.user_agent,
     JSON.stringify(event.metadata),
   ];
-  if (notifyChannel === undefined) return CompiledQuery.raw(appendOneUnlockedText, values);
+  if (notifyChannel === undefined) return CompiledQuery.raw(texts.plain, values);
   values.push(notifyChannel);
-  return CompiledQuery.raw(appendOneUnlockedNotifyingText, values);
+  return CompiledQuery.raw(texts.notifying, values);
 }
 
-const appendOneUnlockedBody = `with head as (
+interface OneEventTexts {
+  plain: string;
+  notifying: string;
+}
+
+/**
+ * A one-event statement's texts after its `head` CTE (the tenant is $1; the event's
+ * fields start at $`first`, its id first): insert the event, return its row, and
+ * NOTIFY when a channel follows the fields.
+ */
+function oneEventTexts(head: string, first: number): OneEventTexts {
+  const field = (offset: number) => `$${first + offset}`;
+  const body = `with ${head},
+  inserted as (
+    insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+      status, source, request_id, ip_hash, user_agent, metadata, created_at)
+    select $1, h.last_seq, ${field(0)}::uuid, ${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(field).join(', ')},
+      ${field(11)}::jsonb, h.last_created_at
+    from head h
+    returning seq, created_at
+  )
+  select ${field(0)}::uuid as event_id, seq as event_seq, created_at as event_created_at,
+    false as duplicate, null::jsonb as stored`;
+  return {
+    plain: `${body} from inserted`,
+    notifying: `${body},
+    pg_notify(${field(12)}, json_build_array($1::text, seq)::text) as notified
+  from inserted`,
+  };
+}
+
+const appendOneTexts = oneEventTexts(
+  `head as (
+    insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
+      values ($1, 1, coalesce($2::timestamptz, clock_timestamp()))
+    on conflict (tenant_id) do update
+      set last_seq = t.last_seq + 1, last_created_at = greatest(t.last_created_at, excluded.last_created_at)
+    returning last_seq, last_created_at
+  )`,
+  3,
+);
+
+const appendOneUnlockedTexts = oneEventTexts(
+  `head as (
     update activity_tenants t
     set last_seq = t.last_seq + 1, last_created_at = greatest(t.last_created_at, clock_timestamp())
     where t.tenant_id = (select tenant_id from activity_tenants where tenant_id = $1 for update skip locked)
     returning t.last_seq, t.last_created_at
-  ),
-  inserted as (
-    insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-      status, source, request_id, ip_hash, user_agent, metadata, created_at)
-    select $1, h.last_seq, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, h.last_created_at
-    from head h
-    returning seq, created_at
-  )
-  select $2::uuid as event_id, seq as event_seq, created_at as event_created_at,
-    false as duplicate, null::jsonb as stored`;
-const appendOneUnlockedText = `${appendOneUnlockedBody} from inserted`;
-const appendOneUnlockedNotifyingText = `${appendOneUnlockedBody},
-    pg_notify($14, json_build_array($1::text, seq)::text) as notified
-  from inserted`;
+  )`,
+  2,
+);
 
 /**
  * Appends events some of whose ids may be stored already, through activity_append
