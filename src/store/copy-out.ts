@@ -1,7 +1,6 @@
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { ignoreClientError } from './preparing-pool.js';
 
 /**
  * Runs a compiled `COPY (…) TO STDOUT` on a client of `pool` and yields its bytes as
@@ -11,9 +10,6 @@ import { ignoreClientError } from './preparing-pool.js';
 export async function* copyOut(pool: pg.Pool, statement: CompiledQuery): AsyncGenerator<Uint8Array> {
   const text = withLiterals(statement.sql, statement.parameters);
   const client = await pool.connect();
-  // A backend that goes away mid-COPY fails the stream below; the client's own
-  // 'error' must not end the process (see createPreparingPool).
-  client.on('error', ignoreClientError);
   let finished = false;
   try {
     // An export reads a whole tenant and may rightly take longer than a page may.
@@ -24,7 +20,6 @@ export async function* copyOut(pool: pg.Pool, statement: CompiledQuery): AsyncGe
   } finally {
     // A COPY stopped halfway (an error, or a reader that left) leaves the connection
     // mid-protocol: it is closed, which also ends the statement on the server.
-    client.off('error', ignoreClientError);
     client.release(!finished);
   }
 }

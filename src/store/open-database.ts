@@ -13,6 +13,9 @@ import { createPreparingPool } from './preparing-pool.js';
 import type { StoreSchema } from './schema.js';
 import { toStoreError } from './store-errors.js';
 
+/** See the pool's 'connect' listener: the error reaches the caller through its query, or the next one. */
+function ignoreClientError(): void {}
+
 /** PostgreSQL, or embedded PGlite in a directory (`memory://` keeps it in memory, for tests). */
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
 
@@ -105,6 +108,12 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     });
     // An idle client that loses its server must not crash the process; the next query reports it.
     pool.on('error', () => {});
+    // pg's pool listens for a client's errors only while it idles. A client that loses
+    // its server while checked out (a terminated backend, a restart), or in the instant
+    // between its connection and its first use, would emit an unhandled 'error' and end
+    // the process. So every client listens from its creation: the query in flight fails
+    // with the same error, and the pool drops the client when it is released.
+    pool.on('connect', (client) => client.on('error', ignoreClientError));
     return {
       pool,
       db: new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: createPreparingPool(pool) }) }),

@@ -14,9 +14,6 @@ const maxPreparedStatements = 200;
  * connection (named by a hash of its text): the append and page statements are then
  * planned once, not on every call. Kysely itself only sends unnamed statements.
  */
-/** See wrap(): the error reaches the caller through its query, or the next one. */
-export function ignoreClientError(): void {}
-
 export function createPreparingPool(pool: pg.Pool): PostgresPool {
   const names = new Map<string, string>();
   const nameOf = (text: string) => {
@@ -29,11 +26,6 @@ export function createPreparingPool(pool: pg.Pool): PostgresPool {
   };
   /** The wrapper of a pg client, made once: Kysely keeps its connection object per client. */
   const wrap = (client: pg.PoolClient): PostgresPoolClient => {
-    // pg's pool listens for a client's errors only while it idles. One that loses its
-    // server while checked out (a terminated backend, a restart) would emit an
-    // unhandled 'error' and end the process; the query in flight already fails with
-    // the same error, and the pool drops the client when it is released.
-    client.on('error', ignoreClientError);
     const query = (text: unknown, values?: readonly unknown[]) => {
       if (typeof text !== 'string') return client.query(text as never);
       const name = values !== undefined && values.length > 0 ? nameOf(text) : undefined;

@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../helpers/databases.js';
+import { type FatalProxy, startFatalProxy } from '../helpers/fatal-proxy.js';
 import {
   connectWhenBack,
   faultSecrets,
@@ -103,5 +105,44 @@ describe('serve when PostgreSQL drops its connections', { timeout: 120_000 }, ()
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);
     expect((await fetch(`${serve.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe('serve when a connection is lost the moment it is made', { timeout: 60_000 }, () => {
+  let database: { url: string; drop(): Promise<void> };
+  let proxy: FatalProxy;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    // Every second connection is ended in the same read that completes it.
+    proxy = await startFatalProxy(database.url, 2);
+  });
+  afterAll(async () => {
+    await killAllCli();
+    await proxy?.close();
+    await database?.drop();
+  });
+
+  it('stays up, and serves on the connections that live', async () => {
+    const serve = await startServe({ ACTIVITY_DATABASE_URL: proxy.url, ...faultSecrets });
+    const tokens = await readWriteTokens(['lost-at-once']);
+    const statuses: number[] = [];
+    const post = () =>
+      fetch(`${serve.url}/api/v1/activity`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${tokens.get('lost-at-once')}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ action: 'auth.login.success' }),
+      }).then((response) => response.status);
+    // Ten at once, so that the pools open connections (and lose some) as they go.
+    for (let round = 0; round < 20 && (proxy.ended < 2 || !statuses.includes(201)); round++) {
+      statuses.push(...(await serve.whileRunning(Promise.all(Array.from({ length: 10 }, post)))));
+    }
+    expect(proxy.ended).toBeGreaterThanOrEqual(2);
+    expect(statuses).toContain(201);
+    expect(statuses.filter((status) => status !== 201 && status !== 503)).toEqual([]);
+    expect(serve.exited).toBe(false);
   });
 });
