@@ -23,7 +23,7 @@ const maxCardDigits = 19;
 export function containsCardNumber(text: string, options: { grouped?: boolean } = {}): boolean {
   if (!thirteenDigits.test(text)) return false;
   const size = text.length + 1;
-  const { sums, bounds, misfits } = scratchFor(size);
+  const { sums, bounds, misfits, values } = scratchFor(size);
   sums[0] = 0;
   sums[size] = 0;
   misfits[0] = 0;
@@ -44,6 +44,7 @@ export function containsCardNumber(text: string, options: { grouped?: boolean } 
       for (; i < text.length && isDigit(text.charCodeAt(i)); i++, digits++) {
         const digit = text.charCodeAt(i) - 48;
         const doubled = digit > 4 ? digit * 2 - 9 : digit * 2;
+        values[digits] = digit;
         sums[digits + 1] = (sums[digits] as number) + (digits % 2 === 0 ? doubled : digit);
         sums[size + digits + 1] = (sums[size + digits] as number) + (digits % 2 === 0 ? digit : doubled);
       }
@@ -61,7 +62,7 @@ export function containsCardNumber(text: string, options: { grouped?: boolean } 
     }
     if (
       digits - runStart >= minCardDigits &&
-      runHoldsCard(groups, bounds, misfits, sums, size, options.grouped === true)
+      runHoldsCard(groups, bounds, misfits, values, sums, size, options.grouped === true)
     ) {
       return true;
     }
@@ -82,6 +83,8 @@ interface Scratch {
   sums: Int32Array;
   bounds: Int32Array;
   misfits: Int32Array;
+  /** Each digit of the text, in order. */
+  values: Uint8Array;
 }
 const keptScratchSize = 16 * 1024;
 const kept: Scratch = createScratch(keptScratchSize);
@@ -89,6 +92,7 @@ const kept: Scratch = createScratch(keptScratchSize);
 function createScratch(size: number): Scratch {
   return {
     sums: new Int32Array(2 * size),
+    values: new Uint8Array(size),
     bounds: new Int32Array(size),
     misfits: new Int32Array(size),
   };
@@ -97,6 +101,26 @@ function createScratch(size: number): Scratch {
 /** The kept buffers, or for a text longer than any metadata string, new ones. */
 function scratchFor(size: number): Scratch {
   return size <= keptScratchSize ? kept : createScratch(size);
+}
+
+/**
+ * Whether `length` digits from `start` begin as a card network issues them, at one of
+ * its lengths (Visa, Mastercard, Amex, Discover, UnionPay, JCB, Diners, Maestro). Luhn
+ * alone passes one number in ten: a millisecond timestamp (13 digits from 1) is never
+ * a card, and neither is most of what ids and counters hold.
+ */
+function issuedAs(values: Uint8Array, start: number, length: number): boolean {
+  const digit = (at: number) => values[start + at] as number;
+  const two = digit(0) * 10 + digit(1);
+  const three = two * 10 + digit(2);
+  const four = three * 10 + digit(3);
+  if (digit(0) === 4) return length === 13 || length === 16 || length === 19;
+  if ((two >= 51 && two <= 55) || (four >= 2221 && four <= 2720)) return length === 16;
+  if (two === 34 || two === 37) return length === 15;
+  if (four === 6011 || two === 65 || (three >= 644 && three <= 649) || two === 62) return length >= 16;
+  if (four >= 3528 && four <= 3589) return length >= 16;
+  if ((three >= 300 && three <= 305) || two === 36 || two === 38 || two === 39) return length >= 14;
+  return two === 50 || (two >= 56 && two <= 69);
 }
 
 function isDigit(code: number): boolean {
@@ -116,6 +140,7 @@ function runHoldsCard(
   groups: number,
   bounds: Int32Array,
   misfits: Int32Array,
+  values: Uint8Array,
   sums: Int32Array,
   size: number,
   grouped: boolean,
@@ -132,7 +157,12 @@ function runHoldsCard(
       // `8337-823580406744` is not a card number, though one in ten would pass Luhn.
       if (group > first && (misfits[group + 1] as number) > (misfits[first] as number)) continue;
       const offset = end % 2 === 0 ? 0 : size;
-      if (((sums[offset + end] as number) - (sums[offset + start] as number)) % 10 === 0) return true;
+      if (
+        ((sums[offset + end] as number) - (sums[offset + start] as number)) % 10 === 0 &&
+        issuedAs(values, start, end - start)
+      ) {
+        return true;
+      }
     }
   }
   return false;

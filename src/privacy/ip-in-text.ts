@@ -11,6 +11,7 @@ export const IP_PLACEHOLDER = '[IP]';
 const ipv4Pattern =
   /(?<!\d)(?<!\d\.)(?:25[0-5]|2[0-4]\d|[01]?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|[01]?\d?\d)){3}(?!\d|\.\d)/g;
 const digitDotDigit = /\d\.\d/;
+const urlEscape = /%[0-9A-Fa-f]{2}/g;
 /**
  * `126.0.0.0` names a network, never a host: no client has it. It is what browsers now
  * send as their version (`Chrome/126.0.0.0`, `Edg/126.0.0.0`), and .NET assembly
@@ -74,11 +75,14 @@ function ipSpans(text: string): Span[] {
   }
   if (!digitDotDigit.test(text)) return ipv6;
   const spans = ipv6.slice();
+  // A URL's escapes are blanked (same length, so the spans hold): in `%20203.0.113.7`
+  // the address starts after an escape that ends in a digit.
+  const scanned = text.includes('%') ? text.replace(urlEscape, '   ') : text;
   // An IPv4-mapped IPv6 address was taken whole already. Both lists are in order, so
   // one pointer walks the IPv6 spans once.
   let next = 0;
   ipv4Pattern.lastIndex = 0;
-  for (let match = ipv4Pattern.exec(text); match; match = ipv4Pattern.exec(text)) {
+  for (let match = ipv4Pattern.exec(scanned); match; match = ipv4Pattern.exec(scanned)) {
     if (networkAddress.test(match[0])) continue;
     const start = match.index;
     const end = start + match[0].length;
@@ -91,35 +95,44 @@ function ipSpans(text: string): Span[] {
 
 /**
  * The address inside a candidate run [runStart, runEnd), or undefined. The run is
- * trimmed of what is text, not address: a word glued before it (`Forwarded:2001:db8::1`
- * gives the run `ded:2001:db8::1`; `std::` gives `d::`) loses its first part, a word
- * glued after it (`12:30:45am`) its last, and a sentence's closing dot or colon goes.
- * What is left must hold a digit (so that `a::b` or `Cafe::Bad` stay words) and pass
+ * trimmed of a sentence's closing dot or colon, then tried whole and without its last
+ * group, its first group, or both: a port after it (`2001:db8::1:54321`, a ninth
+ * group), a word glued before it (`Forwarded:2001:db8::1` gives the run
+ * `ded:2001:db8::1`), or a word glued after it (`12:30:45am`). What
+ * is tried must hold a digit (so that `a::b` or `Cafe::Bad` stay words) and pass
  * net.isIP as IPv6.
  */
 function ipv6Span(text: string, runStart: number, runEnd: number): Span | undefined {
   let start = runStart;
   let end = runEnd;
-  if (isWordChar(text.charCodeAt(start - 1))) start = text.indexOf(':', start) + 1;
-  if (isWordChar(text.charCodeAt(end))) end = text.lastIndexOf(':', end - 1);
   while (start < end && text.charCodeAt(start) === 46) start++;
   while (end > start && text.charCodeAt(end - 1) === 46) end--;
   if (text.charCodeAt(start) === 58 && text.charCodeAt(start + 1) !== 58) start++;
   if (text.charCodeAt(end - 1) === 58 && text.charCodeAt(end - 2) !== 58) end--;
-  if (end - start < 2) return undefined;
-  const candidate = text.slice(start, end);
-  if (!anyDigit.test(candidate) || isIP(candidate) !== 6) return undefined;
-  if (end === runEnd && text.charCodeAt(end) === 37) {
-    zoneId.lastIndex = end;
-    if (zoneId.test(text)) end = zoneId.lastIndex;
+  const afterFirst = text.indexOf(':', start) + 1;
+  const beforeLast = text.lastIndexOf(':', end - 1);
+  // A port after an address is more common than a hex word glued before one.
+  const tries: Span[] = [
+    [start, end],
+    [start, beforeLast],
+    [afterFirst, end],
+    [afterFirst, beforeLast],
+  ];
+  for (const [from, to] of tries) {
+    if (to - from < 2) continue;
+    const candidate = text.slice(from, to);
+    if (anyDigit.test(candidate) && isIP(candidate) === 6) return withBrackets(text, from, to, runEnd);
   }
-  if (text.charCodeAt(start - 1) === 91 && text.charCodeAt(end) === 93) return [start - 1, end + 1];
-  return [start, end];
+  return undefined;
 }
 
-/** A letter, digit or underscore (NaN, past either end of the text, is not). */
-function isWordChar(code: number): boolean {
-  return (
-    (code >= 97 && code <= 122) || (code >= 65 && code <= 90) || (code >= 48 && code <= 57) || code === 95
-  );
+/** The address's span, with its zone id (`%eth0`) and the brackets around it, if any. */
+function withBrackets(text: string, start: number, end: number, runEnd: number): Span {
+  let last = end;
+  if (last === runEnd && text.charCodeAt(last) === 37) {
+    zoneId.lastIndex = last;
+    if (zoneId.test(text)) last = zoneId.lastIndex;
+  }
+  if (text.charCodeAt(start - 1) === 91 && text.charCodeAt(last) === 93) return [start - 1, last + 1];
+  return [start, last];
 }

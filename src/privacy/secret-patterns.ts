@@ -232,14 +232,17 @@ function urlPassword(text: string): string | undefined {
 
 /**
  * A key and what follows its `=` or `:`: `password=pw` (DSN), `Password=pw;` (ADO),
- * `?access_token=…`, `X-Api-Key: …`, `"secret": "…"` (JSON in a string), `--token=…`.
+ * `?access_token=…`, `X-Api-Key: …`, `"secret": "…"` or `\"secret\": \"…\"` (JSON in a
+ * string, escaped or not), `--token=…`, `Cookie: sid=…`.
  * The key is bounded, so a failed start costs at most 64 characters. The value is only
  * looked at (a lookahead), never consumed, so that the next search starts inside it:
  * in `denied: client_secret: …` the key `client_secret` is found after `denied`. A
  * value stops at the next `=` or `:`, so the lookaheads never scan a character twice.
  */
 const keyValuePattern =
-  /(?<![A-Za-z0-9_.])([A-Za-z][A-Za-z0-9_.-]{0,63})(["']?)[ \t]{0,3}([=:])[ \t]{0,3}(?=(["']?)([^\s"'&;,<>()[\]=:]*))/g;
+  /(?<![A-Za-z0-9_.])([A-Za-z][A-Za-z0-9_.-]{0,63})((?:\\)?["']|)[ \t]{0,3}([=:])[ \t]{0,3}(?=((?:\\)?["']|)([^\s"'&;,<>()[\]=:\\]*))/g;
+/** A cookie after its header's name (`Cookie: sid=…`): the pair's value is the secret. */
+const cookiePair = /=[^\s;,"']{2}/y;
 /** `Authorization: SharedKey account:signature` — a scheme, then a credential. */
 const schemeThenCredential = /[ \t]+[A-Za-z0-9._~+/=:-]{8}/y;
 const alphanumeric = /[A-Za-z0-9]/;
@@ -285,7 +288,11 @@ function keyValueSecret(text: string): string | undefined {
       secretValue = !placeholderValues.has(value.toLowerCase());
     } else {
       schemeThenCredential.lastIndex = keyValuePattern.lastIndex + value.length;
-      secretValue = (value.length >= 6 && nonLetter.test(value)) || schemeThenCredential.test(text);
+      cookiePair.lastIndex = keyValuePattern.lastIndex + value.length;
+      secretValue =
+        (value.length >= 6 && nonLetter.test(value)) ||
+        schemeThenCredential.test(text) ||
+        cookiePair.test(text);
     }
     if (secretValue && isSecretKey(key)) return 'secret in key=value text';
   }

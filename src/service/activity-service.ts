@@ -17,7 +17,7 @@ import {
   resolveTimeInput,
   tenantIdSchema,
 } from '../domain/inputs.js';
-import { metadataBytes, metadataCapIssues } from '../privacy/caps.js';
+import { metadataCapIssues } from '../privacy/caps.js';
 import { hashIp, normalizeIp } from '../privacy/ip-hash.js';
 import type { DerivedKeys } from '../privacy/keys.js';
 import { credentialIn, ipIn, scrubMetadata, scrubText } from '../privacy/scrub.js';
@@ -125,11 +125,16 @@ export class ActivityService {
     );
     if (scrubbed.issues.length > 0) throw validationError(scrubbed.issues);
     const scrubbedMetadata = scrubbed.value as Record<string, unknown>;
-    // "[REDACTED]" may be longer than what it replaced; unchanged, the size was checked.
-    if (scrubbed.changed && metadataBytes(scrubbedMetadata) > fieldLimits.metadataBytes) {
-      throw validationError([
-        { path: 'metadata', message: 'is over the size cap once secrets are redacted' },
-      ]);
+    // "[REDACTED]" or "[IP]" may be longer than what it replaced: the caps hold for
+    // what is stored. Unchanged, the metadata was checked above.
+    const scrubbedIssues = scrubbed.changed ? metadataCapIssues(scrubbedMetadata) : [];
+    if (scrubbedIssues.length > 0) {
+      throw validationError(
+        scrubbedIssues.map((issue) => ({
+          path: issue.path,
+          message: `${issue.message} once secrets and IP addresses are replaced`,
+        })),
+      );
     }
     const userAgent = fields.user_agent === null ? null : scrubText(fields.user_agent);
     if (userAgent !== null && userAgent.length > fieldLimits.userAgent) {

@@ -114,6 +114,25 @@ describe.each(storeKinds)('service on %s', (kind) => {
     });
   });
 
+  it('a metadata string that scrubbing makes longer than its cap is refused, never stored over it', async () => {
+    const refused = await service
+      .record({
+        tenant_id: tenant(),
+        action: 'auth.login.success',
+        metadata: { context: { note: '::1 '.repeat(512) } },
+      })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [
+        {
+          path: 'metadata.context.note',
+          message: expect.stringContaining('once secrets and IP addresses are replaced'),
+        },
+      ],
+    });
+  });
+
   it('a metadata key that holds a secret is refused, naming where without the key', async () => {
     const key = 'Bearer abcdefgh.ijklmnop-qrstu_vwxyz';
     const refused = await service

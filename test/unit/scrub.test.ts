@@ -99,6 +99,56 @@ const harmlessKeys = [
   'key',
 ];
 
+describe('shapes found in review', () => {
+  it.each([
+    [
+      'an unbracketed IPv6 address with a port',
+      'client 2001:db8::1:54321 connected',
+      'client [IP]:54321 connected',
+    ],
+    ['a full IPv6 address with a port', '2001:db8:85a3:8d3:1319:8a2e:370:7348:443', '[IP]:443'],
+    ['a full IPv6 address after a letter', 'x2001:db8:85a3:8d3:1319:8a2e:370:7348', 'x[IP]'],
+    // Nine groups: one too many, taken for a port.
+    ['a full IPv6 address after a hex word', 'bad:2001:db8:85a3:8d3:1319:8a2e:370:7348', '[IP]:7348'],
+    [
+      'an IPv4 address after a URL escape',
+      '/search?q=login%20from%20203.0.113.7%20blocked',
+      '/search?q=login%20from%20[IP]%20blocked',
+    ],
+    ['an IPv4 address in an escaped quote', 'redirect=%2210.0.0.1%22', 'redirect=%22[IP]%22'],
+  ])('%s becomes [IP]', (_, text, expected) => {
+    expect(scrubText(text)).toBe(expected);
+    expect(ipIn(text)).toBe(true);
+  });
+
+  it.each([
+    ['a Cookie header line', 'Cookie: sid=abc123def456'],
+    ['a JSESSIONID cookie', 'Cookie: JSESSIONID=ABC123DEF456'],
+    ['a Set-Cookie header line', 'Set-Cookie: sid=abc123def456; HttpOnly'],
+    ['escaped JSON inside a string', '{\\"password\\":\\"hunter2\\"}'],
+  ])('%s is redacted', (_, text) => {
+    expect(credentialIn(text)).toEqual(expect.any(String));
+    expect(scrubText(text)).toBe(REDACTED);
+  });
+
+  it('refuses a metadata key that is a cookie header line', () => {
+    expect(scrubMetadata({ context: { 'Cookie: sid=abc123def456': 1 } }).issues).toEqual([
+      { path: 'metadata.context.[key]', message: expect.stringContaining('credential') },
+    ]);
+  });
+
+  it.each([
+    ['a millisecond timestamp', 1796629272313],
+    ['a large byte count', 1099511627776],
+  ])('keeps %s, though it may pass the Luhn check', (_, value) => {
+    expect(scrubMetadata({ n: value, text: `at ${value}` }).value).toEqual({ n: value, text: `at ${value}` });
+  });
+
+  it('keeps a snowflake id in text', () => {
+    expect(scrubText('message 1796629272313046528 deleted')).toBe('message 1796629272313046528 deleted');
+  });
+});
+
 describe('what scrubMetadata reports', () => {
   it('says whether anything changed, so that an unchanged copy need not be measured again', () => {
     expect(scrubMetadata({ note: 'nothing to see', n: 1 }).changed).toBe(false);
