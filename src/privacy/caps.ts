@@ -83,6 +83,6 @@ function pathOf(visit: Visit): string {
   return keys.reverse().join('.');
 }
 
-function metadataBytes(metadata: unknown): number {
+export function metadataBytes(metadata: unknown): number {
   return Buffer.byteLength(JSON.stringify(metadata), 'utf8');
 }
