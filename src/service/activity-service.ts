@@ -95,7 +95,12 @@ export class ActivityService {
    */
   readonly #singleWrites = new WriteCoalescer<NewActivityEvent, AppendedEvent>(
     (key, events) => (key === anyTenant ? this.#appendWithoutWaiting(events) : this.#append(events)),
-    { maxBatch: maxCoalescedWrites },
+    {
+      maxBatch: maxCoalescedWrites,
+      // A tenant's batch that waited out the lock timeout leaves its queue to wait for
+      // the same lock in turn: they fail with it, so that no record waits twice as long.
+      failsQueued: (error) => error instanceof ActivityError && error.code === 'DB_TIMEOUT',
+    },
   );
 
   constructor(options: ActivityServiceOptions) {

@@ -8,6 +8,7 @@
 export class WriteCoalescer<Item, Result> {
   readonly #write: (key: string, items: Item[]) => Promise<ReadonlyArray<Result | PromiseLike<Result>>>;
   readonly #maxBatch: number;
+  readonly #failsQueued: (error: unknown) => boolean;
   /** Per key: the items waiting for the batch in flight to finish. */
   readonly #queues = new Map<string, Array<{ item: Item; settle: Settle<Result> }>>();
 
@@ -17,10 +18,18 @@ export class WriteCoalescer<Item, Result> {
    */
   constructor(
     write: (key: string, items: Item[]) => Promise<ReadonlyArray<Result | PromiseLike<Result>>>,
-    options: { maxBatch: number },
+    options: {
+      maxBatch: number;
+      /**
+       * Whether a batch's failure would befall the writes queued behind it as well (a
+       * lock they would wait for in turn): they then fail with it at once.
+       */
+      failsQueued?: (error: unknown) => boolean;
+    },
   ) {
     this.#write = write;
     this.#maxBatch = options.maxBatch;
+    this.#failsQueued = options.failsQueued ?? (() => false);
   }
 
   add(key: string, item: Item): Promise<Result> {
@@ -53,7 +62,8 @@ export class WriteCoalescer<Item, Result> {
         );
         for (const [index, entry] of batch.entries()) entry.settle.resolve(results[index] as Result);
       } catch (error) {
-        for (const entry of batch) entry.settle.reject(error);
+        const failed = this.#failsQueued(error) ? [...batch, ...queue.splice(0)] : batch;
+        for (const entry of failed) entry.settle.reject(error);
       }
     }
   }

@@ -115,3 +115,39 @@ describe('WriteCoalescer', () => {
     expect(await after).toBe(40);
   });
 });
+
+describe('WriteCoalescer, when a failure would befall the writes queued behind it', () => {
+  it('fails those queued for the key with it, without writing them', async () => {
+    const store = controlledWrite();
+    const coalescer = new WriteCoalescer(store.write, {
+      maxBatch: 100,
+      failsQueued: (error) => error instanceof Error && error.message === 'database went away',
+    });
+    const first = coalescer.add('locked', 1);
+    await tick();
+    const queued = [coalescer.add('locked', 2), coalescer.add('locked', 3)];
+    const elsewhere = coalescer.add('other', 4);
+    store.failNext();
+    store.release();
+    await expect(first).rejects.toThrow('database went away');
+    await expect(Promise.all(queued)).rejects.toThrow('database went away');
+    await tick();
+    expect(store.batches.map((batch) => batch.key)).toEqual(['locked', 'other']);
+    store.release();
+    expect(await elsewhere).toBe(40);
+  });
+
+  it('writes the queue after any other failure', async () => {
+    const store = controlledWrite();
+    const coalescer = new WriteCoalescer(store.write, { maxBatch: 100, failsQueued: () => false });
+    const first = coalescer.add('acme', 1);
+    await tick();
+    const queued = coalescer.add('acme', 2);
+    store.failNext();
+    store.release();
+    await expect(first).rejects.toThrow();
+    await tick();
+    store.release();
+    expect(await queued).toBe(20);
+  });
+});
