@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 import { openSse, type SseTestStream } from '../helpers/sse-client.js';
-import { establishedOnPort } from '../helpers/tcp-connections.js';
+import { heldOnPort } from '../helpers/tcp-connections.js';
 
 /** Each event's metadata: about 3.5 KB, as in the report. */
 const bulky = { context: { a: 'x'.repeat(1750), b: 'y'.repeat(1750) } };
@@ -60,9 +60,9 @@ describe('SSE clients that stop reading', { timeout: 90_000 }, () => {
   async function untilConnections(url: string, count: number) {
     const port = Number(new URL(url).port);
     const deadline = Date.now() + 30_000;
-    while ((await establishedOnPort(port)) !== count) {
+    while ((await heldOnPort(port)) !== count) {
       if (Date.now() > deadline) {
-        throw new Error(`${await establishedOnPort(port)} connections to the server, not ${count}`);
+        throw new Error(`${await heldOnPort(port)} connections to the server, not ${count}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
