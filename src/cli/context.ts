@@ -98,3 +98,15 @@ export function tenantFlag(value: string): string {
   }
   return value;
 }
+
+/**
+ * Checks a `--tenant` value that will be stored (a policy, a hold): like tenantFlag,
+ * and it must not hold an IP address or a credential, as a recorded tenant id may not.
+ */
+export async function storedTenantFlag(value: string): Promise<string> {
+  tenantFlag(value);
+  const { identifierProblem } = await import('../privacy/scrub.js');
+  const problem = identifierProblem(value);
+  if (problem !== undefined) throw new ActivityError('USAGE_INVALID', `--tenant ${problem}`);
+  return value;
+}

@@ -143,3 +143,24 @@ function judgeKey(key: string): KeyVerdict {
   if (ipIn(key)) return { issue: 'is a key that holds an IP address; raw IP addresses are never stored' };
   return isSecretKey(key) ? 'secret' : 'plain';
 }
+
+const plainWord = /^\w*$/;
+
+/**
+ * Why an identifier cannot be stored, or undefined: it holds a credential or an IP
+ * address. Identifiers are refused, not scrubbed: a redacted id would make unrelated
+ * records look alike. Only card numbers printed in groups count: one 16-digit id in
+ * ten passes the Luhn check. The message never quotes the value.
+ *
+ * @example identifierProblem('10.0.0.7') // 'holds an IP address; …'
+ */
+export function identifierProblem(value: string): string | undefined {
+  // Under 13 letters, digits and underscores there is room for neither a credential
+  // (13 digits, 15 token characters, or a separator) nor an IP address.
+  if (value.length < 13 && plainWord.test(value)) return undefined;
+  const credential = credentialIn(value, { cards: 'grouped' });
+  if (credential !== undefined) return `holds a credential (${credential}); credentials are never stored`;
+  return ipIn(value)
+    ? 'holds an IP address; an event keeps an IP only in its ip field, as a keyed hash'
+    : undefined;
+}

@@ -20,7 +20,7 @@ import {
 import { metadataCapIssues } from '../privacy/caps.js';
 import { hashIp, normalizeIp } from '../privacy/ip-hash.js';
 import type { DerivedKeys } from '../privacy/keys.js';
-import { credentialIn, ipIn, scrubMetadata, scrubText } from '../privacy/scrub.js';
+import { identifierProblem, scrubMetadata, scrubText } from '../privacy/scrub.js';
 import type { Registry } from '../registry/registry.js';
 import { type CursorScope, decodeCursor, encodeCursor } from './cursor.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -515,8 +515,6 @@ export class ActivityService {
   }
 }
 
-const plainWord = /^\w*$/;
-
 /** The fields that identify and correlate: stored as given, so never with a secret in them. */
 const identifierFields = [
   'tenant_id',
@@ -527,33 +525,15 @@ const identifierFields = [
   'source',
 ] as const;
 
-/**
- * An identifier that holds a credential or an IP address is refused, not scrubbed: a
- * redacted id would make unrelated events look alike. Only card numbers printed in
- * groups count: one 16-digit id in ten passes the Luhn check. The messages never quote
- * the value.
- */
+/** Refuses identifiers that hold a credential or an IP address (see identifierProblem). */
 function secretIdentifierIssues(
   fields: Record<(typeof identifierFields)[number], string | null>,
 ): FieldIssue[] {
   const issues: FieldIssue[] = [];
   for (const field of identifierFields) {
     const value = fields[field];
-    // Under 13 letters, digits and underscores there is room for neither a credential
-    // (13 digits, 15 token characters, or a separator) nor an IP address.
-    if (value === null || (value.length < 13 && plainWord.test(value))) continue;
-    const credential = credentialIn(value, { cards: 'grouped' });
-    if (credential !== undefined) {
-      issues.push({
-        path: field,
-        message: `holds a credential (${credential}); credentials are never stored`,
-      });
-    } else if (ipIn(value)) {
-      issues.push({
-        path: field,
-        message: 'holds an IP address; send it as ip, which is stored only as a keyed hash',
-      });
-    }
+    const problem = value === null ? undefined : identifierProblem(value);
+    if (problem !== undefined) issues.push({ path: field, message: problem });
   }
   return issues;
 }

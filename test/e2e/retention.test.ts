@@ -65,6 +65,20 @@ describe('retention and hold', () => {
       expectJsonError(await cli([...args, '--format', 'json']), 2, 'USAGE_INVALID');
     }
     expectExit(await cli(['hold']), 2);
+    // A tenant id or reason that holds an IP address or a credential would be stored as
+    // given: refused, without quoting it back.
+    for (const [args, secret] of [
+      [['retention', 'set', '--tenant', '203.0.113.9', '--days', '30'], '203.0.113.9'],
+      [['retention', 'set', '--tenant', 'AKIAIOSFODNN7EXAMPLE', '--days', '30'], 'AKIAIOSFODNN7EXAMPLE'],
+      [['hold', 'add', '--tenant', 'ip-2001:db8::7'], '2001:db8::7'],
+      [['hold', 'add', '--tenant', 'acme', '--reason', 'customer at 203.0.113.9'], '203.0.113.9'],
+      [['hold', 'add', '--tenant', 'acme', '--reason', 'db password=hunter2hunter2'], 'hunter2hunter2'],
+      [['hold', 'add', '--tenant', 'acme', '--reason', 'card 4111 1111 1111 1111'], '4111 1111'],
+    ] as const) {
+      const refused = await cli([...args, '--format', 'json']);
+      expectJsonError(refused, 2, 'USAGE_INVALID');
+      expect(refused.stdout + refused.stderr).not.toContain(secret);
+    }
     expect(parseJson((await cli(['retention', 'list', '--format', 'json'])).stdout)).toMatchObject({
       policies: [],
     });

@@ -1,6 +1,14 @@
 import { Command } from 'commander';
+import { ActivityError } from '../../domain/errors.js';
 import type { LegalHold } from '../../domain/retention.js';
-import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
+import {
+  action,
+  type CliIo,
+  type CommonOptions,
+  storedTenantFlag,
+  tenantFlag,
+  withCommonOptions,
+} from '../context.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
 interface HoldOptions extends CommonOptions {
@@ -30,14 +38,8 @@ Examples:
         .option('--reason <text>', 'why, e.g. a case reference'),
     ).action(
       action<HoldOptions>(io, setExitCode, async (options, context) => {
-        const tenantId = tenantFlag(options.tenant);
-        const { textProblem } = await import('../../privacy/caps.js');
-        const problem =
-          options.reason === undefined ? undefined : textProblem(options.reason, maxReasonLength);
-        if (problem) {
-          const { ActivityError } = await import('../../domain/errors.js');
-          throw new ActivityError('USAGE_INVALID', `--reason ${problem}`);
-        }
+        const tenantId = await storedTenantFlag(options.tenant);
+        if (options.reason !== undefined) await checkReason(options.reason);
         const { usingDatabase } = await import('../../app/open-app.js');
         const placed = await usingDatabase(await context.config(), (database) =>
           database.retention.placeHold(tenantId, options.reason ?? null),
@@ -87,6 +89,21 @@ Examples:
     ),
   );
   return hold;
+}
+
+/** A reason is stored as given, so it is refused if too long or if it holds a secret. */
+async function checkReason(reason: string) {
+  const { textProblem } = await import('../../privacy/caps.js');
+  const { credentialIn, ipIn } = await import('../../privacy/scrub.js');
+  const credential = credentialIn(reason);
+  const problem =
+    textProblem(reason, maxReasonLength) ??
+    (credential !== undefined
+      ? `holds a credential (${credential}); credentials are never stored`
+      : ipIn(reason)
+        ? 'holds an IP address, which is never stored in the clear'
+        : undefined);
+  if (problem !== undefined) throw new ActivityError('USAGE_INVALID', `--reason ${problem}`);
 }
 
 function renderHolds(holds: LegalHold[], format: string, shape: 'one' | 'list'): string {

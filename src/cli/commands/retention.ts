@@ -1,6 +1,13 @@
 import { Command } from 'commander';
 import type { RetentionPolicy } from '../../domain/retention.js';
-import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
+import {
+  action,
+  type CliIo,
+  type CommonOptions,
+  storedTenantFlag,
+  tenantFlag,
+  withCommonOptions,
+} from '../context.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
 interface TenantOptions extends CommonOptions {
@@ -33,7 +40,7 @@ Examples:
         .requiredOption('--days <n>', 'keep events this many days'),
     ).action(
       action<SetOptions>(io, setExitCode, async (options, context) => {
-        const tenantId = tenantFlag(options.tenant);
+        const tenantId = await storedTenantFlag(options.tenant);
         const days = Number(options.days);
         if (!/^\d{1,5}$/.test(options.days) || days < 1 || days > maxRetentionDays) {
           const { ActivityError } = await import('../../domain/errors.js');
