@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import type { Config, ConfigOverrides } from '../config/load-config.js';
 import { ActivityError } from '../domain/errors.js';
 import { tenantIdPattern } from '../domain/event.js';
+import { jsonSyntaxProblem } from '../domain/json-text.js';
 import { createOutput, defaultFormat, type Format, formats, type Output } from './render/output.js';
 
 /** The process as the CLI sees it; tests and the library pass their own. */
@@ -87,7 +88,7 @@ export function parseJsonFlag(flag: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ActivityError('USAGE_INVALID', `${flag} is not valid JSON: ${(error as Error).message}`);
+    throw new ActivityError('USAGE_INVALID', `${flag} is not valid JSON${jsonSyntaxProblem(error)}`);
   }
 }
 

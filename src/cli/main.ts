@@ -113,8 +113,8 @@ Docs: docs/cli.md`,
  * argument holding U+FFFD is refused, since it cannot be told apart.
  */
 function assertArgumentsAreUtf8(argv: readonly string[], io: CliIo): void {
-  const suspect = argv.find((argument) => argument.includes('\uFFFD'));
-  if (suspect === undefined) return;
+  const suspect = argv.findIndex((argument) => argument.includes('\uFFFD'));
+  if (suspect === -1) return;
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const raw = io.argvBytes?.();
   const invalid =
@@ -128,7 +128,8 @@ function assertArgumentsAreUtf8(argv: readonly string[], io: CliIo): void {
       }
     });
   if (invalid) {
-    throw new ActivityError('USAGE_INVALID', `an argument is not valid UTF-8: ${JSON.stringify(suspect)}`);
+    // Named by its place, not quoted: it may be a secret, and it cannot be printed as it is.
+    throw new ActivityError('USAGE_INVALID', `argument ${suspect + 1} is not valid UTF-8`);
   }
 }
 

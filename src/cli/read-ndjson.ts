@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ActivityError } from '../domain/errors.js';
 import { describeIssues } from '../domain/field-issues.js';
-import { inexactNumberIssue } from '../domain/json-text.js';
+import { inexactNumberIssue, jsonSyntaxProblem } from '../domain/json-text.js';
 import type { ImportItem } from '../service/activity-service.js';
 
 /** A line longer than this is rejected without being buffered whole. */
@@ -58,7 +58,7 @@ export async function* readNdjson(
     } catch (error) {
       return {
         line,
-        error: new ActivityError('INPUT_UNREADABLE', `line is not JSON: ${(error as Error).message}`),
+        error: new ActivityError('INPUT_UNREADABLE', `line is not JSON${jsonSyntaxProblem(error)}`),
       };
     }
     const inexact = inexactNumberIssue(text);

@@ -93,3 +93,15 @@ function canonicalDecimal(text: string): string {
   const shift = Number(exponent) - fraction.length + (digits.length - significant.length);
   return `${sign}${significant}e${shift}`;
 }
+
+/**
+ * Why JSON.parse refused a text, as ": reason", never quoting the text (it may hold a
+ * secret): V8's reason when it names only a position, else a generic one.
+ *
+ * @example jsonSyntaxProblem(error) // ": Unterminated string in JSON at position 10"
+ */
+export function jsonSyntaxProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message : '';
+  // `Unexpected token 'p', "password=h"... is not valid JSON` quotes the text.
+  return message === '' || message.includes('"') ? ': unexpected text' : `: ${message}`;
+}

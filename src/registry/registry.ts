@@ -64,9 +64,11 @@ export function createRegistry(customActions: readonly ActionDefinition[] = []):
   const assertKnown = (name: string): ActionDefinition => {
     const action = byName.get(name);
     if (action) return action;
+    // A name of another shape is not quoted: it could be anything, a secret included.
+    const named = actionNamePattern.test(name) ? `"${name}"` : '(not of the form namespace.object.verb)';
     throw new ActivityError(
       'ACTION_UNKNOWN',
-      `unknown action "${name}" (see \`activity actions\` for the registry)`,
+      `unknown action ${named} (see \`activity actions\` for the registry)`,
       {
         issues: [{ path: 'action', message: 'not in the registry' }],
       },

@@ -126,7 +126,7 @@ export class ActivityService {
     const capIssues = metadataCapIssues(metadata);
     if (capIssues.length > 0) throw validationError(capIssues);
     const scrubbed = scrubMetadata(
-      this.registry.validateMetadata(fields.action, metadata as Record<string, unknown>),
+      this.#validateMetadata(fields.action, metadata as Record<string, unknown>),
     );
     if (scrubbed.issues.length > 0) throw validationError(scrubbed.issues);
     const scrubbedMetadata = scrubbed.value as Record<string, unknown>;
@@ -508,6 +508,19 @@ export class ActivityService {
     }
     if (issues.length > 0) throw validationError(issues);
     return prepared;
+  }
+
+  /**
+   * The action's schema applied to the metadata. A refusal names undeclared keys, so
+   * when a key holds a credential or an IP address that is reported instead, by path.
+   */
+  #validateMetadata(action: string, metadata: Record<string, unknown>): Record<string, unknown> {
+    try {
+      return this.registry.validateMetadata(action, metadata);
+    } catch (error) {
+      const keyIssues = scrubMetadata(metadata).issues;
+      throw keyIssues.length > 0 ? validationError(keyIssues) : error;
+    }
   }
 
   #notifyFailure(code: ErrorCode, count: number) {

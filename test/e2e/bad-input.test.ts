@@ -256,6 +256,46 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
     expect(expectJsonError(run, 2, 'USAGE_INVALID').message).toContain('not valid UTF-8');
   });
 
+  it('an error never quotes back a secret it was given', async () => {
+    const token = 'Bearer abcdefghijklmnop.qrstuvwxyz';
+    const refusals = [
+      await cli([...record, '--action', token, '--format', 'json']),
+      await cli([
+        ...record,
+        '--action',
+        'auth.login.success',
+        '--metadata',
+        '{"203.0.113.9":1}',
+        '--format',
+        'json',
+      ]),
+      await cli([
+        ...record,
+        '--action',
+        'auth.login.success',
+        '--metadata',
+        'password=hunter2hunter2',
+        '--format',
+        'json',
+      ]),
+      await cli(['record', '--file', '-', '--format', 'json'], { input: 'password=hunter2hunter2\n' }),
+      await cli(['record', '--file', '-', '--format', 'json'], {
+        input: `{"tenant_id":"${tenant}","action":"${token}"}\n`,
+      }),
+      await runCliInShell(
+        `$ACTIVITY record --tenant ${tenant} --action auth.login.success --actor-id "$(printf 'password=hunter2hunter2\\377')" --format json`,
+        { env: { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret } },
+      ),
+    ];
+    for (const run of refusals) {
+      expectExit(run, 2);
+      const said = run.stdout + run.stderr;
+      for (const secret of ['abcdefghijklmnop', '203.0.113.9', 'password', 'hunter2']) {
+        expect(said).not.toContain(secret);
+      }
+    }
+  });
+
   it('a line of invalid UTF-8 is rejected, not repaired', async () => {
     const input = Buffer.concat([
       Buffer.from(`{"tenant_id":"${tenant}","action":"auth.login.success","actor_id":"u_`),
