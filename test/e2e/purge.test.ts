@@ -85,6 +85,9 @@ describe('purge', () => {
   it('bad flags exit 2 with USAGE_INVALID', async () => {
     for (const args of [
       ['--older-than', 'yesterday'],
+      // A cutoff before the year 1 cannot be written as a timestamp.
+      ['--older-than', '999999w'],
+      ['--older-than', '36501d'],
       ['--batch-size', '0'],
       ['--batch-size', '1000001'],
       ['--tenant', 'bad tenant!'],

@@ -12,6 +12,9 @@ interface PurgeCommandOptions extends CommonOptions {
   metricsFile?: string;
 }
 
+/** A hundred years, as `retention set --days` allows: an older cutoff is not a retention. */
+const maxAgeMs = 36_500 * 86_400_000;
+
 export function purgeCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
     new Command('purge')
@@ -58,8 +61,11 @@ Examples:
           options.olderThan === undefined
             ? config.retentionDays * 86_400_000
             : parseDuration(options.olderThan);
-        if (ageMs === undefined || ageMs <= 0) {
-          throw new ActivityError('USAGE_INVALID', '--older-than must be an age such as 365d, 12w or 24h');
+        if (ageMs === undefined || ageMs <= 0 || ageMs > maxAgeMs) {
+          throw new ActivityError(
+            'USAGE_INVALID',
+            '--older-than must be an age such as 365d, 12w or 24h, at most 36500d',
+          );
         }
         const batchSize = Number(options.batchSize);
         if (!/^\d{1,6}$/.test(options.batchSize) || batchSize < 1 || batchSize > 100_000) {
