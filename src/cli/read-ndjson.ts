@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ActivityError } from '../domain/errors.js';
 import { describeIssues } from '../domain/field-issues.js';
-import { inexactNumberIssue, jsonSyntaxProblem } from '../domain/json-text.js';
+import { jsonSyntaxProblem, jsonTextIssue } from '../domain/json-text.js';
 import type { ImportItem } from '../service/activity-service.js';
 
 /** A line longer than this is rejected without being buffered whole. */
@@ -61,9 +61,9 @@ export async function* readNdjson(
         error: new ActivityError('INPUT_UNREADABLE', `line is not JSON${jsonSyntaxProblem(error)}`),
       };
     }
-    const inexact = inexactNumberIssue(text);
-    if (inexact) {
-      const issues = [inexact];
+    const changed = jsonTextIssue(text, value);
+    if (changed) {
+      const issues = [changed];
       return { line, error: new ActivityError('VALIDATION_FAILED', describeIssues(issues), { issues }) };
     }
     return { line, value };

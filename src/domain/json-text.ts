@@ -1,6 +1,15 @@
 import type { FieldIssue } from './errors.js';
 
 /**
+ * What JSON.parse would change of a text it accepted, as an issue with its path: a
+ * number a double cannot hold, or a key given twice. Undefined when `parsed` is exactly
+ * what the text says.
+ */
+export function jsonTextIssue(text: string, parsed: unknown, prefix?: string): FieldIssue | undefined {
+  return inexactNumberIssue(text, prefix) ?? duplicateKeyIssue(text, parsed, prefix);
+}
+
+/**
  * Finds a number in JSON text that JavaScript cannot hold exactly. JSON.parse reads
  * every number as a double: an integer beyond 2^53 loses digits, 1e400 becomes
  * Infinity (stored as null), 1e-400 becomes 0. An audit record stores what it was
@@ -26,37 +35,115 @@ const numberToken = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 /** Walks valid JSON text, keeping the path, until a number that a double does not hold exactly. */
 function findInexactNumber(text: string): { path: string; literal: string } | undefined {
+  let found: { path: string; literal: string } | undefined;
+  walkJsonText(text, {
+    number(literal, path) {
+      if (holdsExactly(literal)) return false;
+      found = { path: toPath(path), literal };
+      return true;
+    },
+  });
+  return found;
+}
+
+/**
+ * Finds a key given twice in one object of JSON text. JSON.parse keeps the last and
+ * drops the rest without a word; an audit record stores what it was given or refuses
+ * it. The issue names the object, not the key: a key can hold anything, a secret too.
+ * Costs a count of colons and a walk of the parsed value; the text is scanned only
+ * when the counts differ or an escape could hide a colon.
+ */
+export function duplicateKeyIssue(text: string, parsed: unknown, prefix?: string): FieldIssue | undefined {
+  if (!text.includes('\\u') && colonsIn(text) === keysAndColonsIn(parsed)) return undefined;
+  let found: string | undefined;
+  walkJsonText(text, {
+    key(key, seen, path) {
+      if (!seen.has(key)) {
+        seen.add(key);
+        return false;
+      }
+      found = toPath(path.slice(0, -1));
+      return true;
+    },
+  });
+  if (found === undefined) return undefined;
+  return {
+    path: [prefix, found].filter((part) => part !== undefined && part !== '').join('.') || '(root)',
+    message: 'has a key given twice; send each key once',
+  };
+}
+
+/** Every colon in valid JSON text follows a key or sits inside a string. */
+function colonsIn(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf(':'); at !== -1; at = text.indexOf(':', at + 1)) count++;
+  return count;
+}
+
+/** The colons a parsed value's text has with no key repeated: one per key, plus those in strings. */
+function keysAndColonsIn(parsed: unknown): number {
+  let count = 0;
+  // A stack, not recursion: JSON.parse accepts nesting deeper than the call stack.
+  const pending: unknown[] = [parsed];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      count += colonsIn(value);
+    } else if (Array.isArray(value)) {
+      for (const item of value) pending.push(item);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) {
+        count += 1 + colonsIn(key);
+        pending.push(item);
+      }
+    }
+  }
+  return count;
+}
+
+interface JsonTextVisitor {
+  /** A key of the object at the end of `path` (already in it); true stops the walk. */
+  key?(key: string, seen: Set<string>, path: ReadonlyArray<string | number>): boolean;
+  /** A number's literal text at `path`; true stops the walk. */
+  number?(literal: string, path: ReadonlyArray<string | number>): boolean;
+}
+
+/** Walks valid JSON text, keeping the path to where it is, and calls the visitor. */
+function walkJsonText(text: string, visitor: JsonTextVisitor): void {
   const path: Array<string | number> = [];
-  const inObject: boolean[] = [];
+  // For each open object, the keys it has had; undefined for an array.
+  const open: Array<Set<string> | undefined> = [];
   let expectingKey = false;
   for (let at = 0; at < text.length; at++) {
     const char = text.charCodeAt(at);
     if (char === 0x22 /* " */) {
       const end = endOfString(text, at);
       if (expectingKey) {
-        path[path.length - 1] = JSON.parse(text.slice(at, end + 1)) as string;
+        const key = JSON.parse(text.slice(at, end + 1)) as string;
+        path[path.length - 1] = key;
         expectingKey = false;
+        if (visitor.key?.(key, open.at(-1) as Set<string>, path)) return;
       }
       at = end;
     } else if (char === 0x7b /* { */ || char === 0x5b /* [ */) {
       const object = char === 0x7b;
-      inObject.push(object);
+      open.push(object ? new Set() : undefined);
       path.push(object ? '' : 0);
       expectingKey = object;
     } else if (char === 0x7d /* } */ || char === 0x5d /* ] */) {
-      inObject.pop();
+      open.pop();
       path.pop();
+      expectingKey = false;
     } else if (char === 0x2c /* , */) {
-      if (inObject.at(-1)) expectingKey = true;
+      if (open.at(-1) !== undefined) expectingKey = true;
       else path[path.length - 1] = (path.at(-1) as number) + 1;
     } else if (char === 0x2d /* - */ || (char >= 0x30 && char <= 0x39)) {
       numberToken.lastIndex = at;
       const literal = numberToken.exec(text)?.[0] ?? '';
-      if (!holdsExactly(literal)) return { path: toPath(path), literal };
+      if (visitor.number?.(literal, path)) return;
       at += literal.length - 1;
     }
   }
-  return undefined;
 }
 
 /** The index of the quote that closes the string opening at `start`. */

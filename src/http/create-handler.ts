@@ -4,7 +4,7 @@ import { ActivityError, errorCodes, retryAfterSeconds, toActivityError } from '.
 import { eventJson } from '../domain/event-json.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
-import { inexactNumberIssue } from '../domain/json-text.js';
+import { jsonTextIssue } from '../domain/json-text.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
 import type { ActivityService } from '../service/activity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
@@ -360,8 +360,8 @@ async function readJsonBody(request: IncomingMessage): Promise<unknown> {
   } catch {
     throw new ActivityError('INPUT_UNREADABLE', 'the body is not JSON');
   }
-  const inexact = inexactNumberIssue(text);
-  if (inexact) throw new ActivityError('VALIDATION_FAILED', describeIssues([inexact]), { issues: [inexact] });
+  const changed = jsonTextIssue(text, body);
+  if (changed) throw new ActivityError('VALIDATION_FAILED', describeIssues([changed]), { issues: [changed] });
   return body;
 }
 

@@ -62,6 +62,12 @@ const cases: BadCase[] = [
     mentions: ['metadata.browser'],
   },
   {
+    name: 'metadata with a key given twice (JSON.parse would keep the last)',
+    args: [...record, '--action', 'auth.login.success', '--metadata', '{"method":"sso","method":"password"}'],
+    code: 'VALIDATION_FAILED',
+    mentions: ['metadata: has a key given twice'],
+  },
+  {
     name: 'metadata that is not JSON at all',
     args: [...record, '--action', 'auth.login.success', '--metadata', '{method: sso}'],
     code: 'USAGE_INVALID',
@@ -230,10 +236,11 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
     ]);
   });
 
-  it('NDJSON lines whose numbers would change (1e400, 2^53 + 1) are rejected, naming the path', async () => {
+  it('NDJSON lines that JSON.parse would change (1e400, 2^53 + 1, a key twice) are rejected, naming the path', async () => {
     const input = [
       `{"tenant_id":"${tenant}","action":"auth.login.success","metadata":{"context":{"big":1e400}}}`,
       `{"tenant_id":"${tenant}","action":"auth.login.success","metadata":{"context":{"n":9007199254740993}}}`,
+      `{"tenant_id":"${tenant}","action":"auth.login.success","actor_id":"u_1","actor_id":"u_2"}`,
     ].join('\n');
     const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
     expectExit(run, 2);
@@ -245,6 +252,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
     expect(report.rejected).toEqual([
       { line: 1, code: 'VALIDATION_FAILED', message: expect.stringContaining('metadata.context.big') },
       { line: 2, code: 'VALIDATION_FAILED', message: expect.stringContaining('metadata.context.n') },
+      { line: 3, code: 'VALIDATION_FAILED', message: '(root): has a key given twice; send each key once' },
     ]);
   });
 

@@ -622,6 +622,16 @@ describe('HTTP API contract', () => {
         '[{"action":"auth.login.success"},{"action":"auth.login.success","metadata":{"context":{"n":-1e999}}}]',
         '[1].metadata.context.n',
       ],
+      [
+        'a key given twice',
+        '{"action":"auth.login.success","actor_id":"u_1","actor_id":"u_2"}',
+        '(root): has a key given twice',
+      ],
+      [
+        'a metadata key given twice in a batch',
+        '[{"action":"auth.login.success"},{"action":"auth.login.success","metadata":{"method":"sso","method":"password"}}]',
+        '[1].metadata: has a key given twice',
+      ],
     ])('%s is refused with 422 naming its path, never stored altered', async (_, body, path) => {
       const tenant = newTenant('post-exact');
       const problem = expectProblem(

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { inexactNumberIssue } from '../../src/domain/json-text.js';
+import { duplicateKeyIssue, inexactNumberIssue } from '../../src/domain/json-text.js';
 
 describe('numbers a double cannot hold exactly', () => {
   it.each([
@@ -93,5 +93,68 @@ describe('numbers a double cannot hold exactly', () => {
         },
       ),
     );
+  });
+});
+
+describe('keys given twice, of which JSON.parse keeps only the last', () => {
+  const check = (text: string, prefix?: string) => duplicateKeyIssue(text, JSON.parse(text), prefix);
+
+  it.each([
+    ['at the top', '{"actor_id":"u_1","action":"a.b.c","actor_id":"u_2"}', '(root)'],
+    ['in metadata', '{"metadata":{"context":{"a":1,"b":2,"a":3}}}', 'metadata.context'],
+    ['with the same value', '{"metadata":{"a":1,"a":1}}', 'metadata'],
+    ['in a batch', '[{"a":1},{"metadata":{"x":"1:2","x":null}}]', '[1].metadata'],
+    ['spelt with an escape', '{"metadata":{"a":1,"\\u0061":2}}', 'metadata'],
+    ['hidden by an escaped colon', '{"a":1,"a":2,"b":"\\u003a"}', '(root)'],
+    ['inside an array of objects', '{"m":{"l":[{"k":1},{"k":1,"k":2}]}}', 'm.l.1'],
+  ])('%s is found, naming the object, never the key', (_, text, path) => {
+    const issue = check(text);
+    expect(issue?.path).toBe(path);
+    expect(issue?.message).toBe('has a key given twice; send each key once');
+  });
+
+  it('a prefix names where the text came from (--metadata)', () => {
+    expect(check('{"a":1,"a":2}', 'metadata')?.path).toBe('metadata');
+  });
+
+  it.each([
+    '{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}',
+    '{"a":"x:y","b":"\\u003a","c:d":1}',
+    '{"a":1,"A":2,"a ":3}',
+    '[]',
+    '"just text: with a colon"',
+  ])('%s has none', (text) => {
+    expect(check(text)).toBeUndefined();
+  });
+
+  it('no JSON that JavaScript wrote is ever refused', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const text = JSON.stringify(value);
+        expect(duplicateKeyIssue(text, JSON.parse(text))).toBeUndefined();
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a key repeated anywhere is found, however the text around it looks', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue(), { minKeys: 1, maxKeys: 5 }),
+        fc.jsonValue(),
+        fc.jsonValue(),
+        (object, again, filler) => {
+          const key = Object.keys(object)[0] as string;
+          const inner = JSON.stringify(object).slice(0, -1);
+          const text = `[${JSON.stringify(filler)},{"o":${inner},${JSON.stringify(key)}:${JSON.stringify(again)}}}]`;
+          expect(duplicateKeyIssue(text, JSON.parse(text))?.path).toBe('[1].o');
+        },
+      ),
+    );
+  });
+
+  it('a depth JSON.parse accepts does not overflow the stack', () => {
+    const text = `${'['.repeat(200_000)}{"a":1,"a":2}${']'.repeat(200_000)}`;
+    expect(check(text)?.path).toMatch(/\.0$/);
   });
 });

@@ -122,11 +122,11 @@ without storing any line twice.`,
         }
         if (options.metadata !== undefined) {
           input.metadata = parseJsonFlag('--metadata', options.metadata);
-          const { inexactNumberIssue } = await import('../../domain/json-text.js');
-          const inexact = inexactNumberIssue(options.metadata, 'metadata');
-          if (inexact) {
-            throw new ActivityError('VALIDATION_FAILED', `${inexact.path}: ${inexact.message}`, {
-              issues: [inexact],
+          const { jsonTextIssue } = await import('../../domain/json-text.js');
+          const changed = jsonTextIssue(options.metadata, input.metadata, 'metadata');
+          if (changed) {
+            throw new ActivityError('VALIDATION_FAILED', `${changed.path}: ${changed.message}`, {
+              issues: [changed],
             });
           }
         }
