@@ -15,7 +15,7 @@ const maxLineBytes = 1024 * 1024;
 export async function* readNdjson(
   source: Readable,
   name: string,
-  options: { firstLine?: number } = {},
+  options: { firstLine?: number; onEnd?: (lines: number) => void } = {},
 ): AsyncGenerator<ImportItem> {
   // Lines before it are counted, not parsed: an import resumed after a failure.
   const firstLine = options.firstLine ?? 1;
@@ -89,6 +89,7 @@ export async function* readNdjson(
     const item = finish();
     if (item) yield item;
   }
+  options.onEnd?.(line);
 
   function append(bytes: Buffer) {
     if (oversize || bytes.length === 0) return;

@@ -327,6 +327,29 @@ describe('record --file', () => {
     ]);
   });
 
+  it('--resume-from skips the lines before it, and past the end of the input is a usage error', async () => {
+    const input = `${['u_1', 'u_2', 'u_3']
+      .map((actor) =>
+        JSON.stringify({ tenant_id: 'imp-resume', action: 'auth.login.success', actor_id: actor }),
+      )
+      .join('\n')}\n`;
+    const rest = await cli(['record', '--file', '-', '--resume-from', '2', '--format', 'json'], { input });
+    expectExit(rest, 0);
+    expect(parseJson(rest.stdout)).toMatchObject({ recorded: 2, committed_through_line: 3 });
+    const nothingLeft = await cli(['record', '--file', '-', '--resume-from', '4', '--format', 'json'], {
+      input,
+    });
+    expectExit(nothingLeft, 0);
+    expect(parseJson(nothingLeft.stdout)).toMatchObject({ recorded: 0, committed_through_line: 3 });
+    const pastTheEnd = await cli(['record', '--file', '-', '--resume-from', '5', '--format', 'json'], {
+      input,
+    });
+    expect(expectJsonError(pastTheEnd, 2, 'USAGE_INVALID').message).toBe(
+      '--resume-from 5 is past the end of the input, which has 3 lines: is it the same input?',
+    );
+    expect((await queryAll('imp-resume')).map((event) => event.actor_id)).toEqual(['u_3', 'u_2']);
+  });
+
   it('reports a rejected stdin line by its number and exits 2', async () => {
     const input = `${JSON.stringify({ tenant_id: 'imp-stdin-bad', action: 'auth.login.success' })}\n\n{"tenant_id":"imp-stdin-bad"}\n`;
     const run = await cli(['record', '--file', '-', '--format', 'json'], { input });

@@ -167,9 +167,16 @@ async function recordFile(path: string, firstLine: number, context: CommandConte
   const source = handle ? handle.createReadStream() : context.io.stdin;
   const reportRejected = context.format !== 'json';
   let report: RecordManyReport;
+  let linesInInput: number | undefined;
+  const lines = readNdjson(source, path === '-' ? 'stdin' : path, {
+    firstLine,
+    onEnd: (count) => {
+      linesInInput = count;
+    },
+  });
   try {
     report = await usingApp(await context.config(), ({ service }) =>
-      service.recordMany(readNdjson(source, path === '-' ? 'stdin' : path, { firstLine }), (rejected) => {
+      service.recordMany(lines, (rejected) => {
         if (reportRejected) {
           context.io.stderr.write(
             `error: line ${rejected.line}: ${rejected.code}: ${escapeControl(rejected.message)}\n`,
@@ -181,6 +188,13 @@ async function recordFile(path: string, firstLine: number, context: CommandConte
     await handle?.close();
   }
 
+  if (linesInInput !== undefined && firstLine > linesInInput + 1) {
+    // Nothing was read, so nothing stored: most likely another input than the one that failed.
+    throw new ActivityError(
+      'USAGE_INVALID',
+      `--resume-from ${firstLine} is past the end of the input, which has ${linesInInput} line${linesInInput === 1 ? '' : 's'}: is it the same input?`,
+    );
+  }
   const { failure } = report;
   // Nothing read yet counts as done up to the line before the first one asked for.
   const committedThrough = Math.max(report.committed_through_line, firstLine - 1);
