@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { Conditions } from './conditions.js';
 import { binPath, cleanEnvironment, repoRoot } from './run-cli.js';
 
 /** A long-running `activity …` process whose output is read as it comes. */
@@ -50,10 +51,8 @@ export function spawnCli(
   let stdout = '';
   let stderr = '';
   let exited = false;
-  const waiters = new Set<() => void>();
-  const wake = () => {
-    for (const waiter of [...waiters]) waiter();
-  };
+  const conditions = new Conditions();
+  const wake = () => conditions.changed();
   child.stdout?.on('data', (chunk: Buffer) => {
     stdout += chunk.toString('utf8');
     wake();
@@ -97,29 +96,14 @@ export function spawnCli(
       return Promise.race([work, exit]);
     },
     waitFor(what, check, timeoutMs = 10_000) {
-      return new Promise<void>((resolve, reject) => {
-        const describe = () =>
-          `\`activity ${args[0]}\`: ${what}; stdout: ${stdout.slice(-1500)} stderr: ${stderr.slice(-1500)}`;
-        const attempt = () => {
-          if (check()) {
-            cleanup();
-            resolve();
-          } else if (exited) {
-            cleanup();
-            reject(new Error(`exited (code ${child.exitCode}) before ${describe()}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`));
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(attempt);
-        };
-        waiters.add(attempt);
-        attempt();
-      });
+      const describe = () =>
+        `\`activity ${args[0]}\`: ${what}; stdout: ${stdout.slice(-1500)} stderr: ${stderr.slice(-1500)}`;
+      const holdsWhileRunning = () => {
+        if (check()) return true;
+        if (exited) throw new Error(`exited (code ${child.exitCode}) before ${describe()}`);
+        return false;
+      };
+      return conditions.waitFor(holdsWhileRunning, timeoutMs, describe);
     },
     async stop(signal, timeoutMs = 15_000) {
       const started = Date.now();

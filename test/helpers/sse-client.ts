@@ -1,4 +1,5 @@
 import type { ActivityEvent } from '../../src/domain/event.js';
+import { Conditions } from './conditions.js';
 
 /** One message of an SSE stream, as a browser's EventSource would see it. */
 export interface SseTestMessage {
@@ -44,10 +45,8 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   let ended = false;
   let lastId: string | undefined;
   const messages: SseTestMessage[] = [];
-  const waiters = new Set<() => void>();
-  const wake = () => {
-    for (const waiter of [...waiters]) waiter();
-  };
+  const conditions = new Conditions();
+  const wake = () => conditions.changed();
 
   const take = (chunk: string) => {
     text += chunk;
@@ -109,27 +108,12 @@ export async function openSse(url: string, headers: Record<string, string> = {})
       return stream.events().map((event) => event.seq);
     },
     waitFor(what, check, timeoutMs = 5000) {
-      return new Promise<void>((resolve, reject) => {
-        const attempt = () => {
-          if (!check(stream)) return;
-          cleanup();
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(
-              `timed out after ${timeoutMs} ms waiting for ${what}; ended=${ended}, seqs=[${stream.seqs().join(',')}], received: ${JSON.stringify(text.slice(-600))}`,
-            ),
-          );
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(attempt);
-        };
-        waiters.add(attempt);
-        attempt();
-      });
+      return conditions.waitFor(
+        () => check(stream),
+        timeoutMs,
+        () =>
+          `${what}; ended=${ended}, seqs=[${stream.seqs().join(',')}], received: ${JSON.stringify(text.slice(-600))}`,
+      );
     },
     waitForEnd(timeoutMs = 5000) {
       return stream.waitFor('the server to end the stream', () => ended, timeoutMs);

@@ -1,3 +1,5 @@
+import { Conditions } from './conditions.js';
+
 /** What concurrent POST loops saw: every acknowledged event, and every other answer. */
 export interface WriteLoad {
   /** Acknowledged (201) events by id, with their tenant and seq. */
@@ -28,7 +30,7 @@ export function startWriteLoad(options: WriteLoadOptions): WriteLoad {
   const acked = new Map<string, { tenant_id: string; seq: number }>();
   const refused = new Map<number, number>();
   const tenants = [...options.tokens.keys()];
-  const waiters = new Set<() => void>();
+  const conditions = new Conditions();
   let stopping = false;
   const loop = async (client: number) => {
     const tenant = tenants[client % tenants.length] as string;
@@ -50,7 +52,7 @@ export function startWriteLoad(options: WriteLoadOptions): WriteLoad {
       if (status !== 201) refused.set(status, (refused.get(status) ?? 0) + 1);
       // Not a hot loop against a server that is gone: a short pause before the next try.
       if (status === 0) await new Promise((resolve) => setTimeout(resolve, 50));
-      for (const wake of [...waiters]) wake();
+      conditions.changed();
     }
   };
   const loops = Array.from({ length: options.clients }, (_, client) => loop(client));
@@ -59,27 +61,12 @@ export function startWriteLoad(options: WriteLoadOptions): WriteLoad {
     refused,
     waitForMoreAcks(count, timeoutMs) {
       const target = acked.size + count;
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (acked.size < target) return;
-          cleanup();
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(
-              `only ${acked.size} of ${target} writes acknowledged after ${timeoutMs} ms; other answers: ${JSON.stringify([...refused])}`,
-            ),
-          );
-        }, timeoutMs);
-        const cleanup = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      });
+      return conditions.waitFor(
+        () => acked.size >= target,
+        timeoutMs,
+        () =>
+          `${target} acknowledged writes (${acked.size} so far; other answers: ${JSON.stringify([...refused])})`,
+      );
     },
     async stop() {
       stopping = true;
