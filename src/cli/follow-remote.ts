@@ -81,12 +81,12 @@ async function requestJson(
   try {
     response = await fetch(url, { headers, signal });
   } catch (error) {
+    // fetch's messages can hold the whole URL: the system's error code says enough.
+    const cause = (error as Error).cause as NodeJS.ErrnoException | undefined;
     throw new ActivityError(
       'DB_UNAVAILABLE',
-      `cannot reach ${new URL(url).origin}: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
+      `cannot reach ${new URL(url).origin}: ${cause?.code ?? (error as Error).name}`,
+      { cause: error },
     );
   }
   if (!response.ok) throw await problemOf(response);

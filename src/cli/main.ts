@@ -101,10 +101,19 @@ Docs: docs/cli.md`,
       // --help (or `help`) is a success; help shown for a missing subcommand is a usage error.
       if (error.exitCode === 0 || error.code === 'commander.helpDisplayed') return 0;
       if (error.code === 'commander.help') return errorCodes.USAGE_INVALID.exit;
-      return reportError(new ActivityError('USAGE_INVALID', error.message.replace(/^error: /, '')), argv, io);
+      const message = await withoutQuotedSecrets(error.message.replace(/^error: /, ''));
+      return reportError(new ActivityError('USAGE_INVALID', message), argv, io);
     }
     return reportError(toActivityError(error), argv, io);
   }
+}
+
+/** Commander quotes what it refused (`unknown option '--password=…'`): not a secret. */
+async function withoutQuotedSecrets(message: string): Promise<string> {
+  const { identifierProblem } = await import('../privacy/scrub.js');
+  return message.replace(/'([^']*)'/g, (quoted, inner: string) =>
+    identifierProblem(inner) === undefined ? quoted : "'[REDACTED]'",
+  );
 }
 
 /**

@@ -1,3 +1,4 @@
+import { keyInPath } from '../privacy/scrub.js';
 import type { FieldIssue } from './errors.js';
 
 /**
@@ -21,10 +22,11 @@ export function inexactNumberIssue(text: string, prefix?: string): FieldIssue | 
   if (!mightBeInexact.test(text)) return undefined;
   const found = findInexactNumber(text);
   if (found === undefined) return undefined;
-  const literal = found.literal.length > 40 ? `${found.literal.slice(0, 40)}…` : found.literal;
+  // The digits are not quoted: a number too long for a double can be a card number.
   return {
-    path: [prefix, found.path].filter((part) => part !== undefined && part !== '').join('.') || '(root)',
-    message: `the number ${literal} cannot be stored exactly (JSON numbers are read as doubles: at most 15–17 significant digits, magnitude up to 1.8e308); send it as a string`,
+    path: [prefix, found].filter((part) => part !== undefined && part !== '').join('.') || '(root)',
+    message:
+      'is a number that cannot be stored exactly (JSON numbers are read as doubles: at most 15–17 significant digits, magnitude up to 1.8e308); send it as a string',
   };
 }
 
@@ -33,13 +35,13 @@ const mightBeInexact = /\d[\d.]{15}|\d[eE][+-]?\d{3}/;
 
 const numberToken = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
-/** Walks valid JSON text, keeping the path, until a number that a double does not hold exactly. */
-function findInexactNumber(text: string): { path: string; literal: string } | undefined {
-  let found: { path: string; literal: string } | undefined;
+/** The path of the first number in valid JSON text that a double does not hold exactly. */
+function findInexactNumber(text: string): string | undefined {
+  let found: string | undefined;
   walkJsonText(text, {
     number(literal, path) {
       if (holdsExactly(literal)) return false;
-      found = { path: toPath(path), literal };
+      found = toPath(path);
       return true;
     },
   });
@@ -159,7 +161,9 @@ function endOfString(text: string, start: number): number {
 /** Dotted, as the other field issues (`metadata.items.2`); a batch's index first as `[3]`. */
 function toPath(path: ReadonlyArray<string | number>): string {
   return path
-    .map((part, index) => (typeof part === 'number' && index === 0 ? `[${part}]` : String(part)))
+    .map((part, index) =>
+      typeof part === 'string' ? keyInPath(part) : index === 0 ? `[${part}]` : String(part),
+    )
     .join('.');
 }
 

@@ -6,6 +6,7 @@ import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
 import { jsonTextIssue } from '../domain/json-text.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
+import { identifierProblem } from '../privacy/scrub.js';
 import type { ActivityService } from '../service/activity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
 import { bearerToken, type Principal, requireScope, type TokenVerifier } from './auth.js';
@@ -255,7 +256,11 @@ export function createHandler(options: HandlerOptions) {
     const route = routes.find((candidate) => candidate.path === url.pathname);
     const context: RequestContext = { request, response, url };
     try {
-      if (!route) throw new ActivityError('NOT_FOUND', `no route ${url.pathname}`);
+      if (!route) {
+        // A path that holds a secret is not quoted back.
+        const named = identifierProblem(url.pathname) === undefined ? ` ${url.pathname}` : ' here';
+        throw new ActivityError('NOT_FOUND', `no route${named}`);
+      }
       const method = route.methods[request.method ?? 'GET'];
       if (!method) {
         response.setHeader('allow', Object.keys(route.methods).join(', '));

@@ -1,5 +1,6 @@
 import type { FieldIssue } from '../domain/errors.js';
 import { fieldLimits } from '../domain/event.js';
+import { keyInPath } from './scrub.js';
 
 /** Why a string cannot be stored, or undefined when it can. */
 export function textProblem(value: string, maxLength: number): string | undefined {
@@ -79,7 +80,9 @@ interface Visit {
 
 function pathOf(visit: Visit): string {
   const keys: Array<string | number> = [];
-  for (let at: Visit | undefined = visit; at; at = at.parent) keys.push(at.key);
+  for (let at: Visit | undefined = visit; at; at = at.parent) {
+    keys.push(typeof at.key === 'string' ? keyInPath(at.key) : at.key);
+  }
   return keys.reverse().join('.');
 }
 

@@ -164,3 +164,13 @@ export function identifierProblem(value: string): string | undefined {
     ? 'holds an IP address; an event keeps an IP only in its ip field, as a keyed hash'
     : undefined;
 }
+
+/**
+ * A key as an error's path may name it: "[key]" when the key holds a credential or an
+ * IP address, which no message quotes.
+ *
+ * @example keyInPath('sk_live_abcdefghijklmnop1234') // '[key]'
+ */
+export function keyInPath(key: string): string {
+  return identifierProblem(key) === undefined ? key : '[key]';
+}

@@ -862,6 +862,34 @@ describe('HTTP API contract', () => {
     });
   });
 
+  describe('answers to bad requests', () => {
+    const secret = 'sk_live_abcdefghijklmnop1234';
+
+    it.each([
+      ['an unknown route', 'GET', `/api/v1/${secret}`, undefined, 404],
+      ['an unknown query parameter', 'GET', `/api/v1/activity?${secret}=1`, undefined, 400],
+      [
+        'an unknown body field',
+        'POST',
+        '/api/v1/activity',
+        { action: 'auth.login.success', [secret]: 1 },
+        422,
+      ],
+      [
+        'a key given twice under a secret key',
+        'POST',
+        '/api/v1/activity',
+        `{"action":"auth.login.success","metadata":{"context":{"${secret}":{"a":1,"a":2}}}}`,
+        422,
+      ],
+    ] as const)('to %s never quote a secret back', async (_, method, path, body, status) => {
+      const tenant = newTenant('no-echo');
+      const response = await api(path, { method, token: await tokenFor(tenant), ...(body ? { body } : {}) });
+      expect(response.status, response.text).toBe(status);
+      expect(response.text).not.toContain('abcdefghijklmnop');
+    });
+  });
+
   describe('authentication and scopes', () => {
     const otherSecret = 'another-jwt-secret-0123456789abcdef0123456';
     const secretKey = new TextEncoder().encode(testJwtSecret);

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ActivityError } from '../../domain/errors.js';
 import type { ActivityEvent } from '../../domain/event.js';
 import {
   action,
@@ -42,7 +43,6 @@ Examples:
     )
     .action(
       action<TailOptions>(io, setExitCode, async (options, context) => {
-        const { ActivityError } = await import('../../domain/errors.js');
         if (!/^\d{1,4}$/.test(options.lines))
           throw new ActivityError('USAGE_INVALID', '-n must be 0 to 9999');
         const filters = toFilterParameters(options);
@@ -50,6 +50,7 @@ Examples:
         const stop = stopSignal();
         if (options.url !== undefined) {
           if (!options.token) throw new ActivityError('USAGE_INVALID', '--url needs --token');
+          assertServerUrl(options.url);
           const { followRemote } = await import('../follow-remote.js');
           await followRemote({
             url: options.url,
@@ -141,4 +142,18 @@ function eventPrinter(context: CommandContext): (event: ActivityEvent) => Promis
         return context.out.write(renderEventNdjson(event));
     }
   };
+}
+
+/** `--url` names a server, nothing more: a user or password in it would be sent nowhere and printed in errors. */
+function assertServerUrl(value: string) {
+  const url = URL.parse(value);
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new ActivityError('USAGE_INVALID', '--url must be an http:// or https:// URL of `activity serve`');
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ActivityError(
+      'USAGE_INVALID',
+      '--url must not hold a user or password: the token goes in --token',
+    );
+  }
 }
