@@ -101,8 +101,9 @@ export function tenantFlag(value: string): string {
 }
 
 /**
- * Checks a `--tenant` value that will be stored (a policy, a hold): like tenantFlag,
- * and it must not hold an IP address or a credential, as a recorded tenant id may not.
+ * Checks a `--tenant` value that will be stored or signed (a policy, a hold, a token):
+ * like tenantFlag, and it must not hold an IP address or a credential, as a recorded
+ * tenant id may not.
  */
 export async function storedTenantFlag(value: string): Promise<string> {
   tenantFlag(value);

@@ -118,27 +118,35 @@ async function withoutQuotedSecrets(message: string): Promise<string> {
 
 /**
  * An argument that was not valid UTF-8 reaches us with U+FFFD in place of its bad
- * bytes: it is refused, never stored altered. Where the raw bytes cannot be read, an
- * argument holding U+FFFD is refused, since it cannot be told apart.
+ * bytes: it is refused, never stored altered. An argument with U+FFFD is taken for
+ * valid only when the raw arguments hold it as valid UTF-8; where they cannot be read,
+ * it cannot be told apart and is refused.
  */
 function assertArgumentsAreUtf8(argv: readonly string[], io: CliIo): void {
-  const suspect = argv.findIndex((argument) => argument.includes('\uFFFD'));
-  if (suspect === -1) return;
+  // argv[0] is node and argv[1] the script: the user's arguments start at argv[2].
+  const suspects = argv.flatMap((argument, index) =>
+    index >= 2 && argument.includes('\uFFFD') ? [index] : [],
+  );
+  if (suspects.length === 0) return;
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  const raw = io.argvBytes?.();
-  const invalid =
-    raw === undefined ||
-    raw.some((bytes) => {
-      try {
-        decoder.decode(bytes);
-        return false;
-      } catch {
-        return true;
-      }
-    });
-  if (invalid) {
-    // Named by its place, not quoted: it may be a secret, and it cannot be printed as it is.
-    throw new ActivityError('USAGE_INVALID', `argument ${suspect + 1} is not valid UTF-8`);
+  // How many times each text stands among the raw arguments as valid UTF-8.
+  const valid = new Map<string, number>();
+  for (const bytes of io.argvBytes?.() ?? []) {
+    try {
+      const text = decoder.decode(bytes);
+      valid.set(text, (valid.get(text) ?? 0) + 1);
+    } catch {
+      // Not valid: what it became is not counted.
+    }
+  }
+  const invalid = suspects.find((index) => {
+    const left = valid.get(argv[index] as string) ?? 0;
+    valid.set(argv[index] as string, left - 1);
+    return left === 0;
+  });
+  if (invalid !== undefined) {
+    // Named by its place as the user counts it, not quoted: it may be a secret.
+    throw new ActivityError('USAGE_INVALID', `argument ${invalid - 1} is not valid UTF-8`);
   }
 }
 

@@ -87,7 +87,8 @@ const environmentSchema = z
         .string()
         .regex(/^\d{1,5}$/, 'must be a whole number of days')
         .transform(Number)
-        .pipe(z.number().min(1, 'must be at least 1 day'))
+        // A hundred years at most, as `retention set --days` and `purge --older-than`.
+        .pipe(z.number().min(1, 'must be at least 1 day').max(36_500, 'must be at most 36500 days'))
         .optional(),
     ),
     ACTIVITY_SECRET: secretText,

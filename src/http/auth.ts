@@ -12,6 +12,7 @@ import {
 } from 'jose';
 import { ActivityError } from '../domain/errors.js';
 import { tenantIdSchema } from '../domain/inputs.js';
+import { identifierProblem } from '../privacy/scrub.js';
 
 export const activityScopes = ['activity:read', 'activity:write'] as const;
 export type ActivityScope = (typeof activityScopes)[number];
@@ -238,17 +239,19 @@ export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
 function assertSignable(claims: TokenClaims): void {
   const problem = !tenantIdSchema.safeParse(claims.tenantId).success
     ? 'tenant id must be 1–128 characters of A-Z a-z 0-9 . _ : -'
-    : claims.subject.trim() === ''
-      ? 'subject must not be empty'
-      : claims.role !== undefined && !/^\S+$/.test(claims.role)
-        ? 'role must be one word'
-        : claims.scopes.some((scope) => !/^\S+$/.test(scope))
-          ? 'each scope must be one word (scopes are joined with spaces)'
-          : !Number.isSafeInteger(claims.ttlSeconds) ||
-              claims.ttlSeconds <= 0 ||
-              claims.ttlSeconds > maxTokenLifetimeSeconds
-            ? `ttl must be a positive whole number of seconds, at most ${maxTokenLifetimeDays} days`
-            : undefined;
+    : identifierProblem(claims.tenantId) !== undefined
+      ? `tenant id ${identifierProblem(claims.tenantId)}`
+      : claims.subject.trim() === ''
+        ? 'subject must not be empty'
+        : claims.role !== undefined && !/^\S+$/.test(claims.role)
+          ? 'role must be one word'
+          : claims.scopes.some((scope) => !/^\S+$/.test(scope))
+            ? 'each scope must be one word (scopes are joined with spaces)'
+            : !Number.isSafeInteger(claims.ttlSeconds) ||
+                claims.ttlSeconds <= 0 ||
+                claims.ttlSeconds > maxTokenLifetimeSeconds
+              ? `ttl must be a positive whole number of seconds, at most ${maxTokenLifetimeDays} days`
+              : undefined;
   if (problem !== undefined) throw new ActivityError('VALIDATION_FAILED', problem);
 }
 
@@ -375,6 +378,9 @@ function toPrincipal(payload: JWTPayload): Principal {
   if (!tenantIdSchema.safeParse(tenantId).success) {
     throw unauthorized('token claim tenant_id must be 1–128 characters of A-Z a-z 0-9 . _ : -');
   }
+  // No event of such a tenant can be stored, and the request log would hold it in clear.
+  const tenantProblem = identifierProblem(tenantId as string);
+  if (tenantProblem !== undefined) throw unauthorized(`token claim tenant_id ${tenantProblem}`);
   if (scope !== undefined && typeof scope !== 'string') {
     throw unauthorized('token claim scope must be a space-separated string');
   }

@@ -261,7 +261,14 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
       `$ACTIVITY record --tenant ${tenant} --action auth.login.success --actor-id "$(printf 'u\\377')" --format json`,
       { env: { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret } },
     );
-    expect(expectJsonError(run, 2, 'USAGE_INVALID').message).toContain('not valid UTF-8');
+    // Counted as the user counts them: `record` is argument 1.
+    expect(expectJsonError(run, 2, 'USAGE_INVALID').message).toBe('argument 7 is not valid UTF-8');
+    // A U+FFFD typed as such is valid: the argument named is the one whose bytes are not.
+    const later = await runCliInShell(
+      `$ACTIVITY record --tenant ${tenant} --actor-id "$(printf 'u\\357\\277\\275')" --action "$(printf 'a\\377')" --format json`,
+      { env: { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret } },
+    );
+    expect(expectJsonError(later, 2, 'USAGE_INVALID').message).toBe('argument 7 is not valid UTF-8');
   });
 
   it('an error never quotes back a secret it was given', async () => {

@@ -131,6 +131,9 @@ describe('activity token', () => {
     ['a ttl far over the maximum', ['--tenant', 'acme', '--ttl', '99999999999w']],
     ['a ttl that is not a duration', ['--tenant', 'acme', '--ttl', 'soon']],
     ['an invalid tenant', ['--tenant', 'acme corp']],
+    // No event can be recorded for such a tenant, and serve would log it in clear.
+    ['a tenant that is an IP address', ['--tenant', '10.0.0.7']],
+    ['a tenant that is a credential', ['--tenant', 'sk_live_abcdefghijklmnop1234']],
     ['no tenant', ['--role', 'admin']],
   ])('%s exits 2 with USAGE_INVALID and prints no token', async (_name, args) => {
     const run = await token([...args, '--format', 'json']);

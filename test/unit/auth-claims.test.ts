@@ -103,6 +103,13 @@ describe.each(algorithms)('a %s token with ACTIVITY_JWT_ISSUER and ACTIVITY_JWT_
     await expect(accept(claims({ aud: ['billing', audience] }))).resolves.toMatchObject({ tenantId: 'acme' });
   });
 
+  it.each(['10.0.0.7', 'ip-2001:db8::7', 'sk_live_abcdefghijklmnop1234'])(
+    'naming a tenant %s, which holds an IP address or a credential, is refused',
+    async (tenant) => {
+      await check(claims({ tenant_id: tenant }), /^token claim tenant_id holds /);
+    },
+  );
+
   it('from another issuer is refused', async () => {
     await check(claims({ iss: 'https://evil.example.com/' }), /^token issuer is not accepted$/);
   });

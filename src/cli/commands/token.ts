@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
+import { action, type CliIo, type CommonOptions, storedTenantFlag, withCommonOptions } from '../context.js';
 
 interface TokenOptions extends CommonOptions {
   tenant: string;
@@ -38,14 +38,9 @@ Examples:
     .action(
       action<TokenOptions>(io, setExitCode, async (options, context) => {
         const { ActivityError } = await import('../../domain/errors.js');
-        const { parseDuration, tenantIdSchema } = await import('../../domain/inputs.js');
+        const { parseDuration } = await import('../../domain/inputs.js');
         const { createTokenSigner, maxTokenLifetimeSeconds } = await import('../../http/auth.js');
-        if (!tenantIdSchema.safeParse(options.tenant).success) {
-          throw new ActivityError(
-            'USAGE_INVALID',
-            '--tenant must be 1–128 characters of A-Z a-z 0-9 . _ : -',
-          );
-        }
+        await storedTenantFlag(options.tenant);
         const scopes = options.scope ?? [];
         const ttlMs = parseDuration(options.ttl);
         // serve refuses a token that lives longer, so it is never minted.
