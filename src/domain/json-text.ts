@@ -94,9 +94,10 @@ function keysAndColonsIn(parsed: unknown): number {
     } else if (Array.isArray(value)) {
       for (const item of value) pending.push(item);
     } else if (value !== null && typeof value === 'object') {
-      for (const [key, item] of Object.entries(value)) {
+      // for…in: JSON.parse makes plain objects, and no entry arrays are built.
+      for (const key in value) {
         count += 1 + colonsIn(key);
-        pending.push(item);
+        pending.push((value as Record<string, unknown>)[key]);
       }
     }
   }
