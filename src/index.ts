@@ -8,7 +8,14 @@
  *   await log.auth.loginSucceeded({ actor_id: 'u_1', ip: req.ip, metadata: { method: 'password' } });
  *   await app.close();
  */
-export { type ActivityApp, openApp, usingApp } from './app/open-app.js';
+export {
+  type ActivityApp,
+  openApp,
+  openAppWithDatabase,
+  usingApp,
+  usingMigrations,
+  usingRetention,
+} from './app/open-app.js';
 export { type Config, loadConfig } from './config/load-config.js';
 export type { ActivityRepository, EventFilter } from './domain/activity-repository.js';
 export { ActivityError, type ErrorCode, errorCodes, isActivityError } from './domain/errors.js';
@@ -22,6 +29,7 @@ export {
   type QueryPage,
   type RecordManyReport,
 } from './service/activity-service.js';
+export { MigrationService, type MigrationUpReport } from './service/migration-service.js';
 export {
   defaultBatchSize,
   type PurgeOptions,
@@ -30,4 +38,5 @@ export {
   type RetentionRule,
   type TenantPurge,
 } from './service/purge.js';
+export { RetentionService } from './service/retention-service.js';
 export { type ActivityLog, createActivityLog } from './service/typed-log.js';

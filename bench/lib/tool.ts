@@ -1,24 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { type ActivityApp, loadConfig, openApp } from 'activity';
+import { type ActivityApp, loadConfig, openApp, openAppWithDatabase, usingMigrations } from 'activity';
 import pg from 'pg';
 
 export const benchSecret = 'bench-secret-0123456789abcdef0123456789abcdef';
 
 /** Migrates a database to the latest schema, with the coming months' partitions, as `activity migrate` does. */
 export async function migrate(url: string): Promise<void> {
-  const app = await openTool(url);
-  try {
-    await app.database.migrator.up();
-    await app.database.retention.ensurePartitions(new Date());
-  } finally {
-    await app.close();
-  }
+  await usingMigrations(toolConfig(url), (migrations) => migrations.up());
 }
 
 /** The tool as `serve` composes it, on PostgreSQL (live stream by LISTEN/NOTIFY unless `redisUrl`). */
 export function openTool(url: string, redisUrl?: string): Promise<ActivityApp> {
-  return openApp(
-    loadConfig({ databaseUrl: url, ...(redisUrl ? { redisUrl } : {}) }, { ACTIVITY_SECRET: benchSecret }),
+  return openApp(toolConfig(url, redisUrl));
+}
+
+/** openTool, with the database under it: for B1's row of the store alone. */
+export function openToolWithDatabase(url: string) {
+  return openAppWithDatabase(toolConfig(url));
+}
+
+function toolConfig(url: string, redisUrl?: string) {
+  return loadConfig(
+    { databaseUrl: url, ...(redisUrl ? { redisUrl } : {}) },
+    { ACTIVITY_SECRET: benchSecret },
   );
 }
 

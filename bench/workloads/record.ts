@@ -1,8 +1,8 @@
-import type { ActivityApp } from 'activity';
+import type { ActivityApp, ActivityRepository } from 'activity';
 import { v7 as uuidv7 } from 'uuid';
 import { eventInput } from '../lib/dataset.js';
 import { mediansInTurn, throughput } from '../lib/stats.js';
-import { migrate, openTool, rawInsert, withPool } from '../lib/tool.js';
+import { migrate, openToolWithDatabase, rawInsert, withPool } from '../lib/tool.js';
 import { type BenchRow, perSecond, type Workload } from '../lib/workload.js';
 
 /**
@@ -29,11 +29,12 @@ export const recordWorkload: Workload = {
       const url = await context.createDatabase(`bench_${scenario.id.toLowerCase()}`);
       await migrate(url);
       const tenantOf = (client: number) => (scenario.oneTenant ? 'acme' : `tenant_${client}`);
-      const app = await openTool(url);
+      const { app, database } = await openToolWithDatabase(url);
       // Seqs far above the tool's, so the baseline's rows never collide with them.
       let seq = 10_000_000;
       const options = { clients: scenario.clients, seconds: context.sizes.seconds };
-      const storeAlone = scenario.id === 'B1' ? storeAloneOf(app, tenantOf(0)) : undefined;
+      const storeAlone =
+        scenario.id === 'B1' ? storeAloneOf(app, database.repository, tenantOf(0)) : undefined;
       let medians: number[];
       try {
         medians = await withPool(url, scenario.clients, (pool) =>
@@ -77,10 +78,10 @@ type Prepared = ReturnType<ActivityApp['service']['prepare']>;
  * scrubbed, IP hashed) before the clock starts, each with a new id: what storing
  * costs without the service's work in front of it.
  */
-function storeAloneOf(app: ActivityApp, tenantId: string) {
+function storeAloneOf(app: ActivityApp, repository: ActivityRepository, tenantId: string) {
   const prepared = Array.from({ length: 1000 }, (_, i) => app.service.prepare(eventInput(tenantId, i)));
   return (i: number) => {
     const event = { ...(prepared[i % prepared.length] as Prepared), id: uuidv7() };
-    return app.database.repository.appendGenerated([event]);
+    return repository.appendGenerated([event]);
   };
 }

@@ -8,6 +8,8 @@ import { deriveKeys } from '../privacy/keys.js';
 import { createRegistry, type Registry } from '../registry/registry.js';
 import { loadRegistryFile } from '../registry/registry-file.js';
 import { type ActivityObserver, ActivityService } from '../service/activity-service.js';
+import { MigrationService } from '../service/migration-service.js';
+import { RetentionService } from '../service/retention-service.js';
 import { type Database, type OpenDatabaseOptions, openDatabase } from '../store/open-database.js';
 import { createInProcessTransport } from '../stream/in-process-transport.js';
 import { createPostgresTransport, postgresNotifyChannel } from '../stream/postgres-transport.js';
@@ -18,8 +20,9 @@ import type { StreamTransport } from '../stream/transport.js';
 /** Everything a shell needs, built from one validated config; `close()` releases it all. */
 export interface ActivityApp {
   config: Config;
-  database: Database;
   service: ActivityService;
+  /** Tenant policies, legal holds and purge. */
+  retention: RetentionService;
   metrics: ActivityMetrics;
   /** Tells other processes of new events (Redis, LISTEN/NOTIFY, or in-process). */
   transport: StreamTransport;
@@ -40,8 +43,19 @@ export interface OpenAppOptions {
   onBackgroundError?: (error: unknown) => void;
 }
 
-/** The composition root: registry, database, keys, metrics and the service. */
+/** The composition root: registry, database, keys, metrics and the services. */
 export async function openApp(config: Config, options: OpenAppOptions = {}): Promise<ActivityApp> {
+  return (await openAppWithDatabase(config, options)).app;
+}
+
+/**
+ * The app and the database under it, for the tests and the bench that reach storage
+ * directly; the shells get services only. `app.close()` closes the database too.
+ */
+export async function openAppWithDatabase(
+  config: Config,
+  options: OpenAppOptions = {},
+): Promise<{ app: ActivityApp; database: Database }> {
   const registry = await loadRegistry(config);
   if (config.database.kind === 'postgres' && config.secret === undefined) {
     throw new ActivityError(
@@ -76,10 +90,10 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
         })
       : undefined;
     let closing: Promise<void> | undefined;
-    return {
+    const app: ActivityApp = {
       config,
-      database,
       service,
+      retention: new RetentionService({ events: database.repository, retention: database.retention }),
       metrics,
       transport,
       hub,
@@ -94,6 +108,7 @@ export async function openApp(config: Config, options: OpenAppOptions = {}): Pro
         return closing;
       },
     };
+    return { app, database };
   } catch (error) {
     await database.close();
     throw error;
@@ -148,11 +163,33 @@ export async function usingApp<T>(
   }
 }
 
-/** Opens only the database (for `migrate`), and closes it whatever happens. */
-export async function usingDatabase<T>(
+/**
+ * Retention alone (`retention`, `hold`, `purge`): opens only the database, without
+ * the registry, keys or stream, and closes it whatever happens.
+ */
+export function usingRetention<T>(
   config: Config,
+  use: (retention: RetentionService) => Promise<T>,
+): Promise<T> {
+  return usingDatabase(config, {}, (database) =>
+    use(new RetentionService({ events: database.repository, retention: database.retention })),
+  );
+}
+
+/** The schema alone (`migrate`): opens the database without migrating it first. */
+export function usingMigrations<T>(
+  config: Config,
+  use: (migrations: MigrationService) => Promise<T>,
+): Promise<T> {
+  return usingDatabase(config, { autoMigrate: false }, (database) =>
+    use(new MigrationService({ migrator: database.migrator, retention: database.retention })),
+  );
+}
+
+async function usingDatabase<T>(
+  config: Config,
+  options: OpenDatabaseOptions,
   use: (database: Database) => Promise<T>,
-  options?: OpenDatabaseOptions,
 ): Promise<T> {
   const database = await openDatabase(config.database, options);
   try {

@@ -101,14 +101,31 @@ export function tenantFlag(value: string): string {
 }
 
 /**
- * Checks a `--tenant` value that will be stored or signed (a policy, a hold, a token):
- * like tenantFlag, and it must not hold an IP address or a credential, as a recorded
- * tenant id may not.
+ * Checks a `--tenant` value that will be signed into a token: like tenantFlag, and it
+ * must not hold an IP address or a credential, as a stored tenant id may not.
  */
 export async function storedTenantFlag(value: string): Promise<string> {
   tenantFlag(value);
-  const { identifierProblem } = await import('../privacy/scrub.js');
-  const problem = identifierProblem(value);
-  if (problem !== undefined) throw new ActivityError('USAGE_INVALID', `--tenant ${problem}`);
+  const { storedTenantIssues } = await import('../service/retention-service.js');
+  const [issue] = storedTenantIssues(value);
+  if (issue !== undefined) throw new ActivityError('USAGE_INVALID', `--tenant ${issue.message}`);
   return value;
+}
+
+/**
+ * The core's PARAMETER_INVALID, worded for the command line: each issue named by the
+ * flag that gave its field (`retention_days` → `--days`), as a USAGE_INVALID.
+ */
+export async function withFlagNames<T>(work: Promise<T>, flags: Record<string, string>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof ActivityError && error.code === 'PARAMETER_INVALID' && error.issues.length > 0) {
+      throw new ActivityError(
+        'USAGE_INVALID',
+        error.issues.map((issue) => `${flags[issue.path] ?? issue.path} ${issue.message}`).join('; '),
+      );
+    }
+    throw error;
+  }
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ActivityApp, openApp } from '../../src/app/open-app.js';
+import { type ActivityApp, openAppWithDatabase } from '../../src/app/open-app.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { ActivityError } from '../../src/domain/errors.js';
 import type { ActivityEvent } from '../../src/domain/event.js';
+import type { Database } from '../../src/store/open-database.js';
 import { createInProcessTransport } from '../../src/stream/in-process-transport.js';
 import { createPostgresTransport } from '../../src/stream/postgres-transport.js';
 import { createRedisTransport } from '../../src/stream/redis-transport.js';
@@ -24,6 +25,8 @@ const transportKinds: readonly TransportKind[] = ['in-process', 'postgres', 'red
 
 interface Fixture {
   app: ActivityApp;
+  /** The app's database, for hubs built by the tests and direct SQL. */
+  database: Database;
   databaseUrl: string | undefined;
   redis: RedisServer | undefined;
   /** A new transport of the same kind that hears the app's notices, for a hub built by a test. */
@@ -50,7 +53,7 @@ async function openFixture(kind: TransportKind): Promise<Fixture> {
     created === undefined
       ? loadConfig({ dataDir: 'memory://' }, { ACTIVITY_SECRET: env.ACTIVITY_SECRET })
       : loadConfig({ databaseUrl: created.url, redisUrl: redis?.url }, env);
-  const app = await openApp(config, {
+  const { app, database } = await openAppWithDatabase(config, {
     stream: true,
     observers: [
       {
@@ -67,6 +70,7 @@ async function openFixture(kind: TransportKind): Promise<Fixture> {
   expect(app.transport.name).toBe(kind);
   return {
     app,
+    database,
     databaseUrl: created?.url,
     redis,
     async newTransport() {
@@ -162,7 +166,7 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
     wrap: (transport: StreamTransport) => StreamTransport = (transport) => transport,
   ) => {
     const extra = new StreamHub({
-      repository: app.database.repository,
+      repository: fixture.database.repository,
       transport: wrap(await fixture.newTransport()),
       ...options,
     });
@@ -497,7 +501,7 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
       const killed = await sql<{ pid: number }>`
         select pg_terminate_backend(pid) as killed, pid from pg_stat_activity
         where datname = current_database() and query = 'LISTEN activity_events' and pid <> pg_backend_pid()
-      `.execute(app.database.db);
+      `.execute(fixture.database.db);
       expect(killed.rows.length).toBeGreaterThan(0);
       // The notice of this one is sent while nobody listens: only the resync can deliver it.
       await record(t);

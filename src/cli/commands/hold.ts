@@ -1,13 +1,12 @@
 import { Command } from 'commander';
-import { ActivityError } from '../../domain/errors.js';
 import type { LegalHold } from '../../domain/retention.js';
 import {
   action,
   type CliIo,
   type CommonOptions,
-  storedTenantFlag,
   tenantFlag,
   withCommonOptions,
+  withFlagNames,
 } from '../context.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
@@ -15,8 +14,6 @@ interface HoldOptions extends CommonOptions {
   tenant: string;
   reason?: string;
 }
-
-const maxReasonLength = 1000;
 
 export function holdCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   const hold = new Command('hold')
@@ -38,11 +35,10 @@ Examples:
         .option('--reason <text>', 'why, e.g. a case reference'),
     ).action(
       action<HoldOptions>(io, setExitCode, async (options, context) => {
-        const tenantId = await storedTenantFlag(options.tenant);
-        if (options.reason !== undefined) await checkReason(options.reason);
-        const { usingDatabase } = await import('../../app/open-app.js');
-        const placed = await usingDatabase(await context.config(), (database) =>
-          database.retention.placeHold(tenantId, options.reason ?? null),
+        const tenantId = tenantFlag(options.tenant);
+        const { usingRetention } = await import('../../app/open-app.js');
+        const placed = await usingRetention(await context.config(), (retention) =>
+          withFlagNames(retention.placeHold(tenantId, options.reason ?? null), holdFlags),
         );
         await context.out.write(renderHolds([placed], context.format, 'one'));
         return 0;
@@ -58,9 +54,9 @@ Examples:
     ).action(
       action<HoldOptions>(io, setExitCode, async (options, context) => {
         const tenantId = tenantFlag(options.tenant);
-        const { usingDatabase } = await import('../../app/open-app.js');
-        const removed = await usingDatabase(await context.config(), (database) =>
-          database.retention.releaseHold(tenantId),
+        const { usingRetention } = await import('../../app/open-app.js');
+        const removed = await usingRetention(await context.config(), (retention) =>
+          retention.releaseHold(tenantId),
         );
         await context.out.write(
           context.format === 'table'
@@ -77,8 +73,8 @@ Examples:
   hold.addCommand(
     withCommonOptions(new Command('list').description('every tenant on hold')).action(
       action<CommonOptions>(io, setExitCode, async (_options, context) => {
-        const { usingDatabase } = await import('../../app/open-app.js');
-        const holds = await usingDatabase(await context.config(), (database) => database.retention.holds());
+        const { usingRetention } = await import('../../app/open-app.js');
+        const holds = await usingRetention(await context.config(), (retention) => retention.holds());
         await context.out.write(
           holds.length === 0 && context.format === 'table'
             ? 'no tenant is on hold\n'
@@ -91,20 +87,8 @@ Examples:
   return hold;
 }
 
-/** A reason is stored as given, so it is refused if too long or if it holds a secret. */
-async function checkReason(reason: string) {
-  const { textProblem } = await import('../../privacy/caps.js');
-  const { credentialIn, ipIn } = await import('../../privacy/scrub.js');
-  const credential = credentialIn(reason);
-  const problem =
-    textProblem(reason, maxReasonLength) ??
-    (credential !== undefined
-      ? `holds a credential (${credential}); credentials are never stored`
-      : ipIn(reason)
-        ? 'holds an IP address, which is never stored in the clear'
-        : undefined);
-  if (problem !== undefined) throw new ActivityError('USAGE_INVALID', `--reason ${problem}`);
-}
+/** The core's fields, as the flags of these commands name them. */
+const holdFlags = { tenant_id: '--tenant', reason: '--reason' };
 
 function renderHolds(holds: LegalHold[], format: string, shape: 'one' | 'list'): string {
   switch (format) {

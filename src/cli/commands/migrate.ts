@@ -24,57 +24,49 @@ Examples:
     .action(
       action<MigrateOptions>(io, setExitCode, async (options, context, command) => {
         const direction = command.processedArgs[0] as 'up' | 'down' | 'status';
-        const { usingDatabase } = await import('../../app/open-app.js');
+        const { usingMigrations } = await import('../../app/open-app.js');
         const config = await context.config();
-        await usingDatabase(
-          config,
-          async (database) => {
-            if (direction === 'status') {
-              const migrations = await database.migrator.status();
-              if (context.format === 'json' || context.format === 'ndjson') {
-                return context.out.write(`${JSON.stringify({ migrations })}\n`);
-              }
-              const rows = migrations.map((m) => [m.name, m.applied, m.applied_at]);
-              if (context.format === 'csv') {
-                return context.out.write(
-                  csvRow(['name', 'applied', 'applied_at']) + rows.map(csvRow).join(''),
-                );
-              }
-              return context.out.write(
-                migrations
-                  .map(
-                    (m) =>
-                      `${m.applied ? 'applied' : 'pending'}  ${m.name}${m.applied_at ? `  ${m.applied_at}` : ''}\n`,
-                  )
-                  .join(''),
-              );
-            }
-            const report =
-              direction === 'up'
-                ? await database.migrator.up(options.to)
-                : await database.migrator.down(options.to);
-            // Every `migrate` (run by CI on each deploy) also makes the coming months' partitions.
-            const partitionsCreated =
-              direction === 'up' ? await database.retention.ensurePartitions(new Date()) : 0;
-            const key = direction === 'up' ? 'applied' : 'rolled_back';
+        await usingMigrations(config, async (migrations) => {
+          if (direction === 'status') {
+            const statuses = await migrations.status();
             if (context.format === 'json' || context.format === 'ndjson') {
-              const extra = direction === 'up' ? { partitions_created: partitionsCreated } : {};
-              return context.out.write(`${JSON.stringify({ [key]: report.names, ...extra })}\n`);
+              return context.out.write(`${JSON.stringify({ migrations: statuses })}\n`);
             }
+            const rows = statuses.map((m) => [m.name, m.applied, m.applied_at]);
             if (context.format === 'csv') {
-              return context.out.write(csvRow([key]) + report.names.map((name) => csvRow([name])).join(''));
+              return context.out.write(csvRow(['name', 'applied', 'applied_at']) + rows.map(csvRow).join(''));
             }
-            const verb = direction === 'up' ? 'applied' : 'rolled back';
-            const partitions =
-              partitionsCreated > 0 ? `created ${partitionsCreated} monthly partitions ahead\n` : '';
             return context.out.write(
-              (report.names.length === 0
-                ? `nothing to do: ${direction === 'up' ? 'the schema is up to date' : 'no migration to roll back'}\n`
-                : report.names.map((name) => `${verb}  ${name}\n`).join('')) + partitions,
+              statuses
+                .map(
+                  (m) =>
+                    `${m.applied ? 'applied' : 'pending'}  ${m.name}${m.applied_at ? `  ${m.applied_at}` : ''}\n`,
+                )
+                .join(''),
             );
-          },
-          { autoMigrate: false },
-        );
+          }
+          const report =
+            direction === 'up'
+              ? await migrations.up(options.to)
+              : { ...(await migrations.down(options.to)), partitionsCreated: 0 };
+          const { partitionsCreated } = report;
+          const key = direction === 'up' ? 'applied' : 'rolled_back';
+          if (context.format === 'json' || context.format === 'ndjson') {
+            const extra = direction === 'up' ? { partitions_created: partitionsCreated } : {};
+            return context.out.write(`${JSON.stringify({ [key]: report.names, ...extra })}\n`);
+          }
+          if (context.format === 'csv') {
+            return context.out.write(csvRow([key]) + report.names.map((name) => csvRow([name])).join(''));
+          }
+          const verb = direction === 'up' ? 'applied' : 'rolled back';
+          const partitions =
+            partitionsCreated > 0 ? `created ${partitionsCreated} monthly partitions ahead\n` : '';
+          return context.out.write(
+            (report.names.length === 0
+              ? `nothing to do: ${direction === 'up' ? 'the schema is up to date' : 'no migration to roll back'}\n`
+              : report.names.map((name) => `${verb}  ${name}\n`).join('')) + partitions,
+          );
+        });
         return 0;
       }),
     );

@@ -72,8 +72,7 @@ Examples:
           throw new ActivityError('USAGE_INVALID', '--batch-size must be a number from 1 to 100000');
         }
         const tenantId = options.tenant === undefined ? undefined : tenantFlag(options.tenant);
-        const { usingDatabase } = await import('../../app/open-app.js');
-        const { purgeExpired } = await import('../../service/purge.js');
+        const { usingRetention } = await import('../../app/open-app.js');
         const { createPurgeMetrics } = await import('../../metrics/metrics.js');
         const { default: ora } = await import('ora');
         const metrics = createPurgeMetrics();
@@ -89,9 +88,8 @@ Examples:
         let total = 0;
         let report: PurgeReport;
         try {
-          report = await usingDatabase(config, (database) =>
-            purgeExpired(
-              { events: database.repository, retention: database.retention },
+          report = await usingRetention(config, (retention) =>
+            retention.purge(
               {
                 now: startedAt,
                 defaultRetentionMs: ageMs,

@@ -4,9 +4,9 @@ import {
   action,
   type CliIo,
   type CommonOptions,
-  storedTenantFlag,
   tenantFlag,
   withCommonOptions,
+  withFlagNames,
 } from '../context.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
@@ -17,8 +17,6 @@ interface TenantOptions extends CommonOptions {
 interface SetOptions extends TenantOptions {
   days: string;
 }
-
-const maxRetentionDays = 36_500;
 
 export function retentionCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   const retention = new Command('retention')
@@ -40,18 +38,15 @@ Examples:
         .requiredOption('--days <n>', 'keep events this many days'),
     ).action(
       action<SetOptions>(io, setExitCode, async (options, context) => {
-        const tenantId = await storedTenantFlag(options.tenant);
-        const days = Number(options.days);
-        if (!/^\d{1,5}$/.test(options.days) || days < 1 || days > maxRetentionDays) {
-          const { ActivityError } = await import('../../domain/errors.js');
-          throw new ActivityError(
-            'USAGE_INVALID',
-            `--days must be a whole number from 1 to ${maxRetentionDays}`,
-          );
-        }
-        const { usingDatabase } = await import('../../app/open-app.js');
-        const policy = await usingDatabase(await context.config(), (database) =>
-          database.retention.setPolicy(tenantId, days),
+        const tenantId = tenantFlag(options.tenant);
+        // Digits only: a number the flag spells otherwise ("1e3", "0x10") is refused as it reads.
+        const days = /^\d{1,6}$/.test(options.days) ? Number(options.days) : Number.NaN;
+        const { usingRetention } = await import('../../app/open-app.js');
+        const policy = await usingRetention(await context.config(), (retention) =>
+          withFlagNames(retention.setPolicy(tenantId, days), {
+            tenant_id: '--tenant',
+            retention_days: '--days',
+          }),
         );
         await context.out.write(renderPolicies([policy], context.format, 'one'));
         return 0;
@@ -67,9 +62,9 @@ Examples:
     ).action(
       action<TenantOptions>(io, setExitCode, async (options, context) => {
         const tenantId = tenantFlag(options.tenant);
-        const { usingDatabase } = await import('../../app/open-app.js');
-        const cleared = await usingDatabase(await context.config(), (database) =>
-          database.retention.clearPolicy(tenantId),
+        const { usingRetention } = await import('../../app/open-app.js');
+        const cleared = await usingRetention(await context.config(), (retention) =>
+          retention.clearPolicy(tenantId),
         );
         await context.out.write(
           context.format === 'table'
@@ -89,8 +84,8 @@ Examples:
     ).action(
       action<CommonOptions>(io, setExitCode, async (_options, context) => {
         const config = await context.config();
-        const { usingDatabase } = await import('../../app/open-app.js');
-        const policies = await usingDatabase(config, (database) => database.retention.policies());
+        const { usingRetention } = await import('../../app/open-app.js');
+        const policies = await usingRetention(config, (retention) => retention.policies());
         if (context.format === 'json' || context.format === 'ndjson') {
           await context.out.write(`${JSON.stringify({ default_days: config.retentionDays, policies })}\n`);
         } else if (context.format === 'csv') {
