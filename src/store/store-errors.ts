@@ -72,13 +72,13 @@ export async function guarded<T>(where: string, run: () => Promise<T>): Promise<
 }
 
 /**
- * guarded for a stream read from the store (an export's COPY): its errors come out as
- * toStoreError makes them, and a reader that leaves early still closes the source
- * (`yield*` passes the return on), which releases its connection.
+ * guarded for a stream read from the store (an export's COPY), opened on the first
+ * read: its errors come out as toStoreError makes them, and a reader that leaves early
+ * still closes it (`yield*` passes the return on), which releases its connection.
  */
-export async function* guardedStream<T>(where: string, source: AsyncIterable<T>): AsyncGenerator<T> {
+export async function* guardedStream<T>(where: string, open: () => AsyncIterable<T>): AsyncGenerator<T> {
   try {
-    yield* source;
+    yield* open();
   } catch (error) {
     throw toStoreError(error, where);
   }

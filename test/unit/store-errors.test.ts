@@ -55,10 +55,21 @@ describe('a guarded store operation', () => {
     }
     const read: string[] = [];
     const reading = (async () => {
-      for await (const chunk of guardedStream(where, copy())) read.push(chunk);
+      for await (const chunk of guardedStream(where, copy)) read.push(chunk);
     })();
     await expect(reading).rejects.toMatchObject({ code: 'DB_UNAVAILABLE', cause: refused });
     expect(read).toEqual(['first']);
+  });
+
+  it('opens the stream it guards only when it is first read', async () => {
+    let opened = false;
+    const stream = guardedStream(where, () => {
+      opened = true;
+      return (async function* () {})();
+    });
+    expect(opened).toBe(false);
+    await stream.next();
+    expect(opened).toBe(true);
   });
 
   it('closes the stream it guards when the reader leaves early', async () => {
@@ -71,7 +82,7 @@ describe('a guarded store operation', () => {
         closed = true;
       }
     }
-    for await (const _ of guardedStream(where, copy())) break;
+    for await (const _ of guardedStream(where, copy)) break;
     expect(closed).toBe(true);
   });
 });
