@@ -6,10 +6,10 @@ import type { RetentionRepository } from '../domain/retention.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import type { CopyOut } from './events/export.js';
 import { KyselyActivityRepository } from './events/repository.js';
-import { KyselyRetentionRepository } from './kysely-retention-repository.js';
 import { SqlMigrator } from './migrator.js';
 import { createPgliteDialect } from './pglite-dialect.js';
 import { createPreparingPool } from './preparing-pool.js';
+import { KyselyRetentionRepository } from './retention/repository.js';
 import type { StoreSchema } from './schema.js';
 import { toStoreError } from './store-errors.js';
 

@@ -5,9 +5,9 @@ import type {
   PartitionDropResult,
   RetentionPolicy,
   RetentionRepository,
-} from '../domain/retention.js';
-import type { StoreSchema } from './schema.js';
-import { guarded, isLockTimeout } from './store-errors.js';
+} from '../../domain/retention.js';
+import type { StoreSchema } from '../schema.js';
+import { guarded, isLockTimeout } from '../store-errors.js';
 
 const partitionName = /^activity_events_y(\d{4})m(\d{2})$/;
 
