@@ -49,7 +49,7 @@ export class EventPageReader {
 const maxPageStatements = 256;
 
 /** What a page statement reads: a page, or with no limit, every matching event. */
-export type PageQuery = ExportRequest & { limit: number | undefined };
+type PageQuery = ExportRequest & { limit: number | undefined };
 
 /** A page's query on `db`, with slots for `values` (fill them in with withValues once compiled). */
 export function buildPage(
