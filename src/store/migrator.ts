@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import { ActivityError } from '../domain/errors.js';
-import { toStoreError } from './store-errors.js';
+import { guarded, toStoreError } from './store-errors.js';
 
 /** migrations/ at the package root, beside src/ and dist/. */
 export const migrationsDirectory = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -72,7 +72,7 @@ export class SqlMigrator {
   }
 
   async status(): Promise<MigrationStatus[]> {
-    const migrations = await this.#guard(() => this.#migrator.getMigrations());
+    const migrations = await guarded(this.#where, () => this.#migrator.getMigrations());
     return migrations.map((migration) => ({
       name: migration.name,
       applied: migration.executedAt !== undefined,
@@ -110,7 +110,7 @@ export class SqlMigrator {
   }
 
   async #run(direction: 'up' | 'down', run: () => Promise<MigrationResultSet>): Promise<MigrationReport> {
-    const { error, results = [] } = await this.#guard(run);
+    const { error, results = [] } = await guarded(this.#where, run);
     if (error) {
       const failed = results.find((result) => result.status === 'Error')?.migrationName;
       const storeError = toStoreError(error, this.#where);
@@ -125,13 +125,5 @@ export class SqlMigrator {
       direction,
       names: results.filter((result) => result.status === 'Success').map((result) => result.migrationName),
     };
-  }
-
-  async #guard<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      throw toStoreError(error, this.#where);
-    }
   }
 }

@@ -1,15 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type CompiledQuery, Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import type { ActivityRepository } from '../domain/activity-repository.js';
-import { ActivityError } from '../domain/errors.js';
 import type { RetentionRepository } from '../domain/retention.js';
 import { lockDataDirectory } from './data-dir-lock.js';
-import { KyselyActivityRepository } from './kysely-activity-repository.js';
-import { KyselyRetentionRepository } from './kysely-retention-repository.js';
+import type { CopyOut } from './events/export.js';
+import { KyselyActivityRepository } from './events/repository.js';
 import { SqlMigrator } from './migrator.js';
 import { createPgliteDialect } from './pglite-dialect.js';
 import { createPreparingPool } from './preparing-pool.js';
+import { KyselyRetentionRepository } from './retention/repository.js';
 import type { StoreSchema } from './schema.js';
 import { toStoreError } from './store-errors.js';
 
@@ -156,7 +156,8 @@ async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Databa
     return database;
   } catch (error) {
     await unlock();
-    throw error instanceof ActivityError ? error : toStoreError(error, where);
+    // toStoreError passes an ActivityError (a migration's, a lock's) on as it is.
+    throw toStoreError(error, where);
   }
 }
 
@@ -171,7 +172,7 @@ function assemble(
     /** Where pages are read, when not `db`. */
     pages?: Kysely<StoreSchema>;
     /** Runs a `COPY … TO STDOUT` where pages are read, when the database can stream one. */
-    copyOut?: (statement: CompiledQuery) => AsyncIterable<Uint8Array>;
+    copyOut?: CopyOut;
   },
 ): Database {
   const { release, notifyChannel, pages = db, copyOut } = options;

@@ -61,3 +61,25 @@ export function toStoreError(error: unknown, where: string): ActivityError {
 export function isLockTimeout(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === '55P03';
 }
+
+/** Runs one store operation; whatever it throws comes out as toStoreError makes it. */
+export async function guarded<T>(where: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toStoreError(error, where);
+  }
+}
+
+/**
+ * guarded for a stream read from the store (an export's COPY), opened on the first
+ * read: its errors come out as toStoreError makes them, and a reader that leaves early
+ * still closes it (`yield*` passes the return on), which releases its connection.
+ */
+export async function* guardedStream<T>(where: string, open: () => AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* open();
+  } catch (error) {
+    throw toStoreError(error, where);
+  }
+}

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventFields, type NewActivityEvent } from '../../src/domain/event.js';
-import { KyselyActivityRepository } from '../../src/store/kysely-activity-repository.js';
+import { KyselyActivityRepository } from '../../src/store/events/repository.js';
 import type { Database } from '../../src/store/open-database.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import type { StoreSchema } from '../../src/store/schema.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toStoreError } from '../../src/store/store-errors.js';
+import { guarded, guardedStream, toStoreError } from '../../src/store/store-errors.js';
 
 const where = 'PostgreSQL at db:5432/app';
 
@@ -37,5 +37,52 @@ describe('driver errors as the tool reports them', () => {
     );
     expect(reported.code).toBe('INTERNAL');
     expect(reported.message).not.toContain('selec');
+  });
+});
+
+describe('a guarded store operation', () => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+
+  it('reports what it throws as the store error it is', async () => {
+    const reported = guarded(where, () => Promise.reject(refused));
+    await expect(reported).rejects.toMatchObject({ code: 'DB_UNAVAILABLE', cause: refused });
+  });
+
+  it('reports a stream that fails midway as the store error it is', async () => {
+    async function* copy() {
+      yield 'first';
+      throw refused;
+    }
+    const read: string[] = [];
+    const reading = (async () => {
+      for await (const chunk of guardedStream(where, copy)) read.push(chunk);
+    })();
+    await expect(reading).rejects.toMatchObject({ code: 'DB_UNAVAILABLE', cause: refused });
+    expect(read).toEqual(['first']);
+  });
+
+  it('opens the stream it guards only when it is first read', async () => {
+    let opened = false;
+    const stream = guardedStream(where, () => {
+      opened = true;
+      return (async function* () {})();
+    });
+    expect(opened).toBe(false);
+    await stream.next();
+    expect(opened).toBe(true);
+  });
+
+  it('closes the stream it guards when the reader leaves early', async () => {
+    let closed = false;
+    async function* copy() {
+      try {
+        yield 'first';
+        yield 'second';
+      } finally {
+        closed = true;
+      }
+    }
+    for await (const _ of guardedStream(where, copy)) break;
+    expect(closed).toBe(true);
   });
 });

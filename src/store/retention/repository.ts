@@ -5,9 +5,9 @@ import type {
   PartitionDropResult,
   RetentionPolicy,
   RetentionRepository,
-} from '../domain/retention.js';
-import type { StoreSchema } from './schema.js';
-import { isLockTimeout, toStoreError } from './store-errors.js';
+} from '../../domain/retention.js';
+import type { StoreSchema } from '../schema.js';
+import { guarded, isLockTimeout } from '../store-errors.js';
 
 const partitionName = /^activity_events_y(\d{4})m(\d{2})$/;
 
@@ -29,7 +29,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   policies(): Promise<RetentionPolicy[]> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const rows = await this.#db
         .selectFrom('activity_retention_policies')
         .selectAll()
@@ -40,7 +40,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   setPolicy(tenantId: string, retentionDays: number): Promise<RetentionPolicy> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const row = await this.#db
         .insertInto('activity_retention_policies')
         .values({ tenant_id: tenantId, retention_days: retentionDays })
@@ -54,7 +54,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   clearPolicy(tenantId: string): Promise<boolean> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const result = await this.#db
         .deleteFrom('activity_retention_policies')
         .where('tenant_id', '=', tenantId)
@@ -64,7 +64,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   holds(): Promise<LegalHold[]> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const rows = await this.#db
         .selectFrom('activity_legal_holds')
         .selectAll()
@@ -75,7 +75,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   placeHold(tenantId: string, reason: string | null): Promise<LegalHold> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const row = await this.#db
         .insertInto('activity_legal_holds')
         .values({ tenant_id: tenantId, reason })
@@ -91,7 +91,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   releaseHold(tenantId: string): Promise<boolean> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const result = await this.#db
         .deleteFrom('activity_legal_holds')
         .where('tenant_id', '=', tenantId)
@@ -101,7 +101,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   ensurePartitions(now: Date): Promise<number> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const { rows: found } = await sql<{ partitioned: boolean }>`
         select to_regprocedure('activity_ensure_partitions(timestamptz,timestamptz)') is not null as partitioned`.execute(
         this.#db,
@@ -119,7 +119,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   partitions(): Promise<MonthPartition[]> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const { rows } = await sql<{ name: string }>`
         select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
         where i.inhparent = 'activity_events'::regclass order by c.relname`.execute(this.#db);
@@ -140,7 +140,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
     options: { now: Date; dryRun: boolean },
   ): Promise<PartitionDropResult> {
     const table = sql.id(partition.name);
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       try {
         return await this.#db.transaction().execute(async (trx) => {
           await sql.raw(`set local lock_timeout = '${dropLockTimeout}'`).execute(trx);
@@ -187,7 +187,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   countBefore(tenantId: string, cutoff: Date): Promise<number> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const row = await this.#db
         .selectFrom('activity_events')
         .select((eb) => eb.fn.countAll<string | number>().as('count'))
@@ -199,7 +199,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   firstExpiredSeq(tenantId: string, cutoff: Date, fromSeq = 0): Promise<number | null> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       const { rows } = await sql<{ seq: string | number | null }>`
         select min(seq) as seq from activity_events
         where tenant_id = ${tenantId} and created_at < ${cutoff}::timestamptz and seq >= ${fromSeq}::bigint
@@ -212,7 +212,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
   }
 
   deleteExpired(tenantId: string, cutoff: Date, fromSeq: number, limit: number): Promise<number> {
-    return this.#guard(async () => {
+    return guarded(this.#where, async () => {
       // One short range scan of the primary key, pruned to the expired partitions; no
       // rows are returned, so the statement costs what the deletes cost.
       const result = await sql`
@@ -224,14 +224,6 @@ export class KyselyRetentionRepository implements RetentionRepository {
       );
       return Number(result.numAffectedRows ?? 0n);
     });
-  }
-
-  async #guard<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      throw toStoreError(error, this.#where);
-    }
   }
 }
 
