@@ -49,5 +49,21 @@ CREATE INDEX activity_events_status_idx ON activity_events (tenant_id, status, s
 CREATE INDEX activity_events_created_idx ON activity_events (tenant_id, created_at, seq);
 
 -- migrate:down
+-- A request for an ACCESS EXCLUSIVE lock queues every later query of the table behind
+-- it: wait at most 2 s (less than ACTIVITY_LOCK_TIMEOUT's 5 s, so queued requests are
+-- delayed, not failed), then give up with an error that says what happened.
+SET LOCAL lock_timeout = '2s';
+DO $$
+BEGIN
+  LOCK TABLE activity_tenants, activity_events IN ACCESS EXCLUSIVE MODE;
+EXCEPTION WHEN lock_not_available THEN
+  RAISE lock_not_available USING MESSAGE = format(
+    '0001_create_activity_events waited %s to lock activity_tenants and activity_events, which another session holds, and gave up: nothing was rolled back; try again once that session is done',
+    current_setting('lock_timeout'));
+END
+$$;
 DROP TABLE activity_events;
 DROP TABLE activity_tenants;
+
+-- A run is one transaction: the migrations after this one get the session's own timeout.
+SET LOCAL lock_timeout TO DEFAULT;

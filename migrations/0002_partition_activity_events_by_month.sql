@@ -12,8 +12,28 @@
 -- A DEFAULT partition takes any row whose month has no partition yet, so an insert
 -- never fails for lack of one. `migrate` and `purge` create the coming months ahead
 -- (activity_ensure_partitions); creating a month moves its rows out of the default.
+--
+-- Needs a maintenance window on a big table: up and down each copy every event and
+-- build every index in one transaction, under an ACCESS EXCLUSIVE lock on
+-- activity_events from their first statement to the commit. Meanwhile every read and
+-- write of the log waits, then fails with DB_TIMEOUT (503, exit 3); the copy takes
+-- time in proportion to the table. See "Writing a migration" in docs/operations.md.
 
 -- migrate:up
+-- A request for an ACCESS EXCLUSIVE lock queues every later query of the table behind
+-- it: wait at most 2 s (less than ACTIVITY_LOCK_TIMEOUT's 5 s, so queued requests are
+-- delayed, not failed), then give up with an error that says what happened.
+SET LOCAL lock_timeout = '2s';
+DO $$
+BEGIN
+  LOCK TABLE activity_events IN ACCESS EXCLUSIVE MODE;
+EXCEPTION WHEN lock_not_available THEN
+  RAISE lock_not_available USING MESSAGE = format(
+    '0002_partition_activity_events_by_month waited %s to lock activity_events, which another session holds, and gave up: nothing was applied; try again once that session is done',
+    current_setting('lock_timeout'));
+END
+$$;
+
 ALTER TABLE activity_events RENAME TO activity_events_unpartitioned;
 ALTER TABLE activity_events_unpartitioned
   DROP CONSTRAINT activity_events_pkey,
@@ -190,7 +210,24 @@ INSERT INTO activity_events (tenant_id, seq, id, action, actor_type, actor_id, o
   FROM activity_events_unpartitioned;
 DROP TABLE activity_events_unpartitioned;
 
+-- A run is one transaction: the migrations after this one get the session's own timeout.
+SET LOCAL lock_timeout TO DEFAULT;
+
 -- migrate:down
+-- A request for an ACCESS EXCLUSIVE lock queues every later query of the table behind
+-- it: wait at most 2 s (less than ACTIVITY_LOCK_TIMEOUT's 5 s, so queued requests are
+-- delayed, not failed), then give up with an error that says what happened.
+SET LOCAL lock_timeout = '2s';
+DO $$
+BEGIN
+  LOCK TABLE activity_events IN ACCESS EXCLUSIVE MODE;
+EXCEPTION WHEN lock_not_available THEN
+  RAISE lock_not_available USING MESSAGE = format(
+    '0002_partition_activity_events_by_month waited %s to lock activity_events, which another session holds, and gave up: nothing was rolled back; try again once that session is done',
+    current_setting('lock_timeout'));
+END
+$$;
+
 DROP FUNCTION activity_append(text, jsonb, timestamptz, uuid[], text);
 DROP FUNCTION activity_ensure_partitions(timestamptz, timestamptz);
 DROP FUNCTION activity_ensure_partition(timestamptz);
@@ -241,3 +278,6 @@ CREATE INDEX activity_events_object_id_idx ON activity_events (tenant_id, object
 CREATE INDEX activity_events_request_idx ON activity_events (tenant_id, request_id, seq) WHERE request_id IS NOT NULL;
 CREATE INDEX activity_events_status_idx ON activity_events (tenant_id, status, seq);
 CREATE INDEX activity_events_created_idx ON activity_events (tenant_id, created_at, seq);
+
+-- A run is one transaction: the migrations after this one get the session's own timeout.
+SET LOCAL lock_timeout TO DEFAULT;

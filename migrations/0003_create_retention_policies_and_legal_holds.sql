@@ -16,5 +16,21 @@ CREATE TABLE activity_legal_holds (
 );
 
 -- migrate:down
+-- A request for an ACCESS EXCLUSIVE lock queues every later query of the table behind
+-- it: wait at most 2 s (less than ACTIVITY_LOCK_TIMEOUT's 5 s, so queued requests are
+-- delayed, not failed), then give up with an error that says what happened.
+SET LOCAL lock_timeout = '2s';
+DO $$
+BEGIN
+  LOCK TABLE activity_retention_policies, activity_legal_holds IN ACCESS EXCLUSIVE MODE;
+EXCEPTION WHEN lock_not_available THEN
+  RAISE lock_not_available USING MESSAGE = format(
+    '0003_create_retention_policies_and_legal_holds waited %s to lock activity_retention_policies and activity_legal_holds, which another session holds, and gave up: nothing was rolled back; try again once that session is done',
+    current_setting('lock_timeout'));
+END
+$$;
 DROP TABLE activity_legal_holds;
 DROP TABLE activity_retention_policies;
+
+-- A run is one transaction: the migrations after this one get the session's own timeout.
+SET LOCAL lock_timeout TO DEFAULT;
