@@ -8,9 +8,9 @@ import { jsonTextIssue } from '../domain/json-text.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
 import { identifierProblem } from '../privacy/scrub.js';
 import type { ActivityService } from '../service/activity-service.js';
+import { sseComment, sseFrame } from '../stream/sse-frames.js';
 import type { StreamHub } from '../stream/stream-hub.js';
 import { bearerToken, type Principal, requireScope, type TokenVerifier } from './auth.js';
-import { sseComment, sseFrame } from './sse.js';
 
 export interface HandlerOptions {
   service: ActivityService;
