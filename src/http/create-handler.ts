@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { type Principal, requireScope, type TokenVerifier } from '../auth/verify-token.js';
 import { ActivityError, errorCodes, retryAfterSeconds, toActivityError } from '../domain/errors.js';
 import { eventJson } from '../domain/event-json.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
@@ -10,7 +11,7 @@ import { identifierProblem } from '../privacy/scrub.js';
 import type { ActivityService } from '../service/activity-service.js';
 import { sseComment, sseFrame } from '../stream/sse-frames.js';
 import type { StreamHub } from '../stream/stream-hub.js';
-import { bearerToken, type Principal, requireScope, type TokenVerifier } from './auth.js';
+import { bearerToken } from './auth.js';
 
 export interface HandlerOptions {
   service: ActivityService;

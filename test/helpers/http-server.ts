@@ -1,7 +1,7 @@
 import { createConnection } from 'node:net';
 import { type ActivityApp, openApp } from '../../src/app/open-app.js';
+import { createTokenSigner } from '../../src/auth/sign-token.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import { createTokenSigner } from '../../src/http/auth.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/http/server.js';
 import type { StreamLimits } from '../../src/stream/stream-hub.js';
 
