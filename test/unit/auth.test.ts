@@ -14,7 +14,7 @@ import { createTokenSigner } from '../../src/auth/sign-token.js';
 import { maxTokenLifetimeSeconds } from '../../src/auth/token-claims.js';
 import { createTokenVerifier, type Principal, requireScope } from '../../src/auth/verify-token.js';
 import type { ActivityError } from '../../src/domain/errors.js';
-import { bearerToken } from '../../src/http/auth.js';
+import { bearerToken } from '../../src/http/bearer-token.js';
 import { activityErrorFrom, activityErrorFromAsync } from './thrown.js';
 
 const secret = 'unit-jwt-secret-0123456789abcdef0123456789';
