@@ -1,46 +1,11 @@
 import { type ClientRequest, request } from 'node:http';
-
-/** One message of an SSE stream: its `id:`, `event:` (default "message") and `data:` lines. */
-export interface SseMessage {
-  id: string | undefined;
-  event: string;
-  data: string;
-}
+import { createSseParser, type SseMessage } from '../../src/stream/sse-frames.js';
 
 export interface SseStream {
   /** Ends the stream (destroys its socket); idempotent. */
   close(): void;
   /** Whether the server ended it (or the socket failed) before `close`. */
   readonly ended: boolean;
-}
-
-/**
- * Parses a stream's messages as their text arrives. Serve frames with LF only (see
- * src/http/sse.ts); CR LF is tolerated too. Comments (heartbeats) are skipped.
- */
-function createParser(onMessage: (message: SseMessage) => void): (chunk: string) => void {
-  let buffer = '';
-  return (chunk) => {
-    buffer += chunk;
-    for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let id: string | undefined;
-      let event = 'message';
-      const data: string[] = [];
-      for (const raw of block.split('\n')) {
-        const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-        if (line === '' || line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon === -1 ? line : line.slice(0, colon);
-        const value = colon === -1 ? '' : line.slice(colon + (line[colon + 1] === ' ' ? 2 : 1));
-        if (field === 'id') id = value;
-        else if (field === 'event') event = value;
-        else if (field === 'data') data.push(value);
-      }
-      if (data.length > 0) onMessage({ id, event, data: data.join('\n') });
-    }
-  };
 }
 
 /**
@@ -70,7 +35,10 @@ export function openSseStream(
           return;
         }
         response.setEncoding('utf8');
-        response.on('data', createParser(onMessage));
+        const parse = createSseParser();
+        response.on('data', (chunk: string) => {
+          for (const message of parse(chunk)) onMessage(message);
+        });
         response.once('end', () => {
           ended = true;
         });

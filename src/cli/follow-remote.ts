@@ -1,6 +1,6 @@
 import { ActivityError, type ErrorCode, errorCodes } from '../domain/errors.js';
 import type { ActivityEvent } from '../domain/event.js';
-import { createSseParser } from '../http/sse.js';
+import { createSseParser } from '../stream/sse-frames.js';
 
 export interface FollowRemoteOptions {
   url: string;

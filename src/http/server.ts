@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ActivityApp } from '../app/open-app.js';
+import { createTokenVerifier } from '../auth/verify-token.js';
 import { ActivityError, errorCodes, retryAfterSeconds } from '../domain/errors.js';
-import { createTokenVerifier } from './auth.js';
 import { createHandler } from './create-handler.js';
 
 export interface ServerOptions {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenSigner, createTokenVerifier } from '../../src/http/auth.js';
+import { createTokenSigner } from '../../src/auth/sign-token.js';
+import { createTokenVerifier } from '../../src/auth/verify-token.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { type EventJson, expectEventShape } from '../helpers/event-shape.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenVerifier } from '../../src/http/auth.js';
+import { createTokenVerifier } from '../../src/auth/verify-token.js';
 import { createTempDir, expectExit, expectJsonError, parseJson, runCli } from '../helpers/run-cli.js';
 
 const jwtSecret = 'e2e-jwt-secret-0123456789abcdef0123456789abcdef';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { createTokenSigner } from '../../src/http/auth.js';
+import { createTokenSigner } from '../../src/auth/sign-token.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import { type PostgresServer, startPostgres } from './postgres-server.js';
 

@@ -1,8 +1,9 @@
 import { createConnection } from 'node:net';
 import { type ActivityApp, openApp } from '../../src/app/open-app.js';
+import { createTokenSigner } from '../../src/auth/sign-token.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import { createTokenSigner } from '../../src/http/auth.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/http/server.js';
+import { createSseParser, type SseMessage } from '../../src/stream/sse-frames.js';
 import type { StreamLimits } from '../../src/stream/stream-hub.js';
 
 /** ACTIVITY_SECRET for servers under test (any 32 bytes will do). */
@@ -140,13 +141,6 @@ export async function call<T = unknown>(
   };
 }
 
-/** One parsed SSE message. */
-export interface SseFrame {
-  id: string | undefined;
-  event: string;
-  data: string;
-}
-
 /**
  * Opens an SSE stream and reads it for `forMs` (while `during` runs), then disconnects
  * and returns the raw text and the parsed frames.
@@ -155,7 +149,7 @@ export async function readStream(
   baseUrl: string,
   path: string,
   options: { headers?: Record<string, string>; forMs: number; during?: () => Promise<void> },
-): Promise<{ status: number; headers: Headers; text: string; frames: SseFrame[] }> {
+): Promise<{ status: number; headers: Headers; text: string; frames: SseMessage[] }> {
   const abort = new AbortController();
   const response = await fetch(`${baseUrl}${path}`, {
     ...(options.headers ? { headers: options.headers } : {}),
@@ -186,28 +180,7 @@ export async function readStream(
     abort.abort();
     await reading;
   }
-  return { status: response.status, headers: response.headers, text, frames: parseSse(text) };
-}
-
-/** Splits SSE text into messages (comments skipped); the last, unterminated one is dropped. */
-export function parseSse(text: string): SseFrame[] {
-  const frames: SseFrame[] = [];
-  for (const block of text.split(/\r\n\r\n|\n\n|\r\r/).slice(0, -1)) {
-    let id: string | undefined;
-    let event = 'message';
-    const data: string[] = [];
-    for (const line of block.split(/\r\n|\r|\n/)) {
-      if (line.startsWith(':') || line === '') continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'id') id = value;
-      else if (field === 'event') event = value;
-      else if (field === 'data') data.push(value);
-    }
-    if (data.length > 0) frames.push({ id, event, data: data.join('\n') });
-  }
-  return frames;
+  return { status: response.status, headers: response.headers, text, frames: createSseParser()(text) };
 }
 
 export interface RawResponse {

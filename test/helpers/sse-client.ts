@@ -1,12 +1,6 @@
 import type { ActivityEvent } from '../../src/domain/event.js';
+import { createSseParser, type SseMessage } from '../../src/stream/sse-frames.js';
 import { Conditions } from './conditions.js';
-
-/** One message of an SSE stream, as a browser's EventSource would see it. */
-export interface SseTestMessage {
-  id: string | undefined;
-  event: string;
-  data: string;
-}
 
 /** An open SSE response, read in the background as it arrives. */
 export interface SseTestStream {
@@ -15,7 +9,7 @@ export interface SseTestStream {
   /** Everything received so far, comments included. */
   readonly text: string;
   /** Complete messages received so far. */
-  readonly messages: readonly SseTestMessage[];
+  readonly messages: readonly SseMessage[];
   /** True once the server ended the body (or the connection broke). */
   readonly ended: boolean;
   /** The parsed `data` of every `activity` message so far. */
@@ -31,8 +25,10 @@ export interface SseTestStream {
 }
 
 /**
- * Opens `url` with fetch and reads the body in the background. The parser is written
- * here, apart from src/http/sse.ts, so that a bug there cannot hide a bug in the server.
+ * Opens `url` with fetch and reads the body in the background, with the parser that
+ * `tail --url` uses. The tests that check the server's framing read `text`, and the
+ * parser is held to the spec by hand-written streams in test/unit/sse-frames.test.ts,
+ * so sharing it cannot hide a framing bug in the server.
  */
 export async function openSse(url: string, headers: Record<string, string> = {}): Promise<SseTestStream> {
   const abort = new AbortController();
@@ -41,34 +37,15 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     signal: abort.signal,
   });
   let text = '';
-  let pending = '';
   let ended = false;
-  let lastId: string | undefined;
-  const messages: SseTestMessage[] = [];
+  const messages: SseMessage[] = [];
+  const parse = createSseParser();
   const conditions = new Conditions();
   const wake = () => conditions.changed();
 
   const take = (chunk: string) => {
     text += chunk;
-    pending += chunk;
-    for (;;) {
-      const match = /\r\n\r\n|\n\n|\r\r/.exec(pending);
-      if (!match) break;
-      const block = pending.slice(0, match.index);
-      pending = pending.slice(match.index + match[0].length);
-      let event = 'message';
-      const data: string[] = [];
-      for (const line of block.split(/\r\n|\r|\n/)) {
-        if (line === '' || line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon === -1 ? line : line.slice(0, colon);
-        const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'id') lastId = value;
-        else if (field === 'event') event = value;
-        else if (field === 'data') data.push(value);
-      }
-      if (data.length > 0) messages.push({ id: lastId, event, data: data.join('\n') });
-    }
+    messages.push(...parse(chunk));
   };
 
   const reading = (async () => {

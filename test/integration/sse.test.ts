@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActivityApp, openApp } from '../../src/app/open-app.js';
+import { createTokenSigner } from '../../src/auth/sign-token.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { ActivityEvent } from '../../src/domain/event.js';
-import { createTokenSigner } from '../../src/http/auth.js';
 import { type RunningServer, startServer } from '../../src/http/server.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';

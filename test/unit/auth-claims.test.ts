@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { exportJWK, type GenerateKeyPairResult, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenVerifier, type TokenVerifier } from '../../src/http/auth.js';
+import { createTokenVerifier, type TokenVerifier } from '../../src/auth/verify-token.js';
 import { activityErrorFrom, activityErrorFromAsync } from './thrown.js';
 
 // The documented limits: clock skew tolerated on every time claim, and the longest a

@@ -10,15 +10,11 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenSigner } from '../../src/auth/sign-token.js';
+import { maxTokenLifetimeSeconds } from '../../src/auth/token-claims.js';
+import { createTokenVerifier, type Principal, requireScope } from '../../src/auth/verify-token.js';
 import type { ActivityError } from '../../src/domain/errors.js';
-import {
-  bearerToken,
-  createTokenSigner,
-  createTokenVerifier,
-  maxTokenLifetimeSeconds,
-  type Principal,
-  requireScope,
-} from '../../src/http/auth.js';
+import { bearerToken } from '../../src/http/bearer-token.js';
 import { activityErrorFrom, activityErrorFromAsync } from './thrown.js';
 
 const secret = 'unit-jwt-secret-0123456789abcdef0123456789';

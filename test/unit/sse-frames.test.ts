@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSseParser, type SseMessage, sseComment, sseFrame } from '../../src/http/sse.js';
+import { createSseParser, type SseMessage, sseComment, sseFrame } from '../../src/stream/sse-frames.js';
 
 /** Feeds `chunks` to one parser and returns every message it produced, in order. */
 function parseChunks(chunks: readonly string[]): SseMessage[] {

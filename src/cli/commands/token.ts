@@ -39,7 +39,10 @@ Examples:
       action<TokenOptions>(io, setExitCode, async (options, context) => {
         const { ActivityError } = await import('../../domain/errors.js');
         const { parseDuration } = await import('../../domain/inputs.js');
-        const { createTokenSigner, maxTokenLifetimeSeconds } = await import('../../http/auth.js');
+        const { createTokenSigner } = await import('../../auth/sign-token.js');
+        const { isOneWord, maxTokenLifetimeDays, maxTokenLifetimeSeconds } = await import(
+          '../../auth/token-claims.js'
+        );
         await storedTenantFlag(options.tenant);
         const scopes = options.scope ?? [];
         const ttlMs = parseDuration(options.ttl);
@@ -47,14 +50,14 @@ Examples:
         if (ttlMs === undefined || ttlMs <= 0 || ttlMs > maxTokenLifetimeSeconds * 1000) {
           throw new ActivityError(
             'USAGE_INVALID',
-            `--ttl must be a duration like 15m, 12h or 30d, at most ${maxTokenLifetimeSeconds / 86_400}d`,
+            `--ttl must be a duration like 15m, 12h or 30d, at most ${maxTokenLifetimeDays}d`,
           );
         }
         if (options.sub.trim() === '') throw new ActivityError('USAGE_INVALID', '--sub must not be empty');
-        if (options.role !== undefined && !/^\S+$/.test(options.role)) {
+        if (options.role !== undefined && !isOneWord(options.role)) {
           throw new ActivityError('USAGE_INVALID', '--role must be one word');
         }
-        if (scopes.some((scope) => !/^\S+$/.test(scope))) {
+        if (scopes.some((scope) => !isOneWord(scope))) {
           throw new ActivityError('USAGE_INVALID', '--scope must be one word; repeat --scope for more');
         }
 

@@ -1,18 +1,13 @@
 import { createSecretKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import {
-  createLocalJWKSet,
-  decodeProtectedHeader,
-  errors,
-  type JSONWebKeySet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-  SignJWT,
-} from 'jose';
+import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
 import { ActivityError } from '../domain/errors.js';
-import { tenantIdSchema } from '../domain/inputs.js';
-import { identifierProblem } from '../privacy/scrub.js';
+import { loadJwks, verifyWithKeySet } from './jwks.js';
+import {
+  maxTokenLifetimeDays,
+  maxTokenLifetimeSeconds,
+  secretAlgorithm,
+  tenantIdProblem,
+} from './token-claims.js';
 
 export const activityScopes = ['activity:read', 'activity:write'] as const;
 export type ActivityScope = (typeof activityScopes)[number];
@@ -41,7 +36,7 @@ export interface TokenVerifierOptions {
 }
 
 /** The only algorithm for ACTIVITY_JWT_SECRET. */
-const secretAlgorithms = ['HS256'] as const;
+const secretAlgorithms = [secretAlgorithm] as const;
 /** Asymmetric algorithms for keys from ACTIVITY_JWKS_FILE; never HS*, so a public key cannot be used as an HMAC secret. */
 const jwksAlgorithms = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const;
 
@@ -59,14 +54,6 @@ const roleScopes: Readonly<Record<string, readonly ActivityScope[]>> = {
  * half a minute more (Envoy and Spring Security allow a full minute).
  */
 const clockToleranceSeconds = 30;
-/**
- * The longest a token may still have to live when it is presented: a year, the
- * longest a service token should last (`activity token --ttl` stops here too). It keeps
- * `exp` within what a Date and a timer can hold: an `exp` of 1e20 would have made a
- * stream's expiry timer fire every millisecond and never close the stream.
- */
-export const maxTokenLifetimeSeconds = 365 * 86_400;
-const maxTokenLifetimeDays = maxTokenLifetimeSeconds / 86_400;
 /** Far above any real JWT; stops a crafted giant token from costing parse time. */
 const maxTokenLength = 8_192;
 const requiredClaims = ['exp', 'sub', 'tenant_id'] as const;
@@ -161,159 +148,6 @@ export function requireScope(principal: Principal, scope: ActivityScope): void {
   if (!principal.scopes.has(scope)) throw new ActivityError('FORBIDDEN', `token lacks the ${scope} scope`);
 }
 
-/**
- * The token from `Authorization: Bearer <token>`, else from `?access_token=` (for
- * EventSource clients, which cannot set headers). A header in another form is
- * refused rather than skipped, so a typo cannot silently fall back to the query.
- */
-export function bearerToken(
-  authorizationHeader: string | undefined,
-  queryAccessToken: string | undefined,
-): string {
-  if (authorizationHeader !== undefined && authorizationHeader.trim() !== '') {
-    const match = /^[ \t]*bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorizationHeader);
-    if (!match?.[1]) throw unauthorized('authorization header must be "Bearer <token>"');
-    return match[1];
-  }
-  if (queryAccessToken !== undefined && queryAccessToken !== '') return queryAccessToken;
-  throw unauthorized('missing bearer token');
-}
-
-export interface TokenSignerOptions {
-  jwtSecret?: string | undefined;
-  /** ACTIVITY_JWT_ISSUER, put in `iss` so that `serve` accepts the token. */
-  issuer?: string | undefined;
-  /** ACTIVITY_JWT_AUDIENCE, put in `aud`. */
-  audience?: string | undefined;
-  clock?: (() => Date) | undefined;
-}
-
-export interface TokenClaims {
-  tenantId: string;
-  subject: string;
-  role?: string | undefined;
-  scopes: readonly string[];
-  ttlSeconds: number;
-}
-
-export interface SignedToken {
-  token: string;
-  expiresAt: Date;
-}
-
-export interface TokenSigner {
-  sign(claims: TokenClaims): Promise<SignedToken>;
-}
-
-/** Mints HS256 tokens with ACTIVITY_JWT_SECRET, as `activity token` does. */
-export function createTokenSigner(options: TokenSignerOptions): TokenSigner {
-  if (options.jwtSecret === undefined) {
-    throw new ActivityError(
-      'CONFIG_INVALID',
-      'ACTIVITY_JWT_SECRET is required to mint tokens (a JWKS file holds public keys only)',
-    );
-  }
-  const secret = new TextEncoder().encode(options.jwtSecret);
-  const clock = options.clock ?? (() => new Date());
-  return {
-    async sign(claims) {
-      assertSignable(claims);
-      const issuedAt = Math.floor(clock().getTime() / 1000);
-      const expiresAt = issuedAt + claims.ttlSeconds;
-      const payload: JWTPayload = { tenant_id: claims.tenantId };
-      if (claims.scopes.length > 0) payload.scope = claims.scopes.join(' ');
-      if (claims.role !== undefined) payload.role = claims.role;
-      const jwt = new SignJWT(payload)
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-        .setSubject(claims.subject)
-        .setIssuedAt(issuedAt)
-        .setExpirationTime(expiresAt);
-      if (options.issuer !== undefined) jwt.setIssuer(options.issuer);
-      if (options.audience !== undefined) jwt.setAudience(options.audience);
-      const token = await jwt.sign(secret);
-      return { token, expiresAt: new Date(expiresAt * 1000) };
-    },
-  };
-}
-
-function assertSignable(claims: TokenClaims): void {
-  const problem = !tenantIdSchema.safeParse(claims.tenantId).success
-    ? 'tenant id must be 1–128 characters of A-Z a-z 0-9 . _ : -'
-    : identifierProblem(claims.tenantId) !== undefined
-      ? `tenant id ${identifierProblem(claims.tenantId)}`
-      : claims.subject.trim() === ''
-        ? 'subject must not be empty'
-        : claims.role !== undefined && !/^\S+$/.test(claims.role)
-          ? 'role must be one word'
-          : claims.scopes.some((scope) => !/^\S+$/.test(scope))
-            ? 'each scope must be one word (scopes are joined with spaces)'
-            : !Number.isSafeInteger(claims.ttlSeconds) ||
-                claims.ttlSeconds <= 0 ||
-                claims.ttlSeconds > maxTokenLifetimeSeconds
-              ? `ttl must be a positive whole number of seconds, at most ${maxTokenLifetimeDays} days`
-              : undefined;
-  if (problem !== undefined) throw new ActivityError('VALIDATION_FAILED', problem);
-}
-
-function loadJwks(path: string): JWTVerifyGetKey {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    const reason = error instanceof SyntaxError ? 'is not valid JSON' : 'cannot be read';
-    throw new ActivityError('CONFIG_INVALID', `ACTIVITY_JWKS_FILE ${reason}`, { cause: error });
-  }
-  const keys = (json as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) {
-    throw new ActivityError(
-      'CONFIG_INVALID',
-      'ACTIVITY_JWKS_FILE must be a JWKS: {"keys":[…]} with at least one key',
-    );
-  }
-  // Refused up front: a private or symmetric key here means a secret was deployed where
-  // only public keys belong.
-  for (const key of keys) {
-    if (typeof key !== 'object' || key === null) {
-      throw new ActivityError('CONFIG_INVALID', 'ACTIVITY_JWKS_FILE keys must be JSON objects');
-    }
-    if ('d' in key || 'k' in key || (key as { kty?: unknown }).kty === 'oct') {
-      throw new ActivityError(
-        'CONFIG_INVALID',
-        'ACTIVITY_JWKS_FILE must hold public keys only (found private or symmetric key material)',
-      );
-    }
-  }
-  try {
-    return createLocalJWKSet(json as JSONWebKeySet);
-  } catch (error) {
-    throw new ActivityError('CONFIG_INVALID', 'ACTIVITY_JWKS_FILE is not a valid JWKS', { cause: error });
-  }
-}
-
-/**
- * Verifies against a key set. Without a `kid`, several keys may fit the algorithm
- * (during a rotation, say); jose then hands back the candidates and each is tried.
- */
-async function verifyWithKeySet(
-  token: string,
-  jwks: JWTVerifyGetKey,
-  options: Parameters<typeof jwtVerify>[2],
-): Promise<JWTPayload> {
-  try {
-    return (await jwtVerify(token, jwks, options)).payload;
-  } catch (error) {
-    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
-    for await (const key of error) {
-      try {
-        return (await jwtVerify(token, key, options)).payload;
-      } catch (attempt) {
-        if (!(attempt instanceof errors.JWSSignatureVerificationFailed)) throw attempt;
-      }
-    }
-    throw new errors.JWSSignatureVerificationFailed();
-  }
-}
-
 function headerAlgorithm(token: string): unknown {
   try {
     return decodeProtectedHeader(token).alg;
@@ -375,11 +209,7 @@ function toPrincipal(payload: JWTPayload): Principal {
   const { sub, tenant_id: tenantId, scope, role, exp } = payload;
   if (typeof sub !== 'string' || sub.trim() === '')
     throw unauthorized('token claim sub must be a non-empty string');
-  if (!tenantIdSchema.safeParse(tenantId).success) {
-    throw unauthorized('token claim tenant_id must be 1–128 characters of A-Z a-z 0-9 . _ : -');
-  }
-  // No event of such a tenant can be stored, and the request log would hold it in clear.
-  const tenantProblem = identifierProblem(tenantId as string);
+  const tenantProblem = tenantIdProblem(tenantId);
   if (tenantProblem !== undefined) throw unauthorized(`token claim tenant_id ${tenantProblem}`);
   if (scope !== undefined && typeof scope !== 'string') {
     throw unauthorized('token claim scope must be a space-separated string');

@@ -1,7 +1,11 @@
+// Server-Sent Events framing, both ways: the server writes frames, and `tail --url`,
+// the tests and the bench read them with the one parser below. It imports nothing, so
+// any shell may use it.
+
 /**
- * Server-Sent Events framing. Fields must not hold CR or LF (they would end the field
- * and let data forge events), so `id` and `event` refuse them and `data` is one JSON
- * line: JSON.stringify never emits a raw newline.
+ * One SSE frame. Fields must not hold CR or LF (they would end the field and let data
+ * forge events), so `id` and `event` refuse them and `data` is one JSON line:
+ * JSON.stringify never emits a raw newline.
  */
 export function sseFrame(fields: { id?: string | number; event?: string; data: string }): string {
   const id = fields.id === undefined ? undefined : String(fields.id);
@@ -18,7 +22,7 @@ export function sseComment(text: string): string {
   return `: ${text.replace(/[\r\n]/g, ' ')}\n\n`;
 }
 
-/** One parsed event of an SSE stream (the client side, used by `tail --url`). */
+/** One parsed event of an SSE stream, as a browser's EventSource would see it. */
 export interface SseMessage {
   id: string | undefined;
   event: string;

@@ -1,0 +1,31 @@
+import { tenantIdSchema } from '../domain/inputs.js';
+import { identifierProblem } from '../privacy/scrub.js';
+
+// What `activity token` mints and `serve` accepts must agree: the rules both hold a
+// token to live here, so that a minted token is never refused.
+
+/** The algorithm of tokens made with ACTIVITY_JWT_SECRET, minted and verified alike. */
+export const secretAlgorithm = 'HS256';
+
+/**
+ * The longest a token may still have to live when it is presented: a year, the
+ * longest a service token should last (`activity token --ttl` stops here too). It keeps
+ * `exp` within what a Date and a timer can hold: an `exp` of 1e20 would have made a
+ * stream's expiry timer fire every millisecond and never close the stream.
+ */
+export const maxTokenLifetimeSeconds = 365 * 86_400;
+export const maxTokenLifetimeDays = maxTokenLifetimeSeconds / 86_400;
+
+/**
+ * Why `tenantId` cannot be a token's tenant, or undefined. No event of such a tenant
+ * can be stored, and the request log would hold it in clear.
+ */
+export function tenantIdProblem(tenantId: unknown): string | undefined {
+  if (!tenantIdSchema.safeParse(tenantId).success) return 'must be 1–128 characters of A-Z a-z 0-9 . _ : -';
+  return identifierProblem(tenantId as string);
+}
+
+/** A role or a scope is one word: scopes travel joined with spaces in the `scope` claim. */
+export function isOneWord(value: string): boolean {
+  return /^\S+$/.test(value);
+}

@@ -1,0 +1,179 @@
+import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import { type Principal, requireScope, type TokenVerifier } from '../auth/verify-token.js';
+import { ActivityError } from '../domain/errors.js';
+import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
+import { queryInputSchema } from '../domain/inputs.js';
+import type { ActivityMetrics } from '../metrics/metrics.js';
+import type { ActivityService } from '../service/activity-service.js';
+import type { StreamHub } from '../stream/stream-hub.js';
+import { bearerToken } from './bearer-token.js';
+import type { EventStreams, StreamContext } from './event-stream.js';
+import { readJsonBody } from './request-body.js';
+import { sendJson } from './responses.js';
+
+export interface RequestContext extends StreamContext {
+  request: IncomingMessage;
+  url: URL;
+  /** Set once the token is verified, for the request log. */
+  principal?: Principal;
+}
+
+export interface Route {
+  path: string;
+  methods: Record<string, (context: RequestContext) => Promise<void>>;
+}
+
+export interface RouteOptions {
+  service: ActivityService;
+  verifier: TokenVerifier;
+  metrics: ActivityMetrics;
+  /** Absent when the stream is turned off: its route is a 404. */
+  hub: StreamHub | undefined;
+  streams: EventStreams;
+  log(record: Record<string, unknown>): void;
+}
+
+const maxBatch = 1000;
+
+/** The list route's parameters: the CLI's query schema, with the HTTP page cap. */
+const listParamsSchema = queryInputSchema.extend({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+/** The API's routes: each parses its input with the CLI's schemas and calls the same service. */
+export function createRoutes(options: RouteOptions): Route[] {
+  const { service, verifier, metrics, hub, streams, log } = options;
+
+  const authenticate = async (
+    context: RequestContext,
+    scope: 'activity:read' | 'activity:write',
+    // Only EventSource, which cannot set headers, may put the token in the URL, where
+    // proxies and browsers log it: the stream route alone takes ?access_token=.
+    { fromQuery = false }: { fromQuery?: boolean } = {},
+  ) => {
+    const queryToken = fromQuery ? (context.url.searchParams.get('access_token') ?? undefined) : undefined;
+    const principal = await verifier.verify(bearerToken(context.request.headers.authorization, queryToken));
+    context.principal = principal;
+    requireScope(principal, scope);
+    return principal;
+  };
+
+  return [
+    {
+      path: '/api/v1/activity',
+      methods: {
+        GET: async (context) => {
+          const principal = await authenticate(context, 'activity:read');
+          const params = searchParams(context.url);
+          assertValid(listParamsSchema, params);
+          sendJson(context.response, 200, await service.query(principal.tenantId, params));
+        },
+        POST: async (context) => {
+          const principal = await authenticate(context, 'activity:write');
+          const body = await readJsonBody(context.request);
+          const inputs = Array.isArray(body) ? body : [body];
+          if (Array.isArray(body) && (body.length === 0 || body.length > maxBatch)) {
+            throw new ActivityError('VALIDATION_FAILED', `a batch holds 1 to ${maxBatch} events`);
+          }
+          const scoped = inputs.map((input, index) => withTenant(input, principal.tenantId, index));
+          const events = Array.isArray(body)
+            ? await service.recordBatch(scoped)
+            : [await service.record(scoped[0])];
+          for (const event of events) {
+            log({
+              msg: 'recorded',
+              activity_event_id: event.id,
+              tenant_id: event.tenant_id,
+              action: event.action,
+            });
+          }
+          sendJson(context.response, 201, Array.isArray(body) ? { data: events } : events[0]);
+        },
+      },
+    },
+    {
+      path: '/api/v1/activity/stream',
+      methods: {
+        GET: async (context) => {
+          if (!hub) throw new ActivityError('NOT_FOUND', 'the activity stream is turned off on this server');
+          if (streams.closing)
+            throw new ActivityError('SHUTTING_DOWN', 'the server is shutting down; reconnect to another');
+          const principal = await authenticate(context, 'activity:read', { fromQuery: true });
+          const { after, ...filters } = searchParams(context.url);
+          const lastEventId = context.request.headers['last-event-id'];
+          const resumeFrom = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : after;
+          if (resumeFrom !== undefined && !/^\d{1,15}$/.test(resumeFrom)) {
+            throw new ActivityError('PARAMETER_INVALID', 'Last-Event-ID (or after) must be a seq number');
+          }
+          const filter = service.streamFilter(principal.tenantId, filters);
+          const subscription = await hub.subscribe(
+            principal.tenantId,
+            filter,
+            resumeFrom === undefined ? undefined : Number(resumeFrom),
+          );
+          await streams.serve(context, principal, subscription);
+        },
+      },
+    },
+    {
+      path: '/api/v1/activity/actions',
+      methods: {
+        GET: async (context) => {
+          await authenticate(context, 'activity:read');
+          sendJson(context.response, 200, { actions: service.registry.describe() });
+        },
+      },
+    },
+    {
+      path: '/metrics',
+      methods: {
+        GET: async ({ response }) => {
+          response.writeHead(200, { 'content-type': metrics.registry.contentType });
+          response.end(await metrics.registry.metrics());
+        },
+      },
+    },
+    {
+      path: '/healthz',
+      methods: { GET: async ({ response }) => sendJson(response, 200, { status: 'ok' }) },
+    },
+    {
+      path: '/readyz',
+      methods: {
+        GET: async ({ response }) => {
+          await service.ping();
+          sendJson(response, 200, { status: 'ready' });
+        },
+      },
+    },
+  ];
+}
+
+/** The body's tenant, if any, must be the token's: a token writes its own tenant only. */
+function withTenant(input: unknown, tenantId: string, index: number): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  const given = (input as { tenant_id?: unknown }).tenant_id;
+  if (given !== undefined && given !== tenantId) {
+    throw new ActivityError('FORBIDDEN', `event ${index}: tenant_id differs from the token's tenant`);
+  }
+  return { ...input, tenant_id: tenantId };
+}
+
+/** The query string as one value per name (`access_token` is auth, not a parameter). */
+function searchParams(url: URL): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) {
+    if (key === 'access_token') continue;
+    if (key in params) throw new ActivityError('PARAMETER_INVALID', `${key} is given more than once`);
+    params[key] = value;
+  }
+  return params;
+}
+
+function assertValid(schema: z.ZodType, params: Record<string, string>) {
+  const parsed = schema.safeParse(params);
+  if (parsed.success) return;
+  const issues = toFieldIssues(parsed.error);
+  throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
+}
