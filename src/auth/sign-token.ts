@@ -1,12 +1,7 @@
 import { type JWTPayload, SignJWT } from 'jose';
 import { ActivityError } from '../domain/errors.js';
-import {
-  isOneWord,
-  maxTokenLifetimeDays,
-  maxTokenLifetimeSeconds,
-  secretAlgorithm,
-  tenantIdProblem,
-} from './token-claims.js';
+import { tenantIdProblem } from '../privacy/tenant-id.js';
+import { isOneWord, maxTokenLifetimeDays, maxTokenLifetimeSeconds, secretAlgorithm } from './token-claims.js';
 
 export interface TokenSignerOptions {
   jwtSecret?: string | undefined;

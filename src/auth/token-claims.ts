@@ -1,6 +1,3 @@
-import { tenantIdSchema } from '../domain/inputs.js';
-import { identifierProblem } from '../privacy/scrub.js';
-
 // What `activity token` mints and `serve` accepts must agree: the rules both hold a
 // token to live here, so that a minted token is never refused.
 
@@ -15,15 +12,6 @@ export const secretAlgorithm = 'HS256';
  */
 export const maxTokenLifetimeSeconds = 365 * 86_400;
 export const maxTokenLifetimeDays = maxTokenLifetimeSeconds / 86_400;
-
-/**
- * Why `tenantId` cannot be a token's tenant, or undefined. No event of such a tenant
- * can be stored, and the request log would hold it in clear.
- */
-export function tenantIdProblem(tenantId: unknown): string | undefined {
-  if (!tenantIdSchema.safeParse(tenantId).success) return 'must be 1–128 characters of A-Z a-z 0-9 . _ : -';
-  return identifierProblem(tenantId as string);
-}
 
 /** A role or a scope is one word: scopes travel joined with spaces in the `scope` claim. */
 export function isOneWord(value: string): boolean {

@@ -1,13 +1,9 @@
 import { createSecretKey } from 'node:crypto';
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
 import { ActivityError } from '../domain/errors.js';
+import { tenantIdProblem } from '../privacy/tenant-id.js';
 import { loadJwks, verifyWithKeySet } from './jwks.js';
-import {
-  maxTokenLifetimeDays,
-  maxTokenLifetimeSeconds,
-  secretAlgorithm,
-  tenantIdProblem,
-} from './token-claims.js';
+import { maxTokenLifetimeDays, maxTokenLifetimeSeconds, secretAlgorithm } from './token-claims.js';
 
 export const activityScopes = ['activity:read', 'activity:write'] as const;
 export type ActivityScope = (typeof activityScopes)[number];

@@ -101,18 +101,6 @@ export function tenantFlag(value: string): string {
 }
 
 /**
- * Checks a `--tenant` value that will be signed into a token: like tenantFlag, and it
- * must not hold an IP address or a credential, as a stored tenant id may not.
- */
-export async function storedTenantFlag(value: string): Promise<string> {
-  tenantFlag(value);
-  const { storedTenantIssues } = await import('../service/retention-service.js');
-  const [issue] = storedTenantIssues(value);
-  if (issue !== undefined) throw new ActivityError('USAGE_INVALID', `--tenant ${issue.message}`);
-  return value;
-}
-
-/**
  * The core's PARAMETER_INVALID, worded for the command line: each issue named by the
  * flag that gave its field (`retention_days` → `--days`), as a USAGE_INVALID.
  */

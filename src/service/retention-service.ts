@@ -4,7 +4,8 @@ import { describeIssues } from '../domain/field-issues.js';
 import { tenantIdSchema } from '../domain/inputs.js';
 import type { LegalHold, RetentionPolicy, RetentionRepository } from '../domain/retention.js';
 import { textProblem } from '../privacy/caps.js';
-import { credentialIn, identifierProblem, ipIn } from '../privacy/scrub.js';
+import { credentialIn, ipIn } from '../privacy/scrub.js';
+import { tenantIdProblem } from '../privacy/tenant-id.js';
 import { type PurgeOptions, type PurgeProgress, type PurgeReport, purgeExpired } from './purge.js';
 
 /** A hundred years: the longest retention a policy or a purge may name. */
@@ -75,11 +76,9 @@ function tenantIssues(tenantId: string): FieldIssue[] {
     : [{ path: 'tenant_id', message: 'must be 1-128 characters of A-Z a-z 0-9 . _ : -' }];
 }
 
-/** What is stored or signed must not hold a secret, as a recorded tenant id may not. */
-export function storedTenantIssues(tenantId: string): FieldIssue[] {
-  const issues = tenantIssues(tenantId);
-  if (issues.length > 0) return issues;
-  const problem = identifierProblem(tenantId);
+/** What is stored must not hold a secret, as a recorded tenant id may not. */
+function storedTenantIssues(tenantId: string): FieldIssue[] {
+  const problem = tenantIdProblem(tenantId);
   return problem === undefined ? [] : [{ path: 'tenant_id', message: problem }];
 }
 

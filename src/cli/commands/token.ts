@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { action, type CliIo, type CommonOptions, storedTenantFlag, withCommonOptions } from '../context.js';
+import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
 
 interface TokenOptions extends CommonOptions {
   tenant: string;
@@ -43,7 +43,10 @@ Examples:
         const { isOneWord, maxTokenLifetimeDays, maxTokenLifetimeSeconds } = await import(
           '../../auth/token-claims.js'
         );
-        await storedTenantFlag(options.tenant);
+        const { tenantIdProblem } = await import('../../privacy/tenant-id.js');
+        const tenantProblem = tenantIdProblem(options.tenant);
+        if (tenantProblem !== undefined)
+          throw new ActivityError('USAGE_INVALID', `--tenant ${tenantProblem}`);
         const scopes = options.scope ?? [];
         const ttlMs = parseDuration(options.ttl);
         // serve refuses a token that lives longer, so it is never minted.
