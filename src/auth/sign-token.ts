@@ -1,6 +1,6 @@
 import { type JWTPayload, SignJWT } from 'jose';
 import { ActivityError } from '../domain/errors.js';
-import { tenantIdProblem } from '../privacy/tenant-id.js';
+import { tenantIdProblem } from '../domain/tenant-id.js';
 import { isOneWord, maxTokenLifetimeDays, maxTokenLifetimeSeconds, secretAlgorithm } from './token-claims.js';
 
 export interface TokenSignerOptions {

@@ -1,7 +1,7 @@
 import { createSecretKey } from 'node:crypto';
 import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
 import { ActivityError } from '../domain/errors.js';
-import { tenantIdProblem } from '../privacy/tenant-id.js';
+import { tenantIdProblem } from '../domain/tenant-id.js';
 import { loadJwks, verifyWithKeySet } from './jwks.js';
 import { maxTokenLifetimeDays, maxTokenLifetimeSeconds, secretAlgorithm } from './token-claims.js';
 

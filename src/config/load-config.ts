@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ActivityError } from '../domain/errors.js';
-import type { DatabaseTarget } from '../store/open-database.js';
+
+/** Where the events live: a PostgreSQL server, or the embedded PGlite in a data directory. */
+export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
 
 /** Flags that override the environment (the CLI's global options). */
 export interface ConfigOverrides {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { textProblem } from '../privacy/caps.js';
+import { textProblem } from './caps.js';
 import { ActivityError } from './errors.js';
 import { actorTypes, eventStatuses, fieldLimits, tenantIdPattern } from './event.js';
 

@@ -1,4 +1,3 @@
-import type { FieldIssue } from '../domain/errors.js';
 import { containsCardNumber } from './card-numbers.js';
 import { ipIn, replaceIps } from './ip-in-text.js';
 import { isSecretKey } from './secret-keys.js';
@@ -31,10 +30,16 @@ export function scrubText(text: string): string {
   return credentialIn(out) === undefined && !ipIn(out) ? out : REDACTED;
 }
 
+/** A key that cannot be stored, by where it is: the shape of the core's field issues. */
+export interface KeyIssue {
+  path: string;
+  message: string;
+}
+
 export interface ScrubbedMetadata {
   value: unknown;
   /** Keys that cannot be stored; the path names where, never the key itself. */
-  issues: FieldIssue[];
+  issues: KeyIssue[];
   /** Whether the copy differs from the value at all (most metadata holds nothing to scrub). */
   changed: boolean;
 }
@@ -102,7 +107,7 @@ const maxIssues = 10;
 
 /** One scrub's findings: the keys that cannot be stored, and whether anything changed. */
 class Scrub {
-  readonly issues: FieldIssue[] = [];
+  readonly issues: KeyIssue[] = [];
   changed = false;
   readonly #seen = new Set<string>();
 

@@ -1,5 +1,5 @@
+import type { MigrationReport, MigrationRunner, MigrationStatus } from '../domain/migrations.js';
 import type { RetentionRepository } from '../domain/retention.js';
-import type { MigrationReport, MigrationStatus, SqlMigrator } from '../store/migrator.js';
 
 /** What `migrate up` did: the migrations applied, and the monthly partitions made ahead. */
 export interface MigrationUpReport {
@@ -9,11 +9,11 @@ export interface MigrationUpReport {
 
 /** The schema as a use case: its status, and moving it up or down. */
 export class MigrationService {
-  readonly #migrator: SqlMigrator;
+  readonly #migrator: MigrationRunner;
   readonly #retention: RetentionRepository;
   readonly #clock: () => Date;
 
-  constructor(options: { migrator: SqlMigrator; retention: RetentionRepository; clock?: () => Date }) {
+  constructor(options: { migrator: MigrationRunner; retention: RetentionRepository; clock?: () => Date }) {
     this.#migrator = options.migrator;
     this.#retention = options.retention;
     this.#clock = options.clock ?? (() => new Date());

@@ -1,9 +1,9 @@
 import { v7 as uuidv7 } from 'uuid';
+import { metadataCapIssues } from '../domain/caps.js';
 import { ActivityError, type FieldIssue } from '../domain/errors.js';
 import { fieldLimits, type NewActivityEvent } from '../domain/event.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { recordInputSchema } from '../domain/inputs.js';
-import { metadataCapIssues } from '../privacy/caps.js';
 import { hashIp, normalizeIp } from '../privacy/ip-hash.js';
 import type { DerivedKeys } from '../privacy/keys.js';
 import { identifierProblem, scrubMetadata, scrubText } from '../privacy/scrub.js';

@@ -1,11 +1,11 @@
 import type { ActivityRepository } from '../domain/activity-repository.js';
+import { textProblem } from '../domain/caps.js';
 import { ActivityError, type FieldIssue } from '../domain/errors.js';
 import { describeIssues } from '../domain/field-issues.js';
 import { tenantIdSchema } from '../domain/inputs.js';
 import type { LegalHold, RetentionPolicy, RetentionRepository } from '../domain/retention.js';
-import { textProblem } from '../privacy/caps.js';
+import { tenantIdProblem } from '../domain/tenant-id.js';
 import { credentialIn, ipIn } from '../privacy/scrub.js';
-import { tenantIdProblem } from '../privacy/tenant-id.js';
 import { type PurgeOptions, type PurgeProgress, type PurgeReport, purgeExpired } from './purge.js';
 
 /** A hundred years: the longest retention a policy or a purge may name. */

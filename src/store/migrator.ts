@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import { ActivityError } from '../domain/errors.js';
+import type { MigrationReport, MigrationRunner, MigrationStatus } from '../domain/migrations.js';
 import { guarded, toStoreError } from './store-errors.js';
 
 /** migrations/ at the package root, beside src/ and dist/. */
@@ -40,24 +41,12 @@ async function readMigrations(directory: string): Promise<Record<string, Migrati
   return migrations;
 }
 
-export interface MigrationStatus {
-  name: string;
-  applied: boolean;
-  applied_at: string | null;
-}
-
-export interface MigrationReport {
-  direction: 'up' | 'down';
-  /** Names applied (up) or rolled back (down), in the order it happened. */
-  names: string[];
-}
-
 /**
  * Plain SQL migrations, applied in order inside one transaction under Kysely's
  * migration lock (an advisory lock on PostgreSQL), so two runs at once are safe and a
  * second run is a no-op.
  */
-export class SqlMigrator {
+export class SqlMigrator implements MigrationRunner {
   readonly #migrator: Migrator;
   readonly #where: string;
 

@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
+import { tcpKeepAlive } from '../config/connections.js';
+import type { DatabaseTarget } from '../config/load-config.js';
 import type { ActivityRepository } from '../domain/activity-repository.js';
 import type { RetentionRepository } from '../domain/retention.js';
 import { lockDataDirectory } from './data-dir-lock.js';
@@ -17,7 +19,6 @@ import { toStoreError } from './store-errors.js';
 function ignoreClientError(): void {}
 
 /** PostgreSQL, or embedded PGlite in a directory (`memory://` keeps it in memory, for tests). */
-export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
 
 /** An open database: Kysely, the repositories and the migrator over it. */
 export interface Database {
@@ -58,13 +59,6 @@ const connectTimeoutMs = 5000;
  * it, and a quiet `serve` would pay it on every request.
  */
 const warmConnections = 2;
-
-/**
- * For connections that may idle for hours (the kept ones, LISTEN): TCP keepalives
- * after 30 s of quiet stop a NAT or a firewall from dropping them unnoticed, which
- * would leave the next request, or the live stream, on a dead socket.
- */
-export const tcpKeepAlive = { keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
 
 export interface OpenDatabaseOptions {
   /** Migrate the embedded database to the latest schema on open (default true; `migrate` turns it off). */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { tcpKeepAlive } from '../store/open-database.js';
+import { tcpKeepAlive } from '../config/connections.js';
 import { decodeNotice, type StreamTransport } from './transport.js';
 
 /** The channel each append NOTIFYs (see the repository's `notifyChannel`). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { metadataBytes, metadataCapIssues, textProblem } from '../../src/domain/caps.js';
 import { fieldLimits } from '../../src/domain/event.js';
-import { metadataBytes, metadataCapIssues, textProblem } from '../../src/privacy/caps.js';
 
 /** `levels` objects nested inside each other: `nested(1)` is `{ leaf: 1 }`. */
 function nested(levels: number): Record<string, unknown> {

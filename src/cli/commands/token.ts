@@ -43,7 +43,7 @@ Examples:
         const { isOneWord, maxTokenLifetimeDays, maxTokenLifetimeSeconds } = await import(
           '../../auth/token-claims.js'
         );
-        const { tenantIdProblem } = await import('../../privacy/tenant-id.js');
+        const { tenantIdProblem } = await import('../../domain/tenant-id.js');
         const tenantProblem = tenantIdProblem(options.tenant);
         if (tenantProblem !== undefined)
           throw new ActivityError('USAGE_INVALID', `--tenant ${tenantProblem}`);

@@ -1,5 +1,5 @@
-import { tenantIdSchema } from '../domain/inputs.js';
-import { identifierProblem } from './scrub.js';
+import { identifierProblem } from '../privacy/scrub.js';
+import { tenantIdSchema } from './inputs.js';
 
 /**
  * Why `tenantId` cannot be stored or signed (an event's, a policy's, a hold's, a

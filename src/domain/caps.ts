@@ -1,6 +1,6 @@
-import type { FieldIssue } from '../domain/errors.js';
-import { fieldLimits } from '../domain/event.js';
-import { keyInPath } from './scrub.js';
+import { keyInPath } from '../privacy/scrub.js';
+import type { FieldIssue } from './errors.js';
+import { fieldLimits } from './event.js';
 
 /** Why a string cannot be stored, or undefined when it can. */
 export function textProblem(value: string, maxLength: number): string | undefined {
