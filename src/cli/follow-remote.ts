@@ -84,8 +84,8 @@ async function requestJson(
     // fetch's messages can hold the whole URL: the system's error code says enough.
     const cause = (error as Error).cause as NodeJS.ErrnoException | undefined;
     throw new ActivityError(
-      'DB_UNAVAILABLE',
-      `cannot reach ${new URL(url).origin}: ${cause?.code ?? (error as Error).name}`,
+      'DEPENDENCY_UNAVAILABLE',
+      `cannot reach ${new URL(url).origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
       { cause: error },
     );
   }
@@ -96,7 +96,7 @@ async function requestJson(
 /** The server's problem+json as an ActivityError with the same code. */
 async function problemOf(response: Response): Promise<ActivityError> {
   const body = (await response.json().catch(() => ({}))) as { code?: string; detail?: string };
-  const fallback = response.status >= 500 ? 'DB_UNAVAILABLE' : 'USAGE_INVALID';
+  const fallback = response.status >= 500 ? 'DEPENDENCY_UNAVAILABLE' : 'USAGE_INVALID';
   const code =
     body.code !== undefined && Object.hasOwn(errorCodes, body.code) ? (body.code as ErrorCode) : fallback;
   return new ActivityError(code, `${response.status} from the server: ${body.detail ?? response.statusText}`);

@@ -20,6 +20,7 @@ export const errorCodes = {
   TOO_MANY_STREAMS: { exit: 2, http: 429, title: 'Too many streams', retryAfter: 5 },
   TOO_MANY_CONNECTIONS: { exit: 3, http: 503, title: 'Too many connections', retryAfter: 1 },
   DB_UNAVAILABLE: { exit: 3, http: 503, title: 'Database unavailable', retryAfter: 1 },
+  DEPENDENCY_UNAVAILABLE: { exit: 3, http: 503, title: 'Dependency unavailable', retryAfter: 1 },
   DB_TIMEOUT: { exit: 3, http: 503, title: 'Database busy', retryAfter: 1 },
   DB_NOT_MIGRATED: { exit: 3, http: 503, title: 'Database not migrated', retryAfter: 30 },
   DATA_DIR_LOCKED: { exit: 3, http: 503, title: 'Data directory in use', retryAfter: 5 },

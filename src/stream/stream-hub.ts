@@ -107,7 +107,7 @@ export class StreamHub {
    * gap and no duplicate; without it, the stream starts at the tenant's latest event.
    */
   async subscribe(tenantId: string, filter: EventFilter, afterSeq?: number): Promise<Subscription> {
-    if (this.#closed) throw new ActivityError('DB_UNAVAILABLE', 'the server is shutting down');
+    if (this.#closed) throw new ActivityError('SHUTTING_DOWN', 'the server is shutting down');
     this.#assertRoom(tenantId); // fail fast before any database read
     const existing = this.#feeds.get(tenantId);
     const opened = existing ?? (await this.#openFeed(tenantId));

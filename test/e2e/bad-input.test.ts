@@ -354,6 +354,23 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
     }
   });
 
+  it('tail --url to a server that is not there exits 3 with DEPENDENCY_UNAVAILABLE, not a database error', async () => {
+    const run = await cli([
+      'tail',
+      '--tenant',
+      tenant,
+      '--url',
+      'http://127.0.0.1:2',
+      '--token',
+      'x',
+      '--format',
+      'json',
+    ]);
+    expect(expectJsonError(run, 3, 'DEPENDENCY_UNAVAILABLE').message).toBe(
+      'cannot reach http://127.0.0.1:2: ECONNREFUSED',
+    );
+  });
+
   it('a line of invalid UTF-8 is rejected, not repaired', async () => {
     const input = Buffer.concat([
       Buffer.from(`{"tenant_id":"${tenant}","action":"auth.login.success","actor_id":"u_`),

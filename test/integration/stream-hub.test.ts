@@ -195,6 +195,12 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
     await reader.done;
   });
 
+  it('refuses a subscription once closed with SHUTTING_DOWN, not as if the database were down', async () => {
+    const closing = await openHub();
+    await closing.close();
+    await expect(closing.subscribe(tenant(), {})).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+  });
+
   it('applies the filters: action prefix, actor_id and status', async () => {
     const t = tenant();
     const byAction = collect(await hub.subscribe(t, app.service.streamFilter(t, { action: 'auth.*' })));

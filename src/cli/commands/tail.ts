@@ -114,7 +114,7 @@ async function waitForListening(listening: Promise<void>) {
       () =>
         reject(
           new ActivityError(
-            'DB_UNAVAILABLE',
+            'DEPENDENCY_UNAVAILABLE',
             'cannot listen for new events (Redis or PostgreSQL unreachable)',
           ),
         ),
