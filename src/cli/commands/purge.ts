@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ActivityError } from '../../domain/errors.js';
 import type { PurgeMetrics } from '../../metrics/metrics.js';
 import { defaultBatchSize, type PurgeReport, type TenantPurge } from '../../service/purge.js';
 import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
@@ -54,7 +55,6 @@ Examples:
     )
     .action(
       action<PurgeCommandOptions>(io, setExitCode, async (options, context) => {
-        const { ActivityError } = await import('../../domain/errors.js');
         const { parseDuration } = await import('../../domain/inputs.js');
         const config = await context.config();
         const ageMs =

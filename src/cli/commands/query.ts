@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ActivityError } from '../../domain/errors.js';
 import type { ActivityEvent } from '../../domain/event.js';
 import {
   action,
@@ -50,7 +51,6 @@ Examples:
     .action(
       action<QueryOptions>(io, setExitCode, async (options, context) => {
         const { usingApp } = await import('../../app/open-app.js');
-        const { ActivityError } = await import('../../domain/errors.js');
         const input = toFilterParameters(options);
         if (options.limit !== undefined) input.limit = options.limit;
         if (options.cursor !== undefined) input.cursor = options.cursor;
@@ -101,20 +101,18 @@ async function writeAllJson(lines: AsyncIterable<Uint8Array>, context: CommandCo
   await out.write(`${opening}],"next_cursor":null}\n`);
 }
 
-/** Streams every event; text is written in chunks of ~64 KiB, waiting for the pipe to drain. */
+/**
+ * Streams every event as CSV or a table (JSON and NDJSON come written by the database,
+ * see writeAllJson); text is written in chunks of ~64 KiB, waiting for the pipe to drain.
+ */
 async function writeAll(events: AsyncIterable<ActivityEvent>, context: CommandContext) {
   const { out, format } = context;
-  const renderOne = {
-    json: (event: ActivityEvent, index: number) => (index > 0 ? ',' : '') + JSON.stringify(event),
-    ndjson: renderEventNdjson,
-    csv: renderEventCsv,
-    table: undefined,
-  }[format];
-  let pending = format === 'json' ? '{"data":[' : format === 'csv' ? renderEventsCsvHeader() : '';
+  const csv = format === 'csv';
+  let pending = csv ? renderEventsCsvHeader() : '';
   let count = 0;
   let rows: ActivityEvent[] = [];
   for await (const event of events) {
-    if (renderOne) pending += renderOne(event, count);
+    if (csv) pending += renderEventCsv(event);
     else rows.push(event);
     count++;
     if (rows.length === tableChunk) {
@@ -126,8 +124,7 @@ async function writeAll(events: AsyncIterable<ActivityEvent>, context: CommandCo
       pending = '';
     }
   }
-  if (format === 'json') pending += '],"next_cursor":null}\n';
   if (rows.length > 0) pending += renderEventsTable(rows);
-  if (format === 'table' && count === 0) pending += 'no matching events\n';
+  if (!csv && count === 0) pending += 'no matching events\n';
   await out.write(pending);
 }

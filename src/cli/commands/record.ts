@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ActivityError } from '../../domain/errors.js';
 import { actorTypes, eventStatuses } from '../../domain/event.js';
+import { jsonTextIssue } from '../../domain/json-text.js';
 import type { RecordManyReport } from '../../service/activity-service.js';
 import {
   action,
@@ -122,7 +123,6 @@ without storing any line twice.`,
         }
         if (options.metadata !== undefined) {
           input.metadata = parseJsonFlag('--metadata', options.metadata);
-          const { jsonTextIssue } = await import('../../domain/json-text.js');
           const changed = jsonTextIssue(options.metadata, input.metadata, 'metadata');
           if (changed) {
             throw new ActivityError('VALIDATION_FAILED', `${changed.path}: ${changed.message}`, {

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ActivityError } from '../../domain/errors.js';
 import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
 
 interface ServeOptions extends CommonOptions {
@@ -32,7 +33,6 @@ Examples:
     )
     .action(
       action<ServeOptions>(io, setExitCode, async (options, context) => {
-        const { ActivityError } = await import('../../domain/errors.js');
         const port = Number(options.port);
         if (!/^\d{1,5}$/.test(options.port) || port > 65_535) {
           throw new ActivityError('USAGE_INVALID', '--port must be a number from 0 to 65535');

@@ -107,7 +107,6 @@ function stopSignal(): Promise<void> {
 }
 
 async function waitForListening(listening: Promise<void>) {
-  const { ActivityError } = await import('../../domain/errors.js');
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ActivityError } from '../../domain/errors.js';
 import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
 
 interface TokenOptions extends CommonOptions {
@@ -37,7 +38,6 @@ Examples:
     )
     .action(
       action<TokenOptions>(io, setExitCode, async (options, context) => {
-        const { ActivityError } = await import('../../domain/errors.js');
         const { parseDuration } = await import('../../domain/inputs.js');
         const { createTokenSigner } = await import('../../auth/sign-token.js');
         const { isOneWord, maxTokenLifetimeDays, maxTokenLifetimeSeconds } = await import(
