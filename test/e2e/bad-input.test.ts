@@ -308,15 +308,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
       }),
       cli([...query, `--password=${key}`]),
       cli([...query, '--status', key]),
-      cli([
-        'tail',
-        '--tenant',
-        tenant,
-        '--url',
-        'http://u:abcdefghijklmnop@127.0.0.1:1',
-        '--token',
-        'x',
-      ]),
+      cli(['tail', '--tenant', tenant, '--url', 'http://u:abcdefghijklmnop@127.0.0.1:1', '--token', 'x']),
       cli([...record, '--action', token, '--format', 'json']),
       cli([
         ...record,
