@@ -5,6 +5,7 @@ import {
   cliFor,
   expectExit,
   expectJsonError,
+  inProcessCliFor,
   parseJson,
   parseNdjson,
   runCliInShell,
@@ -18,10 +19,14 @@ const query = ['query', '--tenant', tenant];
 
 let database: { url: string; drop(): Promise<void> };
 let cli: ReturnType<typeof cliFor>;
+/** The same CLI run in this process: for refusals, where a process adds nothing. */
+let cliInProcess: ReturnType<typeof inProcessCliFor>;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  cli = cliFor({ ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret });
+  const env = { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret };
+  cli = cliFor(env);
+  cliInProcess = inProcessCliFor(env);
 });
 afterAll(async () => {
   await database?.drop();
@@ -215,7 +220,7 @@ const cases: BadCase[] = [
 
 describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stderr under --format json', () => {
   it.each(cases)('$name → $code', async ({ args, code, mentions }) => {
-    const run = await cli([...args, '--format', 'json']);
+    const run = await cliInProcess([...args, '--format', 'json']);
     const error = expectJsonError(run, 2, code);
     for (const text of mentions ?? []) expect(error.message).toContain(text);
     expect(run.stdout).toBe('');
@@ -224,7 +229,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
 
   it('a NUL byte in actor_id (from an NDJSON line, as argv cannot carry NUL) rejects that line', async () => {
     const input = `${JSON.stringify({ tenant_id: tenant, action: 'auth.login.success', actor_id: 'u\u00001' })}\n`;
-    const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
+    const run = await cliInProcess(['record', '--file', '-', '--format', 'json'], { input });
     expectExit(run, 2);
     const report = parseJson<{
       recorded: number;
@@ -242,7 +247,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
       `{"tenant_id":"${tenant}","action":"auth.login.success","metadata":{"context":{"n":9007199254740993}}}`,
       `{"tenant_id":"${tenant}","action":"auth.login.success","actor_id":"u_1","actor_id":"u_2"}`,
     ].join('\n');
-    const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
+    const run = await cliInProcess(['record', '--file', '-', '--format', 'json'], { input });
     expectExit(run, 2);
     const report = parseJson<{
       recorded: number;
@@ -274,15 +279,16 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
   it('an error never quotes back a secret it was given', async () => {
     const token = 'Bearer abcdefghijklmnop.qrstuvwxyz';
     const key = 'sk_live_abcdefghijklmnop1234';
-    const refusals = [
-      await cli([
+    // Each in its own process, so that anything printed by any path is seen; all at once.
+    const refusals = await Promise.all([
+      cli([
         ...record,
         '--action',
         'auth.login.success',
         '--metadata',
         `{"context":{"${key}":{"a":1,"a":2}}}`,
       ]),
-      await cli([
+      cli([
         ...record,
         '--action',
         'auth.login.success',
@@ -290,29 +296,21 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
         `{"context":{"${key}":"${'x'.repeat(3000)}"}}`,
       ]),
       // A card number too long for a double: the error names where, not the digits.
-      await cli([
+      cli([
         ...record,
         '--action',
         'auth.login.success',
         '--metadata',
         '{"context":{"pan":6217000000000000004}}',
       ]),
-      await cli(['record', '--file', '-'], {
+      cli(['record', '--file', '-'], {
         input: `{"tenant_id":"${tenant}","action":"auth.login.success","${key}":1}\n`,
       }),
-      await cli([...query, `--password=${key}`]),
-      await cli([...query, '--status', key]),
-      await cli([
-        'tail',
-        '--tenant',
-        tenant,
-        '--url',
-        'http://u:abcdefghijklmnop@127.0.0.1:1',
-        '--token',
-        'x',
-      ]),
-      await cli([...record, '--action', token, '--format', 'json']),
-      await cli([
+      cli([...query, `--password=${key}`]),
+      cli([...query, '--status', key]),
+      cli(['tail', '--tenant', tenant, '--url', 'http://u:abcdefghijklmnop@127.0.0.1:1', '--token', 'x']),
+      cli([...record, '--action', token, '--format', 'json']),
+      cli([
         ...record,
         '--action',
         'auth.login.success',
@@ -321,7 +319,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
         '--format',
         'json',
       ]),
-      await cli([
+      cli([
         ...record,
         '--action',
         'auth.login.success',
@@ -330,15 +328,15 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
         '--format',
         'json',
       ]),
-      await cli(['record', '--file', '-', '--format', 'json'], { input: 'password=hunter2hunter2\n' }),
-      await cli(['record', '--file', '-', '--format', 'json'], {
+      cli(['record', '--file', '-', '--format', 'json'], { input: 'password=hunter2hunter2\n' }),
+      cli(['record', '--file', '-', '--format', 'json'], {
         input: `{"tenant_id":"${tenant}","action":"${token}"}\n`,
       }),
-      await runCliInShell(
+      runCliInShell(
         `$ACTIVITY record --tenant ${tenant} --action auth.login.success --actor-id "$(printf 'password=hunter2hunter2\\377')" --format json`,
         { env: { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret } },
       ),
-    ];
+    ]);
     for (const run of refusals) {
       expect([2, 3]).toContain(run.exitCode);
       const said = run.stdout + run.stderr;
@@ -377,7 +375,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
       Buffer.from([0xff, 0xfe]),
       Buffer.from('"}\n'),
     ]);
-    const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
+    const run = await cliInProcess(['record', '--file', '-', '--format', 'json'], { input });
     expectExit(run, 2);
     const report = parseJson<{ recorded: number; rejected: { line: number; code: string }[] }>(run.stdout);
     expect(report.recorded).toBe(0);
@@ -385,7 +383,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
   });
 
   it('a bad --format value exits 2 with a plain "error: " line naming the allowed formats', async () => {
-    const run = await cli([...query, '--format', 'xml']);
+    const run = await cliInProcess([...query, '--format', 'xml']);
     expectExit(run, 2);
     expect(run.stdout).toBe('');
     expect(run.stderr.startsWith('error: ')).toBe(true);
@@ -394,7 +392,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
   });
 
   it('without --format json the error is one plain line starting with "error: "', async () => {
-    const run = await cli([...record, '--action', 'auth.login.teleported']);
+    const run = await cliInProcess([...record, '--action', 'auth.login.teleported']);
     expectExit(run, 2);
     expect(run.stdout).toBe('');
     expect(run.stderr.startsWith('error: ')).toBe(true);

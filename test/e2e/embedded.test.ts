@@ -1,43 +1,68 @@
-import { readdir, stat } from 'node:fs/promises';
+import { cp, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { type EventJson, expectEventShape } from '../helpers/event-shape.js';
 import { createTempDir, expectExit, parseJson, parseNdjson, runCli } from '../helpers/run-cli.js';
 
 /**
  * The zero-setup default: no database URL and no secret, only a data directory.
- * PGlite allows one process per directory, so these run one after another.
+ * Each test stands alone: the costly first `record` on a fresh directory runs once, for
+ * whichever test needs it first, and a test that writes more works on a copy of it.
  */
 describe('embedded default (PGlite, no database URL)', { timeout: 60_000 }, () => {
-  let dataDir: { path: string; remove(): Promise<void> };
-  let workDir: { path: string; remove(): Promise<void> };
-  const run = (args: readonly string[]) =>
-    runCli(args, { env: { ACTIVITY_DATA_DIR: dataDir.path }, cwd: workDir.path, timeoutMs: 60_000 });
-  let first: EventJson;
-
-  beforeAll(async () => {
-    [dataDir, workDir] = await Promise.all([createTempDir('embedded-data'), createTempDir('embedded-cwd')]);
-  });
+  const removals: (() => Promise<void>)[] = [];
   afterAll(async () => {
-    await Promise.all([dataDir?.remove(), workDir?.remove()]);
+    await Promise.all(removals.map((remove) => remove()));
   });
+
+  async function tempDir(prefix: string): Promise<string> {
+    const dir = await createTempDir(prefix);
+    removals.push(dir.remove);
+    return dir.path;
+  }
+
+  const run = (args: readonly string[], dirs: { dataDir: string; workDir: string }) =>
+    runCli(args, { env: { ACTIVITY_DATA_DIR: dirs.dataDir }, cwd: dirs.workDir, timeoutMs: 60_000 });
+
+  interface Fresh {
+    dataDir: string;
+    workDir: string;
+    /** What `record` printed, or the run itself when it failed. */
+    recorded: Awaited<ReturnType<typeof run>>;
+  }
+  let fresh: Promise<Fresh> | undefined;
+  /** One `record` on a fresh data directory, from a fresh working directory. */
+  function freshRecord(): Promise<Fresh> {
+    fresh ??= (async () => {
+      const [dataDir, workDir] = await Promise.all([tempDir('embedded-data'), tempDir('embedded-cwd')]);
+      const recorded = await run(
+        [
+          'record',
+          '--tenant',
+          'local',
+          '--action',
+          'auth.login.success',
+          '--actor-id',
+          'u_1',
+          '--ip',
+          '203.0.113.9',
+          '--format',
+          'json',
+        ],
+        { dataDir, workDir },
+      );
+      return { dataDir, workDir, recorded };
+    })();
+    return fresh;
+  }
+  async function firstEvent(): Promise<EventJson> {
+    const { recorded } = await freshRecord();
+    expectExit(recorded, 0);
+    return parseJson<EventJson>(recorded.stdout);
+  }
 
   it('record works on a fresh data directory with no database URL and no secret', async () => {
-    const recorded = await run([
-      'record',
-      '--tenant',
-      'local',
-      '--action',
-      'auth.login.success',
-      '--actor-id',
-      'u_1',
-      '--ip',
-      '203.0.113.9',
-      '--format',
-      'json',
-    ]);
-    expectExit(recorded, 0);
-    first = parseJson<EventJson>(recorded.stdout);
+    const first = await firstEvent();
     expectEventShape(first);
     expect(first).toMatchObject({
       tenant_id: 'local',
@@ -49,30 +74,39 @@ describe('embedded default (PGlite, no database URL)', { timeout: 60_000 }, () =
   });
 
   it('creates its secret in the data directory, readable by the owner only (0600)', async () => {
-    const info = await stat(join(dataDir.path, 'secret'));
+    await firstEvent();
+    const info = await stat(join((await freshRecord()).dataDir, 'secret'));
     expect(info.isFile()).toBe(true);
     expect(info.mode & 0o777).toBe(0o600);
     expect(info.size).toBeGreaterThanOrEqual(32);
   });
 
   it('a later process reuses the secret (same IP, same hash) and query returns both events', async () => {
-    const second = await run([
-      'record',
-      '--tenant',
-      'local',
-      '--action',
-      'auth.logout.completed',
-      '--ip',
-      '203.0.113.9',
-      '--format',
-      'json',
-    ]);
+    const first = await firstEvent();
+    // A copy, so that the first directory stays as one record left it.
+    const dataDir = await tempDir('embedded-later');
+    await cp((await freshRecord()).dataDir, dataDir, { recursive: true });
+    const dirs = { dataDir, workDir: await tempDir('embedded-later-cwd') };
+    const second = await run(
+      [
+        'record',
+        '--tenant',
+        'local',
+        '--action',
+        'auth.logout.completed',
+        '--ip',
+        '203.0.113.9',
+        '--format',
+        'json',
+      ],
+      dirs,
+    );
     expectExit(second, 0);
     const event = parseJson<EventJson>(second.stdout);
     expect(event.seq).toBe(2);
     expect(event.ip_hash).toBe(first.ip_hash);
 
-    const queried = await run(['query', '--tenant', 'local']);
+    const queried = await run(['query', '--tenant', 'local'], dirs);
     expectExit(queried, 0);
     const events = parseNdjson<EventJson>(queried.stdout);
     expect(events.map((e) => e.seq)).toEqual([2, 1]);
@@ -81,6 +115,7 @@ describe('embedded default (PGlite, no database URL)', { timeout: 60_000 }, () =
   });
 
   it('writes nothing to the working directory (no stray ./.activity)', async () => {
-    expect(await readdir(workDir.path)).toEqual([]);
+    await firstEvent();
+    expect(await readdir((await freshRecord()).workDir)).toEqual([]);
   });
 });

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
-import { cliFor, expectExit, expectJsonError, parseJson, testSecret } from '../helpers/run-cli.js';
+import {
+  cliFor,
+  expectExit,
+  expectJsonError,
+  parseJson,
+  runCliInProcess,
+  testSecret,
+} from '../helpers/run-cli.js';
 
 interface PurgeJson {
   deleted: number;
@@ -93,7 +100,11 @@ describe('purge', () => {
       ['--tenant', 'bad tenant!'],
       ['--unknown-flag'],
     ]) {
-      expectJsonError(await cli(['purge', ...args, '--format', 'json']), 2, 'USAGE_INVALID');
+      // Refusals: the same CLI in this process, where a process of its own adds nothing.
+      const refused = await runCliInProcess(['purge', ...args, '--format', 'json'], {
+        env: { ACTIVITY_DATABASE_URL: database.url },
+      });
+      expectJsonError(refused, 2, 'USAGE_INVALID');
     }
   });
 

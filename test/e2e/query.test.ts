@@ -1,24 +1,52 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAppWithDatabase } from '../../src/app/open-app.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { type EventJson, eventFields, expectEventShape } from '../helpers/event-shape.js';
-import { binPath, cliFor, expectExit, parseJson, parseNdjson, testSecret } from '../helpers/run-cli.js';
+import {
+  binPath,
+  cliFor,
+  expectExit,
+  inProcessCliFor,
+  parseJson,
+  parseNdjson,
+  testSecret,
+} from '../helpers/run-cli.js';
 
 let database: { url: string; drop(): Promise<void> };
+/** `activity …` in a process of its own: every query under test runs so. */
 let cli: ReturnType<typeof cliFor>;
+/** The same CLI in this process: for recording what the queries read. */
+let cliInProcess: ReturnType<typeof inProcessCliFor>;
 
 interface Page {
   data: EventJson[];
   next_cursor: string | null;
 }
 
-/** Records NDJSON lines for one tenant in one process. */
+/** Records NDJSON lines for one tenant with `record --file -`, in this process. */
 async function importEvents(tenant: string, events: readonly Record<string, unknown>[]) {
   const input = `${events.map((event) => JSON.stringify({ tenant_id: tenant, ...event })).join('\n')}\n`;
-  const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
+  const run = await cliInProcess(['record', '--file', '-', '--format', 'json'], { input });
   expectExit(run, 0);
   expect(parseJson(run.stdout)).toMatchObject({ recorded: events.length, rejected: [] });
+}
+
+/**
+ * Records events for one tenant as `record` checks them, all stamped `createdAt`: the
+ * database's own clock cannot be told when to stamp an event.
+ */
+async function recordAt(tenant: string, events: readonly Record<string, unknown>[], createdAt: Date) {
+  const config = loadConfig({ databaseUrl: database.url }, { ACTIVITY_SECRET: testSecret });
+  const { app, database: store } = await openAppWithDatabase(config);
+  try {
+    const prepared = events.map((event) => app.service.prepare({ tenant_id: tenant, ...event }));
+    await store.repository.append(tenant, prepared, { createdAt });
+  } finally {
+    await app.close();
+  }
 }
 
 async function queryPage(args: readonly string[]): Promise<Page> {
@@ -36,7 +64,9 @@ async function seqs(tenant: string, filters: readonly string[]): Promise<number[
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  cli = cliFor({ ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret });
+  const env = { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret };
+  cli = cliFor(env);
+  cliInProcess = inProcessCliFor(env);
 });
 afterAll(async () => {
   await database?.drop();
@@ -82,10 +112,10 @@ describe('query filters', () => {
   let late: EventJson[];
 
   beforeAll(async () => {
-    await importEvents(tenant, seeded.slice(0, 5));
-    // A gap, so that the second batch has a later created_at than the first.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await importEvents(tenant, seeded.slice(5));
+    // Two batches a second apart (and a minute ago, well within --since 15m).
+    const first = Date.now() - 60_000;
+    await recordAt(tenant, seeded.slice(0, 5), new Date(first));
+    await recordAt(tenant, seeded.slice(5), new Date(first + 1000));
     late = (await queryPage(['--tenant', tenant, '--limit', '2'])).data;
   });
 

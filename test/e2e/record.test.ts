@@ -9,6 +9,7 @@ import {
   createTempDir,
   expectExit,
   expectJsonError,
+  inProcessCliFor,
   parseJson,
   parseNdjson,
   testSecret,
@@ -16,18 +17,23 @@ import {
 
 let database: { url: string; drop(): Promise<void> };
 let temp: { path: string; remove(): Promise<void> };
+/** `activity …` in a process of its own: every record under test runs so. */
 let cli: ReturnType<typeof cliFor>;
+/** The same CLI in this process: for refusals, and for reading back what was stored. */
+let cliInProcess: ReturnType<typeof inProcessCliFor>;
 
 beforeAll(async () => {
   [database, temp] = await Promise.all([createTestDatabase(), createTempDir('record')]);
-  cli = cliFor({ ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret });
+  const env = { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret };
+  cli = cliFor(env);
+  cliInProcess = inProcessCliFor(env);
 });
 afterAll(async () => {
   await Promise.all([database?.drop(), temp?.remove()]);
 });
 
 async function queryAll(tenant: string): Promise<EventJson[]> {
-  const run = await cli(['query', '--tenant', tenant, '--all', '--format', 'ndjson']);
+  const run = await cliInProcess(['query', '--tenant', tenant, '--all', '--format', 'ndjson']);
   expectExit(run, 0);
   return parseNdjson<EventJson>(run.stdout);
 }
@@ -117,23 +123,14 @@ describe('record one event', () => {
 
   it('stores an IP only as a 64-hex keyed hash that is the same for every spelling of the address', async () => {
     const ip = '198.51.100.23';
-    const first = await recordJson(['--tenant', 'rec-ip', '--action', 'auth.login.success', '--ip', ip]);
-    const again = await recordJson(['--tenant', 'rec-ip', '--action', 'auth.login.success', '--ip', ip]);
-    const v6 = await recordJson([
-      '--tenant',
-      'rec-ip',
-      '--action',
-      'auth.login.success',
-      '--ip',
-      '2001:DB8::1',
-    ]);
-    const v6Long = await recordJson([
-      '--tenant',
-      'rec-ip',
-      '--action',
-      'auth.login.success',
-      '--ip',
-      '2001:0db8:0:0:0:0:0:1',
+    // Four processes at once: the hash depends on the address, not on the order.
+    const recordFrom = (address: string) =>
+      recordJson(['--tenant', 'rec-ip', '--action', 'auth.login.success', '--ip', address]);
+    const [first, again, v6, v6Long] = await Promise.all([
+      recordFrom(ip),
+      recordFrom(ip),
+      recordFrom('2001:DB8::1'),
+      recordFrom('2001:0db8:0:0:0:0:0:1'),
     ]);
     expect(first.ip_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(again.ip_hash).toBe(first.ip_hash);
@@ -142,8 +139,10 @@ describe('record one event', () => {
     expect(v6Long.ip_hash).toBe(v6.ip_hash);
     expect(first.ip_hash).not.toContain('198');
 
-    for (const format of ['json', 'csv']) {
-      const run = await cli(['query', '--tenant', 'rec-ip', '--format', format]);
+    const runs = await Promise.all(
+      ['json', 'csv'].map((format) => cli(['query', '--tenant', 'rec-ip', '--format', format])),
+    );
+    for (const run of runs) {
       expectExit(run, 0);
       expect(run.stdout).not.toContain(ip);
       expect(run.stdout.toLowerCase()).not.toContain('2001:db8');
@@ -152,7 +151,7 @@ describe('record one event', () => {
   });
 
   it('rejects an IP that is not an address, storing nothing', async () => {
-    const run = await cli([
+    const run = await cliInProcess([
       'record',
       '--tenant',
       'rec-bad-ip',
@@ -341,9 +340,12 @@ describe('record --file', () => {
     });
     expectExit(nothingLeft, 0);
     expect(parseJson(nothingLeft.stdout)).toMatchObject({ recorded: 0, committed_through_line: 3 });
-    const pastTheEnd = await cli(['record', '--file', '-', '--resume-from', '5', '--format', 'json'], {
-      input,
-    });
+    const pastTheEnd = await cliInProcess(
+      ['record', '--file', '-', '--resume-from', '5', '--format', 'json'],
+      {
+        input,
+      },
+    );
     expect(expectJsonError(pastTheEnd, 2, 'USAGE_INVALID').message).toBe(
       '--resume-from 5 is past the end of the input, which has 3 lines: is it the same input?',
     );
@@ -352,7 +354,7 @@ describe('record --file', () => {
 
   it('reports a rejected stdin line by its number and exits 2', async () => {
     const input = `${JSON.stringify({ tenant_id: 'imp-stdin-bad', action: 'auth.login.success' })}\n\n{"tenant_id":"imp-stdin-bad"}\n`;
-    const run = await cli(['record', '--file', '-', '--format', 'json'], { input });
+    const run = await cliInProcess(['record', '--file', '-', '--format', 'json'], { input });
     expectExit(run, 2);
     const report = parseJson<{ recorded: number; rejected: { line: number; code: string }[] }>(run.stdout);
     expect(report).toMatchObject({ recorded: 1, duplicates: 0 });
@@ -360,7 +362,13 @@ describe('record --file', () => {
   });
 
   it('a file that does not exist is an input error with exit 2', async () => {
-    const run = await cli(['record', '--file', join(temp.path, 'missing.ndjson'), '--format', 'json']);
+    const run = await cliInProcess([
+      'record',
+      '--file',
+      join(temp.path, 'missing.ndjson'),
+      '--format',
+      'json',
+    ]);
     expectJsonError(run, 2, 'INPUT_UNREADABLE');
   });
 });

@@ -16,6 +16,11 @@ import { openSse, type SseTestStream } from '../helpers/sse-client.js';
 
 const secret = 'e2e-serve-secret-0123456789abcdef0123456789';
 const jwtSecret = 'e2e-serve-jwt-secret-0123456789abcdef012345';
+/**
+ * How long serve may take to exit after SIGTERM: under the 10 s after which its drain
+ * closes every connection by force, so that a serve that waits for the drain fails.
+ */
+const serveStopMs = 9_000;
 
 describe('serve and tail, as processes', { timeout: 60_000 }, () => {
   let database: { url: string; drop(): Promise<void> };
@@ -100,14 +105,17 @@ describe('serve and tail, as processes', { timeout: 60_000 }, () => {
       expect(stream.events()).toEqual([one, two, three]);
     }
 
-    // SIGTERM with streams open: each process ends its streams and exits 0, promptly.
-    const stopped = await Promise.all([first.stop('SIGTERM'), second.stop('SIGTERM')]);
-    for (const stream of [onFirst, onSecond]) await stream.waitForEnd(1000);
-    for (const { exitCode, ms } of stopped) {
-      expect(exitCode).toBe(0);
-      // Soft: the rest of the test still runs when this fails.
-      expect.soft(ms, 'serve exits soon after SIGTERM once its streams have ended').toBeLessThan(3000);
+    // SIGTERM with streams open: each process ends its streams and exits 0, without
+    // waiting out its 10 s drain (the deadline below is under it).
+    const stopped = await Promise.all([
+      first.stop('SIGTERM', serveStopMs),
+      second.stop('SIGTERM', serveStopMs),
+    ]);
+    for (const stream of [onFirst, onSecond]) {
+      await stream.waitForEnd();
+      expect(stream.endedCleanly, 'serve ended the stream itself, not by dying or by its drain').toBe(true);
     }
+    for (const { exitCode } of stopped) expect(exitCode).toBe(0);
     expect(first.stderr()).toContain('"msg":"stopped"');
   });
 
@@ -133,9 +141,8 @@ describe('serve and tail, as processes', { timeout: 60_000 }, () => {
     for (const run of added) expectExit(run, 0);
     await tail.waitFor('the 2 recorded events', () => tail.ndjson().length >= 4, 15_000);
 
-    const { exitCode, ms } = await tail.stop('SIGINT');
+    const { exitCode } = await tail.stop('SIGINT');
     expect(exitCode).toBe(0);
-    expect(ms).toBeLessThan(3000);
     const printed = tail.ndjson();
     expect(printed.map((event) => event.seq)).toEqual([2, 3, 4, 5]);
     for (const event of printed) {
@@ -174,11 +181,10 @@ describe('serve and tail, as processes', { timeout: 60_000 }, () => {
     await post(serve.url, writeToken, { action: 'auth.logout.completed', actor_id: 'u_1' });
     await tail.waitFor('seq 3 over SSE', () => tail.ndjson().length >= 2);
 
-    // SIGTERM with tail's stream open: serve drains and exits 0 within a few seconds, even
-    // though tail reconnects at once (it must not get a new stream from a closing server).
-    const stopped = await serve.stop('SIGTERM');
+    // SIGTERM with tail's stream open: serve exits 0 before its 10 s drain would force it,
+    // even though tail reconnects at once (it must not get a new stream from a closing server).
+    const stopped = await serve.stop('SIGTERM', serveStopMs);
     expect(stopped.exitCode).toBe(0);
-    expect.soft(stopped.ms, 'serve exits soon after SIGTERM while tail --url is attached').toBeLessThan(5000);
 
     // Recorded while no server runs; the restarted one must replay it from the database.
     const whileDown = await cli([

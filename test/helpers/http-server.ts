@@ -1,8 +1,9 @@
 import { createConnection } from 'node:net';
-import { type ActivityApp, openApp } from '../../src/app/open-app.js';
+import { type ActivityApp, openAppWithDatabase } from '../../src/app/open-app.js';
 import { createTokenSigner } from '../../src/auth/sign-token.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { type RunningServer, type ServerOptions, startServer } from '../../src/http/server.js';
+import type { Database } from '../../src/store/open-database.js';
 import { createSseParser, type SseMessage } from '../../src/stream/sse-frames.js';
 import type { StreamLimits } from '../../src/stream/stream-hub.js';
 
@@ -24,6 +25,8 @@ export interface TokenOptions {
 export interface TestServer {
   url: string;
   app: ActivityApp;
+  /** The database under the app, for a test that must give an event its time. */
+  database: Database;
   /** Every structured log line the server wrote, in order. */
   logs: Record<string, unknown>[];
   /** A bearer token for `tenantId`, signed with the server's key. */
@@ -45,6 +48,8 @@ export interface TestServerOptions {
   streamLimits?: StreamLimits;
   /** Server options other than the defaults (heartbeat, stall timeout, connection cap). */
   server?: Partial<ServerOptions>;
+  /** The clock that resolves relative times (`?since=1h`), when not the system's. */
+  clock?: () => Date;
 }
 
 /** `activity serve` in-process on a free loopback port, as the CLI wires it. */
@@ -57,8 +62,9 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   const log = (record: Record<string, unknown>) => {
     logs.push(record);
   };
-  const app = await openApp(config, {
+  const { app, database } = await openAppWithDatabase(config, {
     stream: true,
+    ...(options.clock ? { clock: options.clock } : {}),
     ...(options.streamLimits ? { streamLimits: options.streamLimits } : {}),
     onBackgroundError: (error) => log({ msg: 'background error', error: String(error) }),
   });
@@ -74,6 +80,7 @@ export async function startTestServer(options: TestServerOptions): Promise<TestS
   return {
     url: server.url,
     app,
+    database,
     logs,
     async token(tenantId, tokenOptions = {}) {
       const now = tokenOptions.now;

@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { expect } from 'vitest';
@@ -34,6 +36,41 @@ export interface RunOptions {
  */
 export async function runCli(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
   return runProcess(process.execPath, [binPath, ...args], options);
+}
+
+/**
+ * Runs the CLI in this process, through the same `runCli` that bin/activity.js calls,
+ * with the environment `cleanEnvironment` gives a child and pipes for stdin, stdout and
+ * stderr (no TTY). For what a process adds nothing to (usage errors, exit codes); the
+ * working directory is not changed, so give such a run no command that uses it.
+ */
+export async function runCliInProcess(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const output = Promise.all([text(stdout), text(stderr)]);
+  const stdin = options.input === undefined ? Readable.from([]) : Readable.from([Buffer.from(options.input)]);
+  const argv = [process.execPath, binPath, ...args];
+  const started = Date.now();
+  // Imported here, so that files that only spawn the CLI do not load its source.
+  const { runCli } = await import('../../src/cli/main.js');
+  const exitCode = await runCli(argv, {
+    stdin,
+    stdout,
+    stderr,
+    env: cleanEnvironment(options.env),
+    // What /proc/self/cmdline holds for a child given these (UTF-8) arguments.
+    argvBytes: () => argv.map((argument) => Buffer.from(argument, 'utf8')),
+  });
+  stdout.end();
+  stderr.end();
+  const [stdoutText, stderrText] = await output;
+  return { exitCode, stdout: stdoutText, stderr: stderrText, durationMs: Date.now() - started };
+}
+
+/** `runCliInProcess` bound to one database (and secret), like `cliFor`. */
+export function inProcessCliFor(env: Record<string, string | undefined>) {
+  return (args: readonly string[], options: RunOptions = {}) =>
+    runCliInProcess(args, { ...options, env: { ...env, ...options.env } });
 }
 
 /**

@@ -12,6 +12,8 @@ export interface SseTestStream {
   readonly messages: readonly SseMessage[];
   /** True once the server ended the body (or the connection broke). */
   readonly ended: boolean;
+  /** True once the server ended the body as it should (a chunked body's last chunk), not by a broken connection. */
+  readonly endedCleanly: boolean;
   /** The parsed `data` of every `activity` message so far. */
   events(): ActivityEvent[];
   /** The seq of every `activity` message so far. */
@@ -38,6 +40,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   });
   let text = '';
   let ended = false;
+  let endedCleanly = false;
   const messages: SseMessage[] = [];
   const parse = createSseParser();
   const conditions = new Conditions();
@@ -56,6 +59,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
         take(decoder.decode(chunk, { stream: true }));
         wake();
       }
+      endedCleanly = true;
     } catch {
       // An abort (our close) or a broken connection: either way the stream is over.
     } finally {
@@ -75,6 +79,9 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     },
     get ended() {
       return ended;
+    },
+    get endedCleanly() {
+      return endedCleanly;
     },
     events() {
       return messages

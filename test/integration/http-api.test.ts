@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityEvent } from '../../src/domain/event.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { expectEventShape } from '../helpers/event-shape.js';
@@ -9,11 +9,12 @@ import {
   type ApiResponse,
   call,
   openRawConnection,
-  readStream,
   startTestServer,
   type TestServer,
   testJwtSecret,
 } from '../helpers/http-server.js';
+import { newEvent } from '../helpers/new-event.js';
+import { eventually, openSse } from '../helpers/sse-client.js';
 
 interface Page {
   data: ActivityEvent[];
@@ -98,15 +99,18 @@ function base64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('HTTP API contract', () => {
   let database: { url: string; drop(): Promise<void> };
   let server: TestServer;
+  /** The server's clock for relative times (`?since=1h`): the system's unless a test sets it. */
+  let now: Date | undefined;
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    server = await startTestServer({ databaseUrl: database.url });
+    server = await startTestServer({ databaseUrl: database.url, clock: () => now ?? new Date() });
+  });
+  afterEach(() => {
+    now = undefined;
   });
   afterAll(async () => {
     await server?.close();
@@ -198,11 +202,21 @@ describe('HTTP API contract', () => {
 
     it('since and until take RFC 3339 times: since includes, until excludes', async () => {
       const tenant = newTenant('window');
-      const events: ActivityEvent[] = [];
-      for (let i = 0; i < 3; i++) {
-        events.push(...(await record(tenant, [{ action: 'auth.token.refreshed' }])));
-        await sleep(15);
+      // One millisecond apart, given by the test: the database's own clock may give two
+      // events the same millisecond.
+      const first = Date.now() - 60_000;
+      const times = [0, 1, 2].map((i) => new Date(first + i).toISOString());
+      for (const time of times) {
+        await server.database.repository.append(
+          tenant,
+          [newEvent(tenant, { action: 'auth.token.refreshed' })],
+          {
+            createdAt: new Date(time),
+          },
+        );
       }
+      const events = (await list(tenant)).data.reverse();
+      expect(events.map((event) => event.created_at)).toEqual(times);
       const middle = events[1] as ActivityEvent;
       const seqs = async (query: string) => (await list(tenant, query)).data.map((event) => event.seq);
       expect(await seqs(`?since=${encodeURIComponent(middle.created_at)}`)).toEqual([3, 2]);
@@ -217,12 +231,19 @@ describe('HTTP API contract', () => {
 
     it('since and until take relative ages meaning "that long ago"', async () => {
       const tenant = newTenant('relative');
-      await record(tenant, [{ action: 'auth.token.refreshed' }, { action: 'auth.token.refreshed' }]);
+      const recorded = await record(tenant, [
+        { action: 'auth.token.refreshed' },
+        { action: 'auth.token.refreshed' },
+      ]);
+      const latest = Math.max(...recorded.map((event) => Date.parse(event.created_at)));
+      // The server's clock stands still at the later event's millisecond, then 1001 ms on.
+      now = new Date(latest);
       expect((await list(tenant, '?since=1h')).data).toHaveLength(2);
       expect((await list(tenant, '?until=1h')).data).toHaveLength(0);
       expect((await list(tenant, '?since=7d&until=1s')).data).toHaveLength(0);
-      await sleep(1300);
+      now = new Date(latest + 1001);
       expect((await list(tenant, '?since=7d&until=1s')).data).toHaveLength(2);
+      expect((await list(tenant, '?since=1s')).data).toHaveLength(0);
     });
 
     it.each(['since=999999w', 'until=0000-12-31T23:59:59Z', 'since=10000-01-01T00:00:00Z'])(
@@ -650,12 +671,23 @@ describe('HTTP API contract', () => {
       const body = { id, action: 'auth.login.success', actor_id: 'u1' };
       const first = await api<ActivityEvent>('/api/v1/activity', { token: await tokenFor(tenant), body });
       expect(first.status, first.text).toBe(201);
-      await sleep(5);
       const again = await api<ActivityEvent>('/api/v1/activity', { token: await tokenFor(tenant), body });
       expect(again.status, again.text).toBe(201);
       expect(again.json).toEqual(first.json);
       expect(first.json).toMatchObject({ id, seq: 1 });
       expect((await list(tenant)).data.map((event) => event.id)).toEqual([id]);
+      // An event stored a minute ago and retried keeps its time: a retry never stamps it anew.
+      const older = '0190a0c4-7b7e-7000-8000-000000000002';
+      const other = newTenant('post-retry-old');
+      const createdAt = new Date(Date.now() - 60_000);
+      await server.database.repository.append(other, [newEvent(other, { id: older })], { createdAt });
+      const retried = await api<ActivityEvent>('/api/v1/activity', {
+        token: await tokenFor(other),
+        body: { id: older, action: 'auth.login.success', actor_id: 'u_1' },
+      });
+      expect(retried.status, retried.text).toBe(201);
+      expect(retried.json).toMatchObject({ id: older, seq: 1, created_at: createdAt.toISOString() });
+      expect((await list(other)).data).toEqual([retried.json]);
     });
 
     it('writes a structured "recorded" log line with activity_event_id for each event written', async () => {
@@ -1070,19 +1102,23 @@ describe('HTTP API contract', () => {
         { action: 'auth.logout.completed' },
         { action: 'auth.email.verified' },
       ]);
-      let live: ActivityEvent[] = [];
-      const started = Date.now();
-      const stream = await readStream(server.url, '/api/v1/activity/stream', {
-        headers: { authorization: `Bearer ${token}`, 'last-event-id': '1' },
-        forMs: 800,
-        during: async () => {
-          expect(Date.now() - started).toBeLessThan(2000);
-          live = await record(tenant, [{ action: 'auth.token.refreshed' }]);
-        },
+      // openSse resolves on the headers: nothing live is recorded before they came.
+      const stream = await openSse(`${server.url}/api/v1/activity/stream`, {
+        authorization: `Bearer ${token}`,
+        'last-event-id': '1',
       });
-      expect(stream.status).toBe(200);
-      expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
-      const frames = stream.frames.filter((frame) => frame.event === 'activity');
+      let frames: typeof stream.messages = [];
+      try {
+        expect(stream.status).toBe(200);
+        expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+        await stream.waitFor('the replay of seq 2 and 3', (s) => s.seqs().includes(3));
+        const live = await record(tenant, [{ action: 'auth.token.refreshed' }]);
+        await stream.waitFor('the live event, seq 4', (s) => s.seqs().includes(4));
+        frames = stream.messages.filter((frame) => frame.event === 'activity');
+        expect(JSON.parse(frames.at(-1)?.data ?? 'null')).toEqual(live[0]);
+      } finally {
+        await stream.close();
+      }
       expect(frames.map((frame) => frame.id)).toEqual(['2', '3', '4']);
       const events = frames.map((frame) => JSON.parse(frame.data) as ActivityEvent);
       expect(events.map((event) => [event.seq, event.action])).toEqual([
@@ -1090,7 +1126,6 @@ describe('HTTP API contract', () => {
         [3, 'auth.email.verified'],
         [4, 'auth.token.refreshed'],
       ]);
-      expect(events[2]).toEqual(live[0]);
     });
 
     it('?after=N resumes like Last-Event-ID, and filters apply', async () => {
@@ -1101,13 +1136,17 @@ describe('HTTP API contract', () => {
         { action: 'auth.logout.completed' },
         { action: 'auth.email.verified' },
       ]);
-      const stream = await readStream(
-        server.url,
-        `/api/v1/activity/stream?after=1&action=auth.*&access_token=${await tokenFor(tenant)}`,
-        { forMs: 500 },
+      const stream = await openSse(
+        `${server.url}/api/v1/activity/stream?after=1&action=auth.*&access_token=${await tokenFor(tenant)}`,
       );
-      expect(stream.status).toBe(200);
-      expect(stream.frames.map((frame) => frame.id)).toEqual(['3', '4']);
+      try {
+        expect(stream.status).toBe(200);
+        // Seq 4 is the last that matches: all that comes before it is in.
+        await stream.waitFor('the replay up to seq 4', (s) => s.seqs().includes(4));
+        expect(stream.messages.map((frame) => frame.id)).toEqual(['3', '4']);
+      } finally {
+        await stream.close();
+      }
     });
 
     it.each([
@@ -1129,19 +1168,21 @@ describe('HTTP API contract', () => {
       const connections = async () =>
         metricValue((await api('/metrics')).text, 'activity_stream_connections');
       // Streams of earlier tests end when the server notices their client left.
-      for (let attempt = 0; attempt < 50 && (await connections()) !== 0; attempt++) await sleep(20);
+      await eventually('the streams of earlier tests to be closed', async () => (await connections()) === 0);
       const before = (await api('/metrics')).text;
       expect(metricValue(before, 'activity_stream_connections')).toBe(0);
       let during = '';
-      await readStream(server.url, '/api/v1/activity/stream', {
-        headers: { authorization: `Bearer ${await tokenFor(tenant)}` },
-        forMs: 300,
-        during: async () => {
-          await record(tenant, [{ action: 'auth.email.verified' }]);
-          await sleep(300);
-          during = (await api('/metrics')).text;
-        },
+      const stream = await openSse(`${server.url}/api/v1/activity/stream`, {
+        authorization: `Bearer ${await tokenFor(tenant)}`,
       });
+      try {
+        await record(tenant, [{ action: 'auth.email.verified' }]);
+        // The server observes the lag as it writes the event, before the client has it.
+        await stream.waitFor('the live event', (s) => s.seqs().length === 1);
+        during = (await api('/metrics')).text;
+      } finally {
+        await stream.close();
+      }
       expect(
         metricValue(during, 'activity_stream_connections') -
           metricValue(before, 'activity_stream_connections'),
@@ -1150,18 +1191,10 @@ describe('HTTP API contract', () => {
         metricValue(during, 'activity_stream_lag_seconds_count') -
           metricValue(before, 'activity_stream_lag_seconds_count'),
       ).toBe(1);
-      let after = '';
-      for (let attempt = 0; attempt < 50; attempt++) {
-        after = (await api('/metrics')).text;
-        if (
-          metricValue(after, 'activity_stream_connections') ===
-          metricValue(before, 'activity_stream_connections')
-        )
-          break;
-        await sleep(20);
-      }
-      expect(metricValue(after, 'activity_stream_connections')).toBe(
-        metricValue(before, 'activity_stream_connections'),
+      // The gauge falls once the server notices the client left: no event says when.
+      await eventually(
+        'activity_stream_connections to fall back after the client left',
+        async () => (await connections()) === metricValue(before, 'activity_stream_connections'),
       );
     });
 

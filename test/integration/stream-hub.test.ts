@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActivityApp, openAppWithDatabase } from '../../src/app/open-app.js';
@@ -116,6 +117,19 @@ function collect(subscription: Subscription) {
       expect(seqs(), `seq ${seq} arrived before the subscription closed`).toContain(seq);
     },
   };
+}
+
+/** How many connections Redis has subscribed to the live stream's channel. */
+async function channelSubscribers(url: string): Promise<number> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const [, count] = (await client.pubsub('NUMSUB', 'activity:events')) as [string, number];
+    return count;
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** A transport that passes on only the notices `keep` accepts. */
@@ -485,12 +499,19 @@ describe.each(transportKinds)('the live stream hub over the %s transport', (kind
       const reader = collect(await resyncing.subscribe(t, {}));
       await record(t);
       await reader.until(1);
+      const redisUrl = fixture.redis?.url as string;
+      const subscribed = await channelSubscribers(redisUrl);
       await fixture.redis?.restart();
       // Recorded while the transports may still be reconnecting: the notice may be lost,
       // the resync after the reconnect must fetch it.
       await record(t);
       await reader.until(2, 8000);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // A notice sent before a subscriber is back on the channel is lost (no poll here).
+      await eventually(
+        `the ${subscribed} subscribers of before the restart to be back on the channel`,
+        async () => (await channelSubscribers(redisUrl)) >= subscribed,
+        8000,
+      );
       await recordMany(t, 2);
       await reader.until(4, 8000);
       expect(reader.seqs()).toEqual([1, 2, 3, 4]);
