@@ -12,6 +12,7 @@ const src = fileURLToPath(new URL('../../src', import.meta.url));
  */
 const allowed: Record<string, readonly string[]> = {
   privacy: [],
+  integrity: [],
   domain: ['privacy'],
   registry: ['domain', 'privacy'],
   auth: ['domain', 'privacy'],
