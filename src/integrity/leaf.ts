@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import canonicalizeModule from 'canonicalize';
+
+// canonicalize is CommonJS whose types declare an ES default export: imported from an
+// ES module, the default is the function itself.
+const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
+
+/** The fields of an event a leaf's digest covers: all of the event model but `seq` and `created_at`. */
+export interface LeafEvent {
+  id: string;
+  tenant_id: string;
+  seq: number;
+  action: string;
+  actor_type: string;
+  actor_id: string | null;
+  object_type: string | null;
+  object_id: string | null;
+  status: string;
+  source: string | null;
+  request_id: string | null;
+  ip_hash: string | null;
+  user_agent: string | null;
+  metadata: Record<string, unknown>;
+  /** As the API returns it: RFC 3339 UTC with milliseconds. */
+  created_at: string;
+}
+
+export const leafSize = 48;
+
+/**
+ * The leaf (v1) of an event in its tenant's tree, as DESIGN.md defines it: `digest ‖
+ * seq ‖ t`, 48 bytes. `digest` is SHA-256 of the RFC 8785 (JCS) canonical JSON of the
+ * event's fields but `seq` and `created_at`, nulls included; `seq` is 8 bytes
+ * big-endian; `t` is `created_at` in microseconds since the epoch, 8 bytes big-endian,
+ * signed. A verifier recomputes it from a queried or exported event alone.
+ */
+export function leafOf(event: LeafEvent): Uint8Array {
+  const covered = {
+    id: event.id,
+    tenant_id: event.tenant_id,
+    action: event.action,
+    actor_type: event.actor_type,
+    actor_id: event.actor_id,
+    object_type: event.object_type,
+    object_id: event.object_id,
+    status: event.status,
+    source: event.source,
+    request_id: event.request_id,
+    ip_hash: event.ip_hash,
+    user_agent: event.user_agent,
+    metadata: event.metadata,
+  };
+  const createdMs = Date.parse(event.created_at);
+  if (!Number.isSafeInteger(event.seq) || event.seq < 1 || Number.isNaN(createdMs)) {
+    throw new RangeError('an event with a seq of 1 or more and a created_at time has a leaf');
+  }
+  const leaf = Buffer.alloc(leafSize);
+  createHash('sha256')
+    .update(canonicalize(covered) as string, 'utf8')
+    .digest()
+    .copy(leaf, 0);
+  leaf.writeBigUInt64BE(BigInt(event.seq), 32);
+  leaf.writeBigInt64BE(BigInt(createdMs) * 1000n, 40);
+  return leaf;
+}
