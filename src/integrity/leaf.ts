@@ -1,29 +1,10 @@
 import { createHash } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
+import type { ActivityEvent } from '../domain/event.js';
 
 // canonicalize is CommonJS whose types declare an ES default export: imported from an
 // ES module, the default is the function itself.
 const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
-
-/** The fields of an event a leaf's digest covers: all of the event model but `seq` and `created_at`. */
-export interface LeafEvent {
-  id: string;
-  tenant_id: string;
-  seq: number;
-  action: string;
-  actor_type: string;
-  actor_id: string | null;
-  object_type: string | null;
-  object_id: string | null;
-  status: string;
-  source: string | null;
-  request_id: string | null;
-  ip_hash: string | null;
-  user_agent: string | null;
-  metadata: Record<string, unknown>;
-  /** As the API returns it: RFC 3339 UTC with milliseconds. */
-  created_at: string;
-}
 
 export const leafSize = 48;
 
@@ -34,7 +15,7 @@ export const leafSize = 48;
  * big-endian; `t` is `created_at` in microseconds since the epoch, 8 bytes big-endian,
  * signed. A verifier recomputes it from a queried or exported event alone.
  */
-export function leafOf(event: LeafEvent): Uint8Array {
+export function leafOf(event: ActivityEvent): Uint8Array {
   const covered = {
     id: event.id,
     tenant_id: event.tenant_id,

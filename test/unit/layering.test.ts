@@ -12,7 +12,7 @@ const src = fileURLToPath(new URL('../../src', import.meta.url));
  */
 const allowed: Record<string, readonly string[]> = {
   privacy: [],
-  integrity: [],
+  integrity: ['domain'],
   domain: ['privacy'],
   registry: ['domain', 'privacy'],
   auth: ['domain', 'privacy'],

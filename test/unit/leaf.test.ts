@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type LeafEvent, leafOf, leafSize } from '../../src/integrity/leaf.js';
+import type { ActivityEvent } from '../../src/domain/event.js';
+import { leafOf, leafSize } from '../../src/integrity/leaf.js';
 
-const event: LeafEvent = {
+const event: ActivityEvent = {
   id: '0190a0c4-7b7e-7000-8000-000000000001',
   tenant_id: 'acme',
   seq: 258,
@@ -36,13 +37,13 @@ describe('the leaf (v1) of an event', () => {
   it('is the same whatever order the fields and metadata keys come in', () => {
     const reordered = JSON.parse(
       JSON.stringify({ ...event, metadata: { context: { a: [true, null, 'é'], b: 1 }, method: 'sso' } }),
-    ) as LeafEvent;
+    ) as ActivityEvent;
     expect(Buffer.from(leafOf(reordered)).equals(Buffer.from(leafOf(event)))).toBe(true);
   });
 
   it('changes with any covered field, the seq or the time', () => {
     const base = Buffer.from(leafOf(event));
-    const changes: Partial<LeafEvent>[] = [
+    const changes: Partial<ActivityEvent>[] = [
       { actor_id: 'u_2' },
       { actor_id: null },
       { status: 'failure' },
