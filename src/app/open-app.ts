@@ -1,13 +1,16 @@
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { ActivityError } from '../domain/errors.js';
+import { type CheckpointSigner, checkpointSigner } from '../integrity/checkpoint-signer.js';
+import { newSigningKeyPem, parseSigningKey } from '../integrity/signing-key.js';
 import { type ActivityMetrics, createMetrics } from '../metrics/metrics.js';
 import { deriveKeys } from '../privacy/keys.js';
 import { createRegistry, type Registry } from '../registry/registry.js';
 import { loadRegistryFile } from '../registry/registry-file.js';
 import { type ActivityObserver, ActivityService } from '../service/activity-service.js';
+import { IntegrityService } from '../service/integrity-service.js';
 import { MigrationService } from '../service/migration-service.js';
 import { RetentionService } from '../service/retention-service.js';
 import { type Database, type OpenDatabaseOptions, openDatabase } from '../store/open-database.js';
@@ -23,6 +26,8 @@ export interface ActivityApp {
   service: ActivityService;
   /** Tenant policies, legal holds and purge. */
   retention: RetentionService;
+  /** Checkpoints, proofs and verification of the tenants' trees. */
+  integrity: IntegrityService;
   metrics: ActivityMetrics;
   /** Tells other processes of new events (Redis, LISTEN/NOTIFY, or in-process). */
   transport: StreamTransport;
@@ -94,6 +99,7 @@ export async function openAppWithDatabase(
       config,
       service,
       retention: new RetentionService({ events: database.repository, retention: database.retention }),
+      integrity: integrityServiceOf(config, database),
       metrics,
       transport,
       hub,
@@ -112,6 +118,66 @@ export async function openAppWithDatabase(
   } catch (error) {
     await database.close();
     throw error;
+  }
+}
+
+/** The integrity use cases on `database`, with the signing key loaded on first use. */
+function integrityServiceOf(config: Config, database: Database): IntegrityService {
+  let signer: Promise<CheckpointSigner> | undefined;
+  return new IntegrityService({
+    events: database.repository,
+    integrity: database.integrity,
+    logName: config.logName,
+    signer: () => {
+      signer ??= loadSigningKey(config).then((key) => checkpointSigner(config.logName, key));
+      return signer;
+    },
+  });
+}
+
+/**
+ * ACTIVITY_SIGNING_KEY_FILE; the embedded default keeps its own beside its data,
+ * created on first use (0600), as it does its secret.
+ */
+async function loadSigningKey(config: Config): Promise<KeyObject> {
+  const { signingKeyFile, database } = config;
+  const path =
+    signingKeyFile ??
+    (database.kind === 'pglite' && !database.dataDir.startsWith('memory://')
+      ? join(database.dataDir, 'signing-key.pem')
+      : undefined);
+  if (path === undefined) {
+    if (database.kind === 'pglite') return parseSigningKey(newSigningKeyPem());
+    throw new ActivityError(
+      'CONFIG_INVALID',
+      'ACTIVITY_SIGNING_KEY_FILE is required with PostgreSQL to sign checkpoints: an Ed25519 private key in PKCS#8 PEM, e.g. `openssl genpkey -algorithm ed25519 -out signing-key.pem`',
+    );
+  }
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' || signingKeyFile !== undefined) {
+      throw new ActivityError('CONFIG_INVALID', `ACTIVITY_SIGNING_KEY_FILE ${path} cannot be read (${code})`);
+    }
+    pem = newSigningKeyPem();
+    try {
+      await writeFile(path, pem, { mode: 0o600, flag: 'wx' });
+    } catch (writeError) {
+      // Another process made it first: use that one.
+      if ((writeError as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError;
+      pem = await readFile(path, 'utf8');
+    }
+  }
+  try {
+    return parseSigningKey(pem);
+  } catch (error) {
+    // The message never quotes the file: it holds a private key.
+    throw new ActivityError(
+      'CONFIG_INVALID',
+      `${signingKeyFile ? 'ACTIVITY_SIGNING_KEY_FILE ' : ''}${path} ${(error as Error).message}`,
+    );
   }
 }
 

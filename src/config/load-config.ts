@@ -29,6 +29,10 @@ export interface Config {
   lockTimeoutMs: number;
   /** ACTIVITY_STATEMENT_TIMEOUT: how long such a statement may run, exports apart (0: no limit). */
   statementTimeoutMs: number;
+  /** ACTIVITY_SIGNING_KEY_FILE: the Ed25519 key (PKCS#8 PEM) that signs checkpoints; the embedded database keeps its own when unset. */
+  signingKeyFile: string | undefined;
+  /** ACTIVITY_LOG_NAME: the log's name in checkpoint origins and as the key's name. */
+  logName: string;
 }
 
 const optionalText = z
@@ -101,6 +105,15 @@ const environmentSchema = z
     ACTIVITY_REGISTRY_FILE: optionalText,
     ACTIVITY_LOCK_TIMEOUT: timeoutText(5_000),
     ACTIVITY_STATEMENT_TIMEOUT: timeoutText(30_000),
+    ACTIVITY_SIGNING_KEY_FILE: optionalText,
+    // A signed-note key name: no spaces, no "+"; and the first part of every origin.
+    ACTIVITY_LOG_NAME: optionalText.pipe(
+      z
+        .string()
+        .regex(/^[^\s+]{1,128}$/u, 'must be 1 to 128 characters with no space or "+"')
+        .optional()
+        .transform((value) => value ?? 'activity'),
+    ),
   })
   // An identity provider's keys sign tokens for other services too: without both checks
   // a token minted for any of them would be accepted.
@@ -166,6 +179,8 @@ export function loadConfig(
     registryFile: env.ACTIVITY_REGISTRY_FILE,
     lockTimeoutMs: env.ACTIVITY_LOCK_TIMEOUT,
     statementTimeoutMs: env.ACTIVITY_STATEMENT_TIMEOUT,
+    signingKeyFile: env.ACTIVITY_SIGNING_KEY_FILE,
+    logName: env.ACTIVITY_LOG_NAME,
   };
 }
 

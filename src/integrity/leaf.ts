@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
-import type { ActivityEvent } from '../domain/event.js';
+import type { ActivityEvent, NewActivityEvent } from '../domain/event.js';
 
 // canonicalize is CommonJS whose types declare an ES default export: imported from an
 // ES module, the default is the function itself.
@@ -16,6 +16,23 @@ export const leafSize = 48;
  * signed. A verifier recomputes it from a queried or exported event alone.
  */
 export function leafOf(event: ActivityEvent): Uint8Array {
+  const createdMs = Date.parse(event.created_at);
+  if (!Number.isSafeInteger(event.seq) || event.seq < 1 || Number.isNaN(createdMs)) {
+    throw new RangeError('an event with a seq of 1 or more and a created_at time has a leaf');
+  }
+  const leaf = Buffer.alloc(leafSize);
+  eventDigest(event).copy(leaf, 0);
+  leaf.writeBigUInt64BE(BigInt(event.seq), 32);
+  leaf.writeBigInt64BE(BigInt(createdMs) * 1000n, 40);
+  return leaf;
+}
+
+/**
+ * The leaf's `digest`: SHA-256 of the canonical JSON of the event's fields but `seq`
+ * and `created_at`. Writers compute it before the database gives those two, which
+ * the database then hashes with it (activity_leaf_hash, migrations/0004).
+ */
+export function eventDigest(event: NewActivityEvent): Buffer {
   const covered = {
     id: event.id,
     tenant_id: event.tenant_id,
@@ -31,16 +48,7 @@ export function leafOf(event: ActivityEvent): Uint8Array {
     user_agent: event.user_agent,
     metadata: event.metadata,
   };
-  const createdMs = Date.parse(event.created_at);
-  if (!Number.isSafeInteger(event.seq) || event.seq < 1 || Number.isNaN(createdMs)) {
-    throw new RangeError('an event with a seq of 1 or more and a created_at time has a leaf');
-  }
-  const leaf = Buffer.alloc(leafSize);
-  createHash('sha256')
+  return createHash('sha256')
     .update(canonicalize(covered) as string, 'utf8')
-    .digest()
-    .copy(leaf, 0);
-  leaf.writeBigUInt64BE(BigInt(event.seq), 32);
-  leaf.writeBigInt64BE(BigInt(createdMs) * 1000n, 40);
-  return leaf;
+    .digest();
 }

@@ -28,33 +28,49 @@ export function treeHead(leafHashes: readonly Uint8Array[]): Uint8Array {
 
 /** RFC 9162 §2.1.3.1: the inclusion proof of leaf `index` in the tree of `leafHashes`. */
 export function inclusionProof(leafHashes: readonly Uint8Array[], index: number): Uint8Array[] {
-  if (!Number.isSafeInteger(index) || index < 0 || index >= leafHashes.length) {
-    throw new RangeError(`leaf ${index} is not in a tree of ${leafHashes.length}`);
-  }
-  const proof: Uint8Array[] = [];
-  // Down from the whole tree to the leaf; the siblings, leaf first, are the proof.
-  let from = 0;
-  let to = leafHashes.length;
-  while (to - from > 1) {
-    const split = from + largestPowerOfTwoBelow(to - from);
-    if (index < split) {
-      proof.push(headOf(leafHashes, split, to));
-      to = split;
-    } else {
-      proof.push(headOf(leafHashes, from, split));
-      from = split;
-    }
-  }
-  return proof.reverse();
+  return inclusionRanges(index, leafHashes.length).map(([from, to]) => headOf(leafHashes, from, to));
 }
 
 /** RFC 9162 §2.1.4.1: the consistency proof of the tree of `size1` leaves with the whole. */
 export function consistencyProof(leafHashes: readonly Uint8Array[], size1: number): Uint8Array[] {
-  const size2 = leafHashes.length;
-  if (!Number.isSafeInteger(size1) || size1 < 1 || size1 > size2) {
+  return consistencyRanges(size1, leafHashes.length).map(([from, to]) => headOf(leafHashes, from, to));
+}
+
+/** A run of leaves [from, to) whose head is one hash of a proof. */
+export type LeafRange = readonly [from: number, to: number];
+
+/**
+ * The ranges whose heads make the inclusion proof of leaf `index` in a tree of `size`,
+ * in proof order. Each starts at a multiple of a power of two at least its length, so
+ * its head is the fold of its perfect subtrees (see perfectSubtrees).
+ */
+export function inclusionRanges(index: number, size: number): LeafRange[] {
+  if (!isIndex(index) || !isIndex(size) || index >= size) {
+    throw new RangeError(`leaf ${index} is not in a tree of ${size}`);
+  }
+  const ranges: LeafRange[] = [];
+  // Down from the whole tree to the leaf; the siblings, leaf first, are the proof.
+  let from = 0;
+  let to = size;
+  while (to - from > 1) {
+    const split = from + largestPowerOfTwoBelow(to - from);
+    if (index < split) {
+      ranges.push([split, to]);
+      to = split;
+    } else {
+      ranges.push([from, split]);
+      from = split;
+    }
+  }
+  return ranges.reverse();
+}
+
+/** The ranges whose heads make the consistency proof from `size1` to `size2`, in proof order. */
+export function consistencyRanges(size1: number, size2: number): LeafRange[] {
+  if (!isIndex(size1) || !isIndex(size2) || size1 < 1 || size1 > size2) {
     throw new RangeError(`no consistency proof from ${size1} to ${size2}`);
   }
-  const proof: Uint8Array[] = [];
+  const ranges: LeafRange[] = [];
   let from = 0;
   let to = size2;
   let m = size1;
@@ -63,17 +79,48 @@ export function consistencyProof(leafHashes: readonly Uint8Array[], size1: numbe
   while (m !== to - from) {
     const k = largestPowerOfTwoBelow(to - from);
     if (m <= k) {
-      proof.push(headOf(leafHashes, from + k, to));
+      ranges.push([from + k, to]);
       to = from + k;
     } else {
-      proof.push(headOf(leafHashes, from, from + k));
+      ranges.push([from, from + k]);
       from += k;
       m -= k;
       whole = false;
     }
   }
-  if (!whole) proof.push(headOf(leafHashes, from, to));
-  return proof.reverse();
+  if (!whole) ranges.push([from, to]);
+  return ranges.reverse();
+}
+
+/** A perfect subtree: the 2^level leaves from index × 2^level. */
+export interface Subtree {
+  level: number;
+  index: number;
+}
+
+/**
+ * The perfect subtrees that make up leaves [from, to), largest first, when `from` is a
+ * multiple of a power of two at least `to - from` (every range of a proof, and every
+ * prefix [0, n)): the range's head is their fold (foldSubtrees).
+ */
+export function perfectSubtrees([from, to]: LeafRange): Subtree[] {
+  const subtrees: Subtree[] = [];
+  let start = from;
+  while (start < to) {
+    let size = 1;
+    while (start % (size * 2) === 0 && start + size * 2 <= to) size *= 2;
+    subtrees.push({ level: Math.log2(size), index: start / size });
+    start += size;
+  }
+  return subtrees;
+}
+
+/** The head of consecutive perfect subtrees, largest first, given their hashes: folded from the right. */
+export function foldSubtrees(hashes: readonly Uint8Array[]): Uint8Array {
+  if (hashes.length === 0) throw new RangeError('no subtrees to fold');
+  let head = hashes[hashes.length - 1] as Uint8Array;
+  for (let i = hashes.length - 2; i >= 0; i--) head = nodeHash(hashes[i] as Uint8Array, head);
+  return head;
 }
 
 /** RFC 9162 §2.1.3.2: whether `proof` shows the leaf at `index` in the tree of `size` with head `root`. */

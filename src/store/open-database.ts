@@ -4,10 +4,12 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { tcpKeepAlive } from '../config/connections.js';
 import type { DatabaseTarget } from '../config/load-config.js';
 import type { ActivityRepository } from '../domain/activity-repository.js';
+import type { IntegrityRepository } from '../domain/integrity-repository.js';
 import type { RetentionRepository } from '../domain/retention.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import type { CopyOut } from './events/export.js';
 import { KyselyActivityRepository } from './events/repository.js';
+import { KyselyIntegrityRepository } from './integrity/repository.js';
 import { SqlMigrator } from './migrator.js';
 import { createPgliteDialect } from './pglite-dialect.js';
 import { createPreparingPool } from './preparing-pool.js';
@@ -30,6 +32,7 @@ export interface Database {
   pages: Kysely<StoreSchema>;
   repository: ActivityRepository;
   retention: RetentionRepository;
+  integrity: IntegrityRepository;
   migrator: SqlMigrator;
   close(): Promise<void>;
 }
@@ -182,6 +185,7 @@ function assemble(
       ...(copyOut ? { copyOut } : {}),
     }),
     retention: new KyselyRetentionRepository(db, where),
+    integrity: new KyselyIntegrityRepository(db, where),
     migrator: new SqlMigrator(db as Kysely<unknown>, where),
     close() {
       closed ??= db.destroy().finally(release);

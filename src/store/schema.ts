@@ -6,6 +6,7 @@ export interface StoreSchema {
   activity_tenants: ActivityTenantRow;
   activity_retention_policies: RetentionPolicyRow;
   activity_legal_holds: LegalHoldRow;
+  activity_checkpoints: CheckpointRow;
 }
 
 /** bigint arrives as a string from pg and as a number from PGlite. */
@@ -28,12 +29,17 @@ export interface ActivityEventRow {
   user_agent: string | null;
   metadata: ColumnType<Record<string, unknown>, string, string>;
   created_at: ColumnType<Date, Date, Date>;
+  /** The leaf hash and the subtree hashes this event completes (migrations/0004). */
+  tree_hashes: Uint8Array | null;
 }
 
 export interface ActivityTenantRow {
   tenant_id: string;
   last_seq: Int8;
   last_created_at: ColumnType<Date, Date, Date>;
+  tree_size: Int8;
+  /** The roots of the tree's perfect subtrees, largest first, 32 bytes each. */
+  tree_range: Uint8Array;
 }
 
 export interface RetentionPolicyRow {
@@ -46,4 +52,12 @@ export interface LegalHoldRow {
   tenant_id: string;
   reason: string | null;
   placed_at: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface CheckpointRow {
+  tenant_id: string;
+  tree_size: Int8;
+  root_hash: Uint8Array;
+  note: string;
+  signed_at: ColumnType<Date, Date | undefined, never>;
 }

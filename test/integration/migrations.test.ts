@@ -19,6 +19,7 @@ async function tableNames(database: Database): Promise<string[]> {
 }
 
 const latestTables = [
+  'activity_checkpoints',
   'activity_events',
   'activity_legal_holds',
   'activity_retention_policies',

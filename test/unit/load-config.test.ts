@@ -27,7 +27,16 @@ describe('loadConfig', () => {
       registryFile: undefined,
       lockTimeoutMs: 5000,
       statementTimeoutMs: 30_000,
+      signingKeyFile: undefined,
+      logName: 'activity',
     });
+  });
+
+  it('takes a log name fit for a signed-note key name, and refuses one with a space or a "+"', () => {
+    expect(loadConfig({}, { ACTIVITY_LOG_NAME: 'audit.example.com' }).logName).toBe('audit.example.com');
+    for (const bad of ['audit log', 'audit+log']) {
+      expect(() => loadConfig({}, { ACTIVITY_LOG_NAME: bad })).toThrow(/ACTIVITY_LOG_NAME/);
+    }
   });
 
   it.each([

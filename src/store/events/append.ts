@@ -1,9 +1,10 @@
-import { type CompiledQuery, type Kysely, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { AppendedEvent, AppendOptions, AppendRequest } from '../../domain/activity-repository.js';
 import type { NewActivityEvent } from '../../domain/event.js';
+import { eventDigest } from '../../integrity/leaf.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded } from '../store-errors.js';
-import { appendOneStatement, appendOneUnlockedStatement } from './append-one.js';
+import { appendOneStatement } from './append-one.js';
 import { type AppendRow, toAppended, toStoredEvent } from './rows.js';
 
 /** The append half of the repository: each call one statement, or one transaction (appendAll). */
@@ -24,21 +25,25 @@ export class EventAppender {
     events: readonly NewActivityEvent[],
     options: AppendOptions = {},
   ): Promise<AppendedEvent[]> {
-    return this.#appendWith(events, this.#appendStatement({ tenantId, events, options }));
+    return guarded(this.#where, async () =>
+      toAppended(events, await this.#appendRows(this.#db, { tenantId, events, options })),
+    );
   }
 
   appendGenerated(
     events: readonly NewActivityEvent[],
     { createdAt }: Pick<AppendOptions, 'createdAt'> = {},
   ): Promise<AppendedEvent[]> {
-    return this.#appendWith(events, this.#appendGeneratedStatement(events, createdAt));
+    return guarded(this.#where, async () =>
+      toAppended(events, await this.#generatedRows(this.#db, events, createdAt)),
+    );
   }
 
   async appendUnlocked(events: readonly NewActivityEvent[]): Promise<Array<AppendedEvent | undefined>> {
     const statement =
       events.length === 1
-        ? appendOneUnlockedStatement(events[0] as NewActivityEvent, this.#notifyChannel)
-        : appendUnlockedStatement(events, this.#notifyChannel).compile(this.#db);
+        ? appendOneStatement(events[0] as NewActivityEvent, { skipLocked: true }, this.#notifyChannel)
+        : appendNewStatement(events, { skipLocked: true }, this.#notifyChannel).compile(this.#db);
     const { rows } = await guarded(this.#where, () => this.#db.executeQuery(statement));
     const appended = new Map(rows.map((row) => [row.event_id, row]));
     return events.map((event) => {
@@ -48,7 +53,6 @@ export class EventAppender {
   }
 
   async appendAll(requests: readonly AppendRequest[]): Promise<AppendedEvent[][]> {
-    const statements = requests.map((request) => this.#appendStatement(request));
     // Head rows locked in tenant id order, as every statement that locks several does.
     const order = requests
       .map((request, index) => ({ tenantId: request.tenantId, index }))
@@ -57,39 +61,54 @@ export class EventAppender {
     await guarded(this.#where, () =>
       this.#db.transaction().execute(async (transaction) => {
         for (const { index } of order) {
-          rows[index] = (await transaction.executeQuery(statements[index] as CompiledQuery<AppendRow>)).rows;
+          rows[index] = await this.#appendRows(transaction, requests[index] as AppendRequest);
         }
       }),
     );
     return requests.map((request, index) => toAppended(request.events, rows[index] as AppendRow[]));
   }
 
-  /** The statement that appends one tenant's events (see append). */
-  #appendStatement({ tenantId, events, options = {} }: AppendRequest): CompiledQuery<AppendRow> {
+  /** The rows of one tenant's append (see append). */
+  #appendRows(
+    db: Kysely<StoreSchema>,
+    { tenantId, events, options = {} }: AppendRequest,
+  ): Promise<AppendRow[]> {
     const { generatedIds, createdAt } = options;
     // Ids the service generated (UUIDv7) cannot be stored yet: only the others are looked up.
     const checkIds = events.map((event) => event.id).filter((id) => !generatedIds?.has(id));
-    if (checkIds.length === 0) return this.#appendGeneratedStatement(events, createdAt);
-    return appendCheckedStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel).compile(
-      this.#db,
-    );
+    if (checkIds.length === 0) return this.#generatedRows(db, events, createdAt);
+    const statement = appendCheckedStatement(tenantId, events, createdAt, checkIds, this.#notifyChannel);
+    return statement.execute(db).then((result) => result.rows);
   }
 
-  #appendGeneratedStatement(
+  /**
+   * The rows of appendNewStatement (or appendOneStatement), which skips the events of
+   * tenants with no head row yet: those get one, and go again.
+   */
+  async #generatedRows(
+    db: Kysely<StoreSchema>,
     events: readonly NewActivityEvent[],
     createdAt: Date | undefined,
-  ): CompiledQuery<AppendRow> {
-    return events.length === 1
-      ? appendOneStatement(events[0] as NewActivityEvent, createdAt, this.#notifyChannel)
-      : appendNewStatement(events, createdAt, this.#notifyChannel).compile(this.#db);
-  }
-
-  async #appendWith(
-    events: readonly NewActivityEvent[],
-    statement: CompiledQuery<AppendRow>,
-  ): Promise<AppendedEvent[]> {
-    const { rows } = await guarded(this.#where, () => this.#db.executeQuery(statement));
-    return toAppended(events, rows);
+  ): Promise<AppendRow[]> {
+    const run = async (batch: readonly NewActivityEvent[]) => {
+      const statement =
+        batch.length === 1
+          ? appendOneStatement(
+              batch[0] as NewActivityEvent,
+              { createdAt, skipLocked: false },
+              this.#notifyChannel,
+            )
+          : appendNewStatement(batch, { createdAt, skipLocked: false }, this.#notifyChannel).compile(db);
+      return (await db.executeQuery(statement)).rows;
+    };
+    const rows = await run(events);
+    if (rows.length === events.length) return rows;
+    const stored = new Set(rows.map((row) => row.event_id));
+    const headless = events.filter((event) => !stored.has(event.id));
+    const tenants = [...new Set(headless.map((event) => event.tenant_id))].sort();
+    await sql`insert into activity_tenants (tenant_id) select unnest(${tenants}::text[])
+      on conflict do nothing`.execute(db);
+    return [...rows, ...(await run(headless))];
   }
 }
 
@@ -117,64 +136,85 @@ function eventsJson(events: readonly NewActivityEvent[], backs?: readonly number
       ip_hash: event.ip_hash,
       user_agent: event.user_agent,
       metadata: event.metadata,
+      digest: eventDigest(event).toString('hex'),
     })),
   );
 }
 
 /**
  * Appends events whose ids need no lookup (the service generated them), of one tenant
- * or several, in one statement: take the next seqs from each tenant's head row, which
- * stays locked until commit so that seq follows commit order with no gap, and insert.
- * Head rows are locked in tenant id order, the same in every such statement, so two
- * of them never wait on each other in a cycle. With a channel, it also NOTIFYs
- * "tenant T has events up to N" for each tenant, delivered at commit: LISTEN/NOTIFY
- * costs no extra round trip. The time is the database's (clock_timestamp()), never a
- * writer's, unless `createdAt` is given.
+ * or several, in one statement: lock each tenant's head row (in tenant id order, the
+ * same in every such statement, so two of them never wait on each other in a cycle),
+ * take the next seqs from it, extend the tenant's tree by the events' leaves, advance
+ * the head and insert. The head stays locked until commit, so seq follows commit order
+ * with no gap. The time is the database's (clock_timestamp()), never a writer's,
+ * unless `createdAt` is given. With a channel, it also NOTIFYs "tenant T has events up
+ * to N" for each tenant, delivered at commit: LISTEN/NOTIFY costs no extra round trip.
+ *
+ * A tenant with no head row yet has its events skipped, as does, with `skipLocked`, a
+ * tenant whose head another transaction holds (SKIP LOCKED).
  */
 function appendNewStatement(
   events: readonly NewActivityEvent[],
-  createdAt: Date | undefined,
+  { createdAt, skipLocked }: { createdAt?: Date | undefined; skipLocked: boolean },
   notifyChannel: string | undefined,
 ) {
   const { input, tenants, counts } = appendInput(events);
   return sql<AppendRow>`
-    with head as (
-      insert into activity_tenants as t (tenant_id, last_seq, last_created_at)
-      select h.tenant_id, h.added, coalesce(${createdAt ?? null}::timestamptz, clock_timestamp())
-      from unnest(${tenants}::text[], ${counts}::int[]) with ordinality as h(tenant_id, added, position)
-      order by h.position
-      on conflict (tenant_id) do update
-        set last_seq = t.last_seq + excluded.last_seq,
-            last_created_at = greatest(t.last_created_at, excluded.last_created_at)
-      returning tenant_id, last_seq, last_created_at
+    with input as (
+      select * from jsonb_to_recordset(${input}::jsonb) as i(
+        back int, tenant_id text, id uuid, action text, actor_type text, actor_id text, object_type text,
+        object_id text, status text, source text, request_id text, ip_hash text, user_agent text,
+        metadata jsonb, digest text)
     ),
-    ${insertedFromHead(input, notifyChannel)}`;
-}
-
-/**
- * appendNewStatement that waits for no lock: the head rows it can lock at once are
- * advanced, those held by another transaction skipped (SKIP LOCKED), and only the
- * events of the tenants it holds are inserted. A tenant with no head row yet is
- * skipped too: its first event is left to the waiting statements, which create it.
- */
-function appendUnlockedStatement(events: readonly NewActivityEvent[], notifyChannel: string | undefined) {
-  const { input, tenants, counts } = appendInput(events);
-  return sql<AppendRow>`
-    with head as (
+    locked as (
+      select t.tenant_id, t.last_seq, t.tree_size, t.tree_range, w.added,
+        activity_next_time(t.last_created_at, coalesce(${createdAt ?? null}::timestamptz, clock_timestamp()))
+          as created_at
+      from activity_tenants t
+      join unnest(${tenants}::text[], ${counts}::int[]) as w(tenant_id, added) on w.tenant_id = t.tenant_id
+      order by t.tenant_id
+      for update of t${skipLocked ? sql` skip locked` : sql``}
+    ),
+    tree as (
+      select l.tenant_id, x.ordinal, x.hashes, x.tree_size, x.tree_range
+      from locked l cross join lateral activity_tree_extend(l.tree_range, l.tree_size, l.last_seq, array(
+        select activity_leaf_hash(decode(i.digest, 'hex'), l.last_seq + l.added - i.back, l.created_at)
+        from input i where i.tenant_id = l.tenant_id order by i.back desc)) as x
+    ),
+    head as (
       update activity_tenants t
-      set last_seq = t.last_seq + w.added, last_created_at = greatest(t.last_created_at, clock_timestamp())
-      from unnest(${tenants}::text[], ${counts}::int[]) as w(tenant_id, added)
-      where t.tenant_id = w.tenant_id and t.tenant_id in (
-        select tenant_id from activity_tenants where tenant_id = any(${tenants}::text[]) for update skip locked)
-      returning t.tenant_id, t.last_seq, t.last_created_at
+      set last_seq = l.last_seq + l.added, last_created_at = l.created_at,
+        tree_size = x.tree_size, tree_range = x.tree_range
+      from locked l join tree x on x.tenant_id = l.tenant_id and x.tree_size is not null
+      where t.tenant_id = l.tenant_id
     ),
-    ${insertedFromHead(input, notifyChannel)}`;
+    inserted as (
+      insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+        status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
+      select i.tenant_id, l.last_seq + l.added - i.back, i.id, i.action, i.actor_type, i.actor_id,
+        i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
+        l.created_at, x.hashes
+      from input i
+      join locked l on l.tenant_id = i.tenant_id
+      join tree x on x.tenant_id = i.tenant_id and x.ordinal = l.added - i.back
+      returning tenant_id, id, seq, created_at
+    )
+    select inserted.id as event_id, inserted.seq as event_seq, inserted.created_at as event_created_at,
+      false as duplicate, null::jsonb as stored
+    from inserted${
+      notifyChannel === undefined
+        ? sql``
+        : sql` cross join (select count(*) from (
+            select pg_notify(${notifyChannel}, json_build_array(tenant_id, max(seq))::text)
+            from inserted group by tenant_id) as each_tenant) as notified`
+    }`;
 }
 
 /**
- * The events as the statements above take them: JSON with each event's `back` (how
- * many events of its tenant follow it: it takes seq last_seq - back), and each tenant,
- * in id order, with its count.
+ * The events as the statement above takes them: JSON with each event's `back` (how
+ * many events of its tenant follow it: it takes seq last_seq + added - back), and each
+ * tenant, in id order, with its count.
  */
 function appendInput(events: readonly NewActivityEvent[]) {
   // Walked from the end, so that `added` ends with each tenant's count.
@@ -194,35 +234,11 @@ function appendInput(events: readonly NewActivityEvent[]) {
   };
 }
 
-/** The rest of a statement after its `head` (tenant, last seq, time): insert, NOTIFY, the rows. */
-function insertedFromHead(input: string, notifyChannel: string | undefined) {
-  return sql`inserted as (
-      insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-        status, source, request_id, ip_hash, user_agent, metadata, created_at)
-      select i.tenant_id, h.last_seq - i.back, i.id, i.action, i.actor_type, i.actor_id,
-        i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
-        h.last_created_at
-      from jsonb_to_recordset(${input}::jsonb) as i(
-        back int, tenant_id text, id uuid, action text, actor_type text, actor_id text, object_type text,
-        object_id text, status text, source text, request_id text, ip_hash text, user_agent text, metadata jsonb)
-      join head h on h.tenant_id = i.tenant_id
-      returning tenant_id, id, seq, created_at
-    )
-    select inserted.id as event_id, inserted.seq as event_seq, inserted.created_at as event_created_at,
-      false as duplicate, null::jsonb as stored
-    from inserted${
-      notifyChannel === undefined
-        ? sql``
-        : sql` cross join (select count(*) from (
-            select pg_notify(${notifyChannel}, json_build_array(tenant_id, max(seq))::text)
-            from inserted group by tenant_id) as each_tenant) as notified`
-    }`;
-}
-
 /**
  * Appends events some of whose ids may be stored already, through activity_append
- * (migrations/0002), in one round trip: it locks the head row, returns the ids of
- * `checkIds` already stored as duplicates, and inserts the rest.
+ * (migrations/0004), in one round trip: it locks the head row (made if missing),
+ * returns the ids of `checkIds` already stored as duplicates, and inserts the rest,
+ * extending the tree.
  */
 function appendCheckedStatement(
   tenantId: string,

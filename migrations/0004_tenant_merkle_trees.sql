@@ -1,0 +1,258 @@
+-- Each tenant's events become the leaves of an RFC 9162 Merkle tree (leaf index
+-- seq - 1), extended by the same statement that hands out seq, so that an event is in
+-- its tree exactly when it is committed. See "Integrity" in DESIGN.md and
+-- docs/integrity.md.
+--
+-- The head row keeps the tree's size and compact range: the roots of its perfect
+-- subtrees, largest first, 32 bytes each (one per 1-bit of the size, at most 64). Each
+-- event row keeps `tree_hashes`: its leaf hash, then the hash of every perfect subtree
+-- of 4 leaves or more that it completes (the subtree of leaves (seq - 2^L, seq] for
+-- each L from 2 up to the number of trailing zero bits of seq). So every node of the
+-- tree is kept once, in the row of its last leaf, except the pairs of leaves, which
+-- are one hash of the two leaf hashes: 48 bytes per event on average. A proof reads
+-- the O(log n) rows whose hashes it needs, never a whole tenant.
+--
+-- Events stored before this migration are outside their tenant's tree until
+-- `activity migrate` brings them in (tree_size < last_seq); until then appends leave
+-- the tree as it is and `verify` names the range. Every step here changes metadata
+-- only: adding columns without a default to fill in rewrites no table.
+--
+-- Times are stored in whole milliseconds from now on, the precision the API returns,
+-- so that a leaf recomputed from a returned event is the leaf the database hashed.
+
+-- migrate:up
+SET LOCAL lock_timeout = '2s';
+DO $$
+BEGIN
+  LOCK TABLE activity_tenants, activity_events IN ACCESS EXCLUSIVE MODE;
+EXCEPTION WHEN lock_not_available THEN
+  RAISE lock_not_available USING MESSAGE = format(
+    '0004_tenant_merkle_trees waited %s to lock activity_tenants and activity_events, which another session holds, and gave up: nothing was applied; try again once that session is done',
+    current_setting('lock_timeout'));
+END
+$$;
+
+ALTER TABLE activity_tenants
+  ADD COLUMN tree_size bigint NOT NULL DEFAULT 0,
+  ADD COLUMN tree_range bytea NOT NULL DEFAULT '\x'::bytea;
+ALTER TABLE activity_events ADD COLUMN tree_hashes bytea;
+
+-- Signed checkpoints (C2SP tlog-checkpoint notes), one per tenant and tree size.
+CREATE TABLE activity_checkpoints (
+  tenant_id text        COLLATE "C" NOT NULL,
+  tree_size bigint      NOT NULL,
+  root_hash bytea       NOT NULL,
+  note      text        NOT NULL,
+  signed_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, tree_size)
+);
+
+-- The time of a tenant's next event: never before its latest, in whole milliseconds
+-- (rounded up, so never before a latest stored with microseconds).
+CREATE FUNCTION activity_next_time(p_latest timestamptz, p_now timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN date_trunc('milliseconds', greatest(p_latest, p_now) + interval '999 microseconds');
+
+-- RFC 9162 leaf hash of an event's leaf (v1): H(0x00 ‖ digest ‖ seq ‖ t), digest
+-- being SHA-256 of the event's canonical JSON (computed by the writer), seq 8 bytes
+-- and t (microseconds since the epoch) 8 bytes, big-endian.
+CREATE FUNCTION activity_leaf_hash(p_digest bytea, p_seq bigint, p_created_at timestamptz) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN sha256('\x00'::bytea || p_digest || int8send(p_seq)
+  || int8send((extract(epoch FROM p_created_at) * 1000000)::bigint));
+
+-- Extends a tree of p_tree_size leaves with compact range p_range by p_leaves (leaf
+-- hashes, in seq order), when the tree holds every event so far (p_tree_size =
+-- p_last_seq). One row per leaf: what its event row keeps (hashes; null when the tree
+-- lags), and on the last row the tree's size and compact range after it.
+CREATE FUNCTION activity_tree_extend(p_range bytea, p_tree_size bigint, p_last_seq bigint, p_leaves bytea[])
+  RETURNS TABLE (ordinal integer, hashes bytea, tree_size bigint, tree_range bytea)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  v_count integer := coalesce(array_length(p_leaves, 1), 0);
+  v_range bytea := p_range;
+  v_size bigint := p_tree_size;
+  v_hash bytea;
+  v_level integer;
+  v_end integer;
+BEGIN
+  FOR i IN 1 .. v_count LOOP
+    ordinal := i;
+    IF p_leaves[i] IS NULL THEN
+      RAISE EXCEPTION 'leaf % of % has no hash: each event needs its digest', i, v_count;
+    ELSIF p_tree_size <> p_last_seq THEN
+      hashes := NULL;
+    ELSE
+      v_hash := p_leaves[i];
+      hashes := v_hash;
+      v_level := 0;
+      -- each 1-bit at the bottom of the size is a subtree the new leaf completes
+      WHILE (v_size >> v_level) & 1 = 1 LOOP
+        v_end := length(v_range);
+        v_hash := sha256('\x01'::bytea || substring(v_range FROM v_end - 31) || v_hash);
+        v_range := substring(v_range FOR v_end - 32);
+        v_level := v_level + 1;
+        IF v_level >= 2 THEN
+          hashes := hashes || v_hash;
+        END IF;
+      END LOOP;
+      v_range := v_range || v_hash;
+      v_size := v_size + 1;
+    END IF;
+    IF i = v_count THEN
+      tree_size := v_size;
+      tree_range := v_range;
+    ELSE
+      tree_size := NULL;
+      tree_range := NULL;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END;
+$$;
+
+-- activity_append of 0002 (the append that looks up the ids it is given), now with
+-- each event's digest (hex, in its `digest` key) and the tree extended.
+CREATE OR REPLACE FUNCTION activity_append(p_tenant_id text, p_events jsonb, p_created_at timestamptz,
+    p_check_ids uuid[], p_notify_channel text)
+  RETURNS TABLE (event_id uuid, event_seq bigint, event_created_at timestamptz, duplicate boolean, stored jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_last_seq bigint;
+  v_created_at timestamptz;
+  v_tree_size bigint;
+  v_tree_range bytea;
+  v_duplicates uuid[] := '{}';
+  v_inserted bigint;
+BEGIN
+  INSERT INTO activity_tenants (tenant_id) VALUES (p_tenant_id) ON CONFLICT DO NOTHING;
+  SELECT t.last_seq, activity_next_time(t.last_created_at, p_created_at), t.tree_size, t.tree_range
+    INTO v_last_seq, v_created_at, v_tree_size, v_tree_range
+    FROM activity_tenants t WHERE t.tenant_id = p_tenant_id FOR UPDATE;
+
+  IF cardinality(p_check_ids) > 0 THEN
+    FOR event_id, event_seq, event_created_at, stored IN
+      SELECT e.id, e.seq, e.created_at, to_jsonb(e) - 'tree_hashes' FROM activity_events e
+      WHERE e.tenant_id = p_tenant_id AND e.id = ANY (p_check_ids)
+    LOOP
+      v_duplicates := v_duplicates || event_id;
+      duplicate := true;
+      RETURN NEXT;
+    END LOOP;
+  END IF;
+
+  RETURN QUERY
+    WITH input AS (
+      SELECT row_number() OVER (ORDER BY i.n) AS position, i.*
+      FROM jsonb_to_recordset(p_events) AS i(n int, id uuid, action text, actor_type text, actor_id text,
+        object_type text, object_id text, status text, source text, request_id text, ip_hash text,
+        user_agent text, metadata jsonb, digest text)
+      WHERE i.id <> ALL (v_duplicates)
+    ),
+    tree AS (
+      SELECT x.* FROM activity_tree_extend(v_tree_range, v_tree_size, v_last_seq, ARRAY(
+        SELECT activity_leaf_hash(decode(i.digest, 'hex'), v_last_seq + i.position, v_created_at)
+        FROM input i ORDER BY i.position)) AS x
+    ),
+    head AS (
+      UPDATE activity_tenants t
+      SET last_seq = v_last_seq + x.ordinal, last_created_at = v_created_at,
+        tree_size = x.tree_size, tree_range = x.tree_range
+      FROM tree x WHERE t.tenant_id = p_tenant_id AND x.tree_size IS NOT NULL
+    ),
+    inserted AS (
+      INSERT INTO activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+          status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
+        SELECT p_tenant_id, v_last_seq + a.position, a.id, a.action, a.actor_type, a.actor_id, a.object_type,
+          a.object_id, a.status, a.source, a.request_id, a.ip_hash, a.user_agent, a.metadata, v_created_at,
+          x.hashes
+        FROM input a JOIN tree x ON x.ordinal = a.position
+        RETURNING activity_events.id, activity_events.seq, activity_events.created_at
+    )
+    SELECT inserted.id, inserted.seq, inserted.created_at, false, NULL::jsonb FROM inserted;
+  GET DIAGNOSTICS v_inserted = ROW_COUNT;
+
+  IF v_inserted > 0 AND p_notify_channel IS NOT NULL THEN
+    PERFORM pg_notify(p_notify_channel, json_build_array(p_tenant_id, v_last_seq + v_inserted)::text);
+  END IF;
+END;
+$$;
+
+SET LOCAL lock_timeout TO DEFAULT;
+
+-- migrate:down
+SET LOCAL lock_timeout = '2s';
+DO $$
+BEGIN
+  LOCK TABLE activity_tenants, activity_events IN ACCESS EXCLUSIVE MODE;
+EXCEPTION WHEN lock_not_available THEN
+  RAISE lock_not_available USING MESSAGE = format(
+    '0004_tenant_merkle_trees waited %s to lock activity_tenants and activity_events, which another session holds, and gave up: nothing was rolled back; try again once that session is done',
+    current_setting('lock_timeout'));
+END
+$$;
+
+-- activity_append as 0002 made it
+CREATE OR REPLACE FUNCTION activity_append(p_tenant_id text, p_events jsonb, p_created_at timestamptz,
+    p_check_ids uuid[], p_notify_channel text)
+  RETURNS TABLE (event_id uuid, event_seq bigint, event_created_at timestamptz, duplicate boolean, stored jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_last_seq bigint;
+  v_created_at timestamptz;
+  v_duplicates uuid[] := '{}';
+  v_inserted bigint;
+BEGIN
+  SELECT t.last_seq, greatest(t.last_created_at, p_created_at) INTO v_last_seq, v_created_at
+    FROM activity_tenants t WHERE t.tenant_id = p_tenant_id FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO activity_tenants (tenant_id) VALUES (p_tenant_id) ON CONFLICT DO NOTHING;
+    SELECT t.last_seq, greatest(t.last_created_at, p_created_at) INTO v_last_seq, v_created_at
+      FROM activity_tenants t WHERE t.tenant_id = p_tenant_id FOR UPDATE;
+  END IF;
+
+  IF cardinality(p_check_ids) > 0 THEN
+    FOR event_id, event_seq, event_created_at, stored IN
+      SELECT e.id, e.seq, e.created_at, to_jsonb(e) FROM activity_events e
+      WHERE e.tenant_id = p_tenant_id AND e.id = ANY (p_check_ids)
+    LOOP
+      v_duplicates := v_duplicates || event_id;
+      duplicate := true;
+      RETURN NEXT;
+    END LOOP;
+  END IF;
+
+  RETURN QUERY
+    WITH inserted AS (
+      INSERT INTO activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+          status, source, request_id, ip_hash, user_agent, metadata, created_at)
+        SELECT p_tenant_id, v_last_seq + row_number() OVER (ORDER BY i.n), i.id, i.action, i.actor_type,
+          i.actor_id, i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent,
+          i.metadata, v_created_at
+        FROM jsonb_to_recordset(p_events) AS i(n int, id uuid, action text, actor_type text, actor_id text,
+          object_type text, object_id text, status text, source text, request_id text, ip_hash text,
+          user_agent text, metadata jsonb)
+        WHERE i.id <> ALL (v_duplicates)
+        RETURNING activity_events.id, activity_events.seq, activity_events.created_at
+    )
+    SELECT inserted.id, inserted.seq, inserted.created_at, false, NULL::jsonb FROM inserted;
+  GET DIAGNOSTICS v_inserted = ROW_COUNT;
+
+  IF v_inserted > 0 THEN
+    UPDATE activity_tenants SET last_seq = v_last_seq + v_inserted, last_created_at = v_created_at
+      WHERE tenant_id = p_tenant_id;
+    IF p_notify_channel IS NOT NULL THEN
+      PERFORM pg_notify(p_notify_channel, json_build_array(p_tenant_id, v_last_seq + v_inserted)::text);
+    END IF;
+  END IF;
+END;
+$$;
+
+DROP FUNCTION activity_tree_extend(bytea, bigint, bigint, bytea[]);
+DROP FUNCTION activity_leaf_hash(bytea, bigint, timestamptz);
+DROP FUNCTION activity_next_time(timestamptz, timestamptz);
+DROP TABLE activity_checkpoints;
+ALTER TABLE activity_events DROP COLUMN tree_hashes;
+ALTER TABLE activity_tenants DROP COLUMN tree_size, DROP COLUMN tree_range;
+
+SET LOCAL lock_timeout TO DEFAULT;

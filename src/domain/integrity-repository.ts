@@ -1,0 +1,55 @@
+import type { ActivityEvent } from './event.js';
+
+/** A tenant's head row as the tree sees it (migrations/0004). */
+export interface TreeHead {
+  tenantId: string;
+  /** The last seq handed out. */
+  lastSeq: number;
+  /** How many events, from seq 1, the tree holds: lastSeq unless events predate the tree. */
+  treeSize: number;
+  /** The compact range: the roots of the tree's perfect subtrees, largest first, 32 bytes each. */
+  range: Uint8Array;
+}
+
+/** A signed checkpoint as stored. */
+export interface StoredCheckpoint {
+  tenantId: string;
+  treeSize: number;
+  rootHash: Uint8Array;
+  /** The C2SP signed note. */
+  note: string;
+  signedAt: Date;
+}
+
+/** An event with what its row keeps of the tree (null outside the tree). */
+export interface TreeRow {
+  event: ActivityEvent;
+  keptHashes: Uint8Array | null;
+}
+
+/** The storage port of the integrity use cases. Implementation: src/store/integrity. */
+export interface IntegrityRepository {
+  head(tenantId: string): Promise<TreeHead | undefined>;
+  /**
+   * Heads whose tree grew past their tenant's latest checkpoint (or that have none), in
+   * tenant id order after `afterTenantId`, each with that latest checkpoint.
+   */
+  uncheckpointed(
+    afterTenantId: string | undefined,
+    limit: number,
+  ): Promise<Array<{ head: TreeHead; latest: StoredCheckpoint | undefined }>>;
+  /** What the rows of these seqs keep of the tree; absent rows, and rows outside it, are absent. */
+  keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>>;
+  /** The latest checkpoint of a tenant, or the one of `treeSize`. */
+  checkpoint(tenantId: string, treeSize?: number): Promise<StoredCheckpoint | undefined>;
+  /** Every checkpoint of a tenant, smallest first. */
+  checkpoints(tenantId: string): Promise<StoredCheckpoint[]>;
+  /** Stores checkpoints; one already stored for a tenant and size is kept as it is. */
+  saveCheckpoints(checkpoints: readonly Omit<StoredCheckpoint, 'signedAt'>[]): Promise<void>;
+  /**
+   * The rows of a tenant with seq in (afterSeq, throughSeq] (no upper bound when
+   * undefined), in seq order; in a tampered table a seq may repeat or be absent, and
+   * each row comes as stored.
+   */
+  treeRows(tenantId: string, afterSeq: number, throughSeq: number | undefined): Promise<TreeRow[]>;
+}

@@ -1,0 +1,67 @@
+import type { ActivityRepository } from '../domain/activity-repository.js';
+import type { IntegrityRepository } from '../domain/integrity-repository.js';
+import type { CheckpointSigner } from '../integrity/checkpoint-signer.js';
+import type { NoteVerifier } from '../integrity/signed-note.js';
+import { type SignedCheckpoint, signCheckpoints } from './checkpoint-service.js';
+import {
+  type ConsistencyProof,
+  consistencyProofOf,
+  type InclusionProof,
+  inclusionProofOf,
+  signedCheckpoint,
+} from './proof-service.js';
+import { type VerifyOptions, type VerifyReport, verifyLog } from './verify-service.js';
+
+/**
+ * The verifiable log's use cases behind one object for the shells: checkpoints
+ * (checkpoint-service.ts), proofs (proof-service.ts) and verification
+ * (verify-service.ts). The signing key is loaded only by what needs it.
+ */
+export class IntegrityService {
+  readonly #events: ActivityRepository;
+  readonly #integrity: IntegrityRepository;
+  readonly #logName: string;
+  readonly #signer: () => Promise<CheckpointSigner>;
+
+  constructor(options: {
+    events: ActivityRepository;
+    integrity: IntegrityRepository;
+    logName: string;
+    /** Loads the signing key; fails with CONFIG_INVALID when there is none. */
+    signer: () => Promise<CheckpointSigner>;
+  }) {
+    this.#events = options.events;
+    this.#integrity = options.integrity;
+    this.#logName = options.logName;
+    this.#signer = options.signer;
+  }
+
+  get logName(): string {
+    return this.#logName;
+  }
+
+  signer(): Promise<CheckpointSigner> {
+    return this.#signer();
+  }
+
+  async checkpoint(options: { tenantId?: string } = {}): Promise<SignedCheckpoint[]> {
+    return signCheckpoints(this.#integrity, await this.#signer(), options);
+  }
+
+  /** The tenant's latest signed note (NOT_FOUND before its first checkpoint). */
+  async latestCheckpoint(tenantId: string): Promise<string> {
+    return (await signedCheckpoint(this.#integrity, tenantId)).note;
+  }
+
+  proof(tenantId: string, seq: number, size?: number): Promise<InclusionProof> {
+    return inclusionProofOf(this.#integrity, tenantId, seq, size);
+  }
+
+  consistency(tenantId: string, from: number, to: number): Promise<ConsistencyProof> {
+    return consistencyProofOf(this.#integrity, tenantId, from, to);
+  }
+
+  verify(verifier: NoteVerifier, options: VerifyOptions = {}): Promise<VerifyReport> {
+    return verifyLog({ events: this.#events, integrity: this.#integrity }, verifier, this.#logName, options);
+  }
+}

@@ -1,0 +1,40 @@
+import { ActivityError } from '../domain/errors.js';
+import type { IntegrityRepository } from '../domain/integrity-repository.js';
+import { foldSubtrees, hashSize, type LeafRange, perfectSubtrees } from '../integrity/merkle.js';
+import { keptRowsOf, subtreeFromKept } from '../integrity/tree.js';
+
+/**
+ * The heads of ranges of a tenant's tree (the hashes of a proof), from the hashes its
+ * rows keep, read in one statement of O(log n) rows. A hash that cannot be read (a
+ * row deleted or altered by hand) is an integrity failure: no proof is ever made up.
+ */
+export async function rangeHeads(
+  repository: IntegrityRepository,
+  tenantId: string,
+  ranges: readonly LeafRange[],
+  extraSeqs: readonly number[] = [],
+): Promise<{ heads: Uint8Array[]; kept: Map<number, Uint8Array> }> {
+  const subtreesOf = ranges.map(perfectSubtrees);
+  const seqs = new Set(extraSeqs);
+  for (const subtree of subtreesOf.flat()) for (const seq of keptRowsOf(subtree)) seqs.add(seq);
+  const kept = await repository.keptHashes(tenantId, [...seqs]);
+  const heads = subtreesOf.map((subtrees, index) =>
+    foldSubtrees(
+      subtrees.map((subtree) => {
+        const hash = subtreeFromKept(subtree, (seq) => kept.get(seq));
+        if (hash) return hash;
+        const [from, to] = ranges[index] as LeafRange;
+        throw new ActivityError(
+          'INTEGRITY_FAILED',
+          `tenant ${tenantId}: the tree hashes of seq ${from + 1}..${to} cannot be read (rows ${keptRowsOf(subtree).join(', ')} are missing or altered); run \`activity verify --tenant ${tenantId}\``,
+        );
+      }),
+    ),
+  );
+  return { heads, kept };
+}
+
+/** The leaf hash a row keeps. */
+export function keptLeafHash(kept: Uint8Array | undefined): Uint8Array | undefined {
+  return kept && kept.length >= hashSize ? kept.subarray(0, hashSize) : undefined;
+}

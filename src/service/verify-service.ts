@@ -1,0 +1,371 @@
+import type { ActivityRepository } from '../domain/activity-repository.js';
+import { ActivityError } from '../domain/errors.js';
+import type { IntegrityRepository, TreeHead, TreeRow } from '../domain/integrity-repository.js';
+import { type Checkpoint, parseCheckpointText, tenantOrigin } from '../integrity/checkpoint.js';
+import { leafOf } from '../integrity/leaf.js';
+import { hashSize, leafHash } from '../integrity/merkle.js';
+import { type NoteVerifier, openNote } from '../integrity/signed-note.js';
+import { splitRange, TreeBuilder } from '../integrity/tree.js';
+
+export type ProblemKind = 'modified' | 'missing' | 'inserted' | 'truncated' | 'signature' | 'inconsistent';
+
+export interface VerifyProblem {
+  seq: number;
+  kind: ProblemKind;
+  message: string;
+}
+
+/** A run of events outside the tree (stored before it), with why. */
+export interface UnverifiedRange {
+  from_seq: number;
+  to_seq: number;
+  reason: string;
+}
+
+export interface TenantVerification {
+  tenant_id: string;
+  /** Events the tenant's head says it has. */
+  size: number;
+  /** Events whose leaf and tree hashes were recomputed and found as stored. */
+  verified: number;
+  problems: VerifyProblem[];
+  unverified: UnverifiedRange[];
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  tenants: TenantVerification[];
+}
+
+/** A checkpoint kept outside the database (`--checkpoint FILE`). */
+export interface ExternalCheckpoint {
+  source: string;
+  note: string;
+}
+
+export interface VerifyOptions {
+  tenantId?: string;
+  checkpoints?: readonly ExternalCheckpoint[];
+  /** Called as events are checked, with the running count. */
+  onProgress?: (events: number) => void;
+}
+
+/** Seqs read per statement: memory stays constant however large a tenant. */
+const seqsPerRead = 10_000;
+const tenantsPerPage = 1000;
+
+/**
+ * `activity verify`: recomputes every leaf from the stored rows, and the tree from
+ * them, and checks them against what the rows and head rows keep and against every
+ * checkpoint (stored ones, and those given from outside). Problems are named by
+ * tenant and seq; the report is ok only when there are none.
+ */
+export async function verifyLog(
+  repositories: { events: ActivityRepository; integrity: IntegrityRepository },
+  verifier: NoteVerifier,
+  logName: string,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const external = groupByTenant(options.checkpoints ?? [], logName, verifier);
+  if (options.tenantId !== undefined) {
+    const others = [...external.keys()].filter((tenant) => tenant !== options.tenantId);
+    if (others.length > 0) {
+      throw new ActivityError(
+        'USAGE_INVALID',
+        `--checkpoint names tenant ${others[0]}, not --tenant ${options.tenantId}`,
+      );
+    }
+  }
+  const progress = { events: 0, report: options.onProgress };
+  const tenants: TenantVerification[] = [];
+  const verify = async (tenantId: string) => {
+    const head = await repositories.integrity.head(tenantId);
+    tenants.push(
+      await verifyTenant(repositories.integrity, verifier, head, tenantId, external.get(tenantId), progress),
+    );
+    external.delete(tenantId);
+  };
+  if (options.tenantId !== undefined) {
+    await verify(options.tenantId);
+  } else {
+    let after: string | undefined;
+    for (;;) {
+      const page = await repositories.events.tenants(after, tenantsPerPage);
+      for (const tenantId of page) await verify(tenantId);
+      if (page.length < tenantsPerPage) break;
+      after = page[page.length - 1];
+    }
+  }
+  // Checkpoints of tenants the database no longer has: every one of their events is gone.
+  for (const [tenantId, checkpoints] of external) {
+    tenants.push(
+      await verifyTenant(repositories.integrity, verifier, undefined, tenantId, checkpoints, progress),
+    );
+  }
+  return { ok: tenants.every((tenant) => tenant.problems.length === 0), tenants };
+}
+
+/** A checkpoint to hold the tree to, with where it came from. */
+interface HeldCheckpoint extends Checkpoint {
+  source: string;
+}
+
+/** External checkpoints by tenant; one that does not open is held as a signature problem. */
+function groupByTenant(
+  checkpoints: readonly ExternalCheckpoint[],
+  logName: string,
+  verifier: NoteVerifier,
+): Map<string, Array<HeldCheckpoint | VerifyProblem>> {
+  const byTenant = new Map<string, Array<HeldCheckpoint | VerifyProblem>>();
+  const prefix = tenantOrigin(logName, '');
+  for (const { source, note } of checkpoints) {
+    let checkpoint: Checkpoint;
+    try {
+      checkpoint = parseCheckpointText(note);
+    } catch (error) {
+      throw new ActivityError(
+        'INPUT_UNREADABLE',
+        `${source} is not a checkpoint: ${(error as Error).message}`,
+      );
+    }
+    if (!checkpoint.origin.startsWith(prefix)) {
+      throw new ActivityError(
+        'INPUT_UNREADABLE',
+        `${source} is a checkpoint of ${checkpoint.origin}, not of a tenant of the log ${logName}`,
+      );
+    }
+    const tenantId = checkpoint.origin.slice(prefix.length);
+    const opened = openNote(note, verifier);
+    const entry: HeldCheckpoint | VerifyProblem = opened.ok
+      ? { ...checkpoint, source }
+      : { seq: checkpoint.size, kind: 'signature', message: `${source}: ${opened.reason}` };
+    byTenant.set(tenantId, [...(byTenant.get(tenantId) ?? []), entry]);
+  }
+  return byTenant;
+}
+
+async function verifyTenant(
+  repository: IntegrityRepository,
+  verifier: NoteVerifier,
+  head: TreeHead | undefined,
+  tenantId: string,
+  external: Array<HeldCheckpoint | VerifyProblem> = [],
+  progress: { events: number; report: ((events: number) => void) | undefined },
+): Promise<TenantVerification> {
+  const problems: VerifyProblem[] = [];
+  const held: HeldCheckpoint[] = [];
+  for (const entry of external) {
+    if ('kind' in entry) problems.push(entry);
+    else held.push(entry);
+  }
+  for (const stored of await repository.checkpoints(tenantId)) {
+    const opened = openNote(stored.note, verifier);
+    if (!opened.ok) {
+      problems.push({
+        seq: stored.treeSize,
+        kind: 'signature',
+        message: `the stored checkpoint of ${stored.treeSize} events: ${opened.reason}`,
+      });
+      continue;
+    }
+    held.push({
+      ...parseCheckpointText(opened.text),
+      source: `the stored checkpoint of ${stored.treeSize} events`,
+    });
+  }
+  const lastSeq = head?.lastSeq ?? 0;
+  const treeSize = head?.treeSize ?? 0;
+  const walk = new TreeWalk(tenantId, treeSize, lastSeq, held, problems);
+  const upper = Math.max(lastSeq, ...held.map((checkpoint) => checkpoint.size));
+  for (let after = 0; after < upper; after += seqsPerRead) {
+    walk.rows(await repository.treeRows(tenantId, after, Math.min(after + seqsPerRead, upper)));
+    progress.events += Math.min(seqsPerRead, upper - after);
+    progress.report?.(progress.events);
+  }
+  // Rows past every seq handed out, if someone inserted them.
+  walk.rows(await repository.treeRows(tenantId, upper, undefined));
+  walk.end(head);
+  return {
+    tenant_id: tenantId,
+    size: lastSeq,
+    verified: walk.verified,
+    problems: problems.sort((a, b) => a.seq - b.seq),
+    unverified: walk.unverified,
+  };
+}
+
+/**
+ * One pass over a tenant's rows in seq order. Two trees are grown: one from the
+ * leaves recomputed from the events (what the checkpoints must match) and one from the
+ * leaf hashes the rows keep (what the hashes kept above them must match), so that one
+ * altered row is named once, not again at every hash above it.
+ */
+class TreeWalk {
+  verified = 0;
+  readonly unverified: UnverifiedRange[] = [];
+  readonly #tenantId: string;
+  readonly #treeSize: number;
+  readonly #lastSeq: number;
+  readonly #checkpoints: Map<number, HeldCheckpoint[]>;
+  readonly #problems: VerifyProblem[];
+  readonly #recomputed = new TreeBuilder();
+  readonly #kept = new TreeBuilder();
+  #expected = 1;
+  /** The first seq whose leaf is unknown (a missing row): no root can be recomputed past it. */
+  #brokenAt: number | undefined;
+  /** The size of the last checkpoint found to hold: where an altered range starts. */
+  #lastHeld = 0;
+  /** Whether a checkpoint was found not to hold. */
+  #diverged = false;
+
+  constructor(
+    tenantId: string,
+    treeSize: number,
+    lastSeq: number,
+    checkpoints: readonly HeldCheckpoint[],
+    problems: VerifyProblem[],
+  ) {
+    this.#tenantId = tenantId;
+    this.#treeSize = treeSize;
+    this.#lastSeq = lastSeq;
+    this.#problems = problems;
+    this.#checkpoints = new Map();
+    for (const checkpoint of checkpoints) {
+      this.#checkpoints.set(checkpoint.size, [...(this.#checkpoints.get(checkpoint.size) ?? []), checkpoint]);
+    }
+  }
+
+  rows(rows: readonly TreeRow[]): void {
+    for (const row of rows) this.#row(row);
+  }
+
+  #row({ event, keptHashes }: TreeRow): void {
+    const seq = event.seq;
+    if (seq < this.#expected) {
+      this.#problem(seq, 'inserted', `a second row holds seq ${seq} (event ${event.id})`);
+      return;
+    }
+    if (seq > this.#lastSeq) {
+      this.#problem(
+        seq,
+        'inserted',
+        `seq ${seq} is past the last seq handed out (${this.#lastSeq}): event ${event.id} was inserted by hand`,
+      );
+      return;
+    }
+    if (seq > this.#expected) this.#missing(this.#expected, seq - 1);
+    this.#expected = seq + 1;
+    const leaf = leafHash(leafOf(event));
+    if (seq > this.#treeSize) {
+      if (keptHashes !== null) {
+        this.#problem(
+          seq,
+          'inconsistent',
+          `event ${seq} carries tree hashes, but the head row's tree holds only ${this.#treeSize} events: the head row's tree was rolled back`,
+        );
+      } else {
+        this.#outside(seq);
+      }
+      if (this.#brokenAt === undefined) this.#recomputed.push(leaf);
+      this.#checkpointsAt(seq);
+      return;
+    }
+    const storedLeaf =
+      keptHashes && keptHashes.length >= hashSize ? keptHashes.subarray(0, hashSize) : undefined;
+    const keptByTree = this.#brokenAt === undefined ? this.#kept.push(storedLeaf ?? leaf) : undefined;
+    if (this.#brokenAt === undefined) this.#recomputed.push(leaf);
+    if (!storedLeaf) {
+      this.#problem(seq, 'modified', `event ${seq}'s tree hashes were removed from its row`);
+    } else if (Buffer.compare(storedLeaf, leaf) !== 0) {
+      this.#problem(
+        seq,
+        'modified',
+        `event ${seq} (${event.id}) is not the event its tree leaf was made from: a column was changed`,
+      );
+    } else if (keptByTree && Buffer.compare(keptByTree, keptHashes as Uint8Array) !== 0) {
+      this.#problem(seq, 'modified', `the tree hashes kept with event ${seq} were altered`);
+    } else {
+      this.verified++;
+    }
+    this.#checkpointsAt(seq);
+  }
+
+  /**
+   * Holds the recomputed root to the checkpoints of this size. The first that differs
+   * is reported, unless a problem already reported since the last one that held
+   * explains it; every root after it differs too, and says nothing new.
+   */
+  #checkpointsAt(size: number): void {
+    const checkpoints = this.#checkpoints.get(size);
+    if (!checkpoints || this.#brokenAt !== undefined || this.#diverged) return;
+    this.#checkpoints.delete(size);
+    const root = this.#recomputed.root();
+    const differing = checkpoints.find((checkpoint) => Buffer.compare(root, checkpoint.rootHash) !== 0);
+    if (!differing) {
+      this.#lastHeld = size;
+      return;
+    }
+    this.#diverged = true;
+    const explained = this.#problems.some((problem) => problem.seq > this.#lastHeld && problem.seq <= size);
+    if (explained) return;
+    this.#problem(
+      this.#lastHeld + 1,
+      'inconsistent',
+      `${differing.source} does not match the events: one or more of seq ${this.#lastHeld + 1}..${size} differ from what it signed (altered along with their tree hashes, reordered or replaced)`,
+    );
+  }
+
+  #missing(from: number, to: number): void {
+    this.#brokenAt ??= from;
+    this.#problem(
+      from,
+      'missing',
+      from === to ? `event ${from} is missing` : `events ${from}..${to} are missing`,
+    );
+  }
+
+  #outside(seq: number): void {
+    const last = this.unverified[this.unverified.length - 1];
+    if (last && last.to_seq === seq - 1) {
+      last.to_seq = seq;
+      return;
+    }
+    this.unverified.push({
+      from_seq: seq,
+      to_seq: seq,
+      reason: 'stored before the tree existed and not yet brought into it',
+    });
+  }
+
+  #problem(seq: number, kind: ProblemKind, message: string): void {
+    this.#problems.push({ seq, kind, message: `tenant ${this.#tenantId}: ${message}` });
+  }
+
+  end(head: TreeHead | undefined): void {
+    if (this.#expected <= this.#lastSeq) this.#missing(this.#expected, this.#lastSeq);
+    for (const [size, checkpoints] of this.#checkpoints) {
+      // not checkable past a missing row or a root that differed: already reported
+      if (size < this.#expected) continue;
+      for (const checkpoint of checkpoints) {
+        this.#problem(
+          this.#expected,
+          'truncated',
+          `${checkpoint.source} signed ${size} events; the tenant has ${this.#expected - 1}: events ${this.#expected}..${size} were removed`,
+        );
+      }
+    }
+    if (head && this.#brokenAt === undefined && this.#kept.size === head.treeSize) {
+      const range = Buffer.concat(this.#kept.range);
+      if (
+        Buffer.compare(range, Buffer.from(head.range)) !== 0 ||
+        splitRange(head.range).length !== this.#kept.range.length
+      ) {
+        this.#problem(
+          head.treeSize,
+          'inconsistent',
+          `the head row's tree state does not match the hashes its events keep`,
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,178 @@
+import { type Kysely, sql } from 'kysely';
+import type {
+  IntegrityRepository,
+  StoredCheckpoint,
+  TreeHead,
+  TreeRow,
+} from '../../domain/integrity-repository.js';
+import { type EventRow, pageColumns, toActivityEvent } from '../events/rows.js';
+import type { StoreSchema } from '../schema.js';
+import { guarded } from '../store-errors.js';
+
+/** Tree heads, kept hashes and checkpoints on PostgreSQL and PGlite. */
+export class KyselyIntegrityRepository implements IntegrityRepository {
+  readonly #db: Kysely<StoreSchema>;
+  readonly #where: string;
+
+  constructor(db: Kysely<StoreSchema>, where: string) {
+    this.#db = db;
+    this.#where = where;
+  }
+
+  head(tenantId: string): Promise<TreeHead | undefined> {
+    return guarded(this.#where, async () => {
+      const row = await this.#db
+        .selectFrom('activity_tenants')
+        .select(['tenant_id', 'last_seq', 'tree_size', 'tree_range'])
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst();
+      return row && toHead(row);
+    });
+  }
+
+  uncheckpointed(afterTenantId: string | undefined, limit: number) {
+    return guarded(this.#where, async () => {
+      const { rows } = await sql<HeadRow & LatestRow>`
+        select t.tenant_id, t.last_seq, t.tree_size, t.tree_range,
+          c.tree_size as latest_size, c.root_hash, c.note, c.signed_at
+        from activity_tenants t
+        left join lateral (
+          select * from activity_checkpoints c where c.tenant_id = t.tenant_id
+          order by c.tree_size desc limit 1) c on true
+        where t.tree_size > coalesce(c.tree_size, 0)
+          and t.tenant_id > ${afterTenantId ?? ''}
+        order by t.tenant_id
+        limit ${limit}`.execute(this.#db);
+      return rows.map((row) => ({
+        head: toHead(row),
+        latest:
+          row.latest_size === null
+            ? undefined
+            : toCheckpoint({
+                tenant_id: row.tenant_id,
+                tree_size: row.latest_size,
+                root_hash: row.root_hash as Uint8Array,
+                note: row.note as string,
+                signed_at: row.signed_at as Date,
+              }),
+      }));
+    });
+  }
+
+  keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>> {
+    return guarded(this.#where, async () => {
+      const rows = await this.#db
+        .selectFrom('activity_events')
+        .select(['seq', 'tree_hashes'])
+        .where('tenant_id', '=', tenantId)
+        .where('seq', '=', sql<number>`any(${[...seqs]}::bigint[])`)
+        .where('tree_hashes', 'is not', null)
+        .execute();
+      // A seq twice (a row inserted by hand) is no seq: neither copy can be trusted here.
+      const kept = new Map<number, Uint8Array>();
+      const seen = new Set<number>();
+      for (const row of rows) {
+        const seq = Number(row.seq);
+        if (seen.has(seq)) kept.delete(seq);
+        else kept.set(seq, row.tree_hashes as Uint8Array);
+        seen.add(seq);
+      }
+      return kept;
+    });
+  }
+
+  checkpoint(tenantId: string, treeSize?: number): Promise<StoredCheckpoint | undefined> {
+    return guarded(this.#where, async () => {
+      let query = this.#db.selectFrom('activity_checkpoints').selectAll().where('tenant_id', '=', tenantId);
+      if (treeSize !== undefined) query = query.where('tree_size', '=', treeSize);
+      const row = await query.orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+      return row && toCheckpoint(row);
+    });
+  }
+
+  checkpoints(tenantId: string): Promise<StoredCheckpoint[]> {
+    return guarded(this.#where, async () => {
+      const rows = await this.#db
+        .selectFrom('activity_checkpoints')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .orderBy('tree_size')
+        .execute();
+      return rows.map(toCheckpoint);
+    });
+  }
+
+  saveCheckpoints(checkpoints: readonly Omit<StoredCheckpoint, 'signedAt'>[]): Promise<void> {
+    if (checkpoints.length === 0) return Promise.resolve();
+    return guarded(this.#where, async () => {
+      await this.#db
+        .insertInto('activity_checkpoints')
+        .values(
+          checkpoints.map((checkpoint) => ({
+            tenant_id: checkpoint.tenantId,
+            tree_size: checkpoint.treeSize,
+            root_hash: checkpoint.rootHash,
+            note: checkpoint.note,
+          })),
+        )
+        .onConflict((conflict) => conflict.columns(['tenant_id', 'tree_size']).doNothing())
+        .execute();
+    });
+  }
+
+  treeRows(tenantId: string, afterSeq: number, throughSeq: number | undefined): Promise<TreeRow[]> {
+    return guarded(this.#where, async () => {
+      let query = this.#db
+        .selectFrom('activity_events')
+        .select([...pageColumns, 'tree_hashes'])
+        .where('tenant_id', '=', tenantId)
+        .where('seq', '>', afterSeq);
+      if (throughSeq !== undefined) query = query.where('seq', '<=', throughSeq);
+      const rows = await query.orderBy('seq').orderBy('created_at').execute();
+      return rows.map((row) => ({
+        event: toActivityEvent(row as unknown as EventRow),
+        keptHashes: row.tree_hashes,
+      }));
+    });
+  }
+}
+
+/** A tenant's latest checkpoint, or nulls. */
+interface LatestRow {
+  latest_size: string | number | null;
+  root_hash: Uint8Array | null;
+  note: string | null;
+  signed_at: Date | null;
+}
+
+interface HeadRow {
+  tenant_id: string;
+  last_seq: string | number;
+  tree_size: string | number;
+  tree_range: Uint8Array;
+}
+
+function toHead(row: HeadRow): TreeHead {
+  return {
+    tenantId: row.tenant_id,
+    lastSeq: Number(row.last_seq),
+    treeSize: Number(row.tree_size),
+    range: row.tree_range,
+  };
+}
+
+function toCheckpoint(row: {
+  tenant_id: string;
+  tree_size: string | number;
+  root_hash: Uint8Array;
+  note: string;
+  signed_at: Date;
+}): StoredCheckpoint {
+  return {
+    tenantId: row.tenant_id,
+    treeSize: Number(row.tree_size),
+    rootHash: row.root_hash,
+    note: row.note,
+    signedAt: row.signed_at,
+  };
+}

@@ -1,0 +1,286 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCheckpointText } from '../../src/integrity/checkpoint.js';
+import { checkpointSigner } from '../../src/integrity/checkpoint-signer.js';
+import { leafOf } from '../../src/integrity/leaf.js';
+import {
+  consistencyProof,
+  leafHash,
+  treeHead,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../src/integrity/merkle.js';
+import { IntegrityService } from '../../src/service/integrity-service.js';
+import type { Database } from '../../src/store/open-database.js';
+import { openTestStore, storeKinds } from '../helpers/databases.js';
+import { newEvent } from '../helpers/new-event.js';
+
+const signer = checkpointSigner('activity-test', generateKeyPairSync('ed25519').privateKey);
+
+function integrityOf(database: Database) {
+  return new IntegrityService({
+    events: database.repository,
+    integrity: database.integrity,
+    logName: signer.logName,
+    signer: async () => signer,
+  });
+}
+
+async function allEvents(database: Database, tenant: string) {
+  return database.repository.page(tenant, {}, { limit: 10_000, order: 'asc' });
+}
+
+describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
+  let database: Database;
+  let dispose: () => Promise<void>;
+  let integrity: IntegrityService;
+
+  beforeAll(async () => {
+    ({ database, dispose } = await openTestStore(kind));
+    integrity = integrityOf(database);
+  });
+  afterAll(async () => dispose?.());
+
+  /** Appends events by every write path: one, batches, several tenants at once, checked ids, a transaction. */
+  async function seed(tenant: string) {
+    const other = `${tenant}-other`;
+    await database.repository.append(tenant, [newEvent(tenant)]);
+    await database.repository.append(tenant, [newEvent(tenant), newEvent(tenant), newEvent(tenant)]);
+    await database.repository.appendGenerated([newEvent(tenant), newEvent(other), newEvent(tenant)]);
+    await database.repository.appendGenerated([newEvent(tenant)]);
+    await database.repository.appendUnlocked([newEvent(tenant), newEvent(other)]);
+    await database.repository.appendAll([
+      { tenantId: tenant, events: [newEvent(tenant), newEvent(tenant)] },
+      { tenantId: other, events: [newEvent(other)] },
+    ]);
+    const generated = newEvent(tenant);
+    await database.repository.append(tenant, [generated, newEvent(tenant)], {
+      generatedIds: new Set([generated.id]),
+    });
+  }
+
+  it('holds every event of every write path, its root the recomputed one', async () => {
+    const tenant = `tree-${randomUUID()}`;
+    await seed(tenant);
+    const events = await allEvents(database, tenant);
+    expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1));
+    const [checkpoint] = await integrity.checkpoint({ tenantId: tenant });
+    expect(checkpoint?.size).toBe(events.length);
+    const recomputed = treeHead(events.map((event) => leafHash(leafOf(event))));
+    expect(Buffer.from(checkpoint?.rootHash as Uint8Array)).toEqual(Buffer.from(recomputed));
+    expect((await integrity.verify(signer.verifier, { tenantId: tenant })).ok).toBe(true);
+  });
+
+  it('hands out inclusion and consistency proofs that verify against the signed roots', async () => {
+    const tenant = `proofs-${randomUUID()}`;
+    for (let round = 0; round < 3; round++) {
+      await database.repository.appendGenerated(
+        Array.from({ length: 5 + round * 4 }, () => newEvent(tenant)),
+      );
+      await integrity.checkpoint({ tenantId: tenant });
+    }
+    const events = await allEvents(database, tenant);
+    const notes = await database.integrity.checkpoints(tenant);
+    expect(notes.map((note) => note.treeSize)).toEqual([5, 14, 27]);
+    for (const event of events) {
+      const proof = await integrity.proof(tenant, event.seq);
+      const root = parseCheckpointText(proof.checkpoint).rootHash;
+      const path = proof.proof.map((hash) => Buffer.from(hash, 'base64'));
+      expect(verifyInclusion(event.seq - 1, 27, leafHash(leafOf(event)), path, root)).toBe(true);
+    }
+    const consistency = await integrity.consistency(tenant, 5, 27);
+    const oldRoot = notes[0]?.rootHash as Uint8Array;
+    const newRoot = notes[2]?.rootHash as Uint8Array;
+    const proof = consistency.proof.map((hash) => Buffer.from(hash, 'base64'));
+    expect(verifyConsistency(5, 27, proof, oldRoot, newRoot)).toBe(true);
+    expect(proof).toEqual(
+      consistencyProof(
+        events.map((event) => leafHash(leafOf(event))),
+        5,
+      ).map((hash) => Buffer.from(hash)),
+    );
+  });
+
+  it('keeps 8 concurrent writers of one tenant and of many in one tree each', async () => {
+    const tenant = `writers-${randomUUID()}`;
+    const tenants = Array.from({ length: 4 }, (_, index) => `${tenant}-${index}`);
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, writer) => {
+        for (let round = 0; round < 10; round++) {
+          const target = writer % 2 === 0 ? tenant : (tenants[round % 4] as string);
+          if (round % 3 === 0)
+            await database.repository.appendGenerated([newEvent(target), newEvent(tenant)]);
+          else await database.repository.append(target, [newEvent(target)]);
+        }
+      }),
+    );
+    for (const each of [tenant, ...tenants]) {
+      const report = await integrity.verify(signer.verifier, { tenantId: each });
+      expect(report.ok).toBe(true);
+      expect(report.tenants[0]?.verified).toBe((await allEvents(database, each)).length);
+      const [checkpoint] = await integrity.checkpoint({ tenantId: each });
+      const events = await allEvents(database, each);
+      expect(Buffer.from(checkpoint?.rootHash as Uint8Array)).toEqual(
+        Buffer.from(treeHead(events.map((event) => leafHash(leafOf(event))))),
+      );
+    }
+  });
+
+  describe('caught when an insider edits the table with SQL', () => {
+    /** A tenant of 12 events with a checkpoint of them all. */
+    async function checkpointed() {
+      const tenant = `tamper-${randomUUID()}`;
+      await database.repository.appendGenerated(Array.from({ length: 12 }, () => newEvent(tenant)));
+      await integrity.checkpoint({ tenantId: tenant });
+      return tenant;
+    }
+    const problemsOf = async (tenant: string) => {
+      const report = await integrity.verify(signer.verifier, { tenantId: tenant });
+      expect(report.ok).toBe(false);
+      return report.tenants[0]?.problems.map(({ seq, kind }) => ({ seq, kind }));
+    };
+    const run = (tenant: string, statement: ReturnType<typeof sql>) =>
+      statement.execute(database.db).then(() => tenant);
+
+    const columns: Array<[string, ReturnType<typeof sql>]> = [
+      ['id', sql`id = gen_random_uuid()`],
+      ['action', sql`action = 'user.deleted'`],
+      ['actor_type', sql`actor_type = 'system'`],
+      ['actor_id', sql`actor_id = 'mallory'`],
+      ['object_type', sql`object_type = 'invoice'`],
+      ['object_id', sql`object_id = 'inv_9'`],
+      ['status', sql`status = 'failure'`],
+      ['source', sql`source = 'forged'`],
+      ['request_id', sql`request_id = 'req-forged'`],
+      ['ip_hash', sql`ip_hash = 'hmac-sha256:00'`],
+      ['user_agent', sql`user_agent = 'curl/8'`],
+      ['metadata', sql`metadata = metadata || '{"forged":true}'`],
+      ['created_at', sql`created_at = created_at - interval '1 second'`],
+    ];
+    it.each(columns)('a changed %s is named as modified', async (_, change) => {
+      const tenant = await checkpointed();
+      await run(tenant, sql`update activity_events set ${change} where tenant_id = ${tenant} and seq = 7`);
+      expect(await problemsOf(tenant)).toEqual([{ seq: 7, kind: 'modified' }]);
+    });
+
+    it('a deleted middle row is missing', async () => {
+      const tenant = await checkpointed();
+      await run(tenant, sql`delete from activity_events where tenant_id = ${tenant} and seq = 5`);
+      expect(await problemsOf(tenant)).toEqual([{ seq: 5, kind: 'missing' }]);
+    });
+
+    it('a deleted tail after a checkpoint, the head moved back too, is truncated', async () => {
+      const tenant = await checkpointed();
+      await run(tenant, sql`delete from activity_events where tenant_id = ${tenant} and seq > 9`);
+      await run(tenant, sql`update activity_tenants set last_seq = 9 where tenant_id = ${tenant}`);
+      expect(await problemsOf(tenant)).toContainEqual({ seq: 10, kind: 'truncated' });
+    });
+
+    it('a row inserted with a forged seq is inserted', async () => {
+      const tenant = await checkpointed();
+      await run(
+        tenant,
+        sql`insert into activity_events (tenant_id, seq, id, action, actor_type, status, metadata, created_at)
+          select tenant_id, 13, gen_random_uuid(), action, actor_type, status, metadata, created_at
+          from activity_events where tenant_id = ${tenant} and seq = 12`,
+      );
+      await run(
+        tenant,
+        sql`insert into activity_events (tenant_id, seq, id, action, actor_type, status, metadata, created_at)
+          select tenant_id, 4, gen_random_uuid(), action, actor_type, status, metadata, created_at + interval '1 ms'
+          from activity_events where tenant_id = ${tenant} and seq = 4`,
+      );
+      expect(await problemsOf(tenant)).toEqual([
+        { seq: 4, kind: 'inserted' },
+        { seq: 13, kind: 'inserted' },
+      ]);
+    });
+
+    it('two swapped rows are both modified', async () => {
+      const tenant = await checkpointed();
+      await run(
+        tenant,
+        sql`update activity_events e set id = o.id, action = o.action, metadata = o.metadata
+          from activity_events o
+          where e.tenant_id = ${tenant} and o.tenant_id = ${tenant}
+            and ((e.seq = 3 and o.seq = 8) or (e.seq = 8 and o.seq = 3))`,
+      );
+      expect(await problemsOf(tenant)).toEqual([
+        { seq: 3, kind: 'modified' },
+        { seq: 8, kind: 'modified' },
+      ]);
+    });
+
+    it('an edit with every stored hash recomputed is still caught by the signed checkpoint', async () => {
+      const tenant = await checkpointed();
+      const forged = { ...(await allEvents(database, tenant))[5], action: 'user.deleted' } as never;
+      await run(
+        tenant,
+        sql`update activity_events set action = 'user.deleted' where tenant_id = ${tenant} and seq = 6`,
+      );
+      // Rebuild every kept hash and the head from the rows, as an insider with the code would.
+      const { TreeBuilder } = await import('../../src/integrity/tree.js');
+      const builder = new TreeBuilder();
+      for (const event of await allEvents(database, tenant)) {
+        const kept = builder.push(leafHash(leafOf(event.seq === 6 ? forged : event)));
+        await run(
+          tenant,
+          sql`update activity_events set tree_hashes = ${Buffer.from(kept)} where tenant_id = ${tenant} and seq = ${event.seq}`,
+        );
+      }
+      await run(
+        tenant,
+        sql`update activity_tenants set tree_range = ${Buffer.concat(builder.range)} where tenant_id = ${tenant}`,
+      );
+      expect(await problemsOf(tenant)).toEqual([{ seq: 1, kind: 'inconsistent' }]);
+      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
+        code: 'INTEGRITY_FAILED',
+      });
+      await database.repository.append(tenant, [newEvent(tenant)]);
+      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
+        code: 'INTEGRITY_FAILED',
+      });
+    });
+
+    it('an older copy of the tree state restored on the head row is caught, and never signed', async () => {
+      const tenant = await checkpointed();
+      const older = await database.integrity.head(tenant);
+      await database.repository.appendGenerated(Array.from({ length: 3 }, () => newEvent(tenant)));
+      await run(
+        tenant,
+        sql`update activity_tenants set tree_size = ${older?.treeSize}, tree_range = ${Buffer.from(older?.range as Uint8Array)}
+          where tenant_id = ${tenant}`,
+      );
+      expect(await problemsOf(tenant)).toEqual([
+        { seq: 13, kind: 'inconsistent' },
+        { seq: 14, kind: 'inconsistent' },
+        { seq: 15, kind: 'inconsistent' },
+      ]);
+    });
+
+    it('a checkpoint whose note was edited has a bad signature', async () => {
+      const tenant = await checkpointed();
+      await run(
+        tenant,
+        sql`update activity_checkpoints set note = replace(note, E'\n12\n', E'\n11\n') where tenant_id = ${tenant}`,
+      );
+      expect(await problemsOf(tenant)).toEqual([{ seq: 12, kind: 'signature' }]);
+    });
+
+    it('a deleted tail with the head moved back is refused at the next checkpoint', async () => {
+      const tenant = await checkpointed();
+      await run(tenant, sql`delete from activity_events where tenant_id = ${tenant} and seq > 10`);
+      const head = await database.integrity.head(tenant);
+      expect(head?.treeSize).toBe(12);
+      await run(
+        tenant,
+        sql`update activity_tenants set last_seq = 10, tree_size = 10 where tenant_id = ${tenant}`,
+      );
+      await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
+      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
+        code: 'INTEGRITY_FAILED',
+      });
+    });
+  });
+});
