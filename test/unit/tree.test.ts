@@ -21,7 +21,7 @@ const leavesOf = (size: number) =>
 function build(leaves: readonly Uint8Array[]) {
   const builder = new TreeBuilder();
   const kept = new Map<number, Uint8Array>();
-  leaves.forEach((leaf, index) => kept.set(index + 1, builder.push(leaf)));
+  for (const [index, leaf] of leaves.entries()) kept.set(index + 1, builder.push(leaf));
   return { builder, kept };
 }
 
