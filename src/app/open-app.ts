@@ -242,6 +242,17 @@ export function usingRetention<T>(
   );
 }
 
+/**
+ * The verifiable log alone (`checkpoint`, `proof`, `verify`, `export --out`): opens
+ * only the database, and closes it whatever happens.
+ */
+export function usingIntegrity<T>(
+  config: Config,
+  use: (integrity: IntegrityService) => Promise<T>,
+): Promise<T> {
+  return usingDatabase(config, {}, (database) => use(integrityServiceOf(config, database)));
+}
+
 /** The schema alone (`migrate`): opens the database without migrating it first. */
 export function usingMigrations<T>(
   config: Config,

@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
 import { actionsCommand } from './commands/actions.js';
+import { checkpointCommand } from './commands/checkpoint.js';
+import { exportCommand } from './commands/export.js';
 import { holdCommand } from './commands/hold.js';
 import { migrateCommand } from './commands/migrate.js';
+import { proofCommand } from './commands/proof.js';
 import { purgeCommand } from './commands/purge.js';
 import { queryCommand } from './commands/query.js';
 import { recordCommand } from './commands/record.js';
@@ -11,6 +14,7 @@ import { retentionCommand } from './commands/retention.js';
 import { serveCommand } from './commands/serve.js';
 import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
+import { verifyCommand } from './commands/verify.js';
 import type { CliIo } from './context.js';
 import { defaultFormat, type Format, OutputClosed } from './render/output.js';
 import { escapeControl } from './render/text.js';
@@ -71,6 +75,7 @@ Examples:
   $ activity query --tenant acme --action 'auth.*' --since 24h
   $ activity query --tenant acme --all --format ndjson > acme.ndjson
   $ activity actions
+  $ activity checkpoint && activity verify
 
 Exit codes: 0 ok, 1 unexpected error, 2 invalid usage or input, 3 database unavailable, 4 integrity check failed.
 Docs: docs/cli.md`,
@@ -86,6 +91,10 @@ Docs: docs/cli.md`,
     serveCommand,
     tokenCommand,
     actionsCommand,
+    checkpointCommand,
+    proofCommand,
+    verifyCommand,
+    exportCommand,
   ]) {
     program.addCommand(throwingErrors(command(io, setExitCode), program));
   }

@@ -1,7 +1,9 @@
 import type { ActivityRepository } from '../domain/activity-repository.js';
 import type { IntegrityRepository } from '../domain/integrity-repository.js';
 import type { CheckpointSigner } from '../integrity/checkpoint-signer.js';
+import type { VerifyReport } from '../integrity/report.js';
 import type { NoteVerifier } from '../integrity/signed-note.js';
+import { type BundleContents, bundleOf } from './bundle-service.js';
 import { type SignedCheckpoint, signCheckpoints } from './checkpoint-service.js';
 import {
   type ConsistencyProof,
@@ -10,7 +12,7 @@ import {
   inclusionProofOf,
   signedCheckpoint,
 } from './proof-service.js';
-import { type VerifyOptions, type VerifyReport, verifyLog } from './verify-service.js';
+import { type VerifyOptions, verifyLog } from './verify-service.js';
 
 /**
  * The verifiable log's use cases behind one object for the shells: checkpoints
@@ -59,6 +61,11 @@ export class IntegrityService {
 
   consistency(tenantId: string, from: number, to: number): Promise<ConsistencyProof> {
     return consistencyProofOf(this.#integrity, tenantId, from, to);
+  }
+
+  /** The bundle of a tenant's events in a window (`activity export --out`). */
+  bundle(tenantId: string, window: { since?: Date; until?: Date } = {}): Promise<BundleContents> {
+    return bundleOf({ events: this.#events, integrity: this.#integrity }, tenantId, window);
   }
 
   verify(verifier: NoteVerifier, options: VerifyOptions = {}): Promise<VerifyReport> {

@@ -1,6 +1,12 @@
 import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository } from '../domain/integrity-repository.js';
-import { foldSubtrees, hashSize, type LeafRange, perfectSubtrees } from '../integrity/merkle.js';
+import {
+  foldSubtrees,
+  hashSize,
+  type LeafRange,
+  perfectSubtrees,
+  type Subtree,
+} from '../integrity/merkle.js';
 import { keptRowsOf, subtreeFromKept } from '../integrity/tree.js';
 
 /**
@@ -15,23 +21,32 @@ export async function rangeHeads(
   extraSeqs: readonly number[] = [],
 ): Promise<{ heads: Uint8Array[]; kept: Map<number, Uint8Array> }> {
   const subtreesOf = ranges.map(perfectSubtrees);
-  const seqs = new Set(extraSeqs);
-  for (const subtree of subtreesOf.flat()) for (const seq of keptRowsOf(subtree)) seqs.add(seq);
-  const kept = await repository.keptHashes(tenantId, [...seqs]);
-  const heads = subtreesOf.map((subtrees, index) =>
-    foldSubtrees(
-      subtrees.map((subtree) => {
-        const hash = subtreeFromKept(subtree, (seq) => kept.get(seq));
-        if (hash) return hash;
-        const [from, to] = ranges[index] as LeafRange;
-        throw new ActivityError(
-          'INTEGRITY_FAILED',
-          `tenant ${tenantId}: the tree hashes of seq ${from + 1}..${to} cannot be read (rows ${keptRowsOf(subtree).join(', ')} are missing or altered); run \`activity verify --tenant ${tenantId}\``,
-        );
-      }),
-    ),
-  );
+  const { hashes, kept } = await subtreeHashes(repository, tenantId, subtreesOf.flat(), extraSeqs);
+  let next = 0;
+  const heads = subtreesOf.map((subtrees) => foldSubtrees(subtrees.map(() => hashes[next++] as Uint8Array)));
   return { heads, kept };
+}
+
+/** The hashes of perfect subtrees of a tenant's tree, from the rows that keep them, in one statement. */
+export async function subtreeHashes(
+  repository: IntegrityRepository,
+  tenantId: string,
+  subtrees: readonly Subtree[],
+  extraSeqs: readonly number[] = [],
+): Promise<{ hashes: Uint8Array[]; kept: Map<number, Uint8Array> }> {
+  const seqs = new Set(extraSeqs);
+  for (const subtree of subtrees) for (const seq of keptRowsOf(subtree)) seqs.add(seq);
+  const kept = await repository.keptHashes(tenantId, [...seqs]);
+  const hashes = subtrees.map((subtree) => {
+    const hash = subtreeFromKept(subtree, (seq) => kept.get(seq));
+    if (hash) return hash;
+    const from = subtree.index * 2 ** subtree.level + 1;
+    throw new ActivityError(
+      'INTEGRITY_FAILED',
+      `tenant ${tenantId}: the tree hashes of seq ${from}..${from + 2 ** subtree.level - 1} cannot be read (rows ${keptRowsOf(subtree).join(', ')} are missing or altered); run \`activity verify --tenant ${tenantId}\``,
+    );
+  });
+  return { hashes, kept };
 }
 
 /** The leaf hash a row keeps. */

@@ -4,38 +4,15 @@ import type { IntegrityRepository, TreeHead, TreeRow } from '../domain/integrity
 import { type Checkpoint, parseCheckpointText, tenantOrigin } from '../integrity/checkpoint.js';
 import { leafOf } from '../integrity/leaf.js';
 import { hashSize, leafHash } from '../integrity/merkle.js';
+import type {
+  ProblemKind,
+  TenantVerification,
+  UnverifiedRange,
+  VerifyProblem,
+  VerifyReport,
+} from '../integrity/report.js';
 import { type NoteVerifier, openNote } from '../integrity/signed-note.js';
 import { splitRange, TreeBuilder } from '../integrity/tree.js';
-
-export type ProblemKind = 'modified' | 'missing' | 'inserted' | 'truncated' | 'signature' | 'inconsistent';
-
-export interface VerifyProblem {
-  seq: number;
-  kind: ProblemKind;
-  message: string;
-}
-
-/** A run of events outside the tree (stored before it), with why. */
-export interface UnverifiedRange {
-  from_seq: number;
-  to_seq: number;
-  reason: string;
-}
-
-export interface TenantVerification {
-  tenant_id: string;
-  /** Events the tenant's head says it has. */
-  size: number;
-  /** Events whose leaf and tree hashes were recomputed and found as stored. */
-  verified: number;
-  problems: VerifyProblem[];
-  unverified: UnverifiedRange[];
-}
-
-export interface VerifyReport {
-  ok: boolean;
-  tenants: TenantVerification[];
-}
 
 /** A checkpoint kept outside the database (`--checkpoint FILE`). */
 export interface ExternalCheckpoint {

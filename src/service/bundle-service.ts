@@ -1,0 +1,91 @@
+import type { ActivityRepository } from '../domain/activity-repository.js';
+import { ActivityError } from '../domain/errors.js';
+import type { ActivityEvent } from '../domain/event.js';
+import type { IntegrityRepository } from '../domain/integrity-repository.js';
+import { type BundleProof, encodeHashes } from '../integrity/bundle.js';
+import { rangeProofSubtrees } from '../integrity/range-proof.js';
+import { signedCheckpoint } from './proof-service.js';
+import { subtreeHashes } from './tree-reads.js';
+
+/** What `activity export --out` writes (see integrity/bundle.ts). */
+export interface BundleContents {
+  proof: BundleProof;
+  checkpoint: string;
+  /** Every event of the run, in seq order, read a slice at a time. */
+  events: AsyncIterable<ActivityEvent>;
+}
+
+/** Seqs read per statement while the events are written. */
+const seqsPerRead = 10_000;
+
+/**
+ * A bundle of a tenant's events from `since` to `until` (all by default), proved
+ * against its latest checkpoint: events after it are not in the bundle until the next
+ * checkpoint signs them. A row missing from the run is an integrity failure, found
+ * before or while the events are read.
+ */
+export async function bundleOf(
+  repositories: { events: ActivityRepository; integrity: IntegrityRepository },
+  tenantId: string,
+  window: { since?: Date; until?: Date } = {},
+): Promise<BundleContents> {
+  const checkpoint = await signedCheckpoint(repositories.integrity, tenantId);
+  const edge = async (order: 'asc' | 'desc', filter: { since?: Date; until?: Date }) =>
+    (await repositories.events.page(tenantId, filter, { order, limit: 1 }))[0]?.seq;
+  const first = window.since === undefined ? 1 : await edge('asc', { since: window.since });
+  const last = Math.min(
+    checkpoint.treeSize,
+    (window.until === undefined ? checkpoint.treeSize : await edge('desc', { until: window.until })) ?? 0,
+  );
+  if (first === undefined || first > last) {
+    throw new ActivityError(
+      'NOT_FOUND',
+      `tenant ${tenantId} has no events in that window up to its latest checkpoint (${checkpoint.treeSize} events): \`activity checkpoint\` signs newer ones`,
+    );
+  }
+  const { left, right } = rangeProofSubtrees(first, last, checkpoint.treeSize);
+  const [leftHashes, rightHashes] = await Promise.all([
+    subtreeHashes(repositories.integrity, tenantId, left),
+    subtreeHashes(repositories.integrity, tenantId, right),
+  ]);
+  return {
+    proof: {
+      version: 1,
+      tenant_id: tenantId,
+      first_seq: first,
+      last_seq: last,
+      tree_size: checkpoint.treeSize,
+      left: encodeHashes(leftHashes.hashes),
+      right: encodeHashes(rightHashes.hashes),
+    },
+    checkpoint: checkpoint.note,
+    events: runOf(repositories.integrity, tenantId, first, last),
+  };
+}
+
+async function* runOf(
+  repository: IntegrityRepository,
+  tenantId: string,
+  first: number,
+  last: number,
+): AsyncGenerator<ActivityEvent> {
+  let expected = first;
+  for (let after = first - 1; after < last; after += seqsPerRead) {
+    for (const { event } of await repository.treeRows(tenantId, after, Math.min(after + seqsPerRead, last))) {
+      if (event.seq !== expected) {
+        throw new ActivityError(
+          'INTEGRITY_FAILED',
+          `tenant ${tenantId}: seq ${expected} is ${event.seq < expected ? 'stored twice' : 'missing'}; no bundle can prove this run — run \`activity verify --tenant ${tenantId}\``,
+        );
+      }
+      expected++;
+      yield event;
+    }
+  }
+  if (expected <= last) {
+    throw new ActivityError(
+      'INTEGRITY_FAILED',
+      `tenant ${tenantId}: events ${expected}..${last} are missing; run \`activity verify --tenant ${tenantId}\``,
+    );
+  }
+}
