@@ -3,6 +3,7 @@ import type { TokenVerifier } from '../auth/verify-token.js';
 import { ActivityError, toActivityError } from '../domain/errors.js';
 import { identifierProblem } from '../privacy/scrub.js';
 import type { ActivityService } from '../service/activity-service.js';
+import type { IntegrityService } from '../service/integrity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
 import { createEventStreams, type EventStreamOptions } from './event-stream.js';
 import { sendProblem } from './responses.js';
@@ -10,6 +11,7 @@ import { createRoutes, type RequestContext } from './routes.js';
 
 export interface HandlerOptions extends EventStreamOptions {
   service: ActivityService;
+  integrity: IntegrityService;
   verifier: TokenVerifier;
   /** Absent when the stream is turned off (ENABLE_ACTIVITY_STREAM=false): its route is a 404. */
   hub: StreamHub | undefined;

@@ -6,6 +6,7 @@ import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
 import type { ActivityService } from '../service/activity-service.js';
+import type { IntegrityService } from '../service/integrity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
 import { bearerToken } from './bearer-token.js';
 import type { EventStreams, StreamContext } from './event-stream.js';
@@ -26,6 +27,7 @@ export interface Route {
 
 export interface RouteOptions {
   service: ActivityService;
+  integrity: IntegrityService;
   verifier: TokenVerifier;
   metrics: ActivityMetrics;
   /** Absent when the stream is turned off: its route is a 404. */
@@ -43,7 +45,7 @@ const listParamsSchema = queryInputSchema.extend({
 
 /** The API's routes: each parses its input with the CLI's schemas and calls the same service. */
 export function createRoutes(options: RouteOptions): Route[] {
-  const { service, verifier, metrics, hub, streams, log } = options;
+  const { service, integrity, verifier, metrics, hub, streams, log } = options;
 
   const authenticate = async (
     context: RequestContext,
@@ -126,6 +128,38 @@ export function createRoutes(options: RouteOptions): Route[] {
       },
     },
     {
+      path: '/api/v1/activity/checkpoint',
+      methods: {
+        GET: async (context) => {
+          const principal = await authenticate(context, 'activity:read');
+          assertValid(z.strictObject({}), searchParams(context.url));
+          const note = await integrity.latestCheckpoint(principal.tenantId);
+          context.response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+          context.response.end(note);
+        },
+      },
+    },
+    {
+      path: '/api/v1/activity/proof',
+      methods: {
+        GET: async (context) => {
+          const principal = await authenticate(context, 'activity:read');
+          const { seq, size } = parsed(proofParamsSchema, searchParams(context.url));
+          sendJson(context.response, 200, await integrity.proof(principal.tenantId, seq, size));
+        },
+      },
+    },
+    {
+      path: '/api/v1/activity/consistency',
+      methods: {
+        GET: async (context) => {
+          const principal = await authenticate(context, 'activity:read');
+          const { from, to } = parsed(consistencyParamsSchema, searchParams(context.url));
+          sendJson(context.response, 200, await integrity.consistency(principal.tenantId, from, to));
+        },
+      },
+    },
+    {
       path: '/metrics',
       methods: {
         GET: async ({ response }) => {
@@ -172,8 +206,23 @@ function searchParams(url: URL): Record<string, string> {
 }
 
 function assertValid(schema: z.ZodType, params: Record<string, string>) {
-  const parsed = schema.safeParse(params);
-  if (parsed.success) return;
-  const issues = toFieldIssues(parsed.error);
+  parsed(schema, params);
+}
+
+/** The parameters as the schema reads them, or PARAMETER_INVALID naming each that is not. */
+function parsed<T>(schema: z.ZodType<T>, params: Record<string, string>): T {
+  const result = schema.safeParse(params);
+  if (result.success) return result.data;
+  const issues = toFieldIssues(result.error);
   throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
 }
+
+/** A seq or a tree size: digits only, from 1, as a double holds exactly. */
+const positiveParam = z
+  .string()
+  .regex(/^[1-9]\d{0,15}$/, 'must be a whole number from 1')
+  .transform(Number)
+  .pipe(z.number().max(Number.MAX_SAFE_INTEGER, 'is too large'));
+
+const proofParamsSchema = z.strictObject({ seq: positiveParam, size: positiveParam.optional() });
+const consistencyParamsSchema = z.strictObject({ from: positiveParam, to: positiveParam });

@@ -38,6 +38,7 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
   const verifier = createTokenVerifier({ jwtSecret, jwksFile, issuer: jwtIssuer, audience: jwtAudience });
   const handler = createHandler({
     service: app.service,
+    integrity: app.integrity,
     verifier,
     metrics: app.metrics,
     hub: app.config.streamEnabled ? app.hub : undefined,
