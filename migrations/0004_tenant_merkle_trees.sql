@@ -47,6 +47,67 @@ CREATE TABLE activity_checkpoints (
   PRIMARY KEY (tenant_id, tree_size)
 );
 
+-- What purge keeps of the tree (DESIGN: purged events keep their hashes): the
+-- tree_hashes of the purged rows, each row of this table a run of seqs (within one
+-- run of 1024) and their hashes end to end, in seq order.
+CREATE TABLE activity_tree_archive (
+  tenant_id   text   COLLATE "C" NOT NULL,
+  from_seq    bigint NOT NULL,
+  through_seq bigint NOT NULL,
+  hashes      bytea  NOT NULL,
+  PRIMARY KEY (tenant_id, from_seq)
+);
+
+-- Each purge run's record per tenant: which seqs it removed, by which rule, and when.
+CREATE TABLE activity_purges (
+  tenant_id   text        COLLATE "C" NOT NULL,
+  purged_at   timestamptz NOT NULL,
+  from_seq    bigint      NOT NULL,
+  through_seq bigint      NOT NULL,
+  rule        text        NOT NULL,
+  cutoff      timestamptz NOT NULL,
+  PRIMARY KEY (tenant_id, purged_at)
+);
+
+-- activity_ensure_partition of 0002, moving each row's tree hashes with it.
+CREATE OR REPLACE FUNCTION activity_ensure_partition(p_time timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_month timestamp := date_trunc('month', p_time AT TIME ZONE 'UTC');
+  v_from timestamptz := v_month AT TIME ZONE 'UTC';
+  v_to timestamptz := (v_month + interval '1 month') AT TIME ZONE 'UTC';
+  v_name text := 'activity_events_' || to_char(v_month, '"y"YYYY"m"MM');
+  v_create text;
+BEGIN
+  IF to_regclass(v_name) IS NOT NULL THEN
+    RETURN false;
+  END IF;
+  -- Self-conflicting and blocks inserts into the default only: concurrent callers
+  -- take turns, and no row can land in the default between the move and the create.
+  LOCK TABLE activity_events_default IN SHARE ROW EXCLUSIVE MODE;
+  IF to_regclass(v_name) IS NOT NULL THEN
+    RETURN false;
+  END IF;
+  v_create := format('CREATE TABLE %I PARTITION OF activity_events FOR VALUES FROM (%L) TO (%L)',
+    v_name, v_from, v_to);
+  IF EXISTS (SELECT 1 FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to) THEN
+    CREATE TEMP TABLE activity_events_moving ON COMMIT DROP AS
+      SELECT tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id, status, source,
+        request_id, ip_hash, user_agent, metadata, created_at, tree_hashes
+      FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to;
+    DELETE FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to;
+    EXECUTE v_create;
+    INSERT INTO activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+        status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
+      SELECT * FROM activity_events_moving;
+    DROP TABLE activity_events_moving;
+  ELSE
+    EXECUTE v_create;
+  END IF;
+  RETURN true;
+END;
+$$;
+
 -- The time of a tenant's next event: never before its latest, in whole milliseconds
 -- (rounded up, so never before a latest stored with microseconds).
 CREATE FUNCTION activity_next_time(p_latest timestamptz, p_now timestamptz) RETURNS timestamptz
@@ -248,9 +309,51 @@ BEGIN
 END;
 $$;
 
+-- activity_ensure_partition as 0002 made it
+CREATE OR REPLACE FUNCTION activity_ensure_partition(p_time timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_month timestamp := date_trunc('month', p_time AT TIME ZONE 'UTC');
+  v_from timestamptz := v_month AT TIME ZONE 'UTC';
+  v_to timestamptz := (v_month + interval '1 month') AT TIME ZONE 'UTC';
+  v_name text := 'activity_events_' || to_char(v_month, '"y"YYYY"m"MM');
+  v_create text;
+BEGIN
+  IF to_regclass(v_name) IS NOT NULL THEN
+    RETURN false;
+  END IF;
+  -- Self-conflicting and blocks inserts into the default only: concurrent callers
+  -- take turns, and no row can land in the default between the move and the create.
+  LOCK TABLE activity_events_default IN SHARE ROW EXCLUSIVE MODE;
+  IF to_regclass(v_name) IS NOT NULL THEN
+    RETURN false;
+  END IF;
+  v_create := format('CREATE TABLE %I PARTITION OF activity_events FOR VALUES FROM (%L) TO (%L)',
+    v_name, v_from, v_to);
+  IF EXISTS (SELECT 1 FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to) THEN
+    CREATE TEMP TABLE activity_events_moving ON COMMIT DROP AS
+      SELECT tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id, status, source,
+        request_id, ip_hash, user_agent, metadata, created_at
+      FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to;
+    DELETE FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to;
+    EXECUTE v_create;
+    INSERT INTO activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
+        status, source, request_id, ip_hash, user_agent, metadata, created_at)
+      SELECT * FROM activity_events_moving;
+    DROP TABLE activity_events_moving;
+  ELSE
+    EXECUTE v_create;
+  END IF;
+  RETURN true;
+END;
+$$;
+
+
 DROP FUNCTION activity_tree_extend(bytea, bigint, bigint, bytea[]);
 DROP FUNCTION activity_leaf_hash(bytea, bigint, timestamptz);
 DROP FUNCTION activity_next_time(timestamptz, timestamptz);
+DROP TABLE activity_purges;
+DROP TABLE activity_tree_archive;
 DROP TABLE activity_checkpoints;
 ALTER TABLE activity_events DROP COLUMN tree_hashes;
 ALTER TABLE activity_tenants DROP COLUMN tree_size, DROP COLUMN tree_range;

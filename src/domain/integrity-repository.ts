@@ -27,6 +27,15 @@ export interface TreeRow {
   keptHashes: Uint8Array | null;
 }
 
+/** A purge run's record for one tenant: the seqs it removed, by which rule, when. */
+export interface PurgeRecord {
+  fromSeq: number;
+  throughSeq: number;
+  rule: string;
+  cutoff: Date;
+  purgedAt: Date;
+}
+
 /** The storage port of the integrity use cases. Implementation: src/store/integrity. */
 export interface IntegrityRepository {
   head(tenantId: string): Promise<TreeHead | undefined>;
@@ -38,8 +47,15 @@ export interface IntegrityRepository {
     afterTenantId: string | undefined,
     limit: number,
   ): Promise<Array<{ head: TreeHead; latest: StoredCheckpoint | undefined }>>;
-  /** What the rows of these seqs keep of the tree; absent rows, and rows outside it, are absent. */
+  /**
+   * What the rows of these seqs keep of the tree, or for purged events what purge kept
+   * of them; absent rows, and rows outside the tree, are absent.
+   */
   keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>>;
+  /** What purge kept of the tree for seqs in (afterSeq, throughSeq], by seq. */
+  archivedHashes(tenantId: string, afterSeq: number, throughSeq: number): Promise<Map<number, Uint8Array>>;
+  /** The tenant's purge records, oldest first. */
+  purges(tenantId: string): Promise<PurgeRecord[]>;
   /** The latest checkpoint of a tenant, or the one of `treeSize`. */
   checkpoint(tenantId: string, treeSize?: number): Promise<StoredCheckpoint | undefined>;
   /** Every checkpoint of a tenant, smallest first. */

@@ -54,10 +54,12 @@ export interface RetentionRepository {
    * end; holds and policies are read inside the transaction, under a lock that makes
    * concurrent changes to them wait. With `dryRun`, counts and drops nothing. The
    * caller has checked that the default cutoff is at or after the partition's end.
+   * Before the drop, in the same transaction, its rows' tree hashes are kept and the
+   * purge recorded for each tenant (rule `policy` or `default`, with its cutoff).
    */
   dropPartition(
     partition: MonthPartition,
-    options: { now: Date; dryRun: boolean },
+    options: { now: Date; dryRun: boolean; defaultCutoff: Date },
   ): Promise<PartitionDropResult>;
   /** How many of a tenant's events were created before `cutoff`. */
   countBefore(tenantId: string, cutoff: Date): Promise<number>;
@@ -69,7 +71,14 @@ export interface RetentionRepository {
   /**
    * Deletes a tenant's events created before `cutoff` whose seq is in
    * [`fromSeq`, `fromSeq + limit`), in one statement that commits on its own; none
-   * while the tenant is on hold. Returns how many it deleted.
+   * while the tenant is on hold. Returns how many it deleted. The same statement keeps
+   * their tree hashes and records the purge (`run`: the run's time and rule).
    */
-  deleteExpired(tenantId: string, cutoff: Date, fromSeq: number, limit: number): Promise<number>;
+  deleteExpired(
+    tenantId: string,
+    cutoff: Date,
+    fromSeq: number,
+    limit: number,
+    run: { at: Date; rule: string },
+  ): Promise<number>;
 }

@@ -77,6 +77,7 @@ export async function verifyBundle(
     verified,
     problems,
     unverified: [],
+    purged: [],
   });
   const opened = openNote(files.checkpoint, verifier);
   if (!opened.ok) {

@@ -15,6 +15,15 @@ export interface UnverifiedRange {
   reason: string;
 }
 
+/** A purge run's record: seqs it removed by policy (their hashes kept), by which rule, when. */
+export interface PurgedRange {
+  from_seq: number;
+  through_seq: number;
+  rule: string;
+  cutoff: string;
+  purged_at: string;
+}
+
 export interface TenantVerification {
   tenant_id: string;
   /** Events the tenant's head says it has. */
@@ -23,6 +32,7 @@ export interface TenantVerification {
   verified: number;
   problems: VerifyProblem[];
   unverified: UnverifiedRange[];
+  purged: PurgedRange[];
 }
 
 export interface VerifyReport {

@@ -32,6 +32,16 @@ export class TreeBuilder {
     return this.#range.length === 0 ? createHash('sha256').digest() : foldSubtrees(this.#range);
   }
 
+  /**
+   * Takes `hash` as the root of the newest subtree instead of the one computed: after
+   * a kept hash is found altered, the tree follows what is kept from there on, so
+   * that one alteration is reported once, not again at every hash above it.
+   */
+  replaceNewest(hash: Uint8Array): void {
+    if (this.#range.length === 0) throw new RangeError('an empty tree has no newest subtree');
+    this.#range[this.#range.length - 1] = hash;
+  }
+
   /** Appends a leaf hash; returns what its event row keeps (see above). */
   push(leafHash: Uint8Array): Uint8Array {
     const kept: Uint8Array[] = [leafHash];

@@ -95,7 +95,11 @@ export async function purgeExpired(
   if (options.tenantId === undefined) {
     for (const partition of await retention.partitions()) {
       if (partition.to > defaultCutoff) break;
-      const result = await retention.dropPartition(partition, { now: options.now, dryRun: options.dryRun });
+      const result = await retention.dropPartition(partition, {
+        now: options.now,
+        dryRun: options.dryRun,
+        defaultCutoff,
+      });
       if (result.outcome !== 'dropped') continue;
       let events = 0;
       for (const [tenantId, count] of result.events) {
@@ -124,7 +128,14 @@ export async function purgeExpired(
         deleted = await retention.countBefore(tenantId, rule.cutoff);
       } else {
         deleted = droppedByTenant.get(tenantId) ?? 0;
-        deleted += await deleteInBatches(retention, tenantId, rule.cutoff, options.batchSize, onProgress);
+        deleted += await deleteInBatches(
+          retention,
+          tenantId,
+          rule.cutoff,
+          { at: options.now, rule: rule.rule },
+          options.batchSize,
+          onProgress,
+        );
       }
     }
     if (deleted > 0 || rule.rule === 'hold') {
@@ -153,12 +164,13 @@ async function deleteInBatches(
   retention: RetentionRepository,
   tenantId: string,
   cutoff: Date,
+  run: { at: Date; rule: RetentionRule },
   batchSize: number,
   onProgress: ((progress: PurgeProgress) => void) | undefined,
 ): Promise<number> {
   let deleted = 0;
   for (let fromSeq = await retention.firstExpiredSeq(tenantId, cutoff); fromSeq !== null; ) {
-    const batch = await retention.deleteExpired(tenantId, cutoff, fromSeq, batchSize);
+    const batch = await retention.deleteExpired(tenantId, cutoff, fromSeq, batchSize, run);
     if (batch > 0) {
       deleted += batch;
       onProgress?.({ step: 'batch', tenantId, deleted: batch });

@@ -1,6 +1,6 @@
 import type { ActivityRepository } from '../domain/activity-repository.js';
 import { ActivityError } from '../domain/errors.js';
-import type { IntegrityRepository, TreeHead, TreeRow } from '../domain/integrity-repository.js';
+import type { IntegrityRepository, PurgeRecord, TreeHead, TreeRow } from '../domain/integrity-repository.js';
 import { type Checkpoint, parseCheckpointText, tenantOrigin } from '../integrity/checkpoint.js';
 import { leafOf } from '../integrity/leaf.js';
 import { hashSize, leafHash } from '../integrity/merkle.js';
@@ -12,7 +12,7 @@ import type {
   VerifyReport,
 } from '../integrity/report.js';
 import { type NoteVerifier, openNote } from '../integrity/signed-note.js';
-import { splitRange, TreeBuilder } from '../integrity/tree.js';
+import { keptCount, splitRange, TreeBuilder } from '../integrity/tree.js';
 
 /** A checkpoint kept outside the database (`--checkpoint FILE`). */
 export interface ExternalCheckpoint {
@@ -152,15 +152,19 @@ async function verifyTenant(
   }
   const lastSeq = head?.lastSeq ?? 0;
   const treeSize = head?.treeSize ?? 0;
-  const walk = new TreeWalk(tenantId, treeSize, lastSeq, held, problems);
+  const purges = await repository.purges(tenantId);
+  const walk = new TreeWalk(tenantId, treeSize, lastSeq, held, problems, purges);
   const upper = Math.max(lastSeq, ...held.map((checkpoint) => checkpoint.size));
   for (let after = 0; after < upper; after += seqsPerRead) {
-    walk.rows(await repository.treeRows(tenantId, after, Math.min(after + seqsPerRead, upper)));
-    progress.events += Math.min(seqsPerRead, upper - after);
+    const through = Math.min(after + seqsPerRead, upper);
+    const rows = await repository.treeRows(tenantId, after, through);
+    const purged = purges.some((purge) => purge.fromSeq <= through && purge.throughSeq > after);
+    walk.rows(rows, purged ? await repository.archivedHashes(tenantId, after, through) : new Map());
+    progress.events += through - after;
     progress.report?.(progress.events);
   }
   // Rows past every seq handed out, if someone inserted them.
-  walk.rows(await repository.treeRows(tenantId, upper, undefined));
+  walk.rows(await repository.treeRows(tenantId, upper, undefined), new Map());
   walk.end(head);
   return {
     tenant_id: tenantId,
@@ -168,6 +172,13 @@ async function verifyTenant(
     verified: walk.verified,
     problems: problems.sort((a, b) => a.seq - b.seq),
     unverified: walk.unverified,
+    purged: purges.map((purge) => ({
+      from_seq: purge.fromSeq,
+      through_seq: purge.throughSeq,
+      rule: purge.rule,
+      cutoff: purge.cutoff.toISOString(),
+      purged_at: purge.purgedAt.toISOString(),
+    })),
   };
 }
 
@@ -185,6 +196,7 @@ class TreeWalk {
   readonly #lastSeq: number;
   readonly #checkpoints: Map<number, HeldCheckpoint[]>;
   readonly #problems: VerifyProblem[];
+  readonly #purges: readonly PurgeRecord[];
   readonly #recomputed = new TreeBuilder();
   readonly #kept = new TreeBuilder();
   #expected = 1;
@@ -201,7 +213,9 @@ class TreeWalk {
     lastSeq: number,
     checkpoints: readonly HeldCheckpoint[],
     problems: VerifyProblem[],
+    purges: readonly PurgeRecord[],
   ) {
+    this.#purges = purges;
     this.#tenantId = tenantId;
     this.#treeSize = treeSize;
     this.#lastSeq = lastSeq;
@@ -212,8 +226,43 @@ class TreeWalk {
     }
   }
 
-  rows(rows: readonly TreeRow[]): void {
-    for (const row of rows) this.#row(row);
+  /** The rows of a slice of seqs, and what purge kept of the events gone from it, merged in seq order. */
+  rows(rows: readonly TreeRow[], archived: ReadonlyMap<number, Uint8Array>): void {
+    const stored = new Set(rows.map((row) => row.event.seq));
+    const purgedSeqs = [...archived.keys()].filter((seq) => !stored.has(seq)).sort((a, b) => a - b);
+    let next = 0;
+    for (const row of rows) {
+      for (; next < purgedSeqs.length && (purgedSeqs[next] as number) < row.event.seq; next++) {
+        this.#archived(purgedSeqs[next] as number, archived.get(purgedSeqs[next] as number) as Uint8Array);
+      }
+      this.#row(row);
+    }
+    for (; next < purgedSeqs.length; next++) {
+      this.#archived(purgedSeqs[next] as number, archived.get(purgedSeqs[next] as number) as Uint8Array);
+    }
+  }
+
+  /**
+   * A purged event: only what purge kept of it is left, so its leaf is the one kept;
+   * the hashes above it must still add up, and the checkpoints still match.
+   */
+  #archived(seq: number, kept: Uint8Array): void {
+    if (seq > this.#expected) this.#missing(this.#expected, seq - 1);
+    this.#expected = seq + 1;
+    const storedLeaf = kept.subarray(0, hashSize);
+    if (this.#brokenAt === undefined) {
+      const keptByTree = this.#kept.push(storedLeaf);
+      this.#recomputed.push(storedLeaf);
+      if (Buffer.compare(keptByTree, kept) !== 0) {
+        this.#keptAltered(seq, kept);
+        this.#problem(
+          seq,
+          'modified',
+          `the tree hashes kept for purged events up to ${seq} do not add up: one of them was altered`,
+        );
+      }
+    }
+    this.#checkpointsAt(seq);
   }
 
   #row({ event, keptHashes }: TreeRow): void {
@@ -260,11 +309,22 @@ class TreeWalk {
         `event ${seq} (${event.id}) is not the event its tree leaf was made from: a column was changed`,
       );
     } else if (keptByTree && Buffer.compare(keptByTree, keptHashes as Uint8Array) !== 0) {
+      this.#keptAltered(seq, keptHashes as Uint8Array);
       this.#problem(seq, 'modified', `the tree hashes kept with event ${seq} were altered`);
     } else {
       this.verified++;
     }
     this.#checkpointsAt(seq);
+  }
+
+  /**
+   * Follows the kept tree from an altered row on (see TreeBuilder.replaceNewest): its
+   * last hash is the newest subtree's root, except for a seq of 2 mod 4, whose pair
+   * of leaves is kept as leaves only.
+   */
+  #keptAltered(seq: number, kept: Uint8Array): void {
+    if (seq % 4 === 2 || kept.length !== keptCount(seq) * hashSize) return;
+    this.#kept.replaceNewest(kept.subarray(kept.length - hashSize));
   }
 
   /**

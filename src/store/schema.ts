@@ -7,6 +7,8 @@ export interface StoreSchema {
   activity_retention_policies: RetentionPolicyRow;
   activity_legal_holds: LegalHoldRow;
   activity_checkpoints: CheckpointRow;
+  activity_tree_archive: TreeArchiveRow;
+  activity_purges: PurgeRow;
 }
 
 /** bigint arrives as a string from pg and as a number from PGlite. */
@@ -60,4 +62,20 @@ export interface CheckpointRow {
   root_hash: Uint8Array;
   note: string;
   signed_at: ColumnType<Date, Date | undefined, never>;
+}
+
+export interface TreeArchiveRow {
+  tenant_id: string;
+  from_seq: Int8;
+  through_seq: Int8;
+  hashes: Uint8Array;
+}
+
+export interface PurgeRow {
+  tenant_id: string;
+  purged_at: Date;
+  from_seq: Int8;
+  through_seq: Int8;
+  rule: string;
+  cutoff: Date;
 }

@@ -12,6 +12,7 @@ import {
   verifyInclusion,
 } from '../../src/integrity/merkle.js';
 import { IntegrityService } from '../../src/service/integrity-service.js';
+import { purgeExpired } from '../../src/service/purge.js';
 import type { Database } from '../../src/store/open-database.js';
 import { openTestStore, storeKinds } from '../helpers/databases.js';
 import { newEvent } from '../helpers/new-event.js';
@@ -125,6 +126,91 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
         Buffer.from(treeHead(events.map((event) => leafHash(leafOf(event))))),
       );
     }
+  });
+
+  describe('purge keeps the tree', () => {
+    const dayMs = 86_400_000;
+    const now = new Date('2026-06-15T00:00:00.000Z');
+
+    /** Events a day apart from 2026-01-01, checkpointed every 7, then purged past 60 days. */
+    async function purgedTenant(batchSize: number) {
+      const tenant = `purged-${randomUUID()}`;
+      for (let day = 0; day < 150; day += 1) {
+        await database.repository.append(tenant, [newEvent(tenant)], {
+          createdAt: new Date(Date.parse('2026-01-01T00:00:00.000Z') + day * dayMs),
+        });
+        if (day % 7 === 6) await integrity.checkpoint({ tenantId: tenant });
+      }
+      const report = await purgeExpired(
+        { events: database.repository, retention: database.retention },
+        { now, defaultRetentionMs: 60 * dayMs, tenantId: tenant, batchSize, dryRun: false },
+      );
+      return { tenant, deleted: report.deleted };
+    }
+
+    it('verifies what is left, reports the purged range with its rule, and still proves against old checkpoints', async () => {
+      const { tenant, deleted } = await purgedTenant(25);
+      expect(deleted).toBe(105);
+      const report = await integrity.verify(signer.verifier, { tenantId: tenant });
+      expect(report.tenants[0]?.problems).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(report.tenants[0]).toMatchObject({
+        verified: 45,
+        purged: [{ from_seq: 1, through_seq: 105, rule: 'default', purged_at: now.toISOString() }],
+        unverified: [],
+      });
+      for (const [seq, size] of [
+        [106, 112],
+        [112, 112],
+        [120, undefined],
+        [147, undefined],
+      ] as const) {
+        expect((await integrity.proof(tenant, seq, size)).tree_size).toBe(size ?? 147);
+      }
+      await expect(integrity.consistency(tenant, 7, 147)).resolves.toMatchObject({ from: 7, to: 147 });
+      await database.repository.append(tenant, [newEvent(tenant)]);
+      await expect(integrity.checkpoint({ tenantId: tenant })).resolves.toHaveLength(1);
+    });
+
+    it('keeps the hashes of whole months dropped as partitions', async () => {
+      const tenant = `dropped-${randomUUID()}`;
+      for (let day = 0; day < 90; day += 3) {
+        await database.repository.append(tenant, [newEvent(tenant), newEvent(tenant)], {
+          createdAt: new Date(Date.parse('2025-01-01T00:00:00.000Z') + day * dayMs),
+        });
+      }
+      await integrity.checkpoint({ tenantId: tenant });
+      const report = await purgeExpired(
+        { events: database.repository, retention: database.retention },
+        {
+          now: new Date('2025-03-10T00:00:00.000Z'),
+          defaultRetentionMs: 10 * dayMs,
+          batchSize: 1000,
+          dryRun: false,
+        },
+      );
+      expect(report.partitions.map((partition) => partition.name)).toContain('activity_events_y2025m01');
+      const verified = await integrity.verify(signer.verifier, { tenantId: tenant });
+      expect(verified.ok).toBe(true);
+      // January dropped whole, February deleted in batches: one record of the run
+      expect(verified.tenants[0]?.purged).toMatchObject([{ from_seq: 1, through_seq: 40, rule: 'default' }]);
+      expect(verified.tenants[0]?.verified).toBe(20);
+      const { left } = await integrity.bundle(tenant).then((bundle) => bundle.proof);
+      expect(left).toEqual([]);
+    });
+
+    it('names as missing an event deleted by hand after purged ones, and altered kept hashes as modified', async () => {
+      const { tenant } = await purgedTenant(1000);
+      await sql`delete from activity_events where tenant_id = ${tenant} and seq = 120`.execute(database.db);
+      await sql`update activity_tree_archive set hashes = overlay(hashes placing '\xff'::bytea from 33)
+        where tenant_id = ${tenant} and from_seq = 1`.execute(database.db);
+      const report = await integrity.verify(signer.verifier, { tenantId: tenant });
+      // The leaf of purged event 2 is gone with it: the first hash kept above it names the run.
+      expect(report.tenants[0]?.problems.map(({ seq, kind }) => ({ seq, kind }))).toEqual([
+        { seq: 4, kind: 'modified' },
+        { seq: 120, kind: 'missing' },
+      ]);
+    });
   });
 
   describe('caught when an insider edits the table with SQL', () => {

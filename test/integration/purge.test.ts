@@ -166,9 +166,13 @@ describe.each(storeKinds)('purge in batches on %s', (kind) => {
     await append(database, tenant, at(-1000), 50);
     const oldest = await database.retention.firstExpiredSeq(tenant, cutoff);
     expect(oldest).toBe(1);
-    expect(await database.retention.deleteExpired(tenant, cutoff, 1, 10)).toBe(10);
+    expect(await database.retention.deleteExpired(tenant, cutoff, 1, 10, { at: now, rule: 'default' })).toBe(
+      10,
+    );
     await database.retention.placeHold(tenant, null);
-    expect(await database.retention.deleteExpired(tenant, cutoff, 11, 10)).toBe(0);
+    expect(await database.retention.deleteExpired(tenant, cutoff, 11, 10, { at: now, rule: 'default' })).toBe(
+      0,
+    );
     expect(await database.retention.firstExpiredSeq(tenant, cutoff, 11)).toBeNull();
     expect(await database.retention.countBefore(tenant, cutoff)).toBe(40);
     await database.retention.releaseHold(tenant);
@@ -268,7 +272,12 @@ describe.each(storeKinds)('purge by partition on %s', { timeout: 90_000 }, (kind
 
   it('counts exactly what a dropped month held, after part of it went in batches', async () => {
     database = await seeded();
-    expect(await database.retention.deleteExpired('a', new Date('2026-02-01T00:00:00.000Z'), 1, 2)).toBe(2);
+    expect(
+      await database.retention.deleteExpired('a', new Date('2026-02-01T00:00:00.000Z'), 1, 2, {
+        at: now,
+        rule: 'default',
+      }),
+    ).toBe(2);
     const report = await purge(database, options);
     expect(report.partitions.map((p) => [p.name, p.events])).toEqual([
       ['activity_events_y2026m01', 7],
@@ -290,9 +299,9 @@ describe.each(storeKinds)('purge by partition on %s', { timeout: 90_000 }, (kind
       (partition) => partition.name === 'activity_events_y2026m02',
     );
     if (!february) throw new Error('no February partition');
-    expect((await database.retention.dropPartition(february, { now, dryRun: false })).outcome).toBe(
-      'dropped',
-    );
+    expect(
+      (await database.retention.dropPartition(february, { now, dryRun: false, defaultCutoff: now })).outcome,
+    ).toBe('dropped');
     // Batches of 2 end short inside each run; batches of 3 end full and find the gap empty.
     for (const [tenant, batchSize] of [
       ['a', 2],

@@ -1,10 +1,13 @@
 import { type Kysely, sql } from 'kysely';
 import type {
   IntegrityRepository,
+  PurgeRecord,
   StoredCheckpoint,
   TreeHead,
   TreeRow,
 } from '../../domain/integrity-repository.js';
+import { hashSize } from '../../integrity/merkle.js';
+import { keptCount } from '../../integrity/tree.js';
 import { type EventRow, pageColumns, toActivityEvent } from '../events/rows.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded } from '../store-errors.js';
@@ -77,7 +80,50 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
         else kept.set(seq, row.tree_hashes as Uint8Array);
         seen.add(seq);
       }
+      const purged = seqs.filter((seq) => !seen.has(seq));
+      if (purged.length === 0) return kept;
+      const { rows: runs } = await sql<ArchiveRow>`
+        select distinct on (a.from_seq) a.from_seq, a.through_seq, a.hashes
+        from unnest(${purged}::bigint[]) as s(seq)
+        cross join lateral (
+          select * from activity_tree_archive a
+          where a.tenant_id = ${tenantId} and a.from_seq <= s.seq
+          order by a.from_seq desc limit 1) a
+        where a.through_seq >= s.seq`.execute(this.#db);
+      for (const [seq, hashes] of splitArchive(runs)) if (purged.includes(seq)) kept.set(seq, hashes);
       return kept;
+    });
+  }
+
+  archivedHashes(tenantId: string, afterSeq: number, throughSeq: number): Promise<Map<number, Uint8Array>> {
+    return guarded(this.#where, async () => {
+      const { rows } = await sql<ArchiveRow>`
+        select from_seq, through_seq, hashes from activity_tree_archive
+        where tenant_id = ${tenantId} and from_seq <= ${throughSeq}::bigint and through_seq > ${afterSeq}::bigint
+        order by from_seq`.execute(this.#db);
+      const kept = new Map<number, Uint8Array>();
+      for (const [seq, hashes] of splitArchive(rows)) {
+        if (seq > afterSeq && seq <= throughSeq) kept.set(seq, hashes);
+      }
+      return kept;
+    });
+  }
+
+  purges(tenantId: string): Promise<PurgeRecord[]> {
+    return guarded(this.#where, async () => {
+      const rows = await this.#db
+        .selectFrom('activity_purges')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .orderBy('from_seq')
+        .execute();
+      return rows.map((row) => ({
+        fromSeq: Number(row.from_seq),
+        throughSeq: Number(row.through_seq),
+        rule: row.rule,
+        cutoff: row.cutoff,
+        purgedAt: row.purged_at,
+      }));
     });
   }
 
@@ -134,6 +180,29 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
         keptHashes: row.tree_hashes,
       }));
     });
+  }
+}
+
+interface ArchiveRow {
+  from_seq: string | number;
+  through_seq: string | number;
+  hashes: Uint8Array;
+}
+
+/**
+ * Each seq of archived runs with its hashes: a run holds its rows' tree_hashes end to
+ * end, each as long as keptCount says. A run whose length does not add up (edited by
+ * hand) yields nothing past where it stops adding up.
+ */
+function* splitArchive(runs: readonly ArchiveRow[]): Generator<[number, Uint8Array]> {
+  for (const run of runs) {
+    let offset = 0;
+    for (let seq = Number(run.from_seq); seq <= Number(run.through_seq); seq++) {
+      const length = keptCount(seq) * hashSize;
+      if (offset + length > run.hashes.length) break;
+      yield [seq, run.hashes.subarray(offset, offset + length)];
+      offset += length;
+    }
   }
 }
 

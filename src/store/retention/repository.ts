@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type {
   LegalHold,
   MonthPartition,
@@ -137,7 +137,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
 
   dropPartition(
     partition: MonthPartition,
-    options: { now: Date; dryRun: boolean },
+    options: { now: Date; dryRun: boolean; defaultCutoff: Date },
   ): Promise<PartitionDropResult> {
     const table = sql.id(partition.name);
     return guarded(this.#where, async () => {
@@ -173,7 +173,23 @@ export class KyselyRetentionRepository implements RetentionRepository {
               (select max(seq) from ${table} e where e.tenant_id = t.tenant_id)
                 - (select min(seq) from ${table} e where e.tenant_id = t.tenant_id) + 1 as events
             from tenants t where t.tenant_id is not null`.execute(trx);
-          if (!options.dryRun) await sql`drop table ${table}`.execute(trx);
+          if (!options.dryRun) {
+            await sql`
+              with gone as (select tenant_id, seq, tree_hashes from ${table}),
+              ${keptTree(sql`gone`)},
+              recorded as (
+                insert into activity_purges (tenant_id, purged_at, from_seq, through_seq, rule, cutoff)
+                select g.tenant_id, ${options.now}::timestamptz, min(g.seq), max(g.seq),
+                  case when p.tenant_id is null then 'default' else 'policy' end,
+                  case when p.tenant_id is null then ${options.defaultCutoff}::timestamptz
+                    else ${options.now}::timestamptz - make_interval(secs => p.retention_days * 86400) end
+                from gone g left join activity_retention_policies p on p.tenant_id = g.tenant_id
+                group by g.tenant_id, p.tenant_id, p.retention_days
+                ${mergedPurgeRecord}
+              )
+              select 1`.execute(trx);
+            await sql`drop table ${table}`.execute(trx);
+          }
           return {
             outcome: 'dropped',
             events: new Map(counts.map((row) => [row.tenant_id, Number(row.events)])),
@@ -211,21 +227,59 @@ export class KyselyRetentionRepository implements RetentionRepository {
     });
   }
 
-  deleteExpired(tenantId: string, cutoff: Date, fromSeq: number, limit: number): Promise<number> {
+  deleteExpired(
+    tenantId: string,
+    cutoff: Date,
+    fromSeq: number,
+    limit: number,
+    run: { at: Date; rule: string },
+  ): Promise<number> {
     return guarded(this.#where, async () => {
-      // One short range scan of the primary key, pruned to the expired partitions; no
-      // rows are returned, so the statement costs what the deletes cost.
-      const result = await sql`
-        delete from activity_events
-        where tenant_id = ${tenantId} and created_at < ${cutoff}::timestamptz
-          and seq >= ${fromSeq}::bigint and seq < ${fromSeq}::bigint + ${limit}::bigint
-          and not exists (select 1 from activity_legal_holds h where h.tenant_id = ${tenantId})`.execute(
-        this.#db,
-      );
-      return Number(result.numAffectedRows ?? 0n);
+      // One short range scan of the primary key, pruned to the expired partitions; the
+      // deleted rows' tree hashes are kept and the purge recorded by the same statement.
+      const { rows } = await sql<{ deleted: string | number }>`
+        with gone as (
+          delete from activity_events
+          where tenant_id = ${tenantId} and created_at < ${cutoff}::timestamptz
+            and seq >= ${fromSeq}::bigint and seq < ${fromSeq}::bigint + ${limit}::bigint
+            and not exists (select 1 from activity_legal_holds h where h.tenant_id = ${tenantId})
+          returning tenant_id, seq, tree_hashes
+        ),
+        ${keptTree(sql`gone`)},
+        recorded as (
+          insert into activity_purges (tenant_id, purged_at, from_seq, through_seq, rule, cutoff)
+          select tenant_id, ${run.at}::timestamptz, min(seq), max(seq), ${run.rule}, ${cutoff}::timestamptz
+          from gone group by tenant_id
+          ${mergedPurgeRecord}
+        )
+        select count(*) as deleted from gone`.execute(this.#db);
+      return Number(rows[0]?.deleted ?? 0);
     });
   }
 }
+
+/**
+ * A CTE `archived` that keeps the tree hashes of `gone(tenant_id, seq, tree_hashes)`
+ * in activity_tree_archive: one row per run of consecutive seqs within each 1024,
+ * their hashes end to end in seq order (rows outside the tree keep none).
+ */
+function keptTree(gone: RawBuilder<unknown>) {
+  return sql`archived as (
+    insert into activity_tree_archive (tenant_id, from_seq, through_seq, hashes)
+    select tenant_id, min(seq), max(seq), string_agg(tree_hashes, ''::bytea order by seq)
+    from (
+      select tenant_id, seq, tree_hashes,
+        seq - row_number() over (partition by tenant_id order by seq) as run
+      from ${gone} where tree_hashes is not null
+    ) g
+    group by tenant_id, (seq - 1) / 1024, run
+  )`;
+}
+
+/** One record per tenant and run: the batches of a run widen it. */
+const mergedPurgeRecord = sql`on conflict (tenant_id, purged_at) do update
+  set from_seq = least(activity_purges.from_seq, excluded.from_seq),
+    through_seq = greatest(activity_purges.through_seq, excluded.through_seq)`;
 
 function toPolicy(row: { tenant_id: string; retention_days: number; updated_at: Date }): RetentionPolicy {
   return {
