@@ -259,7 +259,13 @@ export function usingMigrations<T>(
   use: (migrations: MigrationService) => Promise<T>,
 ): Promise<T> {
   return usingDatabase(config, { autoMigrate: false }, (database) =>
-    use(new MigrationService({ migrator: database.migrator, retention: database.retention })),
+    use(
+      new MigrationService({
+        migrator: database.migrator,
+        retention: database.retention,
+        integrity: database.integrity,
+      }),
+    ),
   );
 }
 

@@ -36,6 +36,14 @@ export interface PurgeRecord {
   purgedAt: Date;
 }
 
+/** What bringing events stored before the tree into it did (`migrate`). */
+export interface BackfillReport {
+  events: number;
+  tenants: number;
+  /** Tenants whose tree cannot be built from seq 1, with why; `verify` names their range too. */
+  left: Array<{ tenantId: string; reason: string }>;
+}
+
 /** The storage port of the integrity use cases. Implementation: src/store/integrity. */
 export interface IntegrityRepository {
   head(tenantId: string): Promise<TreeHead | undefined>;
@@ -54,6 +62,11 @@ export interface IntegrityRepository {
   keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>>;
   /** What purge kept of the tree for seqs in (afterSeq, throughSeq], by seq. */
   archivedHashes(tenantId: string, afterSeq: number, throughSeq: number): Promise<Map<number, Uint8Array>>;
+  /**
+   * Brings events stored before their tenant's tree existed into it, a few thousand at
+   * a time, each step under a short lock of the head row (store/integrity/backfill.ts).
+   */
+  bringEventsIntoTrees(): Promise<BackfillReport>;
   /** The tenant's purge records, oldest first. */
   purges(tenantId: string): Promise<PurgeRecord[]>;
   /** The latest checkpoint of a tenant, or the one of `treeSize`. */

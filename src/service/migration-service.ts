@@ -1,21 +1,36 @@
+import type { BackfillReport, IntegrityRepository } from '../domain/integrity-repository.js';
 import type { MigrationReport, MigrationRunner, MigrationStatus } from '../domain/migrations.js';
 import type { RetentionRepository } from '../domain/retention.js';
 
-/** What `migrate up` did: the migrations applied, and the monthly partitions made ahead. */
+/** The migration that gives each tenant its tree: events stored before it are brought in after. */
+const treesMigration = '0004_tenant_merkle_trees';
+
+/**
+ * What `migrate up` did: the migrations applied, the monthly partitions made ahead,
+ * and the events stored before their tenant's tree that it brought into it.
+ */
 export interface MigrationUpReport {
   names: string[];
   partitionsCreated: number;
+  trees: BackfillReport;
 }
 
 /** The schema as a use case: its status, and moving it up or down. */
 export class MigrationService {
   readonly #migrator: MigrationRunner;
   readonly #retention: RetentionRepository;
+  readonly #integrity: IntegrityRepository;
   readonly #clock: () => Date;
 
-  constructor(options: { migrator: MigrationRunner; retention: RetentionRepository; clock?: () => Date }) {
+  constructor(options: {
+    migrator: MigrationRunner;
+    retention: RetentionRepository;
+    integrity: IntegrityRepository;
+    clock?: () => Date;
+  }) {
     this.#migrator = options.migrator;
     this.#retention = options.retention;
+    this.#integrity = options.integrity;
     this.#clock = options.clock ?? (() => new Date());
   }
 
@@ -23,10 +38,18 @@ export class MigrationService {
     return this.#migrator.status();
   }
 
-  /** Every `migrate` (CI runs it on each deploy) also makes the coming months' partitions. */
+  /**
+   * Every `migrate` (CI runs it on each deploy) also makes the coming months'
+   * partitions, and brings into their trees any events stored before them.
+   */
   async up(to?: string): Promise<MigrationUpReport> {
     const { names } = await this.#migrator.up(to);
-    return { names, partitionsCreated: await this.#retention.ensurePartitions(this.#clock()) };
+    const partitionsCreated = await this.#retention.ensurePartitions(this.#clock());
+    const applied = (await this.#migrator.status()).find((migration) => migration.name === treesMigration);
+    const trees = applied?.applied
+      ? await this.#integrity.bringEventsIntoTrees()
+      : { events: 0, tenants: 0, left: [] };
+    return { names, partitionsCreated, trees };
   }
 
   down(to?: string): Promise<MigrationReport> {

@@ -354,6 +354,16 @@ class TreeWalk {
 
   #missing(from: number, to: number): void {
     this.#brokenAt ??= from;
+    const purge = this.#purges.find((record) => record.fromSeq <= from && record.throughSeq >= to);
+    if (purge) {
+      // Purged by policy before they were in the tree: nothing of them is left to check.
+      this.unverified.push({
+        from_seq: from,
+        to_seq: to,
+        reason: `purged (rule ${purge.rule}, cutoff ${purge.cutoff.toISOString()}, at ${purge.purgedAt.toISOString()}) before they were brought into the tree`,
+      });
+      return;
+    }
     this.#problem(
       from,
       'missing',

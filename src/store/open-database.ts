@@ -147,8 +147,9 @@ async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Databa
     // Zero set-up: the embedded database migrates itself to the latest schema, with
     // the coming months' partitions.
     if (autoMigrate) {
-      await database.migrator.up();
+      const { names } = await database.migrator.up();
       await database.retention.ensurePartitions(new Date());
+      if (names.length > 0) await database.integrity.bringEventsIntoTrees();
     }
     return database;
   } catch (error) {

@@ -1,6 +1,6 @@
 import { Argument, Command } from 'commander';
 import { action, type CliIo, type CommonOptions, withCommonOptions } from '../context.js';
-import { csvRow } from '../render/text.js';
+import { csvRow, escapeControl } from '../render/text.js';
 
 interface MigrateOptions extends CommonOptions {
   to?: string;
@@ -48,11 +48,21 @@ Examples:
           const report =
             direction === 'up'
               ? await migrations.up(options.to)
-              : { ...(await migrations.down(options.to)), partitionsCreated: 0 };
-          const { partitionsCreated } = report;
+              : { ...(await migrations.down(options.to)), partitionsCreated: 0, trees: undefined };
+          const { partitionsCreated, trees } = report;
           const key = direction === 'up' ? 'applied' : 'rolled_back';
           if (context.format === 'json' || context.format === 'ndjson') {
-            const extra = direction === 'up' ? { partitions_created: partitionsCreated } : {};
+            const extra =
+              direction === 'up'
+                ? {
+                    partitions_created: partitionsCreated,
+                    trees: trees && {
+                      events: trees.events,
+                      tenants: trees.tenants,
+                      left: trees.left.map((left) => ({ tenant_id: left.tenantId, reason: left.reason })),
+                    },
+                  }
+                : {};
             return context.out.write(`${JSON.stringify({ [key]: report.names, ...extra })}\n`);
           }
           if (context.format === 'csv') {
@@ -61,10 +71,23 @@ Examples:
           const verb = direction === 'up' ? 'applied' : 'rolled back';
           const partitions =
             partitionsCreated > 0 ? `created ${partitionsCreated} monthly partitions ahead\n` : '';
+          const brought =
+            trees && trees.events > 0
+              ? `brought ${trees.events.toLocaleString('en')} stored events of ${trees.tenants} tenant(s) into their trees\n`
+              : '';
+          const left = (trees?.left ?? [])
+            .map(
+              (tenant) =>
+                `warning: tenant ${escapeControl(tenant.tenantId)} stays partly outside its tree: ${tenant.reason}\n`,
+            )
+            .join('');
           return context.out.write(
             (report.names.length === 0
               ? `nothing to do: ${direction === 'up' ? 'the schema is up to date' : 'no migration to roll back'}\n`
-              : report.names.map((name) => `${verb}  ${name}\n`).join('')) + partitions,
+              : report.names.map((name) => `${verb}  ${name}\n`).join('')) +
+              partitions +
+              brought +
+              left,
           );
         });
         return 0;

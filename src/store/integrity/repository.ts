@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type {
+  BackfillReport,
   IntegrityRepository,
   PurgeRecord,
   StoredCheckpoint,
@@ -11,6 +12,7 @@ import { keptCount } from '../../integrity/tree.js';
 import { type EventRow, pageColumns, toActivityEvent } from '../events/rows.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded } from '../store-errors.js';
+import { bringEventsIntoTrees } from './backfill.js';
 
 /** Tree heads, kept hashes and checkpoints on PostgreSQL and PGlite. */
 export class KyselyIntegrityRepository implements IntegrityRepository {
@@ -107,6 +109,10 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
       }
       return kept;
     });
+  }
+
+  bringEventsIntoTrees(): Promise<BackfillReport> {
+    return bringEventsIntoTrees(this.#db, this.#where);
   }
 
   purges(tenantId: string): Promise<PurgeRecord[]> {
