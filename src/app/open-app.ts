@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/load-config.js';
 import { ActivityError } from '../domain/errors.js';
 import { type CheckpointSigner, checkpointSigner } from '../integrity/checkpoint-signer.js';
+import { type NoteVerifier, parseVerifierKey } from '../integrity/signed-note.js';
 import { newSigningKeyPem, parseSigningKey } from '../integrity/signing-key.js';
 import { type ActivityMetrics, createMetrics } from '../metrics/metrics.js';
 import { deriveKeys } from '../privacy/keys.js';
@@ -129,9 +130,25 @@ function integrityServiceOf(config: Config, database: Database): IntegrityServic
     integrity: database.integrity,
     logName: config.logName,
     signer: () => {
-      signer ??= loadSigningKey(config).then((key) => checkpointSigner(config.logName, key));
+      signer ??= loadSigningKey(config).then((key) =>
+        checkpointSigner(config.logName, key, previousVerifiers(config.previousPublicKeys)),
+      );
       return signer;
     },
+  });
+}
+
+/** ACTIVITY_PREVIOUS_PUBLIC_KEYS, each a verifier key, or CONFIG_INVALID naming the one that is not. */
+function previousVerifiers(keys: readonly string[]): NoteVerifier[] {
+  return keys.map((key, index) => {
+    try {
+      return parseVerifierKey(key);
+    } catch (error) {
+      throw new ActivityError(
+        'CONFIG_INVALID',
+        `ACTIVITY_PREVIOUS_PUBLIC_KEYS: key ${index + 1} ${(error as Error).message.replace(/^the verifier key/, 'is not a verifier key:')}`,
+      );
+    }
   });
 }
 

@@ -33,6 +33,8 @@ export interface Config {
   signingKeyFile: string | undefined;
   /** ACTIVITY_LOG_NAME: the log's name in checkpoint origins and as the key's name. */
   logName: string;
+  /** ACTIVITY_PREVIOUS_PUBLIC_KEYS: verifier keys of signing keys rotated out, whose checkpoints are still trusted. */
+  previousPublicKeys: string[];
 }
 
 const optionalText = z
@@ -106,6 +108,9 @@ const environmentSchema = z
     ACTIVITY_LOCK_TIMEOUT: timeoutText(5_000),
     ACTIVITY_STATEMENT_TIMEOUT: timeoutText(30_000),
     ACTIVITY_SIGNING_KEY_FILE: optionalText,
+    ACTIVITY_PREVIOUS_PUBLIC_KEYS: optionalText.transform(
+      (value) => value?.split(/[\s,]+/).filter(Boolean) ?? [],
+    ),
     // A signed-note key name: no spaces, no "+"; and the first part of every origin.
     ACTIVITY_LOG_NAME: optionalText.pipe(
       z
@@ -181,6 +186,7 @@ export function loadConfig(
     statementTimeoutMs: env.ACTIVITY_STATEMENT_TIMEOUT,
     signingKeyFile: env.ACTIVITY_SIGNING_KEY_FILE,
     logName: env.ACTIVITY_LOG_NAME,
+    previousPublicKeys: env.ACTIVITY_PREVIOUS_PUBLIC_KEYS,
   };
 }
 

@@ -23,7 +23,11 @@ export interface StoredCheckpoint {
 
 /** An event with what its row keeps of the tree (null outside the tree). */
 export interface TreeRow {
-  event: ActivityEvent;
+  seq: number;
+  /** The event as the API returns it; undefined when the row cannot be read as one (a time out of range). */
+  event: ActivityEvent | undefined;
+  /** created_at as stored, in microseconds since the epoch (decimal text): the API shows milliseconds. */
+  createdMicros: string;
   keptHashes: Uint8Array | null;
 }
 
@@ -48,8 +52,9 @@ export interface BackfillReport {
 export interface IntegrityRepository {
   head(tenantId: string): Promise<TreeHead | undefined>;
   /**
-   * Heads whose tree grew past their tenant's latest checkpoint (or that have none), in
-   * tenant id order after `afterTenantId`, each with that latest checkpoint.
+   * Heads whose tree is not the size of their tenant's latest checkpoint (or that have
+   * none), or not the size of their events, in tenant id order after `afterTenantId`,
+   * each with that latest checkpoint.
    */
   uncheckpointed(
     afterTenantId: string | undefined,
@@ -67,6 +72,11 @@ export interface IntegrityRepository {
    * a time, each step under a short lock of the head row (store/integrity/backfill.ts).
    */
   bringEventsIntoTrees(): Promise<BackfillReport>;
+  /**
+   * Tenants with anything to verify (a head row, a checkpoint, a purge record or an
+   * event), in id order after `afterTenantId`.
+   */
+  tenants(afterTenantId: string | undefined, limit: number): Promise<string[]>;
   /** The tenant's purge records, oldest first. */
   purges(tenantId: string): Promise<PurgeRecord[]>;
   /** The latest checkpoint of a tenant, or the one of `treeSize`. */

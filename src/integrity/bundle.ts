@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import type { ActivityEvent } from '../domain/event.js';
-import { parseCheckpointText, tenantOrigin } from './checkpoint.js';
+import { jsonTextIssue } from '../domain/json-text.js';
+import { openCheckpoint } from './checkpoint-signer.js';
 import { leafOf } from './leaf.js';
 import { leafHash, type Subtree } from './merkle.js';
 import { RangeMerger, rangeProofSubtrees } from './range-proof.js';
 import type { TenantVerification, VerifyProblem } from './report.js';
-import { type NoteVerifier, openNote } from './signed-note.js';
+import type { NoteVerifier } from './signed-note.js';
 
 /**
  * An offline bundle (`activity export --out DIR`; docs/integrity.md): a directory of
@@ -60,7 +61,7 @@ export function encodeHashes(hashes: readonly Uint8Array[]): string[] {
  */
 export async function verifyBundle(
   files: { checkpoint: string; proof: string; lines: AsyncIterable<string> },
-  verifier: NoteVerifier,
+  verifiers: readonly NoteVerifier[],
 ): Promise<TenantVerification> {
   const parsed = bundleProofSchema.safeParse(parseJson(files.proof));
   if (!parsed.success) {
@@ -79,20 +80,18 @@ export async function verifyBundle(
     unverified: [],
     purged: [],
   });
-  const opened = openNote(files.checkpoint, verifier);
-  if (!opened.ok) {
+  const checkpoint = openCheckpoint(files.checkpoint, verifiers, proof.tenant_id);
+  if (!checkpoint.ok) {
     problems.push({
       seq: proof.tree_size,
       kind: 'signature',
-      message: `${bundleFiles.checkpoint}: ${opened.reason}`,
+      message: `${bundleFiles.checkpoint}: ${checkpoint.reason}`,
     });
     return report(0);
   }
-  const checkpoint = parseCheckpointText(opened.text);
-  const origin = tenantOrigin(verifier.name, proof.tenant_id);
-  if (checkpoint.origin !== origin || checkpoint.size !== proof.tree_size) {
+  if (checkpoint.size !== proof.tree_size) {
     throw new RangeError(
-      `${bundleFiles.checkpoint} is of ${checkpoint.origin} at ${checkpoint.size} events; ${bundleFiles.proof} is of ${origin} at ${proof.tree_size}`,
+      `${bundleFiles.checkpoint} signs ${checkpoint.size} events; ${bundleFiles.proof} proves against ${proof.tree_size}`,
     );
   }
   const { left, right } = rangeProofSubtrees(proof.first_seq, proof.last_seq, proof.tree_size);
@@ -185,9 +184,18 @@ const eventSchema = z.strictObject({
   created_at: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
 });
 
-/** An events.ndjson line as an event, or undefined when it is not one. */
+/**
+ * An events.ndjson line as an event, or undefined when it is not one exactly: JSON
+ * that two readers could read differently (a key twice, a number a double does not
+ * hold) or a time that is not the one it names is refused, as the tool refuses it when
+ * recording, so that what is checked is what any reader sees.
+ */
 function eventOf(line: string): ActivityEvent | undefined {
   // The parsed object itself, not zod's copy: the leaf is of the values exactly as read.
   const raw = parseJson(line);
-  return eventSchema.safeParse(raw).success ? (raw as ActivityEvent) : undefined;
+  if (raw === undefined || jsonTextIssue(line, raw) !== undefined) return undefined;
+  if (!eventSchema.safeParse(raw).success) return undefined;
+  const event = raw as ActivityEvent;
+  const time = Date.parse(event.created_at);
+  return Number.isNaN(time) || new Date(time).toISOString() !== event.created_at ? undefined : event;
 }

@@ -116,7 +116,13 @@ export function openNote(note: string, verifier: NoteVerifier): OpenedNote {
     const signed = verify(null, Buffer.from(text, 'utf8'), verifier.publicKey, own.decoded.subarray(4));
     return signed ? { ok: true, text } : { ok: false, reason: 'the signature does not verify' };
   }
-  return { ok: false, reason: `the note has no signature by ${verifier.name}` };
+  const byName = signatures.find(({ name }) => name === verifier.name);
+  return {
+    ok: false,
+    reason: byName
+      ? `the note is signed by ${verifier.name} with key id ${Buffer.from(byName.decoded.subarray(0, 4)).toString('hex')}, not ${Buffer.from(verifier.keyId).toString('hex')}: another key (a rotated key is trusted again with ACTIVITY_PREVIOUS_PUBLIC_KEYS, or --public-key)`
+      : `the note has no signature by ${verifier.name}`,
+  };
 }
 
 function textProblem(text: string): string | undefined {

@@ -71,11 +71,15 @@ async function* runOf(
 ): AsyncGenerator<ActivityEvent> {
   let expected = first;
   for (let after = first - 1; after < last; after += seqsPerRead) {
-    for (const { event } of await repository.treeRows(tenantId, after, Math.min(after + seqsPerRead, last))) {
-      if (event.seq !== expected) {
+    for (const { seq, event } of await repository.treeRows(
+      tenantId,
+      after,
+      Math.min(after + seqsPerRead, last),
+    )) {
+      if (seq !== expected || !event) {
         throw new ActivityError(
           'INTEGRITY_FAILED',
-          `tenant ${tenantId}: seq ${expected} is ${event.seq < expected ? 'stored twice' : 'missing'}; no bundle can prove this run — run \`activity verify --tenant ${tenantId}\``,
+          `tenant ${tenantId}: seq ${expected} is ${seq < expected ? 'stored twice' : seq > expected ? 'missing' : 'not readable as an event'}; no bundle can prove this run — run \`activity verify --tenant ${tenantId}\``,
         );
       }
       expected++;

@@ -1,11 +1,10 @@
 import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository, StoredCheckpoint, TreeHead } from '../domain/integrity-repository.js';
-import { checkpointText, parseCheckpointText, tenantOrigin } from '../integrity/checkpoint.js';
-import type { CheckpointSigner } from '../integrity/checkpoint-signer.js';
-import { consistencyRanges, foldSubtrees, verifyConsistency } from '../integrity/merkle.js';
-import { openNote } from '../integrity/signed-note.js';
+import { checkpointText, tenantOrigin } from '../integrity/checkpoint.js';
+import { type CheckpointSigner, openCheckpoint } from '../integrity/checkpoint-signer.js';
+import { consistencyRanges, foldSubtrees, perfectSubtrees, verifyConsistency } from '../integrity/merkle.js';
 import { splitRange } from '../integrity/tree.js';
-import { rangeHeads } from './tree-reads.js';
+import { rangeHeads, subtreeHashes } from './tree-reads.js';
 
 export interface SignedCheckpoint {
   tenantId: string;
@@ -19,16 +18,17 @@ const tenantsPerPage = 1000;
 
 /**
  * `activity checkpoint`: signs and stores the tree head of one tenant, or of every
- * tenant whose tree grew since its latest checkpoint. A tree is signed only when it
- * extends the latest signed one, shown by a consistency proof from the stored
- * hashes checked against that checkpoint's signed root: a tree restored from an older
+ * tenant whose tree is not the one its latest checkpoint signed. A tree is signed only
+ * when it extends the latest signed one (stored, or kept outside the database and
+ * given in `outside`, by tenant), shown by a consistency proof from the stored hashes
+ * checked against that checkpoint's signed root: a tree restored from an older
  * backup, forked or rewritten is refused, and after signing the others the run fails
  * with INTEGRITY_FAILED naming each tenant refused.
  */
 export async function signCheckpoints(
   repository: IntegrityRepository,
   signer: CheckpointSigner,
-  { tenantId }: { tenantId?: string } = {},
+  { tenantId, outside = new Map() }: { tenantId?: string; outside?: ReadonlyMap<string, string> } = {},
 ): Promise<SignedCheckpoint[]> {
   const signed: SignedCheckpoint[] = [];
   const refused: string[] = [];
@@ -36,7 +36,7 @@ export async function signCheckpoints(
     const batch: SignedCheckpoint[] = [];
     for (const { head, latest } of page) {
       try {
-        const checkpoint = await checkpointOf(repository, signer, head, latest);
+        const checkpoint = await checkpointOf(repository, signer, head, latest, outside.get(head.tenantId));
         if (checkpoint) batch.push(checkpoint);
       } catch (error) {
         if (!(error instanceof ActivityError && error.code === 'INTEGRITY_FAILED')) throw error;
@@ -74,44 +74,91 @@ export async function signCheckpoints(
   return signed;
 }
 
-/** The signed checkpoint of a head, or undefined when its latest checkpoint is of the same tree. */
+/** A checkpoint signed earlier, opened and checked, with where it is kept. */
+interface SignedBefore {
+  size: number;
+  rootHash: Uint8Array;
+  source: string;
+}
+
+/**
+ * The signed checkpoint of a head, or undefined when the latest one signed is of the
+ * same tree. Refused (INTEGRITY_FAILED): a head that is not a whole tree of its events
+ * (lagging, or claiming more than the rows keep), a stored checkpoint whose columns are
+ * not its signed note's, and a tree that does not extend the latest signed checkpoint,
+ * in the database or kept outside it (`outside`).
+ */
 async function checkpointOf(
   repository: IntegrityRepository,
   signer: CheckpointSigner,
   head: TreeHead,
-  latest: StoredCheckpoint | undefined,
+  stored: StoredCheckpoint | undefined,
+  outside: string | undefined,
 ): Promise<SignedCheckpoint | undefined> {
-  const { tenantId, treeSize } = head;
+  const { tenantId, treeSize, lastSeq } = head;
   const refuse = (why: string) =>
     new ActivityError(
       'INTEGRITY_FAILED',
       `tenant ${tenantId}: ${why}; nothing was signed for it — run \`activity verify --tenant ${tenantId}\``,
     );
-  const rootHash = treeSize === 0 ? undefined : foldSubtrees(splitRange(head.range));
-  if (rootHash === undefined) return undefined;
-  if (latest) {
-    const opened = openNote(latest.note, signer.verifier);
+  const signedBefore: SignedBefore[] = [];
+  if (stored) {
+    const opened = openCheckpoint(stored.note, signer.trusted, tenantId);
     if (!opened.ok)
-      throw refuse(`its latest checkpoint (size ${latest.treeSize}) does not verify: ${opened.reason}`);
-    const signedRoot = parseCheckpointText(opened.text);
-    if (treeSize < signedRoot.size) {
+      throw refuse(`its stored checkpoint of ${stored.treeSize} events does not verify: ${opened.reason}`);
+    if (opened.size !== stored.treeSize || Buffer.compare(opened.rootHash, stored.rootHash) !== 0) {
       throw refuse(
-        `its tree holds ${treeSize} events, fewer than the ${signedRoot.size} of its checkpoint signed at ${latest.signedAt.toISOString()} (a restore, a truncation or tampering)`,
+        `its stored checkpoint says ${stored.treeSize} events but its signed note ${opened.size}, or another root`,
       );
     }
-    if (treeSize === signedRoot.size) {
-      if (Buffer.compare(rootHash, signedRoot.rootHash) !== 0) {
-        throw refuse(`its tree of ${treeSize} events differs from its checkpoint of that size`);
+    signedBefore.push({ size: opened.size, rootHash: opened.rootHash, source: 'its stored checkpoint' });
+  }
+  if (outside !== undefined) {
+    const opened = openCheckpoint(outside, signer.trusted, tenantId);
+    if (!opened.ok)
+      throw refuse(`its checkpoint kept outside the database does not verify: ${opened.reason}`);
+    signedBefore.push({
+      size: opened.size,
+      rootHash: opened.rootHash,
+      source: 'its checkpoint kept outside the database',
+    });
+  }
+  const latest = signedBefore.sort((a, b) => b.size - a.size)[0];
+  if (latest && treeSize < latest.size) {
+    throw refuse(
+      `its tree holds ${treeSize} events, fewer than the ${latest.size} of ${latest.source} (a restore, a truncation or tampering)`,
+    );
+  }
+  if (treeSize !== lastSeq) {
+    throw refuse(
+      treeSize < lastSeq
+        ? `its tree holds ${treeSize} of its ${lastSeq} events: \`activity migrate\` brings the rest in`
+        : `its head row claims a tree of ${treeSize} events, but only ${lastSeq} were handed out`,
+    );
+  }
+  if (treeSize === 0) return undefined;
+  // The root the rows' kept hashes make, which must be the head row's: never the head row's word alone.
+  const { hashes } = await subtreeHashes(repository, tenantId, perfectSubtrees([0, treeSize]));
+  const rootHash = foldSubtrees(hashes);
+  if (Buffer.compare(rootHash, foldSubtrees(splitRange(head.range))) !== 0) {
+    throw refuse(`its head row's tree state does not match the hashes its events keep`);
+  }
+  // Every earlier checkpoint must be a prefix of this tree.
+  for (const before of signedBefore) {
+    if (before.size === treeSize) {
+      if (Buffer.compare(rootHash, before.rootHash) !== 0) {
+        throw refuse(`its tree of ${treeSize} events differs from ${before.source} of that size`);
       }
-      return undefined;
+      continue;
     }
-    const { heads } = await rangeHeads(repository, tenantId, consistencyRanges(signedRoot.size, treeSize));
-    if (!verifyConsistency(signedRoot.size, treeSize, heads, signedRoot.rootHash, rootHash)) {
+    const { heads } = await rangeHeads(repository, tenantId, consistencyRanges(before.size, treeSize));
+    if (!verifyConsistency(before.size, treeSize, heads, before.rootHash, rootHash)) {
       throw refuse(
-        `its tree of ${treeSize} events does not extend its checkpoint of ${signedRoot.size} (a fork, a restore or tampering)`,
+        `its tree of ${treeSize} events does not extend ${before.source} of ${before.size} (a fork, a restore or tampering)`,
       );
     }
   }
+  if (latest?.size === treeSize) return undefined;
   const text = checkpointText({ origin: tenantOrigin(signer.logName, tenantId), size: treeSize, rootHash });
   return { tenantId, size: treeSize, rootHash, note: signer.sign(text) };
 }

@@ -46,7 +46,10 @@ export class IntegrityService {
     return this.#signer();
   }
 
-  async checkpoint(options: { tenantId?: string } = {}): Promise<SignedCheckpoint[]> {
+  /** See signCheckpoints; `outside`: each tenant's latest checkpoint kept outside the database. */
+  async checkpoint(
+    options: { tenantId?: string; outside?: ReadonlyMap<string, string> } = {},
+  ): Promise<SignedCheckpoint[]> {
     return signCheckpoints(this.#integrity, await this.#signer(), options);
   }
 
@@ -68,7 +71,8 @@ export class IntegrityService {
     return bundleOf({ events: this.#events, integrity: this.#integrity }, tenantId, window);
   }
 
-  verify(verifier: NoteVerifier, options: VerifyOptions = {}): Promise<VerifyReport> {
-    return verifyLog({ events: this.#events, integrity: this.#integrity }, verifier, this.#logName, options);
+  /** Verifies with these keys (the log's, then any it replaced), or the signer's trusted keys. */
+  async verify(verifiers?: readonly NoteVerifier[], options: VerifyOptions = {}): Promise<VerifyReport> {
+    return verifyLog(this.#integrity, verifiers ?? (await this.#signer()).trusted, options);
   }
 }

@@ -39,9 +39,12 @@ export async function inclusionProofOf(
 ): Promise<InclusionProof> {
   const checkpoint = await signedCheckpoint(repository, tenantId, size);
   if (seq > checkpoint.treeSize) {
+    const head = await repository.head(tenantId);
     throw new ActivityError(
       'NOT_FOUND',
-      `event ${seq} of tenant ${tenantId} is not in its checkpoint of ${checkpoint.treeSize} events${size === undefined ? ': run `activity checkpoint` to sign a newer one' : ''}`,
+      seq > (head?.lastSeq ?? 0)
+        ? `tenant ${tenantId} has no event ${seq}: its last is ${head?.lastSeq ?? 0}`
+        : `event ${seq} of tenant ${tenantId} is not in its checkpoint of ${checkpoint.treeSize} events${size === undefined ? ': `activity checkpoint` signs a newer one' : ''}`,
     );
   }
   const { heads, kept } = await rangeHeads(
@@ -107,7 +110,16 @@ export async function signedCheckpoint(
   size?: number,
 ): Promise<StoredCheckpoint> {
   const checkpoint = await repository.checkpoint(tenantId, size);
-  if (checkpoint) return checkpoint;
+  if (checkpoint) {
+    const signed = parseCheckpointText(checkpoint.note);
+    if (signed.size !== checkpoint.treeSize || Buffer.compare(signed.rootHash, checkpoint.rootHash) !== 0) {
+      throw new ActivityError(
+        'INTEGRITY_FAILED',
+        `tenant ${tenantId}: its stored checkpoint of ${checkpoint.treeSize} events is not what its note says; run \`activity verify --tenant ${tenantId}\``,
+      );
+    }
+    return checkpoint;
+  }
   throw new ActivityError(
     'NOT_FOUND',
     size === undefined

@@ -1,7 +1,7 @@
-import type { ActivityRepository } from '../domain/activity-repository.js';
 import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository, PurgeRecord, TreeHead, TreeRow } from '../domain/integrity-repository.js';
 import { type Checkpoint, parseCheckpointText, tenantOrigin } from '../integrity/checkpoint.js';
+import { openCheckpoint } from '../integrity/checkpoint-signer.js';
 import { leafOf } from '../integrity/leaf.js';
 import { hashSize, leafHash } from '../integrity/merkle.js';
 import type {
@@ -11,7 +11,7 @@ import type {
   VerifyProblem,
   VerifyReport,
 } from '../integrity/report.js';
-import { type NoteVerifier, openNote } from '../integrity/signed-note.js';
+import type { NoteVerifier } from '../integrity/signed-note.js';
 import { keptCount, splitRange, TreeBuilder } from '../integrity/tree.js';
 
 /** A checkpoint kept outside the database (`--checkpoint FILE`). */
@@ -38,12 +38,11 @@ const tenantsPerPage = 1000;
  * tenant and seq; the report is ok only when there are none.
  */
 export async function verifyLog(
-  repositories: { events: ActivityRepository; integrity: IntegrityRepository },
-  verifier: NoteVerifier,
-  logName: string,
+  repository: IntegrityRepository,
+  verifiers: readonly NoteVerifier[],
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
-  const external = groupByTenant(options.checkpoints ?? [], logName, verifier);
+  const external = groupByTenant(options.checkpoints ?? [], verifiers);
   if (options.tenantId !== undefined) {
     const others = [...external.keys()].filter((tenant) => tenant !== options.tenantId);
     if (others.length > 0) {
@@ -56,18 +55,23 @@ export async function verifyLog(
   const progress = { events: 0, report: options.onProgress };
   const tenants: TenantVerification[] = [];
   const verify = async (tenantId: string) => {
-    const head = await repositories.integrity.head(tenantId);
-    tenants.push(
-      await verifyTenant(repositories.integrity, verifier, head, tenantId, external.get(tenantId), progress),
-    );
+    const head = await repository.head(tenantId);
+    tenants.push(await verifyTenant(repository, verifiers, head, tenantId, external.get(tenantId), progress));
     external.delete(tenantId);
   };
   if (options.tenantId !== undefined) {
+    const [known] = await repository.tenants(beforeId(options.tenantId), 1);
+    if (known !== options.tenantId && !external.has(options.tenantId)) {
+      throw new ActivityError(
+        'NOT_FOUND',
+        `tenant ${options.tenantId} has no events, checkpoints or purge records here: nothing to verify`,
+      );
+    }
     await verify(options.tenantId);
   } else {
     let after: string | undefined;
     for (;;) {
-      const page = await repositories.events.tenants(after, tenantsPerPage);
+      const page = await repository.tenants(after, tenantsPerPage);
       for (const tenantId of page) await verify(tenantId);
       if (page.length < tenantsPerPage) break;
       after = page[page.length - 1];
@@ -75,11 +79,16 @@ export async function verifyLog(
   }
   // Checkpoints of tenants the database no longer has: every one of their events is gone.
   for (const [tenantId, checkpoints] of external) {
-    tenants.push(
-      await verifyTenant(repositories.integrity, verifier, undefined, tenantId, checkpoints, progress),
-    );
+    tenants.push(await verifyTenant(repository, verifiers, undefined, tenantId, checkpoints, progress));
   }
   return { ok: tenants.every((tenant) => tenant.problems.length === 0), tenants };
+}
+
+/** The id just before `id` in "C" order, so that a listing after it starts at `id`. */
+function beforeId(id: string): string | undefined {
+  if (id.length === 0) return undefined;
+  const last = id.charCodeAt(id.length - 1);
+  return last === 0 ? id.slice(0, -1) : `${id.slice(0, -1)}${String.fromCharCode(last - 1)}\u{10FFFF}`;
 }
 
 /** A checkpoint to hold the tree to, with where it came from. */
@@ -90,11 +99,9 @@ interface HeldCheckpoint extends Checkpoint {
 /** External checkpoints by tenant; one that does not open is held as a signature problem. */
 function groupByTenant(
   checkpoints: readonly ExternalCheckpoint[],
-  logName: string,
-  verifier: NoteVerifier,
+  verifiers: readonly NoteVerifier[],
 ): Map<string, Array<HeldCheckpoint | VerifyProblem>> {
   const byTenant = new Map<string, Array<HeldCheckpoint | VerifyProblem>>();
-  const prefix = tenantOrigin(logName, '');
   for (const { source, note } of checkpoints) {
     let checkpoint: Checkpoint;
     try {
@@ -105,16 +112,17 @@ function groupByTenant(
         `${source} is not a checkpoint: ${(error as Error).message}`,
       );
     }
-    if (!checkpoint.origin.startsWith(prefix)) {
+    const verifier = verifiers.find((each) => checkpoint.origin.startsWith(tenantOrigin(each.name, '')));
+    if (!verifier) {
       throw new ActivityError(
         'INPUT_UNREADABLE',
-        `${source} is a checkpoint of ${checkpoint.origin}, not of a tenant of the log ${logName}`,
+        `${source} is a checkpoint of ${checkpoint.origin}, not of a tenant of the log ${verifiers[0]?.name ?? ''}`,
       );
     }
-    const tenantId = checkpoint.origin.slice(prefix.length);
-    const opened = openNote(note, verifier);
+    const tenantId = checkpoint.origin.slice(tenantOrigin(verifier.name, '').length);
+    const opened = openCheckpoint(note, verifiers, tenantId);
     const entry: HeldCheckpoint | VerifyProblem = opened.ok
-      ? { ...checkpoint, source }
+      ? { ...opened, source }
       : { seq: checkpoint.size, kind: 'signature', message: `${source}: ${opened.reason}` };
     byTenant.set(tenantId, [...(byTenant.get(tenantId) ?? []), entry]);
   }
@@ -123,7 +131,7 @@ function groupByTenant(
 
 async function verifyTenant(
   repository: IntegrityRepository,
-  verifier: NoteVerifier,
+  verifiers: readonly NoteVerifier[],
   head: TreeHead | undefined,
   tenantId: string,
   external: Array<HeldCheckpoint | VerifyProblem> = [],
@@ -136,19 +144,24 @@ async function verifyTenant(
     else held.push(entry);
   }
   for (const stored of await repository.checkpoints(tenantId)) {
-    const opened = openNote(stored.note, verifier);
+    const opened = openCheckpoint(stored.note, verifiers, tenantId);
+    const source = `the stored checkpoint of ${stored.treeSize} events`;
     if (!opened.ok) {
       problems.push({
         seq: stored.treeSize,
         kind: 'signature',
-        message: `the stored checkpoint of ${stored.treeSize} events: ${opened.reason}`,
+        message: `tenant ${tenantId}: ${source}: ${opened.reason}`,
       });
       continue;
     }
-    held.push({
-      ...parseCheckpointText(opened.text),
-      source: `the stored checkpoint of ${stored.treeSize} events`,
-    });
+    if (opened.size !== stored.treeSize || Buffer.compare(opened.rootHash, stored.rootHash) !== 0) {
+      problems.push({
+        seq: opened.size,
+        kind: 'signature',
+        message: `tenant ${tenantId}: ${source} is not what its signed note says (${opened.size} events, another root): its columns were edited`,
+      });
+    }
+    held.push({ origin: opened.origin, size: opened.size, rootHash: opened.rootHash, source });
   }
   const lastSeq = head?.lastSeq ?? 0;
   const treeSize = head?.treeSize ?? 0;
@@ -206,6 +219,8 @@ class TreeWalk {
   #lastHeld = 0;
   /** Whether a checkpoint was found not to hold. */
   #diverged = false;
+  /** The largest size a checkpoint signed: events up to it must be in the tree. */
+  readonly #signedSize: number;
 
   constructor(
     tenantId: string,
@@ -221,6 +236,7 @@ class TreeWalk {
     this.#lastSeq = lastSeq;
     this.#problems = problems;
     this.#checkpoints = new Map();
+    this.#signedSize = Math.max(0, ...checkpoints.map((checkpoint) => checkpoint.size));
     for (const checkpoint of checkpoints) {
       this.#checkpoints.set(checkpoint.size, [...(this.#checkpoints.get(checkpoint.size) ?? []), checkpoint]);
     }
@@ -228,11 +244,11 @@ class TreeWalk {
 
   /** The rows of a slice of seqs, and what purge kept of the events gone from it, merged in seq order. */
   rows(rows: readonly TreeRow[], archived: ReadonlyMap<number, Uint8Array>): void {
-    const stored = new Set(rows.map((row) => row.event.seq));
+    const stored = new Set(rows.map((row) => row.seq));
     const purgedSeqs = [...archived.keys()].filter((seq) => !stored.has(seq)).sort((a, b) => a - b);
     let next = 0;
     for (const row of rows) {
-      for (; next < purgedSeqs.length && (purgedSeqs[next] as number) < row.event.seq; next++) {
+      for (; next < purgedSeqs.length && (purgedSeqs[next] as number) < row.seq; next++) {
         this.#archived(purgedSeqs[next] as number, archived.get(purgedSeqs[next] as number) as Uint8Array);
       }
       this.#row(row);
@@ -265,23 +281,32 @@ class TreeWalk {
     this.#checkpointsAt(seq);
   }
 
-  #row({ event, keptHashes }: TreeRow): void {
-    const seq = event.seq;
+  #row({ seq, event, createdMicros, keptHashes }: TreeRow): void {
+    const named = event ? ` (event ${event.id})` : '';
     if (seq < this.#expected) {
-      this.#problem(seq, 'inserted', `a second row holds seq ${seq} (event ${event.id})`);
+      this.#problem(seq, 'inserted', `a second row holds seq ${seq}${named}`);
       return;
     }
     if (seq > this.#lastSeq) {
       this.#problem(
         seq,
         'inserted',
-        `seq ${seq} is past the last seq handed out (${this.#lastSeq}): event ${event.id} was inserted by hand`,
+        `seq ${seq} is past the last seq handed out (${this.#lastSeq})${named}: inserted by hand`,
       );
       return;
     }
     if (seq > this.#expected) this.#missing(this.#expected, seq - 1);
     this.#expected = seq + 1;
-    const leaf = leafHash(leafOf(event));
+    const storedLeaf =
+      keptHashes && keptHashes.length >= hashSize ? keptHashes.subarray(0, hashSize) : undefined;
+    const timeShown = event ? BigInt(Date.parse(event.created_at)) * 1000n : undefined;
+    // A time the API cannot show as stored (out of its range, or finer than milliseconds)
+    // was not written by the tool: the event is not what it was.
+    const timeProblem =
+      !event || timeShown !== BigInt(createdMicros.replace(/\.0*$/, '').replace(/^-?Infinity$/, '0'))
+        ? `event ${seq}'s stored created_at is not a time the tool writes (it was edited)`
+        : undefined;
+    const leaf = event ? leafHash(leafOf(event)) : (storedLeaf ?? new Uint8Array(hashSize));
     if (seq > this.#treeSize) {
       if (keptHashes !== null) {
         this.#problem(
@@ -289,24 +314,31 @@ class TreeWalk {
           'inconsistent',
           `event ${seq} carries tree hashes, but the head row's tree holds only ${this.#treeSize} events: the head row's tree was rolled back`,
         );
+      } else if (seq <= this.#signedSize) {
+        this.#problem(
+          seq,
+          'modified',
+          `event ${seq} is in a signed checkpoint, but its row's tree hashes were removed`,
+        );
       } else {
         this.#outside(seq);
       }
+      if (timeProblem) this.#problem(seq, 'modified', timeProblem);
       if (this.#brokenAt === undefined) this.#recomputed.push(leaf);
       this.#checkpointsAt(seq);
       return;
     }
-    const storedLeaf =
-      keptHashes && keptHashes.length >= hashSize ? keptHashes.subarray(0, hashSize) : undefined;
     const keptByTree = this.#brokenAt === undefined ? this.#kept.push(storedLeaf ?? leaf) : undefined;
     if (this.#brokenAt === undefined) this.#recomputed.push(leaf);
-    if (!storedLeaf) {
+    if (timeProblem) {
+      this.#problem(seq, 'modified', timeProblem);
+    } else if (!storedLeaf) {
       this.#problem(seq, 'modified', `event ${seq}'s tree hashes were removed from its row`);
     } else if (Buffer.compare(storedLeaf, leaf) !== 0) {
       this.#problem(
         seq,
         'modified',
-        `event ${seq} (${event.id}) is not the event its tree leaf was made from: a column was changed`,
+        `event ${seq}${named} is not the event its tree leaf was made from: a column was changed`,
       );
     } else if (keptByTree && Buffer.compare(keptByTree, keptHashes as Uint8Array) !== 0) {
       this.#keptAltered(seq, keptHashes as Uint8Array);
@@ -400,6 +432,20 @@ class TreeWalk {
           `${checkpoint.source} signed ${size} events; the tenant has ${this.#expected - 1}: events ${this.#expected}..${size} were removed`,
         );
       }
+    }
+    if (head && head.treeSize < this.#signedSize) {
+      this.#problem(
+        head.treeSize + 1,
+        'inconsistent',
+        `the head row's tree holds ${head.treeSize} events, fewer than the ${this.#signedSize} a checkpoint signed: its tree state was rolled back or cleared`,
+      );
+    }
+    if (head && head.treeSize > head.lastSeq) {
+      this.#problem(
+        head.lastSeq + 1,
+        'inconsistent',
+        `the head row claims a tree of ${head.treeSize} events, but only ${head.lastSeq} were handed out`,
+      );
     }
     if (head && this.#brokenAt === undefined && this.#kept.size === head.treeSize) {
       const range = Buffer.concat(this.#kept.range);

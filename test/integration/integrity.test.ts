@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyBundle } from '../../src/integrity/bundle.js';
 import { parseCheckpointText } from '../../src/integrity/checkpoint.js';
 import { checkpointSigner } from '../../src/integrity/checkpoint-signer.js';
 import { leafOf } from '../../src/integrity/leaf.js';
@@ -70,7 +71,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     expect(checkpoint?.size).toBe(events.length);
     const recomputed = treeHead(events.map((event) => leafHash(leafOf(event))));
     expect(Buffer.from(checkpoint?.rootHash as Uint8Array)).toEqual(Buffer.from(recomputed));
-    expect((await integrity.verify(signer.verifier, { tenantId: tenant })).ok).toBe(true);
+    expect((await integrity.verify([signer.verifier], { tenantId: tenant })).ok).toBe(true);
   });
 
   it('hands out inclusion and consistency proofs that verify against the signed roots', async () => {
@@ -117,7 +118,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       }),
     );
     for (const each of [tenant, ...tenants]) {
-      const report = await integrity.verify(signer.verifier, { tenantId: each });
+      const report = await integrity.verify([signer.verifier], { tenantId: each });
       expect(report.ok).toBe(true);
       expect(report.tenants[0]?.verified).toBe((await allEvents(database, each)).length);
       const [checkpoint] = await integrity.checkpoint({ tenantId: each });
@@ -151,7 +152,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     it('verifies what is left, reports the purged range with its rule, and still proves against old checkpoints', async () => {
       const { tenant, deleted } = await purgedTenant(25);
       expect(deleted).toBe(105);
-      const report = await integrity.verify(signer.verifier, { tenantId: tenant });
+      const report = await integrity.verify([signer.verifier], { tenantId: tenant });
       expect(report.tenants[0]?.problems).toEqual([]);
       expect(report.ok).toBe(true);
       expect(report.tenants[0]).toMatchObject({
@@ -190,7 +191,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
         },
       );
       expect(report.partitions.map((partition) => partition.name)).toContain('activity_events_y2025m01');
-      const verified = await integrity.verify(signer.verifier, { tenantId: tenant });
+      const verified = await integrity.verify([signer.verifier], { tenantId: tenant });
       expect(verified.ok).toBe(true);
       // January dropped whole, February deleted in batches: one record of the run
       expect(verified.tenants[0]?.purged).toMatchObject([{ from_seq: 1, through_seq: 40, rule: 'default' }]);
@@ -204,12 +205,61 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       await sql`delete from activity_events where tenant_id = ${tenant} and seq = 120`.execute(database.db);
       await sql`update activity_tree_archive set hashes = overlay(hashes placing '\xff'::bytea from 33)
         where tenant_id = ${tenant} and from_seq = 1`.execute(database.db);
-      const report = await integrity.verify(signer.verifier, { tenantId: tenant });
+      const report = await integrity.verify([signer.verifier], { tenantId: tenant });
       // The leaf of purged event 2 is gone with it: the first hash kept above it names the run.
       expect(report.tenants[0]?.problems.map(({ seq, kind }) => ({ seq, kind }))).toEqual([
         { seq: 4, kind: 'modified' },
         { seq: 120, kind: 'missing' },
       ]);
+    });
+  });
+
+  describe('offline bundles', () => {
+    async function bundleLines(tenant: string) {
+      const bundle = await integrity.bundle(tenant);
+      const lines: string[] = [];
+      for await (const event of bundle.events) lines.push(JSON.stringify(event));
+      return { checkpoint: bundle.checkpoint, proof: JSON.stringify(bundle.proof), lines };
+    }
+    const check = async (files: { checkpoint: string; proof: string; lines: string[] }) =>
+      verifyBundle(
+        {
+          ...files,
+          lines: (async function* () {
+            yield* files.lines;
+          })(),
+        },
+        [signer.verifier],
+      );
+
+    it('verify whole, and each text a reader could read otherwise is refused', async () => {
+      const tenant = `bundle-${randomUUID()}`;
+      await database.repository.appendGenerated(
+        Array.from({ length: 6 }, (_, index) => ({
+          ...newEvent(tenant),
+          metadata: { big: 9007199254740991, small: 0.1, index },
+        })),
+      );
+      await integrity.checkpoint({ tenantId: tenant });
+      const files = await bundleLines(tenant);
+      expect((await check(files)).problems).toEqual([]);
+      const line = files.lines[2] as string;
+      const created = (JSON.parse(line) as { created_at: string }).created_at;
+      const forgeries = [
+        line.replace('"actor_id":', '"actor_id":"mallory","actor_id":'),
+        line.replace('9007199254740991', '9007199254740993'),
+        line.replace('"small":0.1', '"small":0.1000000000000000000001'),
+        line.replace(created, `${created.slice(0, 8)}31T24:00:00.000Z`),
+        line.replace(created, '2026-02-30T00:00:00.000Z'),
+      ];
+      for (const forged of forgeries) {
+        expect(forged).not.toBe(line);
+        const report = await check({
+          ...files,
+          lines: files.lines.map((each, index) => (index === 2 ? forged : each)),
+        });
+        expect(report.problems.map((problem) => problem.kind)).toEqual(['modified']);
+      }
     });
   });
 
@@ -222,7 +272,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       return tenant;
     }
     const problemsOf = async (tenant: string) => {
-      const report = await integrity.verify(signer.verifier, { tenantId: tenant });
+      const report = await integrity.verify([signer.verifier], { tenantId: tenant });
       expect(report.ok).toBe(false);
       return report.tenants[0]?.problems.map(({ seq, kind }) => ({ seq, kind }));
     };
@@ -345,6 +395,94 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       ]);
     });
 
+    it('a tree cleared on the head row after a checkpoint is caught, and never signed again', async () => {
+      const tenant = await checkpointed();
+      await run(
+        tenant,
+        sql`update activity_tenants set tree_size = 0, tree_range = '' where tenant_id = ${tenant}`,
+      );
+      await run(tenant, sql`update activity_events set tree_hashes = null where tenant_id = ${tenant}`);
+      await database.repository.appendGenerated([newEvent(tenant), newEvent(tenant)]);
+      const problems = await problemsOf(tenant);
+      expect(problems).toContainEqual({ seq: 1, kind: 'inconsistent' });
+      expect(problems).toContainEqual({ seq: 12, kind: 'modified' });
+      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
+        code: 'INTEGRITY_FAILED',
+      });
+      await expect(integrity.checkpoint()).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
+    });
+
+    it('a tenant whose head row was deleted is still verified, and its problems named', async () => {
+      const tenant = await checkpointed();
+      await run(tenant, sql`delete from activity_tenants where tenant_id = ${tenant}`);
+      const report = await integrity.verify([signer.verifier]);
+      expect(report.ok).toBe(false);
+      expect(report.tenants.find((each) => each.tenant_id === tenant)?.problems.length).toBeGreaterThan(0);
+    });
+
+    it("a checkpoint's size column edited to hide a tenant from cron is caught, and refused", async () => {
+      const tenant = await checkpointed();
+      await run(
+        tenant,
+        sql`update activity_checkpoints set tree_size = 999999999999 where tenant_id = ${tenant}`,
+      );
+      expect(await problemsOf(tenant)).toEqual([{ seq: 12, kind: 'signature' }]);
+      await database.repository.appendGenerated([newEvent(tenant)]);
+      await expect(integrity.checkpoint()).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
+      await expect(integrity.proof(tenant, 2)).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
+    });
+
+    it('a head row that claims more than its rows keep is never signed', async () => {
+      const tenant = `claims-${randomUUID()}`;
+      await database.repository.appendGenerated([newEvent(tenant), newEvent(tenant), newEvent(tenant)]);
+      await run(
+        tenant,
+        sql`update activity_tenants set last_seq = 8, tree_size = 8, tree_range = decode(repeat('ab', 32), 'hex')
+          where tenant_id = ${tenant}`,
+      );
+      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
+        code: 'INTEGRITY_FAILED',
+      });
+      expect(await problemsOf(tenant)).toContainEqual({ seq: 4, kind: 'missing' });
+    });
+
+    it.each([
+      ['a BC time', sql`created_at = created_at - interval '4052 years'`],
+      ['a time finer than the millisecond', sql`created_at = created_at + interval '999 microseconds'`],
+      ['an infinite time', sql`created_at = 'infinity'`],
+    ])(
+      '%s, which the API cannot show as stored, is modified, and the rest still verified',
+      async (_, change) => {
+        const tenant = await checkpointed();
+        await run(tenant, sql`update activity_events set ${change} where tenant_id = ${tenant} and seq = 3`);
+        expect(await problemsOf(tenant)).toEqual([{ seq: 3, kind: 'modified' }]);
+      },
+    );
+
+    it('with its own checkpoints deleted, a forked tree is refused against the one kept outside', async () => {
+      const tenant = await checkpointed();
+      const [kept] = await database.integrity.checkpoints(tenant);
+      await run(tenant, sql`delete from activity_events where tenant_id = ${tenant} and seq > 10`);
+      await run(
+        tenant,
+        sql`update activity_tenants set last_seq = 10, tree_size = 10 where tenant_id = ${tenant}`,
+      );
+      const { TreeBuilder } = await import('../../src/integrity/tree.js');
+      const builder = new TreeBuilder();
+      for (const event of await allEvents(database, tenant)) builder.push(leafHash(leafOf(event)));
+      await run(
+        tenant,
+        sql`update activity_tenants set tree_range = ${Buffer.concat(builder.range)} where tenant_id = ${tenant}`,
+      );
+      await run(tenant, sql`delete from activity_checkpoints where tenant_id = ${tenant}`);
+      await database.repository.appendGenerated(Array.from({ length: 4 }, () => newEvent(tenant)));
+      const outside = new Map([[tenant, kept?.note as string]]);
+      await expect(integrity.checkpoint({ tenantId: tenant, outside })).rejects.toMatchObject({
+        code: 'INTEGRITY_FAILED',
+      });
+      await expect(integrity.checkpoint({ outside })).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
+    });
+
     it('a checkpoint whose note was edited has a bad signature', async () => {
       const tenant = await checkpointed();
       await run(
@@ -368,5 +506,35 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
         code: 'INTEGRITY_FAILED',
       });
     });
+  });
+});
+
+describe('a rotated signing key', () => {
+  it('signs on from checkpoints of the key it replaced, and verify trusts both', async () => {
+    const { database, dispose } = await openTestStore('pglite');
+    try {
+      const old = checkpointSigner('activity-test', generateKeyPairSync('ed25519').privateKey);
+      const next = checkpointSigner('activity-test', generateKeyPairSync('ed25519').privateKey, [
+        old.verifier,
+      ]);
+      const serviceWith = (chosen: typeof signer) =>
+        new IntegrityService({
+          events: database.repository,
+          integrity: database.integrity,
+          logName: chosen.logName,
+          signer: async () => chosen,
+        });
+      const tenant = 'rotated';
+      await database.repository.appendGenerated([newEvent(tenant), newEvent(tenant)]);
+      await serviceWith(old).checkpoint();
+      await database.repository.appendGenerated([newEvent(tenant)]);
+      const alone = checkpointSigner('activity-test', generateKeyPairSync('ed25519').privateKey);
+      await expect(serviceWith(alone).checkpoint()).rejects.toThrow(/another key/);
+      await expect(serviceWith(next).checkpoint()).resolves.toHaveLength(1);
+      expect((await serviceWith(next).verify()).ok).toBe(true);
+      expect((await serviceWith(next).verify([next.verifier])).ok).toBe(false);
+    } finally {
+      await dispose();
+    }
   });
 });

@@ -78,7 +78,7 @@ describe('events stored before the trees', () => {
     }
     expect((await db.integrity.head(tenants[0] as string))?.lastSeq).toBeGreaterThan(12_000);
     await integrity.checkpoint();
-    const verified = await integrity.verify(signer.verifier);
+    const verified = await integrity.verify([signer.verifier]);
     expect(verified.ok).toBe(true);
     expect(verified.tenants.reduce((sum, tenant) => sum + tenant.verified, 0)).toBe(24_000 + written);
   });
@@ -93,7 +93,7 @@ describe('events stored before the trees', () => {
     expect(report.trees.left).toEqual([
       { tenantId: tenant, reason: expect.stringContaining('event 1 is not stored') },
     ]);
-    const verified = await integrity.verify(signer.verifier, { tenantId: tenant });
+    const verified = await integrity.verify([signer.verifier], { tenantId: tenant });
     expect(verified.tenants[0]?.problems.map((problem) => problem.kind)).toEqual(['missing']);
     expect(verified.tenants[0]?.unverified).toEqual([
       { from_seq: 4, to_seq: 10, reason: 'stored before the tree existed and not yet brought into it' },

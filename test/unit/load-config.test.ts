@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       statementTimeoutMs: 30_000,
       signingKeyFile: undefined,
       logName: 'activity',
+      previousPublicKeys: [],
     });
   });
 

@@ -1,6 +1,7 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { ActivityError } from '../../domain/errors.js';
 import type { SignedCheckpoint } from '../../service/checkpoint-service.js';
 import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
 import { csvRow, escapeControl } from '../render/text.js';
@@ -45,7 +46,10 @@ Examples:
         if (options.publicKey) return { publicKey: signer.publicKey, checkpoints: undefined };
         return {
           publicKey: signer.publicKey,
-          checkpoints: await integrity.checkpoint(tenantId === undefined ? {} : { tenantId }),
+          checkpoints: await integrity.checkpoint({
+            ...(tenantId === undefined ? {} : { tenantId }),
+            ...(options.outDir === undefined ? {} : { outside: await latestWritten(options.outDir) }),
+          }),
         };
       });
       if (checkpoints === undefined) {
@@ -57,6 +61,31 @@ Examples:
       return 0;
     }),
   );
+}
+
+/** The latest checkpoint written to `directory` for each tenant (none when it does not exist yet). */
+async function latestWritten(directory: string): Promise<Map<string, string>> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw new ActivityError(
+      'INPUT_UNREADABLE',
+      `--out-dir ${directory} cannot be read (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
+  const latest = new Map<string, { size: number; name: string }>();
+  for (const name of names) {
+    const match = /^(.+)\.(\d+)\.checkpoint$/.exec(name);
+    if (!match) continue;
+    const [, tenantId = '', size = '0'] = match;
+    if (Number(size) > (latest.get(tenantId)?.size ?? -1)) latest.set(tenantId, { size: Number(size), name });
+  }
+  const notes = new Map<string, string>();
+  for (const [tenantId, { name }] of latest)
+    notes.set(tenantId, await readFile(join(directory, name), 'utf8'));
+  return notes;
 }
 
 /** Each note to its own file, written whole then renamed: a copier never reads half of one. */

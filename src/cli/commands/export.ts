@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { ActivityError } from '../../domain/errors.js';
 import { resolveTimeInput, timeInputSchema } from '../../domain/inputs.js';
@@ -56,32 +56,34 @@ Examples:
       await assertEmptyOrMissing(options.out);
       const { usingIntegrity } = await import('../../app/open-app.js');
       const { bundleFiles } = await import('../../integrity/bundle.js');
-      // Written beside the target, then renamed: a bundle is there whole or not at all.
-      const partial = join(
-        dirname(options.out),
-        `.${options.out.split('/').filter(Boolean).at(-1)}.${process.pid}.partial`,
-      );
       let written = 0;
       const proof = await usingIntegrity(await context.config(), async (integrity) => {
         const bundle = await integrity.bundle(tenantId, {
           ...(since === undefined ? {} : { since }),
           ...(until === undefined ? {} : { until }),
         });
-        await mkdir(partial, { recursive: true });
+        // Each file written under a .partial name, renamed once all are whole: a bundle
+        // is there complete or not at all.
+        const created = await mkdir(options.out, { recursive: true });
+        const partial = (name: string) => join(options.out, `${name}.partial`);
+        const names = Object.values(bundleFiles);
         try {
-          await writeFile(join(partial, bundleFiles.checkpoint), bundle.checkpoint);
-          await writeFile(join(partial, bundleFiles.proof), `${JSON.stringify(bundle.proof, null, 2)}\n`);
-          const events = createWriteStream(join(partial, bundleFiles.events));
-          for await (const event of bundle.events) {
-            if (!events.write(`${JSON.stringify(event)}\n`)) await once(events, 'drain');
-            written++;
+          await writeFile(partial(bundleFiles.checkpoint), bundle.checkpoint);
+          await writeFile(partial(bundleFiles.proof), `${JSON.stringify(bundle.proof, null, 2)}\n`);
+          const events = createWriteStream(partial(bundleFiles.events));
+          try {
+            for await (const event of bundle.events) {
+              if (!events.write(`${JSON.stringify(event)}\n`)) await once(events, 'drain');
+              written++;
+            }
+          } finally {
+            events.end();
+            await once(events, 'close');
           }
-          events.end();
-          await once(events, 'finish');
-          await rm(options.out, { recursive: true, force: true });
-          await rename(partial, options.out);
+          for (const name of names) await rename(partial(name), join(options.out, name));
         } catch (error) {
-          await rm(partial, { recursive: true, force: true });
+          await Promise.all(names.map((name) => rm(partial(name), { force: true })));
+          if (created !== undefined) await rm(options.out, { recursive: true, force: true });
           throw error;
         }
         return bundle.proof;

@@ -13,7 +13,7 @@ import { csvRow, escapeControl } from '../render/text.js';
 interface VerifyOptions extends CommonOptions {
   tenant?: string;
   checkpoint: string[];
-  publicKey?: string;
+  publicKey: string[];
   bundle?: string;
 }
 
@@ -30,7 +30,12 @@ export function verifyCommand(io: CliIo, setExitCode: (code: number) => void): C
         (value: string, previous: string[]) => [...previous, value],
         [],
       )
-      .option('--public-key <key>', 'the verifier key, or a file holding it (default: from the signing key)')
+      .option(
+        '--public-key <key>',
+        'the verifier key, or a file holding it (default: from the signing key); repeat it for keys rotated out',
+        (value: string, previous: string[]) => [...previous, value],
+        [],
+      )
       .option(
         '--bundle <dir>',
         'check an offline bundle (activity export --out) instead: no database, only --public-key',
@@ -58,13 +63,14 @@ Examples:
         if (options.tenant !== undefined || options.checkpoint.length > 0) {
           throw new ActivityError('USAGE_INVALID', '--bundle takes only --public-key');
         }
-        const verifier = await verifierFrom(options.publicKey);
-        const tenant = await verifyBundleDirectory(options.bundle, verifier);
+        const verifiers = await Promise.all(options.publicKey.map(verifierFrom));
+        const tenant = await verifyBundleDirectory(options.bundle, verifiers);
         return report({ ok: tenant.problems.length === 0, tenants: [tenant] }, context);
       }
       const tenantId = options.tenant === undefined ? undefined : tenantFlag(options.tenant);
       const checkpoints = await readCheckpoints(options.checkpoint);
-      const given = options.publicKey === undefined ? undefined : await verifierFrom(options.publicKey);
+      const given =
+        options.publicKey.length === 0 ? undefined : await Promise.all(options.publicKey.map(verifierFrom));
       const { default: ora } = await import('ora');
       const { usingIntegrity } = await import('../../app/open-app.js');
       // Progress goes to stderr, and only on a terminal: never into the report on stdout.
@@ -97,10 +103,10 @@ Examples:
 }
 
 async function signerVerifier(integrity: {
-  signer(): Promise<{ verifier: NoteVerifier }>;
-}): Promise<NoteVerifier> {
+  signer(): Promise<{ trusted: readonly NoteVerifier[] }>;
+}): Promise<readonly NoteVerifier[]> {
   try {
-    return (await integrity.signer()).verifier;
+    return (await integrity.signer()).trusted;
   } catch (error) {
     if (error instanceof ActivityError && error.code === 'CONFIG_INVALID') {
       throw new ActivityError(
@@ -148,7 +154,10 @@ async function readCheckpoints(files: readonly string[]): Promise<ExternalCheckp
   );
 }
 
-async function verifyBundleDirectory(directory: string, verifier: NoteVerifier): Promise<TenantVerification> {
+async function verifyBundleDirectory(
+  directory: string,
+  verifiers: readonly NoteVerifier[],
+): Promise<TenantVerification> {
   const { bundleFiles, verifyBundle } = await import('../../integrity/bundle.js');
   const unreadable = (name: string, error: unknown) =>
     new ActivityError(
@@ -174,7 +183,7 @@ async function verifyBundleDirectory(directory: string, verifier: NoteVerifier):
     crlfDelay: Number.POSITIVE_INFINITY,
   });
   try {
-    return await verifyBundle({ checkpoint, proof, lines }, verifier);
+    return await verifyBundle({ checkpoint, proof, lines }, verifiers);
   } catch (error) {
     if (error instanceof RangeError)
       throw new ActivityError('INPUT_UNREADABLE', `the bundle in ${directory}: ${error.message}`);

@@ -44,7 +44,7 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
         left join lateral (
           select * from activity_checkpoints c where c.tenant_id = t.tenant_id
           order by c.tree_size desc limit 1) c on true
-        where t.tree_size > coalesce(c.tree_size, 0)
+        where (t.tree_size <> coalesce(c.tree_size, 0) or t.tree_size <> t.last_seq)
           and t.tenant_id > ${afterTenantId ?? ''}
         order by t.tenant_id
         limit ${limit}`.execute(this.#db);
@@ -176,16 +176,55 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
     return guarded(this.#where, async () => {
       let query = this.#db
         .selectFrom('activity_events')
-        .select([...pageColumns, 'tree_hashes'])
+        .select([
+          ...pageColumns,
+          'tree_hashes',
+          sql<string>`(extract(epoch from created_at) * 1000000)::text`.as('created_micros'),
+        ])
         .where('tenant_id', '=', tenantId)
         .where('seq', '>', afterSeq);
       if (throughSeq !== undefined) query = query.where('seq', '<=', throughSeq);
       const rows = await query.orderBy('seq').orderBy('created_at').execute();
       return rows.map((row) => ({
-        event: toActivityEvent(row as unknown as EventRow),
+        seq: Number(row.seq),
+        event: readableEvent(row as unknown as EventRow),
+        createdMicros: row.created_micros,
         keptHashes: row.tree_hashes,
       }));
     });
+  }
+
+  tenants(afterTenantId: string | undefined, limit: number): Promise<string[]> {
+    return guarded(this.#where, async () => {
+      const after = afterTenantId ?? '';
+      // Tenants of the events themselves by a skip scan (one index probe each), so that
+      // a tenant whose head row was deleted is still found.
+      const { rows } = await sql<{ tenant_id: string }>`
+        with recursive event_tenants(tenant_id, n) as (
+          (select tenant_id, 1 from activity_events where tenant_id > ${after} order by tenant_id limit 1)
+          union all
+          select (select e.tenant_id from activity_events e where e.tenant_id > t.tenant_id
+                  order by e.tenant_id limit 1), t.n + 1
+          from event_tenants t where t.tenant_id is not null and t.n < ${limit}
+        )
+        select tenant_id from (
+          select tenant_id from activity_tenants where tenant_id > ${after}
+          union select tenant_id from activity_checkpoints where tenant_id > ${after}
+          union select tenant_id from activity_purges where tenant_id > ${after}
+          union select tenant_id from event_tenants where tenant_id is not null
+        ) known
+        order by tenant_id limit ${limit}`.execute(this.#db);
+      return rows.map((row) => row.tenant_id);
+    });
+  }
+}
+
+/** The row as the API would return it, or undefined when it cannot be (a time no API text holds). */
+function readableEvent(row: EventRow) {
+  try {
+    return toActivityEvent(row);
+  } catch {
+    return undefined;
   }
 }
 
