@@ -2,6 +2,7 @@ import type { Workload } from '../lib/workload.js';
 import { cliIoWorkload } from './cli-io.js';
 import { embeddedWorkload } from './embedded.js';
 import { httpWorkload } from './http.js';
+import { integrityWorkload } from './integrity.js';
 import { purgeWorkload } from './purge.js';
 import { queryWorkload } from './query.js';
 import { recordWorkload } from './record.js';
@@ -18,4 +19,5 @@ export const workloads: readonly Workload[] = [
   embeddedWorkload,
   httpWorkload,
   streamWorkload,
+  integrityWorkload,
 ];

@@ -22,8 +22,10 @@ const latestTables = [
   'activity_checkpoints',
   'activity_events',
   'activity_legal_holds',
+  'activity_purges',
   'activity_retention_policies',
   'activity_tenants',
+  'activity_tree_archive',
 ];
 
 describe('migrations on an empty postgres database', () => {

@@ -94,6 +94,11 @@ Examples:
           }),
         );
         spinner.stop();
+        if (checkpoints.length === 0 && context.format === 'table') {
+          io.stderr.write(
+            "note: checked against the database's own checkpoints only; keep copies outside it (activity checkpoint --out-dir) and give them with --checkpoint\n",
+          );
+        }
         return report(result, context);
       } finally {
         spinner.stop();
