@@ -65,6 +65,10 @@ export interface IntegrityRepository {
    * of them; absent rows, and rows outside the tree, are absent.
    */
   keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>>;
+  /** keptHashes of several tenants at once, in one statement where no event was purged. */
+  keptHashesOfTenants(
+    requests: ReadonlyArray<{ tenantId: string; seqs: readonly number[] }>,
+  ): Promise<Map<string, Map<number, Uint8Array>>>;
   /** What purge kept of the tree for seqs in (afterSeq, throughSeq], by seq. */
   archivedHashes(tenantId: string, afterSeq: number, throughSeq: number): Promise<Map<number, Uint8Array>>;
   /**

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { ActivityEvent } from '../domain/event.js';
 import { jsonTextIssue } from '../domain/json-text.js';
 import { openCheckpoint } from './checkpoint-signer.js';
-import { leafOf } from './leaf.js';
-import { leafHash, type Subtree } from './merkle.js';
+import { eventLeafHash } from './leaf.js';
+import type { Subtree } from './merkle.js';
 import { RangeMerger, rangeProofSubtrees } from './range-proof.js';
 import type { TenantVerification, VerifyProblem } from './report.js';
 import type { NoteVerifier } from './signed-note.js';
@@ -134,7 +134,7 @@ export async function verifyBundle(
       });
       return report(expected - proof.first_seq);
     }
-    merger.push({ level: 0, index: event.seq - 1 }, leafHash(leafOf(event)));
+    merger.push({ level: 0, index: event.seq - 1 }, eventLeafHash(event));
     expected++;
   }
   if (expected <= proof.last_seq) {

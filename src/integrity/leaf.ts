@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
 import type { ActivityEvent, NewActivityEvent } from '../domain/event.js';
 
@@ -16,15 +16,36 @@ export const leafSize = 48;
  * signed. A verifier recomputes it from a queried or exported event alone.
  */
 export function leafOf(event: ActivityEvent): Uint8Array {
+  return writeLeaf(event, Buffer.allocUnsafe(leafSize), 0);
+}
+
+/**
+ * The event's leaf hash, H(0x00 ‖ leaf) (RFC 9162): leafHash(leafOf(event)) in one
+ * buffer and one hash, as `verify` computes it for every event of a tenant.
+ */
+export function eventLeafHash(event: ActivityEvent): Buffer {
+  const prefixed = Buffer.allocUnsafe(1 + leafSize);
+  prefixed[0] = 0;
+  return hash('sha256', writeLeaf(event, prefixed, 1), 'buffer');
+}
+
+/** Writes the event's leaf into `target` at `offset`; returns `target`. */
+function writeLeaf(event: ActivityEvent, target: Buffer, offset: number): Buffer {
   const createdMs = Date.parse(event.created_at);
   if (!Number.isSafeInteger(event.seq) || event.seq < 1 || Number.isNaN(createdMs)) {
     throw new RangeError('an event with a seq of 1 or more and a created_at time has a leaf');
   }
-  const leaf = Buffer.alloc(leafSize);
-  eventDigest(event).copy(leaf, 0);
-  leaf.writeBigUInt64BE(BigInt(event.seq), 32);
-  leaf.writeBigInt64BE(BigInt(createdMs) * 1000n, 40);
-  return leaf;
+  eventDigest(event).copy(target, offset);
+  writeInt64(target, event.seq, offset + 32);
+  writeInt64(target, createdMs * 1000, offset + 40);
+  return target;
+}
+
+/** A safe integer as 8 bytes, big-endian, two's complement, without a BigInt. */
+function writeInt64(target: Buffer, value: number, offset: number): void {
+  const high = Math.floor(value / 2 ** 32);
+  target.writeInt32BE(high, offset);
+  target.writeUInt32BE(value - high * 2 ** 32, offset + 4);
 }
 
 /**
@@ -48,7 +69,5 @@ export function eventDigest(event: NewActivityEvent): Buffer {
     user_agent: event.user_agent,
     metadata: event.metadata,
   };
-  return createHash('sha256')
-    .update(canonicalize(covered) as string, 'utf8')
-    .digest();
+  return hash('sha256', canonicalize(covered) as string, 'buffer');
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /**
  * RFC 9162 §2.1 Merkle trees over SHA-256: hashes, tree heads, and the inclusion and
@@ -17,7 +17,12 @@ export function leafHash(leaf: Uint8Array): Uint8Array {
 
 /** `H(0x01 ‖ left ‖ right)`. */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return createHash('sha256').update(Uint8Array.of(1)).update(left).update(right).digest();
+  // One buffer and one hash: a tree of n leaves takes n - 1 of them.
+  const input = Buffer.allocUnsafe(1 + left.length + right.length);
+  input[0] = 1;
+  input.set(left, 1);
+  input.set(right, 1 + left.length);
+  return hash('sha256', input, 'buffer');
 }
 
 /** The tree head (MTH) of leaves given by their hashes; the hash of no input for none. */

@@ -2,9 +2,15 @@ import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository, StoredCheckpoint, TreeHead } from '../domain/integrity-repository.js';
 import { checkpointText, tenantOrigin } from '../integrity/checkpoint.js';
 import { type CheckpointSigner, openCheckpoint } from '../integrity/checkpoint-signer.js';
-import { consistencyRanges, foldSubtrees, perfectSubtrees, verifyConsistency } from '../integrity/merkle.js';
+import {
+  consistencyRanges,
+  foldSubtrees,
+  perfectSubtrees,
+  type Subtree,
+  verifyConsistency,
+} from '../integrity/merkle.js';
 import { splitRange } from '../integrity/tree.js';
-import { rangeHeads, subtreeHashes } from './tree-reads.js';
+import { rowsFor, subtreesFromKept } from './tree-reads.js';
 
 export interface SignedCheckpoint {
   tenantId: string;
@@ -32,17 +38,27 @@ export async function signCheckpoints(
 ): Promise<SignedCheckpoint[]> {
   const signed: SignedCheckpoint[] = [];
   const refused: string[] = [];
-  const signPage = async (page: Array<{ head: TreeHead; latest: StoredCheckpoint | undefined }>) => {
-    const batch: SignedCheckpoint[] = [];
-    for (const { head, latest } of page) {
-      try {
-        const checkpoint = await checkpointOf(repository, signer, head, latest, outside.get(head.tenantId));
-        if (checkpoint) batch.push(checkpoint);
-      } catch (error) {
-        if (!(error instanceof ActivityError && error.code === 'INTEGRITY_FAILED')) throw error;
-        refused.push(error.message);
-      }
+  const refusing = <T>(work: () => T): T | undefined => {
+    try {
+      return work();
+    } catch (error) {
+      if (!(error instanceof ActivityError && error.code === 'INTEGRITY_FAILED')) throw error;
+      refused.push(error.message);
+      return undefined;
     }
+  };
+  // A page of tenants: checks on what is at hand, then the rows every tenant's root and
+  // consistency proofs need, read in one statement, then the signatures.
+  const signPage = async (page: Array<{ head: TreeHead; latest: StoredCheckpoint | undefined }>) => {
+    const plans = page.flatMap(
+      ({ head, latest }) => refusing(() => planOf(signer, head, latest, outside.get(head.tenantId))) ?? [],
+    );
+    const kept = await repository.keptHashesOfTenants(
+      plans.map((plan) => ({ tenantId: plan.head.tenantId, seqs: plan.rows })),
+    );
+    const batch = plans.flatMap(
+      (plan) => refusing(() => finish(signer, plan, kept.get(plan.head.tenantId) ?? new Map())) ?? [],
+    );
     await repository.saveCheckpoints(
       batch.map((checkpoint) => ({
         tenantId: checkpoint.tenantId,
@@ -81,84 +97,122 @@ interface SignedBefore {
   source: string;
 }
 
+/** What signing a head takes: the checkpoints it must extend, and the rows to read. */
+interface Plan {
+  head: TreeHead;
+  before: SignedBefore[];
+  rootSubtrees: Subtree[];
+  /** Per earlier checkpoint smaller than the tree: the subtrees of each hash of its consistency proof. */
+  proofs: Array<{ before: SignedBefore; subtreesOf: Subtree[][] }>;
+  rows: number[];
+}
+
+const refusal = (tenantId: string, why: string) =>
+  new ActivityError(
+    'INTEGRITY_FAILED',
+    `tenant ${tenantId}: ${why}; nothing was signed for it — run \`activity verify --tenant ${tenantId}\``,
+  );
+
 /**
- * The signed checkpoint of a head, or undefined when the latest one signed is of the
- * same tree. Refused (INTEGRITY_FAILED): a head that is not a whole tree of its events
- * (lagging, or claiming more than the rows keep), a stored checkpoint whose columns are
- * not its signed note's, and a tree that does not extend the latest signed checkpoint,
- * in the database or kept outside it (`outside`).
+ * The plan of a head's checkpoint, or undefined when its tree is empty. Refused
+ * (INTEGRITY_FAILED): a head that is not a whole tree of its events (lagging, or
+ * claiming more than was handed out), a stored checkpoint whose columns are not its
+ * signed note's, or a tree smaller than the latest checkpoint signed, in the database
+ * or kept outside it (`outside`).
  */
-async function checkpointOf(
-  repository: IntegrityRepository,
+function planOf(
   signer: CheckpointSigner,
   head: TreeHead,
   stored: StoredCheckpoint | undefined,
   outside: string | undefined,
-): Promise<SignedCheckpoint | undefined> {
+): Plan | undefined {
   const { tenantId, treeSize, lastSeq } = head;
-  const refuse = (why: string) =>
-    new ActivityError(
-      'INTEGRITY_FAILED',
-      `tenant ${tenantId}: ${why}; nothing was signed for it — run \`activity verify --tenant ${tenantId}\``,
-    );
-  const signedBefore: SignedBefore[] = [];
+  const before: SignedBefore[] = [];
   if (stored) {
     const opened = openCheckpoint(stored.note, signer.trusted, tenantId);
-    if (!opened.ok)
-      throw refuse(`its stored checkpoint of ${stored.treeSize} events does not verify: ${opened.reason}`);
+    if (!opened.ok) {
+      throw refusal(
+        tenantId,
+        `its stored checkpoint of ${stored.treeSize} events does not verify: ${opened.reason}`,
+      );
+    }
     if (opened.size !== stored.treeSize || Buffer.compare(opened.rootHash, stored.rootHash) !== 0) {
-      throw refuse(
+      throw refusal(
+        tenantId,
         `its stored checkpoint says ${stored.treeSize} events but its signed note ${opened.size}, or another root`,
       );
     }
-    signedBefore.push({ size: opened.size, rootHash: opened.rootHash, source: 'its stored checkpoint' });
+    before.push({ size: opened.size, rootHash: opened.rootHash, source: 'its stored checkpoint' });
   }
   if (outside !== undefined) {
     const opened = openCheckpoint(outside, signer.trusted, tenantId);
-    if (!opened.ok)
-      throw refuse(`its checkpoint kept outside the database does not verify: ${opened.reason}`);
-    signedBefore.push({
+    if (!opened.ok) {
+      throw refusal(tenantId, `its checkpoint kept outside the database does not verify: ${opened.reason}`);
+    }
+    before.push({
       size: opened.size,
       rootHash: opened.rootHash,
       source: 'its checkpoint kept outside the database',
     });
   }
-  const latest = signedBefore.sort((a, b) => b.size - a.size)[0];
+  const latest = [...before].sort((a, b) => b.size - a.size)[0];
   if (latest && treeSize < latest.size) {
-    throw refuse(
+    throw refusal(
+      tenantId,
       `its tree holds ${treeSize} events, fewer than the ${latest.size} of ${latest.source} (a restore, a truncation or tampering)`,
     );
   }
   if (treeSize !== lastSeq) {
-    throw refuse(
+    throw refusal(
+      tenantId,
       treeSize < lastSeq
         ? `its tree holds ${treeSize} of its ${lastSeq} events: \`activity migrate\` brings the rest in`
         : `its head row claims a tree of ${treeSize} events, but only ${lastSeq} were handed out`,
     );
   }
   if (treeSize === 0) return undefined;
-  // The root the rows' kept hashes make, which must be the head row's: never the head row's word alone.
-  const { hashes } = await subtreeHashes(repository, tenantId, perfectSubtrees([0, treeSize]));
-  const rootHash = foldSubtrees(hashes);
+  const rootSubtrees = perfectSubtrees([0, treeSize]);
+  const proofs = before
+    .filter((each) => each.size < treeSize)
+    .map((each) => ({
+      before: each,
+      subtreesOf: consistencyRanges(each.size, treeSize).map(perfectSubtrees),
+    }));
+  const rows = rowsFor([...rootSubtrees, ...proofs.flatMap((proof) => proof.subtreesOf.flat())]);
+  return { head, before, rootSubtrees, proofs, rows };
+}
+
+/**
+ * The signed checkpoint of a plan, or undefined when the latest one signed is of the
+ * same tree. Its root is the one the rows' kept hashes make, which must be the head
+ * row's (never the head row's word alone), and it must extend every earlier
+ * checkpoint: a consistency proof from the kept hashes, checked against its root.
+ */
+function finish(
+  signer: CheckpointSigner,
+  { head, before, rootSubtrees, proofs }: Plan,
+  kept: ReadonlyMap<number, Uint8Array>,
+): SignedCheckpoint | undefined {
+  const { tenantId, treeSize } = head;
+  const rootHash = foldSubtrees(subtreesFromKept(kept, tenantId, rootSubtrees));
   if (Buffer.compare(rootHash, foldSubtrees(splitRange(head.range))) !== 0) {
-    throw refuse(`its head row's tree state does not match the hashes its events keep`);
+    throw refusal(tenantId, `its head row's tree state does not match the hashes its events keep`);
   }
-  // Every earlier checkpoint must be a prefix of this tree.
-  for (const before of signedBefore) {
-    if (before.size === treeSize) {
-      if (Buffer.compare(rootHash, before.rootHash) !== 0) {
-        throw refuse(`its tree of ${treeSize} events differs from ${before.source} of that size`);
-      }
-      continue;
+  for (const each of before) {
+    if (each.size === treeSize && Buffer.compare(rootHash, each.rootHash) !== 0) {
+      throw refusal(tenantId, `its tree of ${treeSize} events differs from ${each.source} of that size`);
     }
-    const { heads } = await rangeHeads(repository, tenantId, consistencyRanges(before.size, treeSize));
-    if (!verifyConsistency(before.size, treeSize, heads, before.rootHash, rootHash)) {
-      throw refuse(
-        `its tree of ${treeSize} events does not extend ${before.source} of ${before.size} (a fork, a restore or tampering)`,
+  }
+  for (const { before: each, subtreesOf } of proofs) {
+    const proof = subtreesOf.map((subtrees) => foldSubtrees(subtreesFromKept(kept, tenantId, subtrees)));
+    if (!verifyConsistency(each.size, treeSize, proof, each.rootHash, rootHash)) {
+      throw refusal(
+        tenantId,
+        `its tree of ${treeSize} events does not extend ${each.source} of ${each.size} (a fork, a restore or tampering)`,
       );
     }
   }
-  if (latest?.size === treeSize) return undefined;
+  if (before.some((each) => each.size === treeSize)) return undefined;
   const text = checkpointText({ origin: tenantOrigin(signer.logName, tenantId), size: treeSize, rootHash });
   return { tenantId, size: treeSize, rootHash, note: signer.sign(text) };
 }

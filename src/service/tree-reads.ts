@@ -34,10 +34,24 @@ export async function subtreeHashes(
   subtrees: readonly Subtree[],
   extraSeqs: readonly number[] = [],
 ): Promise<{ hashes: Uint8Array[]; kept: Map<number, Uint8Array> }> {
+  const kept = await repository.keptHashes(tenantId, rowsFor(subtrees, extraSeqs));
+  return { hashes: subtreesFromKept(kept, tenantId, subtrees), kept };
+}
+
+/** The seqs of the rows that keep these subtrees' hashes, and `extraSeqs`. */
+export function rowsFor(subtrees: readonly Subtree[], extraSeqs: readonly number[] = []): number[] {
   const seqs = new Set(extraSeqs);
   for (const subtree of subtrees) for (const seq of keptRowsOf(subtree)) seqs.add(seq);
-  const kept = await repository.keptHashes(tenantId, [...seqs]);
-  const hashes = subtrees.map((subtree) => {
+  return [...seqs];
+}
+
+/** subtreeHashes from rows already read (see rowsFor). */
+export function subtreesFromKept(
+  kept: ReadonlyMap<number, Uint8Array>,
+  tenantId: string,
+  subtrees: readonly Subtree[],
+): Uint8Array[] {
+  return subtrees.map((subtree) => {
     const hash = subtreeFromKept(subtree, (seq) => kept.get(seq));
     if (hash) return hash;
     const from = subtree.index * 2 ** subtree.level + 1;
@@ -46,7 +60,6 @@ export async function subtreeHashes(
       `tenant ${tenantId}: the tree hashes of seq ${from}..${from + 2 ** subtree.level - 1} cannot be read (rows ${keptRowsOf(subtree).join(', ')} are missing or altered); run \`activity verify --tenant ${tenantId}\``,
     );
   });
-  return { hashes, kept };
 }
 
 /** The leaf hash a row keeps. */

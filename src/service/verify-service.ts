@@ -2,8 +2,8 @@ import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository, PurgeRecord, TreeHead, TreeRow } from '../domain/integrity-repository.js';
 import { type Checkpoint, parseCheckpointText, tenantOrigin } from '../integrity/checkpoint.js';
 import { openCheckpoint } from '../integrity/checkpoint-signer.js';
-import { leafOf } from '../integrity/leaf.js';
-import { hashSize, leafHash } from '../integrity/merkle.js';
+import { eventLeafHash } from '../integrity/leaf.js';
+import { hashSize } from '../integrity/merkle.js';
 import type {
   ProblemKind,
   TenantVerification,
@@ -177,12 +177,22 @@ async function verifyTenant(
   const purges = await repository.purges(tenantId);
   const walk = new TreeWalk(tenantId, treeSize, lastSeq, held, problems, purges);
   const upper = Math.max(lastSeq, ...held.map((checkpoint) => checkpoint.size));
-  for (let after = 0; after < upper; after += seqsPerRead) {
+  const slice = async (after: number) => {
     const through = Math.min(after + seqsPerRead, upper);
-    const rows = await repository.treeRows(tenantId, after, through);
     const purged = purges.some((purge) => purge.fromSeq <= through && purge.throughSeq > after);
-    walk.rows(rows, purged ? await repository.archivedHashes(tenantId, after, through) : new Map());
-    progress.events += through - after;
+    const [rows, archived] = await Promise.all([
+      repository.treeRows(tenantId, after, through),
+      purged ? repository.archivedHashes(tenantId, after, through) : new Map<number, Uint8Array>(),
+    ]);
+    return { rows, archived, count: through - after };
+  };
+  // The next slice is read while this one is hashed: two slices in memory at most.
+  let reading = upper > 0 ? slice(0) : undefined;
+  for (let after = 0; reading; after += seqsPerRead) {
+    const { rows, archived, count } = await reading;
+    reading = after + seqsPerRead < upper ? slice(after + seqsPerRead) : undefined;
+    walk.rows(rows, archived);
+    progress.events += count;
     progress.report?.(progress.events);
   }
   // Rows past every seq handed out, if someone inserted them.
@@ -205,6 +215,54 @@ async function verifyTenant(
 }
 
 /**
+ * The two trees of a walk (see TreeWalk): one tree while every leaf pushed is the
+ * same in both, as in an untouched log, so that each hash is computed once; two from
+ * the first leaf that differs.
+ */
+class TwinTrees {
+  #shared: TreeBuilder | undefined = new TreeBuilder();
+  #recomputed: TreeBuilder | undefined;
+  #kept: TreeBuilder | undefined;
+
+  /** Pushes a leaf on each; returns what the kept tree says the row keeps. */
+  push(recomputedLeaf: Uint8Array, keptLeaf: Uint8Array): Uint8Array {
+    if (this.#shared && Buffer.compare(recomputedLeaf, keptLeaf) === 0) return this.#shared.push(keptLeaf);
+    this.recomputed.push(recomputedLeaf);
+    return this.kept.push(keptLeaf);
+  }
+
+  /** A leaf of the recomputed tree alone (an event outside the kept tree). */
+  pushRecomputed(leaf: Uint8Array): void {
+    this.recomputed.push(leaf);
+  }
+
+  recomputedRoot(): Uint8Array {
+    return (this.#shared ?? this.recomputed).root();
+  }
+
+  replaceKeptNewest(hash: Uint8Array): void {
+    this.kept.replaceNewest(hash);
+  }
+
+  get recomputed(): TreeBuilder {
+    this.#split();
+    return this.#recomputed as TreeBuilder;
+  }
+
+  get kept(): TreeBuilder {
+    this.#split();
+    return this.#kept as TreeBuilder;
+  }
+
+  #split(): void {
+    if (!this.#shared) return;
+    this.#recomputed = new TreeBuilder(this.#shared.size, this.#shared.range);
+    this.#kept = this.#shared;
+    this.#shared = undefined;
+  }
+}
+
+/**
  * One pass over a tenant's rows in seq order. Two trees are grown: one from the
  * leaves recomputed from the events (what the checkpoints must match) and one from the
  * leaf hashes the rows keep (what the hashes kept above them must match), so that one
@@ -219,8 +277,7 @@ class TreeWalk {
   readonly #checkpoints: Map<number, HeldCheckpoint[]>;
   readonly #problems: VerifyProblem[];
   readonly #purges: readonly PurgeRecord[];
-  readonly #recomputed = new TreeBuilder();
-  readonly #kept = new TreeBuilder();
+  readonly #trees = new TwinTrees();
   #expected = 1;
   /** The first seq whose leaf is unknown (a missing row): no root can be recomputed past it. */
   #brokenAt: number | undefined;
@@ -276,8 +333,7 @@ class TreeWalk {
     this.#expected = seq + 1;
     const storedLeaf = kept.subarray(0, hashSize);
     if (this.#brokenAt === undefined) {
-      const keptByTree = this.#kept.push(storedLeaf);
-      this.#recomputed.push(storedLeaf);
+      const keptByTree = this.#trees.push(storedLeaf, storedLeaf);
       if (Buffer.compare(keptByTree, kept) !== 0) {
         this.#keptAltered(seq, kept);
         this.#problem(
@@ -316,7 +372,7 @@ class TreeWalk {
       !event || BigInt(Date.parse(event.created_at)) !== floorMillis(createdMicros)
         ? `event ${seq}'s stored created_at is not a time the tool writes (it was edited)`
         : undefined;
-    const leaf = event ? leafHash(leafOf(event)) : (storedLeaf ?? new Uint8Array(hashSize));
+    const leaf = event ? eventLeafHash(event) : (storedLeaf ?? new Uint8Array(hashSize));
     if (seq > this.#treeSize) {
       if (keptHashes !== null) {
         this.#problem(
@@ -334,12 +390,11 @@ class TreeWalk {
         this.#outside(seq);
       }
       if (timeProblem) this.#problem(seq, 'modified', timeProblem);
-      if (this.#brokenAt === undefined) this.#recomputed.push(leaf);
+      if (this.#brokenAt === undefined) this.#trees.pushRecomputed(leaf);
       this.#checkpointsAt(seq);
       return;
     }
-    const keptByTree = this.#brokenAt === undefined ? this.#kept.push(storedLeaf ?? leaf) : undefined;
-    if (this.#brokenAt === undefined) this.#recomputed.push(leaf);
+    const keptByTree = this.#brokenAt === undefined ? this.#trees.push(leaf, storedLeaf ?? leaf) : undefined;
     if (timeProblem) {
       this.#problem(seq, 'modified', timeProblem);
     } else if (!storedLeaf) {
@@ -366,7 +421,7 @@ class TreeWalk {
    */
   #keptAltered(seq: number, kept: Uint8Array): void {
     if (seq % 4 === 2 || kept.length !== keptCount(seq) * hashSize) return;
-    this.#kept.replaceNewest(kept.subarray(kept.length - hashSize));
+    this.#trees.replaceKeptNewest(kept.subarray(kept.length - hashSize));
   }
 
   /**
@@ -378,7 +433,7 @@ class TreeWalk {
     const checkpoints = this.#checkpoints.get(size);
     if (!checkpoints || this.#brokenAt !== undefined || this.#diverged) return;
     this.#checkpoints.delete(size);
-    const root = this.#recomputed.root();
+    const root = this.#trees.recomputedRoot();
     const differing = checkpoints.find((checkpoint) => Buffer.compare(root, checkpoint.rootHash) !== 0);
     if (!differing) {
       this.#lastHeld = size;
@@ -457,11 +512,12 @@ class TreeWalk {
         `the head row claims a tree of ${head.treeSize} events, but only ${head.lastSeq} were handed out`,
       );
     }
-    if (head && this.#brokenAt === undefined && this.#kept.size === head.treeSize) {
-      const range = Buffer.concat(this.#kept.range);
+    const kept = this.#trees.kept;
+    if (head && this.#brokenAt === undefined && kept.size === head.treeSize) {
+      const range = Buffer.concat(kept.range);
       if (
         Buffer.compare(range, Buffer.from(head.range)) !== 0 ||
-        splitRange(head.range).length !== this.#kept.range.length
+        splitRange(head.range).length !== kept.range.length
       ) {
         this.#problem(
           head.treeSize,

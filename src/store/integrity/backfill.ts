@@ -1,7 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { BackfillReport } from '../../domain/integrity-repository.js';
-import { leafOf } from '../../integrity/leaf.js';
-import { leafHash } from '../../integrity/merkle.js';
+import { eventLeafHash } from '../../integrity/leaf.js';
 import { splitRange, TreeBuilder } from '../../integrity/tree.js';
 import { type EventRow, pageColumns, toActivityEvent } from '../events/rows.js';
 import type { StoreSchema } from '../schema.js';
@@ -79,7 +78,7 @@ async function extendStep(trx: Kysely<StoreSchema>, tenantId: string): Promise<n
       return `event ${builder.size + 1} is not stored (purged or deleted before the tree existed): its tree cannot be built past it`;
     }
     seqs.push(event.seq);
-    hashes.push(Buffer.from(builder.push(leafHash(leafOf(event)))).toString('hex'));
+    hashes.push(Buffer.from(builder.push(eventLeafHash(event))).toString('hex'));
   }
   if (builder.size < through) {
     return `event ${builder.size + 1} is not stored (purged or deleted before the tree existed): its tree cannot be built past it`;

@@ -97,6 +97,38 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
     });
   }
 
+  keptHashesOfTenants(
+    requests: ReadonlyArray<{ tenantId: string; seqs: readonly number[] }>,
+  ): Promise<Map<string, Map<number, Uint8Array>>> {
+    return guarded(this.#where, async () => {
+      const tenants = requests.flatMap((request) => request.seqs.map(() => request.tenantId));
+      const seqs = requests.flatMap((request) => request.seqs);
+      const { rows } = await sql<{ tenant_id: string; seq: string | number; tree_hashes: Uint8Array }>`
+        select e.tenant_id, e.seq, e.tree_hashes
+        from unnest(${tenants}::text[], ${seqs}::bigint[]) as k(tenant_id, seq)
+        join activity_events e on e.tenant_id = k.tenant_id and e.seq = k.seq
+        where e.tree_hashes is not null`.execute(this.#db);
+      const byTenant = new Map<string, Map<number, Uint8Array>>();
+      const twice = new Set<string>();
+      for (const row of rows) {
+        const kept = byTenant.get(row.tenant_id) ?? new Map<number, Uint8Array>();
+        byTenant.set(row.tenant_id, kept);
+        const seq = Number(row.seq);
+        if (kept.has(seq)) twice.add(`${row.tenant_id}\u0000${seq}`);
+        kept.set(seq, row.tree_hashes);
+      }
+      // A seq twice, or one not found (purged, deleted): as keptHashes says it, tenant by tenant.
+      for (const request of requests) {
+        const kept = byTenant.get(request.tenantId);
+        const complete = request.seqs.every(
+          (seq) => kept?.has(seq) && !twice.has(`${request.tenantId}\u0000${seq}`),
+        );
+        if (!complete) byTenant.set(request.tenantId, await this.keptHashes(request.tenantId, request.seqs));
+      }
+      return byTenant;
+    });
+  }
+
   archivedHashes(tenantId: string, afterSeq: number, throughSeq: number): Promise<Map<number, Uint8Array>> {
     return guarded(this.#where, async () => {
       const { rows } = await sql<ArchiveRow>`
