@@ -1,10 +1,6 @@
 import { hash } from 'node:crypto';
-import canonicalizeModule from 'canonicalize';
 import type { ActivityEvent, NewActivityEvent } from '../domain/event.js';
-
-// canonicalize is CommonJS whose types declare an ES default export: imported from an
-// ES module, the default is the function itself.
-const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
+import { canonicalJson } from './canonical-json.js';
 
 export const leafSize = 48;
 
@@ -54,20 +50,31 @@ function writeInt64(target: Buffer, value: number, offset: number): void {
  * the database then hashes with it (activity_leaf_hash, migrations/0004).
  */
 export function eventDigest(event: NewActivityEvent): Buffer {
-  const covered = {
-    id: event.id,
-    tenant_id: event.tenant_id,
-    action: event.action,
-    actor_type: event.actor_type,
-    actor_id: event.actor_id,
-    object_type: event.object_type,
-    object_id: event.object_id,
-    status: event.status,
-    source: event.source,
-    request_id: event.request_id,
-    ip_hash: event.ip_hash,
-    user_agent: event.user_agent,
-    metadata: event.metadata,
-  };
-  return hash('sha256', canonicalize(covered) as string, 'buffer');
+  // The object's canonical JSON written out in its canonical key order, without
+  // building the object: the fields are fixed, only metadata is canonicalised in turn.
+  let text = '{';
+  for (const field of coveredFields) {
+    if (text.length > 1) text += ',';
+    text += `"${field}":${canonicalJson(event[field])}`;
+  }
+  return hash('sha256', `${text}}`, 'buffer');
 }
+
+/** The fields the digest covers, in canonical (UTF-16 code unit) order. */
+const coveredFields = (
+  [
+    'id',
+    'tenant_id',
+    'action',
+    'actor_type',
+    'actor_id',
+    'object_type',
+    'object_id',
+    'status',
+    'source',
+    'request_id',
+    'ip_hash',
+    'user_agent',
+    'metadata',
+  ] as const satisfies readonly (keyof NewActivityEvent)[]
+).toSorted();

@@ -54,7 +54,7 @@ Examples:
   ).action(
     action<VerifyOptions>(io, setExitCode, async (options, context) => {
       if (options.bundle !== undefined) {
-        if (options.publicKey === undefined) {
+        if (options.publicKey.length === 0) {
           throw new ActivityError(
             'USAGE_INVALID',
             '--bundle needs --public-key: the key you trust, not one the bundle brings',
