@@ -34,7 +34,10 @@ $$;
 
 ALTER TABLE activity_tenants
   ADD COLUMN tree_size bigint NOT NULL DEFAULT 0,
-  ADD COLUMN tree_range bytea NOT NULL DEFAULT '\x'::bytea;
+  ADD COLUMN tree_range bytea NOT NULL DEFAULT '\x'::bytea,
+  -- what the row of the tenant's latest event keeps, handed by the one-event append
+  -- from its update of this row to its insert of the event, in one statement
+  ADD COLUMN last_kept bytea;
 ALTER TABLE activity_events ADD COLUMN tree_hashes bytea;
 
 -- Signed checkpoints (C2SP tlog-checkpoint notes), one per tenant and tree size.
@@ -124,50 +127,46 @@ RETURN sha256('\x00'::bytea || p_digest || int8send(p_seq)
 
 -- Extends a tree of p_tree_size leaves with compact range p_range by p_leaves (leaf
 -- hashes, in seq order), when the tree holds every event so far (p_tree_size =
--- p_last_seq). One row per leaf: what its event row keeps (hashes; null when the tree
--- lags), and on the last row the tree's size and compact range after it.
-CREATE FUNCTION activity_tree_extend(p_range bytea, p_tree_size bigint, p_last_seq bigint, p_leaves bytea[])
-  RETURNS TABLE (ordinal integer, hashes bytea, tree_size bigint, tree_range bytea)
+-- p_last_seq): `kept[i]` is what the row of leaf i keeps (null, each, when the tree
+-- lags), then the tree's size and compact range after them. One row, arrays by
+-- position: a statement indexes them, where rows to join would cost a join.
+CREATE FUNCTION activity_tree_extend(p_range bytea, p_tree_size bigint, p_last_seq bigint, p_leaves bytea[],
+    OUT kept bytea[], OUT tree_size bigint, OUT tree_range bytea)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
   v_count integer := coalesce(array_length(p_leaves, 1), 0);
-  v_range bytea := p_range;
-  v_size bigint := p_tree_size;
   v_hash bytea;
+  v_hashes bytea;
   v_level integer;
   v_end integer;
 BEGIN
+  tree_size := p_tree_size;
+  tree_range := p_range;
+  IF array_position(p_leaves, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'leaf % of % has no hash: each event needs its digest', array_position(p_leaves, NULL), v_count;
+  END IF;
+  IF p_tree_size <> p_last_seq THEN
+    kept := array_fill(NULL::bytea, ARRAY[v_count]);
+    RETURN;
+  END IF;
+  kept := '{}';
   FOR i IN 1 .. v_count LOOP
-    ordinal := i;
-    IF p_leaves[i] IS NULL THEN
-      RAISE EXCEPTION 'leaf % of % has no hash: each event needs its digest', i, v_count;
-    ELSIF p_tree_size <> p_last_seq THEN
-      hashes := NULL;
-    ELSE
-      v_hash := p_leaves[i];
-      hashes := v_hash;
-      v_level := 0;
-      -- each 1-bit at the bottom of the size is a subtree the new leaf completes
-      WHILE (v_size >> v_level) & 1 = 1 LOOP
-        v_end := length(v_range);
-        v_hash := sha256('\x01'::bytea || substring(v_range FROM v_end - 31) || v_hash);
-        v_range := substring(v_range FOR v_end - 32);
-        v_level := v_level + 1;
-        IF v_level >= 2 THEN
-          hashes := hashes || v_hash;
-        END IF;
-      END LOOP;
-      v_range := v_range || v_hash;
-      v_size := v_size + 1;
-    END IF;
-    IF i = v_count THEN
-      tree_size := v_size;
-      tree_range := v_range;
-    ELSE
-      tree_size := NULL;
-      tree_range := NULL;
-    END IF;
-    RETURN NEXT;
+    v_hash := p_leaves[i];
+    v_hashes := v_hash;
+    v_level := 0;
+    -- each 1-bit at the bottom of the size is a subtree the new leaf completes
+    WHILE (tree_size >> v_level) & 1 = 1 LOOP
+      v_end := length(tree_range);
+      v_hash := sha256('\x01'::bytea || substring(tree_range FROM v_end - 31) || v_hash);
+      tree_range := substring(tree_range FOR v_end - 32);
+      v_level := v_level + 1;
+      IF v_level >= 2 THEN
+        v_hashes := v_hashes || v_hash;
+      END IF;
+    END LOOP;
+    tree_range := tree_range || v_hash;
+    tree_size := tree_size + 1;
+    kept := kept || v_hashes;
   END LOOP;
 END;
 $$;
@@ -217,17 +216,17 @@ BEGIN
     ),
     head AS (
       UPDATE activity_tenants t
-      SET last_seq = v_last_seq + x.ordinal, last_created_at = v_created_at,
+      SET last_seq = v_last_seq + cardinality(x.kept), last_created_at = v_created_at,
         tree_size = x.tree_size, tree_range = x.tree_range
-      FROM tree x WHERE t.tenant_id = p_tenant_id AND x.tree_size IS NOT NULL
+      FROM tree x WHERE t.tenant_id = p_tenant_id AND cardinality(x.kept) > 0
     ),
     inserted AS (
       INSERT INTO activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
           status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
         SELECT p_tenant_id, v_last_seq + a.position, a.id, a.action, a.actor_type, a.actor_id, a.object_type,
           a.object_id, a.status, a.source, a.request_id, a.ip_hash, a.user_agent, a.metadata, v_created_at,
-          x.hashes
-        FROM input a JOIN tree x ON x.ordinal = a.position
+          x.kept[a.position]
+        FROM input a CROSS JOIN tree x
         RETURNING activity_events.id, activity_events.seq, activity_events.created_at
     )
     SELECT inserted.id, inserted.seq, inserted.created_at, false, NULL::jsonb FROM inserted;
@@ -356,6 +355,6 @@ DROP TABLE activity_purges;
 DROP TABLE activity_tree_archive;
 DROP TABLE activity_checkpoints;
 ALTER TABLE activity_events DROP COLUMN tree_hashes;
-ALTER TABLE activity_tenants DROP COLUMN tree_size, DROP COLUMN tree_range;
+ALTER TABLE activity_tenants DROP COLUMN tree_size, DROP COLUMN tree_range, DROP COLUMN last_kept;
 
 SET LOCAL lock_timeout TO DEFAULT;

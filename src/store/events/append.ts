@@ -177,7 +177,7 @@ function appendNewStatement(
       for update of t${skipLocked ? sql` skip locked` : sql``}
     ),
     tree as (
-      select l.tenant_id, x.ordinal, x.hashes, x.tree_size, x.tree_range
+      select l.tenant_id, x.kept, x.tree_size, x.tree_range
       from locked l cross join lateral activity_tree_extend(l.tree_range, l.tree_size, l.last_seq, array(
         select activity_leaf_hash(decode(i.digest, 'hex'), l.last_seq + l.added - i.back, l.created_at)
         from input i where i.tenant_id = l.tenant_id order by i.back desc)) as x
@@ -186,7 +186,7 @@ function appendNewStatement(
       update activity_tenants t
       set last_seq = l.last_seq + l.added, last_created_at = l.created_at,
         tree_size = x.tree_size, tree_range = x.tree_range
-      from locked l join tree x on x.tenant_id = l.tenant_id and x.tree_size is not null
+      from locked l join tree x on x.tenant_id = l.tenant_id
       where t.tenant_id = l.tenant_id
     ),
     inserted as (
@@ -194,10 +194,10 @@ function appendNewStatement(
         status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
       select i.tenant_id, l.last_seq + l.added - i.back, i.id, i.action, i.actor_type, i.actor_id,
         i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
-        l.created_at, x.hashes
+        l.created_at, x.kept[l.added - i.back]
       from input i
       join locked l on l.tenant_id = i.tenant_id
-      join tree x on x.tenant_id = i.tenant_id and x.ordinal = l.added - i.back
+      join tree x on x.tenant_id = i.tenant_id
       returning tenant_id, id, seq, created_at
     )
     select inserted.id as event_id, inserted.seq as event_seq, inserted.created_at as event_created_at,
