@@ -28,7 +28,7 @@ export interface VerifyOptions {
 }
 
 /** Seqs read per statement: memory stays constant however large a tenant. */
-const seqsPerRead = 10_000;
+const seqsPerRead = 4000;
 const tenantsPerPage = 1000;
 
 /**
