@@ -128,7 +128,6 @@ function integrityServiceOf(config: Config, database: Database): IntegrityServic
   return new IntegrityService({
     events: database.repository,
     integrity: database.integrity,
-    logName: config.logName,
     signer: () => {
       signer ??= loadSigningKey(config).then((key) =>
         checkpointSigner(config.logName, key, previousVerifiers(config.previousPublicKeys)),

@@ -35,3 +35,14 @@ export function parseCheckpointText(text: string): Checkpoint {
   }
   return { origin, size: Number(size), rootHash };
 }
+
+/**
+ * Whether a signed checkpoint is what its stored row says (size and root): the row's
+ * columns are the database's, the note's text is what was signed.
+ */
+export function signsAsStored(
+  checkpoint: Checkpoint,
+  stored: { treeSize: number; rootHash: Uint8Array },
+): boolean {
+  return checkpoint.size === stored.treeSize && Buffer.compare(checkpoint.rootHash, stored.rootHash) === 0;
+}

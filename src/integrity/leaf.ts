@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { ActivityEvent, NewActivityEvent } from '../domain/event.js';
+import { type ActivityEvent, eventFields, type NewActivityEvent } from '../domain/event.js';
 import { canonicalJson } from './canonical-json.js';
 
 export const leafSize = 48;
@@ -60,21 +60,10 @@ export function eventDigest(event: NewActivityEvent): Buffer {
   return hash('sha256', `${text}}`, 'buffer');
 }
 
-/** The fields the digest covers, in canonical (UTF-16 code unit) order. */
-const coveredFields = (
-  [
-    'id',
-    'tenant_id',
-    'action',
-    'actor_type',
-    'actor_id',
-    'object_type',
-    'object_id',
-    'status',
-    'source',
-    'request_id',
-    'ip_hash',
-    'user_agent',
-    'metadata',
-  ] as const satisfies readonly (keyof NewActivityEvent)[]
-).toSorted();
+/** The fields the digest covers, the event's but seq and time, in canonical (UTF-16 code unit) order. */
+const coveredFields = eventFields
+  .filter(
+    (field): field is Exclude<typeof field, 'seq' | 'created_at'> =>
+      field !== 'seq' && field !== 'created_at',
+  )
+  .toSorted();

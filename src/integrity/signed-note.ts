@@ -20,7 +20,7 @@ export interface NoteVerifier {
 }
 
 /** Why a key name, a text or a verifier key is not usable, or undefined when it is. */
-export function keyNameProblem(name: string): string | undefined {
+function keyNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'is empty';
   if (/[\s+]/u.test(name)) return 'holds a space or a "+"';
   if (!name.isWellFormed()) return 'is not valid UTF-8';
@@ -28,7 +28,7 @@ export function keyNameProblem(name: string): string | undefined {
 }
 
 /** The raw 32 bytes of an Ed25519 public key. */
-export function rawPublicKey(publicKey: KeyObject): Buffer {
+function rawPublicKey(publicKey: KeyObject): Buffer {
   const x = publicKey.export({ format: 'jwk' }).x;
   if (publicKey.asymmetricKeyType !== 'ed25519' || x === undefined) {
     throw new TypeError('the key is not an Ed25519 key');

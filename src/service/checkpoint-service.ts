@@ -1,6 +1,6 @@
 import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository, StoredCheckpoint, TreeHead } from '../domain/integrity-repository.js';
-import { checkpointText, tenantOrigin } from '../integrity/checkpoint.js';
+import { checkpointText, signsAsStored, tenantOrigin } from '../integrity/checkpoint.js';
 import { type CheckpointSigner, openCheckpoint } from '../integrity/checkpoint-signer.js';
 import {
   consistencyRanges,
@@ -136,7 +136,7 @@ function planOf(
         `its stored checkpoint of ${stored.treeSize} events does not verify: ${opened.reason}`,
       );
     }
-    if (opened.size !== stored.treeSize || Buffer.compare(opened.rootHash, stored.rootHash) !== 0) {
+    if (!signsAsStored(opened, stored)) {
       throw refusal(
         tenantId,
         `its stored checkpoint says ${stored.treeSize} events but its signed note ${opened.size}, or another root`,

@@ -22,24 +22,17 @@ import { type VerifyOptions, verifyLog } from './verify-service.js';
 export class IntegrityService {
   readonly #events: ActivityRepository;
   readonly #integrity: IntegrityRepository;
-  readonly #logName: string;
   readonly #signer: () => Promise<CheckpointSigner>;
 
   constructor(options: {
     events: ActivityRepository;
     integrity: IntegrityRepository;
-    logName: string;
     /** Loads the signing key; fails with CONFIG_INVALID when there is none. */
     signer: () => Promise<CheckpointSigner>;
   }) {
     this.#events = options.events;
     this.#integrity = options.integrity;
-    this.#logName = options.logName;
     this.#signer = options.signer;
-  }
-
-  get logName(): string {
-    return this.#logName;
   }
 
   signer(): Promise<CheckpointSigner> {

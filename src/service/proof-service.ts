@@ -1,6 +1,6 @@
 import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository, StoredCheckpoint } from '../domain/integrity-repository.js';
-import { parseCheckpointText } from '../integrity/checkpoint.js';
+import { parseCheckpointText, signsAsStored } from '../integrity/checkpoint.js';
 import {
   consistencyRanges,
   inclusionRanges,
@@ -111,8 +111,7 @@ export async function signedCheckpoint(
 ): Promise<StoredCheckpoint> {
   const checkpoint = await repository.checkpoint(tenantId, size);
   if (checkpoint) {
-    const signed = parseCheckpointText(checkpoint.note);
-    if (signed.size !== checkpoint.treeSize || Buffer.compare(signed.rootHash, checkpoint.rootHash) !== 0) {
+    if (!signsAsStored(parseCheckpointText(checkpoint.note), checkpoint)) {
       throw new ActivityError(
         'INTEGRITY_FAILED',
         `tenant ${tenantId}: its stored checkpoint of ${checkpoint.treeSize} events is not what its note says; run \`activity verify --tenant ${tenantId}\``,

@@ -1,6 +1,11 @@
 import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository, PurgeRecord, TreeHead, TreeRow } from '../domain/integrity-repository.js';
-import { type Checkpoint, parseCheckpointText, tenantOrigin } from '../integrity/checkpoint.js';
+import {
+  type Checkpoint,
+  parseCheckpointText,
+  signsAsStored,
+  tenantOrigin,
+} from '../integrity/checkpoint.js';
 import { openCheckpoint } from '../integrity/checkpoint-signer.js';
 import { eventLeafHash } from '../integrity/leaf.js';
 import { hashSize } from '../integrity/merkle.js';
@@ -56,18 +61,21 @@ export async function verifyLog(
   const tenants: TenantVerification[] = [];
   const verify = async (tenantId: string) => {
     const head = await repository.head(tenantId);
-    tenants.push(await verifyTenant(repository, verifiers, head, tenantId, external.get(tenantId), progress));
+    const given = external.get(tenantId);
     external.delete(tenantId);
+    const tenant = await verifyTenant(repository, verifiers, head, tenantId, given, progress);
+    tenants.push(tenant);
+    return { head, given, tenant };
   };
   if (options.tenantId !== undefined) {
-    const [known] = await repository.tenants(beforeId(options.tenantId), 1);
-    if (known !== options.tenantId && !external.has(options.tenantId)) {
+    const { head, given, tenant } = await verify(options.tenantId);
+    // No head row, checkpoint, purge record or row (any of them would be a problem or a purge).
+    if (!head && !given && tenant.problems.length === 0 && tenant.purged.length === 0) {
       throw new ActivityError(
         'NOT_FOUND',
         `tenant ${options.tenantId} has no events, checkpoints or purge records here: nothing to verify`,
       );
     }
-    await verify(options.tenantId);
   } else {
     let after: string | undefined;
     for (;;) {
@@ -91,13 +99,6 @@ function floorMillis(micros: string): bigint {
   const value = BigInt(whole);
   // BigInt division truncates toward zero; times before 1970 round down like the API's.
   return value >= 0n ? value / 1000n : -((-value + 999n) / 1000n);
-}
-
-/** The id just before `id` in "C" order, so that a listing after it starts at `id`. */
-function beforeId(id: string): string | undefined {
-  if (id.length === 0) return undefined;
-  const last = id.charCodeAt(id.length - 1);
-  return last === 0 ? id.slice(0, -1) : `${id.slice(0, -1)}${String.fromCharCode(last - 1)}\u{10FFFF}`;
 }
 
 /** A checkpoint to hold the tree to, with where it came from. */
@@ -163,7 +164,7 @@ async function verifyTenant(
       });
       continue;
     }
-    if (opened.size !== stored.treeSize || Buffer.compare(opened.rootHash, stored.rootHash) !== 0) {
+    if (!signsAsStored(opened, stored)) {
       problems.push({
         seq: opened.size,
         kind: 'signature',

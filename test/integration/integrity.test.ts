@@ -24,7 +24,6 @@ function integrityOf(database: Database) {
   return new IntegrityService({
     events: database.repository,
     integrity: database.integrity,
-    logName: signer.logName,
     signer: async () => signer,
   });
 }
@@ -521,7 +520,6 @@ describe('a rotated signing key', () => {
         new IntegrityService({
           events: database.repository,
           integrity: database.integrity,
-          logName: chosen.logName,
           signer: async () => chosen,
         });
       const tenant = 'rotated';

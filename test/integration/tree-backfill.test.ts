@@ -42,7 +42,6 @@ describe('events stored before the trees', () => {
     integrity: new IntegrityService({
       events: db.repository,
       integrity: db.integrity,
-      logName: signer.logName,
       signer: async () => signer,
     }),
   });

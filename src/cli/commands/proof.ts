@@ -46,7 +46,7 @@ Examples:
 }
 
 /** A whole number from 1, as the flag spells it; a usage error otherwise. */
-export function positiveFlag(flag: string, value: string): number {
+function positiveFlag(flag: string, value: string): number {
   const number = /^[1-9]\d{0,15}$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(number))
     throw new ActivityError('USAGE_INVALID', `${flag} must be a whole number from 1`);
