@@ -119,9 +119,11 @@ RETURN date_trunc('milliseconds', greatest(p_latest, p_now) + interval '999 micr
 
 -- RFC 9162 leaf hash of an event's leaf (v1): H(0x00 ‖ digest ‖ seq ‖ t), digest
 -- being SHA-256 of the event's canonical JSON (computed by the writer), seq 8 bytes
--- and t (microseconds since the epoch) 8 bytes, big-endian.
+-- and t (microseconds since the epoch) 8 bytes, big-endian. STABLE, as extract() on a
+-- timestamptz is: declared IMMUTABLE, it was never inlined, and planning its body
+-- again at every call cost a one-event append 25 µs of its 160 in the database.
 CREATE FUNCTION activity_leaf_hash(p_digest bytea, p_seq bigint, p_created_at timestamptz) RETURNS bytea
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
 RETURN sha256('\x00'::bytea || p_digest || int8send(p_seq)
   || int8send((extract(epoch FROM p_created_at) * 1000000)::bigint));
 

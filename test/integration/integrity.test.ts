@@ -73,6 +73,14 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     expect((await integrity.verify([signer.verifier], { tenantId: tenant })).ok).toBe(true);
   });
 
+  it("computes a leaf hash inline in the append's plan, not by calling a function planned again each time", async () => {
+    const { rows } = await sql<Record<string, string>>`explain (verbose, costs off)
+      select activity_leaf_hash(''::bytea, ${1}::bigint, clock_timestamp())`.execute(database.db);
+    const plan = rows.map((row) => Object.values(row).join('')).join('\n');
+    expect(plan).toContain('sha256(');
+    expect(plan).not.toContain('activity_leaf_hash(');
+  });
+
   it('hands out inclusion and consistency proofs that verify against the signed roots', async () => {
     const tenant = `proofs-${randomUUID()}`;
     for (let round = 0; round < 3; round++) {
