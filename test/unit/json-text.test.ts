@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { duplicateKeyIssue, inexactNumberIssue } from '../../src/domain/json-text.js';
+import { keyInPath } from '../../src/privacy/scrub.js';
 
 describe('numbers a double cannot hold exactly', () => {
   it.each([
@@ -91,9 +92,12 @@ describe('numbers a double cannot hold exactly', () => {
         (keys, big) => {
           let text = `${big}`;
           for (const key of [...keys].reverse()) text = `{"filler":[1,"x"],${JSON.stringify(key)}:${text}}`;
-          expect(inexactNumberIssue(text)?.path).toBe(keys.join('.'));
+          // A key that holds an IP address or a credential is named `[key]` (keyInPath).
+          expect(inexactNumberIssue(text)?.path).toBe(keys.map(keyInPath).join('.'));
         },
       ),
+      // Once failed: the key "::0 " is an IPv6 address, and no message quotes one.
+      { examples: [[['::0 ', ' '], 9007199254740993n]] },
     );
   });
 });
