@@ -1,4 +1,4 @@
-import { type BenchArgs, BenchUsageError, benchUsage, parseBenchArgs } from './lib/args.js';
+import { type BenchArgs, BenchUsageError, benchUsage, parseBenchArgs, treeOffRows } from './lib/args.js';
 import { type BenchContext, openContext } from './lib/context.js';
 import { machine, textTable, writeResults } from './lib/report.js';
 import type { BenchRow, Workload } from './lib/workload.js';
@@ -24,10 +24,16 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(benchUsage);
     return 0;
   }
-  const { quick, only } = args;
-  const selected = workloads.filter((workload) => !only || workload.ids.some((id) => only.has(id)));
+  const { quick, only, treeOff } = args;
+  const selected = workloads.filter(
+    (workload) =>
+      (!only || workload.ids.some((id) => only.has(id))) &&
+      (treeOff !== undefined || !workload.ids.some((id) => treeOffRows.includes(id))),
+  );
   const started = Date.now();
-  const context = await openContext(quick);
+  const context = await openContext(quick, treeOff);
+  if (treeOff === undefined && !only)
+    context.log(`${treeOffRows.join(', ')}: not run (they need --tree-off DIR)`);
   const rows: BenchRow[] = [];
   let failed = false;
   try {

@@ -1,4 +1,9 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+
+/** The rows that compare with a build without the verifiable log, and need --tree-off. */
+export const treeOffRows = ['B19', 'B20', 'B21', 'B22'];
 
 export const benchUsage = `Usage: npm run bench [-- options]
 
@@ -8,18 +13,23 @@ writes bench/results/latest.json and latest.md.
 Options:
   --quick        small sizes, under 2 minutes (CI runs this)
   --only IDS     the workloads of these rows only, e.g. --only B1,B5
+  --tree-off DIR also B19–B22: B1–B4's writes against a build without the
+                 verifiable log in DIR (e.g. a worktree of 7e00d51 after npm ci)
   -h, --help     this text
 
 Examples:
   npm run bench
   npm run bench -- --quick
   npm run bench -- --only B5,B6
+  npm run bench -- --only B19,B20,B21,B22 --tree-off ../activity-7e00d51
 `;
 
 export interface BenchArgs {
   quick: boolean;
   /** The rows asked for with --only (upper case); undefined for all. */
   only: ReadonlySet<string> | undefined;
+  /** The directory of a build without the verifiable log (--tree-off), which B19–B22 need. */
+  treeOff: string | undefined;
   help: boolean;
 }
 
@@ -32,13 +42,14 @@ export class BenchUsageError extends Error {}
  * run nothing and exit 0.
  */
 export function parseBenchArgs(argv: readonly string[], knownIds: readonly string[]): BenchArgs {
-  let values: { quick?: boolean; only?: string; help?: boolean };
+  let values: { quick?: boolean; only?: string; 'tree-off'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...argv],
       options: {
         quick: { type: 'boolean' },
         only: { type: 'string' },
+        'tree-off': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -60,5 +71,17 @@ export function parseBenchArgs(argv: readonly string[], knownIds: readonly strin
     }
     only = new Set(ids);
   }
-  return { quick: values.quick ?? false, only, help: values.help ?? false };
+  const treeOff = values['tree-off'];
+  if (treeOff !== undefined && !existsSync(join(treeOff, 'dist', 'index.js'))) {
+    throw new BenchUsageError(
+      `--tree-off ${treeOff}: no dist/index.js there; build it first (npm ci builds it)`,
+    );
+  }
+  const needTreeOff = [...(only ?? [])].filter((id) => treeOffRows.includes(id));
+  if (treeOff === undefined && needTreeOff.length > 0) {
+    throw new BenchUsageError(
+      `--only ${needTreeOff.join(',')}: B19–B22 compare with a build without the verifiable log; give --tree-off DIR`,
+    );
+  }
+  return { quick: values.quick ?? false, only, treeOff, help: values.help ?? false };
 }

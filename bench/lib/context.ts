@@ -82,6 +82,8 @@ const quickSizes: Sizes = {
 export interface BenchContext {
   quick: boolean;
   sizes: Sizes;
+  /** A build of the tool without the verifiable log, to compare writes with (--tree-off). */
+  treeOff: string | undefined;
   postgres: PostgresServer;
   redis: RedisServer;
   /** A scratch directory, removed at the end. */
@@ -95,7 +97,10 @@ export interface BenchContext {
 }
 
 /** Starts PostgreSQL and Redis on loopback, as the test harness does; `close` stops them. */
-export async function openContext(quick: boolean): Promise<BenchContext & { close(): Promise<void> }> {
+export async function openContext(
+  quick: boolean,
+  treeOff: string | undefined,
+): Promise<BenchContext & { close(): Promise<void> }> {
   const postgres = await startPostgres();
   let redis: RedisServer;
   try {
@@ -108,6 +113,7 @@ export async function openContext(quick: boolean): Promise<BenchContext & { clos
   return {
     quick,
     sizes: quick ? quickSizes : fullSizes,
+    treeOff,
     postgres,
     redis,
     scratch,

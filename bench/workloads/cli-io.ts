@@ -1,28 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { postgresBin } from '../../test/helpers/postgres-server.js';
 import { binPath, repoRoot } from '../lib/context.js';
-import { bulkLoad, eventInput } from '../lib/dataset.js';
+import { bulkLoad, eventInput, importTenant, writeLines } from '../lib/dataset.js';
 import { runProcess } from '../lib/process.js';
 import { cliEnvironment, migrate } from '../lib/tool.js';
 import { type BenchRow, formatNumber, perSecond, type Workload } from '../lib/workload.js';
 
 const csvColumns =
   'tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id, status, source, request_id, ip_hash, user_agent, metadata, created_at';
-
-/** Writes lines to a file with backpressure (constant memory for a million events). */
-async function writeLines(path: string, count: number, line: (i: number) => string): Promise<void> {
-  const out = createWriteStream(path);
-  for (let i = 0; i < count; i++) {
-    if (!out.write(`${line(i)}\n`)) await once(out, 'drain');
-  }
-  out.end();
-  await once(out, 'finish');
-}
-
-const importTenant = (i: number) => `import_${Math.floor(i / 1000) % 5}`;
 
 function csvField(value: unknown): string {
   if (value === null || value === undefined) return '';

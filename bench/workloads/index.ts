@@ -8,6 +8,7 @@ import { queryWorkload } from './query.js';
 import { recordWorkload } from './record.js';
 import { startupWorkload } from './startup.js';
 import { streamWorkload } from './stream.js';
+import { treeCostWorkload } from './tree-cost.js';
 
 /** Every workload, in the order of the table. */
 export const workloads: readonly Workload[] = [
@@ -20,4 +21,5 @@ export const workloads: readonly Workload[] = [
   httpWorkload,
   streamWorkload,
   integrityWorkload,
+  treeCostWorkload,
 ];

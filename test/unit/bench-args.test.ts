@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BenchUsageError, parseBenchArgs } from '../../bench/lib/args.js';
 
-const rows = ['B1', 'B2', 'B5', 'B14'];
+const rows = ['B1', 'B2', 'B5', 'B14', 'B19', 'B22'];
 
 describe('the bench command line', () => {
   it('runs everything at full size by default', () => {
@@ -38,5 +41,34 @@ describe('the bench command line', () => {
   it('refuses --only without ids', () => {
     expect(() => parseBenchArgs(['--only'], rows)).toThrow(BenchUsageError);
     expect(() => parseBenchArgs(['--only', ','], rows)).toThrow('--only needs row ids');
+  });
+
+  describe('--tree-off, the build B19–B22 compare with', () => {
+    const build = mkdtempSync(join(tmpdir(), 'activity-tree-off-'));
+    mkdirSync(join(build, 'dist'));
+    writeFileSync(join(build, 'dist', 'index.js'), '');
+    afterAll(() => rmSync(build, { recursive: true, force: true }));
+
+    it('takes the directory of a built tool', () => {
+      expect(parseBenchArgs(['--only', 'B19,B22', '--tree-off', build], rows)).toEqual({
+        quick: false,
+        only: new Set(['B19', 'B22']),
+        treeOff: build,
+        help: false,
+      });
+    });
+
+    it('refuses a directory with no build, saying how to make one', () => {
+      expect(() => parseBenchArgs(['--tree-off', tmpdir()], rows)).toThrow(
+        /no dist\/index\.js there; build it/,
+      );
+    });
+
+    it('refuses B19–B22 without it, instead of running nothing', () => {
+      expect(() => parseBenchArgs(['--only', 'B1,B19'], rows)).toThrow(
+        '--only B19: B19–B22 compare with a build without the verifiable log; give --tree-off DIR',
+      );
+      expect(parseBenchArgs(['--only', 'B1'], rows).treeOff).toBeUndefined();
+    });
   });
 });
