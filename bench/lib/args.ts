@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 /** The rows that compare with a build without the verifiable log, and need --tree-off. */
@@ -21,7 +21,7 @@ Examples:
   npm run bench
   npm run bench -- --quick
   npm run bench -- --only B5,B6
-  npm run bench -- --only B19,B20,B21,B22 --tree-off ../activity-7e00d51
+  npm run bench -- --only B19,B20,B21,B22 --tree-off ../activity-tree-off
 `;
 
 export interface BenchArgs {
@@ -71,10 +71,10 @@ export function parseBenchArgs(argv: readonly string[], knownIds: readonly strin
     }
     only = new Set(ids);
   }
-  const treeOff = values['tree-off'];
+  const treeOff = values['tree-off'] === undefined ? undefined : resolve(values['tree-off']);
   if (treeOff !== undefined && !existsSync(join(treeOff, 'dist', 'index.js'))) {
     throw new BenchUsageError(
-      `--tree-off ${treeOff}: no dist/index.js there; build it first (npm ci builds it)`,
+      `--tree-off ${values['tree-off']}: no dist/index.js there; build it first (npm ci builds it)`,
     );
   }
   const needTreeOff = [...(only ?? [])].filter((id) => treeOffRows.includes(id));
