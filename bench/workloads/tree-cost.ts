@@ -8,6 +8,7 @@ import { runProcess } from '../lib/process.js';
 import { mediansInTurn, throughput } from '../lib/stats.js';
 import { benchSecret, cliEnvironment } from '../lib/tool.js';
 import { type BenchRow, formatNumber, perSecond, type Workload } from '../lib/workload.js';
+import { recordCases } from './record.js';
 
 /** What the bench needs of a build: its library, its migrations and its CLI. */
 interface Build {
@@ -48,17 +49,13 @@ export const treeCostWorkload: Workload = {
     const rounds = context.sizes.repetitions * 4;
     const seconds = context.sizes.seconds / 4;
     const rows: BenchRow[] = [];
-    const cases = [
-      { id: 'B19', of: 'B1', workload: 'record one event at a time, 1 client', clients: 1, oneTenant: true },
-      { id: 'B20', of: 'B2', workload: 'record, 8 clients, 8 tenants', clients: 8, oneTenant: false },
-      { id: 'B21', of: 'B3', workload: 'record, 8 clients, one tenant', clients: 8, oneTenant: true },
-    ];
-    for (const scenario of cases) {
+    for (const [index, scenario] of recordCases.entries()) {
+      const id = `B${19 + index}`;
       const apps: ActivityApp[] = [];
       try {
         const recorders = [];
         for (const [side, build] of Object.entries(builds)) {
-          const url = await databaseOf(build, `bench_${scenario.id.toLowerCase()}_${side}`);
+          const url = await databaseOf(build, `bench_${id.toLowerCase()}_${side}`);
           const app = await build.library.openApp(
             build.library.loadConfig({ databaseUrl: url }, { ACTIVITY_SECRET: benchSecret }),
           );
@@ -72,7 +69,7 @@ export const treeCostWorkload: Workload = {
           );
         }
         const [on, off] = (await mediansInTurn(rounds, ...recorders)) as [number, number];
-        rows.push(costRow(scenario.id, `${scenario.of}'s ${scenario.workload}`, on, off, 'events/s', 0.9));
+        rows.push(costRow(id, `${scenario.id}'s ${scenario.workload}`, on, off, 'events/s', 0.9));
       } finally {
         await Promise.all(apps.map((app) => app.close()));
       }
