@@ -1,21 +1,24 @@
 -- Each tenant's events become the leaves of an RFC 9162 Merkle tree (leaf index
--- seq - 1), extended by the same statement that hands out seq, so that an event is in
--- its tree exactly when it is committed. See "Integrity" in DESIGN.md and
--- docs/integrity.md.
+-- seq - 1). See "Integrity" in DESIGN.md and docs/integrity.md.
 --
--- The head row keeps the tree's size and compact range: the roots of its perfect
--- subtrees, largest first, 32 bytes each (one per 1-bit of the size, at most 64). Each
--- event row keeps `tree_hashes`: its leaf hash, then the hash of every perfect subtree
--- of 4 leaves or more that it completes (the subtree of leaves (seq - 2^L, seq] for
--- each L from 2 up to the number of trailing zero bits of seq). So every node of the
--- tree is kept once, in the row of its last leaf, except the pairs of leaves, which
--- are one hash of the two leaf hashes: 48 bytes per event on average. A proof reads
--- the O(log n) rows whose hashes it needs, never a whole tenant.
+-- The statement that hands out seq stores the event's leaf hash in its row
+-- (`leaf_hash`), so that an event is in its tree exactly when it is committed: the
+-- tree is a function of the leaves. Its inner nodes are not computed there (extending
+-- the tree on every append cost writers a fifth of their rate); the sealer
+-- (store/integrity/seal.ts), run by `checkpoint`, computes them for the leaves since
+-- the tenant's sealed size (`activity_tree_seals`, locked by the sealer alone, never
+-- the head row) and keeps them in blocks of 64 seqs (`activity_tree_blocks`): for each
+-- seq that is a multiple of 4, the hash of every perfect subtree of 4 leaves or more it
+-- completes (the subtree of leaves (seq - 2^L, seq] for each L from 2 up to the number
+-- of trailing zero bits of seq), end to end in seq order. Every node of the tree is
+-- thus kept once, except the pairs of leaves, which are one hash of the two leaf
+-- hashes: 32 bytes per event in its row and 16 in its block on average. A proof reads
+-- the O(log n) rows and blocks whose hashes it needs, never a whole tenant.
 --
--- Events stored before this migration are outside their tenant's tree until
--- `activity migrate` brings them in (tree_size < last_seq); until then appends leave
--- the tree as it is and `verify` names the range. Every step here changes metadata
--- only: adding columns without a default to fill in rewrites no table.
+-- Events stored before this migration have no leaf hash until `activity migrate`
+-- hashes them; until then their tenant's tree cannot be sealed past them and
+-- `verify` names the range. Every step here changes metadata only: adding columns
+-- without a default to fill in rewrites no table.
 --
 -- Times are stored in whole milliseconds from now on, the precision the API returns,
 -- so that a leaf recomputed from a returned event is the leaf the database hashed.
@@ -32,13 +35,37 @@ EXCEPTION WHEN lock_not_available THEN
 END
 $$;
 
-ALTER TABLE activity_tenants
-  ADD COLUMN tree_size bigint NOT NULL DEFAULT 0,
-  ADD COLUMN tree_range bytea NOT NULL DEFAULT '\x'::bytea,
-  -- what the row of the tenant's latest event keeps, handed by the one-event append
-  -- from its update of this row to its insert of the event, in one statement
-  ADD COLUMN last_kept bytea;
-ALTER TABLE activity_events ADD COLUMN tree_hashes bytea;
+ALTER TABLE activity_events ADD COLUMN leaf_hash bytea;
+
+-- The events stored before this migration, by tenant: seqs up to through_seq, with no
+-- leaf hash until `activity migrate` hashes them (store/integrity/backfill.ts) and
+-- deletes the tenant's row. Filled under this migration's lock: no append in between.
+CREATE TABLE activity_tree_backfill (
+  tenant_id   text   COLLATE "C" PRIMARY KEY,
+  through_seq bigint NOT NULL
+);
+INSERT INTO activity_tree_backfill (tenant_id, through_seq)
+  SELECT tenant_id, last_seq FROM activity_tenants WHERE last_seq > 0;
+
+-- How far the sealer has computed each tenant's tree: its blocks hold the inner nodes
+-- of the tree of the first `sealed_size` leaves, the last of which was `sealed_leaf`
+-- (a row replaced since, as a rollback of the head row allows, is not sealed over).
+CREATE TABLE activity_tree_seals (
+  tenant_id   text   COLLATE "C" PRIMARY KEY,
+  sealed_size bigint NOT NULL,
+  sealed_leaf bytea
+);
+
+-- The inner nodes of each tenant's tree, by block of 64 seqs (block b: seqs
+-- 64b + 1 .. 64b + 64), about 1 KB each, as the header says; the block being filled
+-- is rewritten whole by the sealer. Never compressed: hashes do not compress.
+CREATE TABLE activity_tree_blocks (
+  tenant_id text   COLLATE "C" NOT NULL,
+  block     bigint NOT NULL,
+  hashes    bytea  NOT NULL,
+  PRIMARY KEY (tenant_id, block)
+);
+ALTER TABLE activity_tree_blocks ALTER COLUMN hashes SET STORAGE EXTERNAL;
 
 -- Signed checkpoints (C2SP tlog-checkpoint notes), one per tenant and tree size.
 CREATE TABLE activity_checkpoints (
@@ -50,9 +77,9 @@ CREATE TABLE activity_checkpoints (
   PRIMARY KEY (tenant_id, tree_size)
 );
 
--- What purge keeps of the tree (DESIGN: purged events keep their hashes): the
--- tree_hashes of the purged rows, each row of this table a run of seqs (within one
--- run of 1024) and their hashes end to end, in seq order.
+-- What purge keeps of the tree (DESIGN: purged events keep their hashes): the leaf
+-- hashes of the purged rows, each row of this table a run of seqs (within one run of
+-- 1024) and their leaf hashes end to end, in seq order. Their blocks stay.
 CREATE TABLE activity_tree_archive (
   tenant_id   text   COLLATE "C" NOT NULL,
   from_seq    bigint NOT NULL,
@@ -72,7 +99,7 @@ CREATE TABLE activity_purges (
   PRIMARY KEY (tenant_id, purged_at)
 );
 
--- activity_ensure_partition of 0002, moving each row's tree hashes with it.
+-- activity_ensure_partition of 0002, moving each row's leaf hash with it.
 CREATE OR REPLACE FUNCTION activity_ensure_partition(p_time timestamptz) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -96,12 +123,12 @@ BEGIN
   IF EXISTS (SELECT 1 FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to) THEN
     CREATE TEMP TABLE activity_events_moving ON COMMIT DROP AS
       SELECT tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id, status, source,
-        request_id, ip_hash, user_agent, metadata, created_at, tree_hashes
+        request_id, ip_hash, user_agent, metadata, created_at, leaf_hash
       FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to;
     DELETE FROM activity_events_default WHERE created_at >= v_from AND created_at < v_to;
     EXECUTE v_create;
     INSERT INTO activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-        status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
+        status, source, request_id, ip_hash, user_agent, metadata, created_at, leaf_hash)
       SELECT * FROM activity_events_moving;
     DROP TABLE activity_events_moving;
   ELSE
@@ -127,54 +154,8 @@ LANGUAGE sql STABLE STRICT PARALLEL SAFE
 RETURN sha256('\x00'::bytea || p_digest || int8send(p_seq)
   || int8send((extract(epoch FROM p_created_at) * 1000000)::bigint));
 
--- Extends a tree of p_tree_size leaves with compact range p_range by p_leaves (leaf
--- hashes, in seq order), when the tree holds every event so far (p_tree_size =
--- p_last_seq): `kept[i]` is what the row of leaf i keeps (null, each, when the tree
--- lags), then the tree's size and compact range after them. One row, arrays by
--- position: a statement indexes them, where rows to join would cost a join.
-CREATE FUNCTION activity_tree_extend(p_range bytea, p_tree_size bigint, p_last_seq bigint, p_leaves bytea[],
-    OUT kept bytea[], OUT tree_size bigint, OUT tree_range bytea)
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-DECLARE
-  v_count integer := coalesce(array_length(p_leaves, 1), 0);
-  v_hash bytea;
-  v_hashes bytea;
-  v_level integer;
-  v_end integer;
-BEGIN
-  tree_size := p_tree_size;
-  tree_range := p_range;
-  IF array_position(p_leaves, NULL) IS NOT NULL THEN
-    RAISE EXCEPTION 'leaf % of % has no hash: each event needs its digest', array_position(p_leaves, NULL), v_count;
-  END IF;
-  IF p_tree_size <> p_last_seq THEN
-    kept := array_fill(NULL::bytea, ARRAY[v_count]);
-    RETURN;
-  END IF;
-  kept := '{}';
-  FOR i IN 1 .. v_count LOOP
-    v_hash := p_leaves[i];
-    v_hashes := v_hash;
-    v_level := 0;
-    -- each 1-bit at the bottom of the size is a subtree the new leaf completes
-    WHILE (tree_size >> v_level) & 1 = 1 LOOP
-      v_end := length(tree_range);
-      v_hash := sha256('\x01'::bytea || substring(tree_range FROM v_end - 31) || v_hash);
-      tree_range := substring(tree_range FOR v_end - 32);
-      v_level := v_level + 1;
-      IF v_level >= 2 THEN
-        v_hashes := v_hashes || v_hash;
-      END IF;
-    END LOOP;
-    tree_range := tree_range || v_hash;
-    tree_size := tree_size + 1;
-    kept := kept || v_hashes;
-  END LOOP;
-END;
-$$;
-
 -- activity_append of 0002 (the append that looks up the ids it is given), now with
--- each event's digest (hex, in its `digest` key) and the tree extended.
+-- each event's digest (hex, in its `digest` key) and its leaf hash stored.
 CREATE OR REPLACE FUNCTION activity_append(p_tenant_id text, p_events jsonb, p_created_at timestamptz,
     p_check_ids uuid[], p_notify_channel text)
   RETURNS TABLE (event_id uuid, event_seq bigint, event_created_at timestamptz, duplicate boolean, stored jsonb)
@@ -182,19 +163,17 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_last_seq bigint;
   v_created_at timestamptz;
-  v_tree_size bigint;
-  v_tree_range bytea;
   v_duplicates uuid[] := '{}';
   v_inserted bigint;
 BEGIN
   INSERT INTO activity_tenants (tenant_id) VALUES (p_tenant_id) ON CONFLICT DO NOTHING;
-  SELECT t.last_seq, activity_next_time(t.last_created_at, p_created_at), t.tree_size, t.tree_range
-    INTO v_last_seq, v_created_at, v_tree_size, v_tree_range
+  SELECT t.last_seq, activity_next_time(t.last_created_at, p_created_at)
+    INTO v_last_seq, v_created_at
     FROM activity_tenants t WHERE t.tenant_id = p_tenant_id FOR UPDATE;
 
   IF cardinality(p_check_ids) > 0 THEN
     FOR event_id, event_seq, event_created_at, stored IN
-      SELECT e.id, e.seq, e.created_at, to_jsonb(e) - 'tree_hashes' FROM activity_events e
+      SELECT e.id, e.seq, e.created_at, to_jsonb(e) - 'leaf_hash' FROM activity_events e
       WHERE e.tenant_id = p_tenant_id AND e.id = ANY (p_check_ids)
     LOOP
       v_duplicates := v_duplicates || event_id;
@@ -204,38 +183,30 @@ BEGIN
   END IF;
 
   RETURN QUERY
-    WITH input AS (
-      SELECT row_number() OVER (ORDER BY i.n) AS position, i.*
-      FROM jsonb_to_recordset(p_events) AS i(n int, id uuid, action text, actor_type text, actor_id text,
-        object_type text, object_id text, status text, source text, request_id text, ip_hash text,
-        user_agent text, metadata jsonb, digest text)
-      WHERE i.id <> ALL (v_duplicates)
-    ),
-    tree AS (
-      SELECT x.* FROM activity_tree_extend(v_tree_range, v_tree_size, v_last_seq, ARRAY(
-        SELECT activity_leaf_hash(decode(i.digest, 'hex'), v_last_seq + i.position, v_created_at)
-        FROM input i ORDER BY i.position)) AS x
-    ),
-    head AS (
-      UPDATE activity_tenants t
-      SET last_seq = v_last_seq + cardinality(x.kept), last_created_at = v_created_at,
-        tree_size = x.tree_size, tree_range = x.tree_range
-      FROM tree x WHERE t.tenant_id = p_tenant_id AND cardinality(x.kept) > 0
-    ),
-    inserted AS (
+    WITH inserted AS (
       INSERT INTO activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-          status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
-        SELECT p_tenant_id, v_last_seq + a.position, a.id, a.action, a.actor_type, a.actor_id, a.object_type,
-          a.object_id, a.status, a.source, a.request_id, a.ip_hash, a.user_agent, a.metadata, v_created_at,
-          x.kept[a.position]
-        FROM input a CROSS JOIN tree x
+          status, source, request_id, ip_hash, user_agent, metadata, created_at, leaf_hash)
+        SELECT p_tenant_id, v_last_seq + i.position, i.id, i.action, i.actor_type, i.actor_id, i.object_type,
+          i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata, v_created_at,
+          activity_leaf_hash(decode(i.digest, 'hex'), v_last_seq + i.position, v_created_at)
+        FROM (
+          SELECT row_number() OVER (ORDER BY j.n) AS position, j.*
+          FROM jsonb_to_recordset(p_events) AS j(n int, id uuid, action text, actor_type text, actor_id text,
+            object_type text, object_id text, status text, source text, request_id text, ip_hash text,
+            user_agent text, metadata jsonb, digest text)
+          WHERE j.id <> ALL (v_duplicates)
+        ) i
         RETURNING activity_events.id, activity_events.seq, activity_events.created_at
     )
     SELECT inserted.id, inserted.seq, inserted.created_at, false, NULL::jsonb FROM inserted;
   GET DIAGNOSTICS v_inserted = ROW_COUNT;
 
-  IF v_inserted > 0 AND p_notify_channel IS NOT NULL THEN
-    PERFORM pg_notify(p_notify_channel, json_build_array(p_tenant_id, v_last_seq + v_inserted)::text);
+  IF v_inserted > 0 THEN
+    UPDATE activity_tenants SET last_seq = v_last_seq + v_inserted, last_created_at = v_created_at
+      WHERE tenant_id = p_tenant_id;
+    IF p_notify_channel IS NOT NULL THEN
+      PERFORM pg_notify(p_notify_channel, json_build_array(p_tenant_id, v_last_seq + v_inserted)::text);
+    END IF;
   END IF;
 END;
 $$;
@@ -350,13 +321,14 @@ END;
 $$;
 
 
-DROP FUNCTION activity_tree_extend(bytea, bigint, bigint, bytea[]);
 DROP FUNCTION activity_leaf_hash(bytea, bigint, timestamptz);
 DROP FUNCTION activity_next_time(timestamptz, timestamptz);
 DROP TABLE activity_purges;
 DROP TABLE activity_tree_archive;
+DROP TABLE activity_tree_blocks;
+DROP TABLE activity_tree_seals;
+DROP TABLE activity_tree_backfill;
 DROP TABLE activity_checkpoints;
-ALTER TABLE activity_events DROP COLUMN tree_hashes;
-ALTER TABLE activity_tenants DROP COLUMN tree_size, DROP COLUMN tree_range, DROP COLUMN last_kept;
+ALTER TABLE activity_events DROP COLUMN leaf_hash;
 
 SET LOCAL lock_timeout TO DEFAULT;

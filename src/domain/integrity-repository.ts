@@ -3,12 +3,17 @@ import type { ActivityEvent } from './event.js';
 /** A tenant's head row as the tree sees it (migrations/0004). */
 export interface TreeHead {
   tenantId: string;
-  /** The last seq handed out. */
+  /** The last seq handed out: the tree's size, each event being a leaf. */
   lastSeq: number;
-  /** How many events, from seq 1, the tree holds: lastSeq unless events predate the tree. */
-  treeSize: number;
-  /** The compact range: the roots of the tree's perfect subtrees, largest first, 32 bytes each. */
-  range: Uint8Array;
+  /** How many leaves, from seq 1, the sealer has computed the inner nodes of (0 before it ran). */
+  sealedSize: number;
+}
+
+/** What sealing a tenant's tree did: how far it is sealed now, and why not further if it stopped short. */
+export interface SealOutcome {
+  sealedSize: number;
+  /** Why the tree cannot be sealed past sealedSize (an event with no leaf hash, missing or twice). */
+  stopped?: string;
 }
 
 /** A signed checkpoint as stored. */
@@ -21,7 +26,7 @@ export interface StoredCheckpoint {
   signedAt: Date;
 }
 
-/** An event with what its row keeps of the tree (null outside the tree). */
+/** An event with what is kept of the tree for it (null when its row has no leaf hash). */
 export interface TreeRow {
   seq: number;
   /** The event as the API returns it; undefined when the row cannot be read as one (a time out of range). */
@@ -44,7 +49,7 @@ export interface PurgeRecord {
 export interface BackfillReport {
   events: number;
   tenants: number;
-  /** Tenants whose tree cannot be built from seq 1, with why; `verify` names their range too. */
+  /** Tenants whose tree cannot be built from seq 1, with why; `verify` names the events missing. */
   left: Array<{ tenantId: string; reason: string }>;
 }
 
@@ -52,30 +57,36 @@ export interface BackfillReport {
 export interface IntegrityRepository {
   head(tenantId: string): Promise<TreeHead | undefined>;
   /**
-   * Heads whose tree is not the size of their tenant's latest checkpoint (or that have
-   * none), or not the size of their events, in tenant id order after `afterTenantId`,
-   * each with that latest checkpoint.
+   * Heads whose last seq is not the size of their tenant's latest checkpoint (or that
+   * have none), in tenant id order after `afterTenantId`, each with that checkpoint.
    */
   uncheckpointed(
     afterTenantId: string | undefined,
     limit: number,
   ): Promise<Array<{ head: TreeHead; latest: StoredCheckpoint | undefined }>>;
   /**
-   * What the rows of these seqs keep of the tree, or for purged events what purge kept
-   * of them; absent rows, and rows outside the tree, are absent.
+   * What is kept of the tree for these seqs (see integrity/tree.ts): the leaf hash of
+   * the row (or for a purged event what purge kept) and the inner nodes of its block;
+   * absent rows, and rows with no leaf hash, are absent.
    */
   keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>>;
   /** keptHashes of several tenants at once, in one statement where no event was purged. */
   keptHashesOfTenants(
     requests: ReadonlyArray<{ tenantId: string; seqs: readonly number[] }>,
   ): Promise<Map<string, Map<number, Uint8Array>>>;
-  /** What purge kept of the tree for seqs in (afterSeq, throughSeq], by seq. */
+  /** What is kept of the tree for the purged seqs in (afterSeq, throughSeq], by seq. */
   archivedHashes(tenantId: string, afterSeq: number, throughSeq: number): Promise<Map<number, Uint8Array>>;
   /**
-   * Brings events stored before their tenant's tree existed into it, a few thousand at
-   * a time, each step under a short lock of the head row (store/integrity/backfill.ts).
+   * Brings events stored before their tenant's tree existed into it: hashes their
+   * leaves, a few thousand at a time (store/integrity/backfill.ts).
    */
   bringEventsIntoTrees(): Promise<BackfillReport>;
+  /**
+   * Computes and keeps the inner nodes of each tenant's tree up to `through` leaves,
+   * from the last sealed size on, under the lock of the tenant's seal row (never its
+   * head row: writers do not wait); see store/integrity/seal.ts.
+   */
+  seal(requests: ReadonlyArray<{ tenantId: string; through: number }>): Promise<Map<string, SealOutcome>>;
   /**
    * Tenants with anything to verify (a head row, a checkpoint, a purge record or an
    * event), in id order after `afterTenantId`.

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { foldSubtrees, hashSize, nodeHash, type Subtree } from './merkle.js';
 
 /**
- * A tenant's tree as it is kept (migrations/0004): its size and compact range (the
- * roots of its perfect subtrees, largest first), and in each event row the leaf hash
- * followed by the hash of every perfect subtree of 4 leaves or more that the event
- * completes. `TreeBuilder` extends a tree the way the database does, to recompute it
- * from the events; `keptRowsOf` and `subtreeFromKept` find any perfect subtree's hash
- * in the kept rows, for proofs.
+ * A tenant's tree as it is kept (migrations/0004): what is kept for each seq is its
+ * leaf hash (in its event row) followed by the hash of every perfect subtree of 4
+ * leaves or more that the event completes (in its block, once sealed). `TreeBuilder`
+ * extends a tree the way the sealer does, and recomputes it from the events;
+ * `keptRowsOf` and `subtreeFromKept` find any perfect subtree's hash in what is kept,
+ * for proofs.
  */
 export class TreeBuilder {
   #size: number;
@@ -42,7 +42,7 @@ export class TreeBuilder {
     this.#range[this.#range.length - 1] = hash;
   }
 
-  /** Appends a leaf hash; returns what its event row keeps (see above). */
+  /** Appends a leaf hash; returns what is kept for its seq (see above). */
   push(leafHash: Uint8Array): Uint8Array {
     const kept: Uint8Array[] = [leafHash];
     let hash = leafHash;
@@ -57,32 +57,29 @@ export class TreeBuilder {
   }
 }
 
-/** The compact range kept on a head row (32 bytes per subtree), split into its hashes. */
-export function splitRange(range: Uint8Array): Uint8Array[] {
-  if (range.length % hashSize !== 0) throw new RangeError('a compact range is a whole number of hashes');
-  const hashes: Uint8Array[] = [];
-  for (let offset = 0; offset < range.length; offset += hashSize) {
-    hashes.push(range.subarray(offset, offset + hashSize));
-  }
-  return hashes;
-}
-
-/** How many hashes the row of `seq` keeps: 1, or the trailing zero bits of seq when 2 or more. */
+/** How many hashes are kept for `seq`: 1, or the trailing zero bits of seq when 2 or more. */
 export function keptCount(seq: number): number {
   let zeros = 0;
   while (seq % 2 ** (zeros + 1) === 0) zeros++;
   return Math.max(1, zeros);
 }
 
-/** The seqs of the rows that hold (or, for a pair of leaves, make) the subtree's hash. */
+/** The seqs whose kept hashes make these subtrees' hashes (see keptRowsOf), and `extraSeqs`. */
+export function keptSeqsOf(subtrees: readonly Subtree[], extraSeqs: readonly number[] = []): number[] {
+  const seqs = new Set(extraSeqs);
+  for (const subtree of subtrees) for (const seq of keptRowsOf(subtree)) seqs.add(seq);
+  return [...seqs];
+}
+
+/** The seqs whose kept hashes hold (or, for a pair of leaves, make) the subtree's hash. */
 export function keptRowsOf({ level, index }: Subtree): number[] {
   if (level === 1) return [2 * index + 1, 2 * index + 2];
   return [(index + 1) * 2 ** level];
 }
 
 /**
- * A perfect subtree's hash from the kept hashes of the rows keptRowsOf named, or
- * undefined when a row is absent or keeps too few hashes (a tampered row).
+ * A perfect subtree's hash from the kept hashes of the seqs keptRowsOf named, or
+ * undefined when one is absent or too short (tampered, or not sealed yet).
  */
 export function subtreeFromKept(
   { level, index }: Subtree,
@@ -98,4 +95,40 @@ export function subtreeFromKept(
   const offset = level === 0 ? 0 : (level - 1) * hashSize;
   if (!kept || kept.length < offset + hashSize) return undefined;
   return kept.subarray(offset, offset + hashSize);
+}
+
+/**
+ * Seqs per block of inner nodes (activity_tree_blocks): block b holds those of seqs
+ * 64b + 1 .. 64b + 64, about 1 KB, small enough to stay in its row (no TOAST) when the
+ * sealer rewrites the block being filled.
+ */
+export const blockSeqs = 64;
+
+/** The block that keeps the inner nodes of `seq`. */
+export function blockOf(seq: number): number {
+  return Math.floor((seq - 1) / blockSeqs);
+}
+
+/**
+ * Where the inner nodes kept for `seq` (its kept hashes after the leaf) lie in its
+ * block, in bytes: the nodes of the seqs before it in the block, end to end. Empty
+ * unless seq is a multiple of 4.
+ */
+export function blockSlice(seq: number): { block: number; offset: number; length: number } {
+  const block = blockOf(seq);
+  let offset = 0;
+  for (let before = block * blockSeqs + 4; before < seq; before += 4) offset += keptCount(before) - 1;
+  const length = seq % 4 === 0 ? keptCount(seq) - 1 : 0;
+  return { block, offset: offset * hashSize, length: length * hashSize };
+}
+
+/** What is kept for `seq`: its leaf hash, then its inner nodes sliced from its block's hashes (if any). */
+export function keptOfBlock(
+  seq: number,
+  leafHash: Uint8Array,
+  blockHashes: Uint8Array | undefined,
+): Uint8Array {
+  const { offset, length } = blockSlice(seq);
+  if (length === 0 || !blockHashes) return leafHash;
+  return Buffer.concat([leafHash, blockHashes.subarray(offset, offset + length)]);
 }

@@ -1,5 +1,10 @@
 import { ActivityError } from '../domain/errors.js';
-import type { IntegrityRepository, StoredCheckpoint, TreeHead } from '../domain/integrity-repository.js';
+import type {
+  IntegrityRepository,
+  SealOutcome,
+  StoredCheckpoint,
+  TreeHead,
+} from '../domain/integrity-repository.js';
 import { checkpointText, signsAsStored, tenantOrigin } from '../integrity/checkpoint.js';
 import { type CheckpointSigner, openCheckpoint } from '../integrity/checkpoint-signer.js';
 import {
@@ -9,8 +14,8 @@ import {
   type Subtree,
   verifyConsistency,
 } from '../integrity/merkle.js';
-import { splitRange } from '../integrity/tree.js';
-import { rowsFor, subtreesFromKept } from './tree-reads.js';
+import { keptSeqsOf } from '../integrity/tree.js';
+import { subtreesFromKept } from './tree-reads.js';
 
 export interface SignedCheckpoint {
   tenantId: string;
@@ -24,7 +29,8 @@ const tenantsPerPage = 1000;
 
 /**
  * `activity checkpoint`: signs and stores the tree head of one tenant, or of every
- * tenant whose tree is not the one its latest checkpoint signed. A tree is signed only
+ * tenant whose tree is not the one its latest checkpoint signed, after sealing it
+ * (computing the inner nodes of its new leaves). A tree is signed only
  * when it extends the latest signed one (stored, or kept outside the database and
  * given in `outside`, by tenant), shown by a consistency proof from the stored hashes
  * checked against that checkpoint's signed root: a tree restored from an older
@@ -47,11 +53,17 @@ export async function signCheckpoints(
       return undefined;
     }
   };
-  // A page of tenants: checks on what is at hand, then the rows every tenant's root and
-  // consistency proofs need, read in one statement, then the signatures.
+  // A page of tenants: checks on what is at hand, the trees sealed, then what every
+  // tenant's root and consistency proofs need, read in one statement, then the signatures.
   const signPage = async (page: Array<{ head: TreeHead; latest: StoredCheckpoint | undefined }>) => {
-    const plans = page.flatMap(
+    const planned = page.flatMap(
       ({ head, latest }) => refusing(() => planOf(signer, head, latest, outside.get(head.tenantId))) ?? [],
+    );
+    const sealed = await repository.seal(
+      planned.map((plan) => ({ tenantId: plan.head.tenantId, through: plan.head.lastSeq })),
+    );
+    const plans = planned.filter(
+      (plan) => refusing(() => checkSealed(plan.head, sealed.get(plan.head.tenantId))) === true,
     );
     const kept = await repository.keptHashesOfTenants(
       plans.map((plan) => ({ tenantId: plan.head.tenantId, seqs: plan.rows })),
@@ -114,11 +126,28 @@ const refusal = (tenantId: string, why: string) =>
   );
 
 /**
+ * Refuses a tree the sealer could not seal up to its last seq, or that it says it
+ * sealed past it (a state edited by hand: the head row never moves back), saying why.
+ */
+function checkSealed(head: TreeHead, outcome: SealOutcome | undefined): true {
+  if (outcome && outcome.sealedSize > head.lastSeq) {
+    throw refusal(
+      head.tenantId,
+      `its tree is sealed up to seq ${outcome.sealedSize}, past the last seq handed out (${head.lastSeq}): the head row or the sealer's state was edited`,
+    );
+  }
+  if (outcome && outcome.sealedSize === head.lastSeq) return true;
+  throw refusal(
+    head.tenantId,
+    `its tree cannot be built past seq ${outcome?.sealedSize ?? 0} of ${head.lastSeq}: ${outcome?.stopped ?? 'not sealed'}`,
+  );
+}
+
+/**
  * The plan of a head's checkpoint, or undefined when its tree is empty. Refused
- * (INTEGRITY_FAILED): a head that is not a whole tree of its events (lagging, or
- * claiming more than was handed out), a stored checkpoint whose columns are not its
- * signed note's, or a tree smaller than the latest checkpoint signed, in the database
- * or kept outside it (`outside`).
+ * (INTEGRITY_FAILED): a stored checkpoint whose columns are not its signed note's, or
+ * a tree smaller than the latest checkpoint signed, in the database or kept outside
+ * it (`outside`).
  */
 function planOf(
   signer: CheckpointSigner,
@@ -126,7 +155,7 @@ function planOf(
   stored: StoredCheckpoint | undefined,
   outside: string | undefined,
 ): Plan | undefined {
-  const { tenantId, treeSize, lastSeq } = head;
+  const { tenantId, lastSeq: treeSize } = head;
   const before: SignedBefore[] = [];
   if (stored) {
     const opened = openCheckpoint(stored.note, signer.trusted, tenantId);
@@ -162,14 +191,6 @@ function planOf(
       `its tree holds ${treeSize} events, fewer than the ${latest.size} of ${latest.source} (a restore, a truncation or tampering)`,
     );
   }
-  if (treeSize !== lastSeq) {
-    throw refusal(
-      tenantId,
-      treeSize < lastSeq
-        ? `its tree holds ${treeSize} of its ${lastSeq} events: \`activity migrate\` brings the rest in`
-        : `its head row claims a tree of ${treeSize} events, but only ${lastSeq} were handed out`,
-    );
-  }
   if (treeSize === 0) return undefined;
   const rootSubtrees = perfectSubtrees([0, treeSize]);
   const proofs = before
@@ -178,26 +199,22 @@ function planOf(
       before: each,
       subtreesOf: consistencyRanges(each.size, treeSize).map(perfectSubtrees),
     }));
-  const rows = rowsFor([...rootSubtrees, ...proofs.flatMap((proof) => proof.subtreesOf.flat())]);
+  const rows = keptSeqsOf([...rootSubtrees, ...proofs.flatMap((proof) => proof.subtreesOf.flat())]);
   return { head, before, rootSubtrees, proofs, rows };
 }
 
 /**
  * The signed checkpoint of a plan, or undefined when the latest one signed is of the
- * same tree. Its root is the one the rows' kept hashes make, which must be the head
- * row's (never the head row's word alone), and it must extend every earlier
- * checkpoint: a consistency proof from the kept hashes, checked against its root.
+ * same tree. Its root is the one the kept hashes make, and it must extend every
+ * earlier checkpoint: a consistency proof from the kept hashes, checked against its root.
  */
 function finish(
   signer: CheckpointSigner,
   { head, before, rootSubtrees, proofs }: Plan,
   kept: ReadonlyMap<number, Uint8Array>,
 ): SignedCheckpoint | undefined {
-  const { tenantId, treeSize } = head;
+  const { tenantId, lastSeq: treeSize } = head;
   const rootHash = foldSubtrees(subtreesFromKept(kept, tenantId, rootSubtrees));
-  if (Buffer.compare(rootHash, foldSubtrees(splitRange(head.range))) !== 0) {
-    throw refusal(tenantId, `its head row's tree state does not match the hashes its events keep`);
-  }
   for (const each of before) {
     if (each.size === treeSize && Buffer.compare(rootHash, each.rootHash) !== 0) {
       throw refusal(tenantId, `its tree of ${treeSize} events differs from ${each.source} of that size`);

@@ -7,12 +7,13 @@ import {
   perfectSubtrees,
   type Subtree,
 } from '../integrity/merkle.js';
-import { keptRowsOf, subtreeFromKept } from '../integrity/tree.js';
+import { keptRowsOf, keptSeqsOf, subtreeFromKept } from '../integrity/tree.js';
 
 /**
- * The heads of ranges of a tenant's tree (the hashes of a proof), from the hashes its
- * rows keep, read in one statement of O(log n) rows. A hash that cannot be read (a
- * row deleted or altered by hand) is an integrity failure: no proof is ever made up.
+ * The heads of ranges of a tenant's tree (the hashes of a proof), from the hashes kept
+ * for its seqs, read in one statement of O(log n) rows. A hash that cannot be read (a
+ * row or block deleted or altered by hand) is an integrity failure: no proof is ever
+ * made up.
  */
 export async function rangeHeads(
   repository: IntegrityRepository,
@@ -27,25 +28,18 @@ export async function rangeHeads(
   return { heads, kept };
 }
 
-/** The hashes of perfect subtrees of a tenant's tree, from the rows that keep them, in one statement. */
+/** The hashes of perfect subtrees of a tenant's tree, from what is kept of them, in one statement. */
 export async function subtreeHashes(
   repository: IntegrityRepository,
   tenantId: string,
   subtrees: readonly Subtree[],
   extraSeqs: readonly number[] = [],
 ): Promise<{ hashes: Uint8Array[]; kept: Map<number, Uint8Array> }> {
-  const kept = await repository.keptHashes(tenantId, rowsFor(subtrees, extraSeqs));
+  const kept = await repository.keptHashes(tenantId, keptSeqsOf(subtrees, extraSeqs));
   return { hashes: subtreesFromKept(kept, tenantId, subtrees), kept };
 }
 
-/** The seqs of the rows that keep these subtrees' hashes, and `extraSeqs`. */
-export function rowsFor(subtrees: readonly Subtree[], extraSeqs: readonly number[] = []): number[] {
-  const seqs = new Set(extraSeqs);
-  for (const subtree of subtrees) for (const seq of keptRowsOf(subtree)) seqs.add(seq);
-  return [...seqs];
-}
-
-/** subtreeHashes from rows already read (see rowsFor). */
+/** subtreeHashes from what was already read (see keptSeqsOf). */
 export function subtreesFromKept(
   kept: ReadonlyMap<number, Uint8Array>,
   tenantId: string,
@@ -57,7 +51,7 @@ export function subtreesFromKept(
     const from = subtree.index * 2 ** subtree.level + 1;
     throw new ActivityError(
       'INTEGRITY_FAILED',
-      `tenant ${tenantId}: the tree hashes of seq ${from}..${from + 2 ** subtree.level - 1} cannot be read (rows ${keptRowsOf(subtree).join(', ')} are missing or altered); run \`activity verify --tenant ${tenantId}\``,
+      `tenant ${tenantId}: the tree hashes of seq ${from}..${from + 2 ** subtree.level - 1} cannot be read (what is kept for seq ${keptRowsOf(subtree).join(', ')} is missing, altered or not sealed); run \`activity verify --tenant ${tenantId}\``,
     );
   });
 }

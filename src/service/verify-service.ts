@@ -17,7 +17,7 @@ import type {
   VerifyReport,
 } from '../integrity/report.js';
 import type { NoteVerifier } from '../integrity/signed-note.js';
-import { keptCount, splitRange, TreeBuilder } from '../integrity/tree.js';
+import { keptCount, TreeBuilder } from '../integrity/tree.js';
 
 /** A checkpoint kept outside the database (`--checkpoint FILE`). */
 export interface ExternalCheckpoint {
@@ -174,9 +174,8 @@ async function verifyTenant(
     held.push({ origin: opened.origin, size: opened.size, rootHash: opened.rootHash, source });
   }
   const lastSeq = head?.lastSeq ?? 0;
-  const treeSize = head?.treeSize ?? 0;
   const purges = await repository.purges(tenantId);
-  const walk = new TreeWalk(tenantId, treeSize, lastSeq, held, problems, purges);
+  const walk = new TreeWalk(tenantId, head?.sealedSize ?? 0, lastSeq, held, problems, purges);
   const upper = Math.max(lastSeq, ...held.map((checkpoint) => checkpoint.size));
   const slice = async (after: number) => {
     const through = Math.min(after + seqsPerRead, upper);
@@ -273,7 +272,8 @@ class TreeWalk {
   verified = 0;
   readonly unverified: UnverifiedRange[] = [];
   readonly #tenantId: string;
-  readonly #treeSize: number;
+  /** Up to where the sealer says it kept the inner nodes: what is kept for a seq is whole up to it. */
+  readonly #sealedSize: number;
   readonly #lastSeq: number;
   readonly #checkpoints: Map<number, HeldCheckpoint[]>;
   readonly #problems: VerifyProblem[];
@@ -291,7 +291,7 @@ class TreeWalk {
 
   constructor(
     tenantId: string,
-    treeSize: number,
+    sealedSize: number,
     lastSeq: number,
     checkpoints: readonly HeldCheckpoint[],
     problems: VerifyProblem[],
@@ -299,7 +299,7 @@ class TreeWalk {
   ) {
     this.#purges = purges;
     this.#tenantId = tenantId;
-    this.#treeSize = treeSize;
+    this.#sealedSize = sealedSize;
     this.#lastSeq = lastSeq;
     this.#problems = problems;
     this.#checkpoints = new Map();
@@ -335,7 +335,7 @@ class TreeWalk {
     const storedLeaf = kept.subarray(0, hashSize);
     if (this.#brokenAt === undefined) {
       const keptByTree = this.#trees.push(storedLeaf, storedLeaf);
-      if (Buffer.compare(keptByTree, kept) !== 0) {
+      if (this.#holdsNodes(seq, kept) && Buffer.compare(keptByTree, kept) !== 0) {
         this.#keptAltered(seq, kept);
         this.#problem(
           seq,
@@ -374,24 +374,19 @@ class TreeWalk {
         ? `event ${seq}'s stored created_at is not a time the tool writes (it was edited)`
         : undefined;
     const leaf = event ? eventLeafHash(event) : (storedLeaf ?? new Uint8Array(hashSize));
-    if (seq > this.#treeSize) {
-      if (keptHashes !== null) {
-        this.#problem(
-          seq,
-          'inconsistent',
-          `event ${seq} carries tree hashes, but the head row's tree holds only ${this.#treeSize} events: the head row's tree was rolled back`,
-        );
-      } else if (seq <= this.#signedSize) {
+    if (keptHashes === null) {
+      if (seq <= this.#signedSize) {
         this.#problem(
           seq,
           'modified',
-          `event ${seq} is in a signed checkpoint, but its row's tree hashes were removed`,
+          `event ${seq} is in a signed checkpoint, but its row's leaf hash was removed`,
         );
       } else {
         this.#outside(seq);
       }
       if (timeProblem) this.#problem(seq, 'modified', timeProblem);
-      if (this.#brokenAt === undefined) this.#trees.pushRecomputed(leaf);
+      // Its leaf stands in for the one kept, so that the hashes kept above it are still checked.
+      if (this.#brokenAt === undefined) this.#trees.push(leaf, leaf);
       this.#checkpointsAt(seq);
       return;
     }
@@ -399,20 +394,32 @@ class TreeWalk {
     if (timeProblem) {
       this.#problem(seq, 'modified', timeProblem);
     } else if (!storedLeaf) {
-      this.#problem(seq, 'modified', `event ${seq}'s tree hashes were removed from its row`);
+      this.#problem(seq, 'modified', `event ${seq}'s stored leaf hash was cut short`);
     } else if (Buffer.compare(storedLeaf, leaf) !== 0) {
       this.#problem(
         seq,
         'modified',
         `event ${seq}${named} is not the event its tree leaf was made from: a column was changed`,
       );
-    } else if (keptByTree && Buffer.compare(keptByTree, keptHashes as Uint8Array) !== 0) {
-      this.#keptAltered(seq, keptHashes as Uint8Array);
-      this.#problem(seq, 'modified', `the tree hashes kept with event ${seq} were altered`);
+    } else if (
+      keptByTree &&
+      this.#holdsNodes(seq, keptHashes) &&
+      Buffer.compare(keptByTree, keptHashes) !== 0
+    ) {
+      this.#keptAltered(seq, keptHashes);
+      this.#problem(seq, 'modified', `the tree hashes kept for event ${seq} were altered or removed`);
     } else {
       this.verified++;
     }
     this.#checkpointsAt(seq);
+  }
+
+  /**
+   * Whether what is kept for a seq must hold its inner nodes: up to the sealed size,
+   * or wherever a block holds them (past it only when the sealer's state was rolled back).
+   */
+  #holdsNodes(seq: number, kept: Uint8Array): boolean {
+    return seq <= this.#sealedSize || kept.length > hashSize;
   }
 
   /**
@@ -499,33 +506,19 @@ class TreeWalk {
         );
       }
     }
-    if (head && head.treeSize < this.#signedSize) {
+    if (head && head.sealedSize < this.#signedSize) {
       this.#problem(
-        head.treeSize + 1,
+        head.sealedSize + 1,
         'inconsistent',
-        `the head row's tree holds ${head.treeSize} events, fewer than the ${this.#signedSize} a checkpoint signed: its tree state was rolled back or cleared`,
+        `the sealer's state says ${head.sealedSize} leaves are sealed, fewer than the ${this.#signedSize} a checkpoint signed: it was rolled back or cleared`,
       );
     }
-    if (head && head.treeSize > head.lastSeq) {
+    if (head && head.sealedSize > head.lastSeq) {
       this.#problem(
         head.lastSeq + 1,
         'inconsistent',
-        `the head row claims a tree of ${head.treeSize} events, but only ${head.lastSeq} were handed out`,
+        `the sealer's state says ${head.sealedSize} leaves are sealed, but only ${head.lastSeq} seqs were handed out`,
       );
-    }
-    const kept = this.#trees.kept;
-    if (head && this.#brokenAt === undefined && kept.size === head.treeSize) {
-      const range = Buffer.concat(kept.range);
-      if (
-        Buffer.compare(range, Buffer.from(head.range)) !== 0 ||
-        splitRange(head.range).length !== kept.range.length
-      ) {
-        this.#problem(
-          head.treeSize,
-          'inconsistent',
-          `the head row's tree state does not match the hashes its events keep`,
-        );
-      }
     }
   }
 }

@@ -8,6 +8,9 @@ export interface StoreSchema {
   activity_legal_holds: LegalHoldRow;
   activity_checkpoints: CheckpointRow;
   activity_tree_archive: TreeArchiveRow;
+  activity_tree_blocks: TreeBlockRow;
+  activity_tree_seals: TreeSealRow;
+  activity_tree_backfill: TreeBackfillRow;
   activity_purges: PurgeRow;
 }
 
@@ -31,17 +34,14 @@ export interface ActivityEventRow {
   user_agent: string | null;
   metadata: ColumnType<Record<string, unknown>, string, string>;
   created_at: ColumnType<Date, Date, Date>;
-  /** The leaf hash and the subtree hashes this event completes (migrations/0004). */
-  tree_hashes: Uint8Array | null;
+  /** The event's leaf hash (migrations/0004); null for events stored before the tree until migrate hashes them. */
+  leaf_hash: Uint8Array | null;
 }
 
 export interface ActivityTenantRow {
   tenant_id: string;
   last_seq: Int8;
   last_created_at: ColumnType<Date, Date, Date>;
-  tree_size: Int8;
-  /** The roots of the tree's perfect subtrees, largest first, 32 bytes each. */
-  tree_range: Uint8Array;
 }
 
 export interface RetentionPolicyRow {
@@ -69,6 +69,25 @@ export interface TreeArchiveRow {
   from_seq: Int8;
   through_seq: Int8;
   hashes: Uint8Array;
+}
+
+export interface TreeBlockRow {
+  tenant_id: string;
+  block: Int8;
+  /** The inner nodes kept for the block's seqs, end to end (integrity/tree.ts). */
+  hashes: Uint8Array;
+}
+
+export interface TreeSealRow {
+  tenant_id: string;
+  sealed_size: Int8;
+  /** The leaf hash of seq sealed_size when it was sealed. */
+  sealed_leaf: Uint8Array | null;
+}
+
+export interface TreeBackfillRow {
+  tenant_id: string;
+  through_seq: Int8;
 }
 
 export interface PurgeRow {

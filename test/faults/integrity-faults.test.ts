@@ -93,4 +93,47 @@ describe('the verifiable log when PostgreSQL drops its connection', () => {
     const stored = await database.integrity.checkpoints(tenant);
     expect(stored.map((checkpoint) => checkpoint.treeSize)).toEqual([10_000, 10_001]);
   });
+
+  it('a seal whose backend is terminated while it waits for the seal row leaves the tree as it was; writers never wait for it; the next run seals and signs', async () => {
+    const holder = new pg.Client({ connectionString: created.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select * from activity_tree_seals where tenant_id = $1 for update', [tenant]);
+      const before = await database.integrity.head(tenant);
+      // The sealer's lock is not the head row's: appends go on while it is held.
+      await database.repository.appendGenerated(Array.from({ length: 70 }, () => newEvent(tenant)));
+      const checkpoint = integrity.checkpoint().then(
+        () => 'signed',
+        (error: { code?: string }) => error.code,
+      );
+      const deadline = Date.now() + 30_000;
+      let sealer: number | undefined;
+      while (sealer === undefined && Date.now() < deadline) {
+        const { rows } = await admin.query<{ pid: number }>(
+          `select pid from pg_stat_activity
+           where datname = current_database() and wait_event_type = 'Lock' and query like '%activity_tree_seals%'`,
+        );
+        sealer = rows[0]?.pid;
+      }
+      expect(sealer).toBeDefined();
+      await admin.query('select pg_terminate_backend($1)', [sealer]);
+      expect(await checkpoint).toBe('DB_UNAVAILABLE');
+      await holder.query('rollback');
+      expect((await database.integrity.head(tenant))?.sealedSize).toBe(before?.sealedSize);
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const signed = await integrity.checkpoint().catch((error: { code?: string }) => {
+          expect(error.code).toBe('DB_UNAVAILABLE');
+          return undefined;
+        });
+        if (signed) break;
+      }
+      const head = await database.integrity.head(tenant);
+      expect(head?.sealedSize).toBe(head?.lastSeq);
+      expect((await database.integrity.checkpoint(tenant))?.treeSize).toBe(head?.lastSeq);
+      expect((await integrity.verify(undefined, { tenantId: tenant })).ok).toBe(true);
+    } finally {
+      await holder.end();
+    }
+  });
 });

@@ -136,6 +136,41 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     }
   });
 
+  it('signs checkpoints while 8 writers append, each the tree of the events it counts', async () => {
+    const tenant = `sealing-${randomUUID()}`;
+    let writing = true;
+    const writers = Promise.all(
+      Array.from({ length: 8 }, async (_, writer) => {
+        for (let round = 0; round < 12; round++) {
+          if (round % 3 === writer % 3)
+            await database.repository.appendGenerated([newEvent(tenant), newEvent(tenant)]);
+          else await database.repository.append(tenant, [newEvent(tenant)]);
+        }
+      }),
+    ).finally(() => {
+      writing = false;
+    });
+    const sealing = (async () => {
+      let runs = 0;
+      while (writing || runs < 3) {
+        await integrity.checkpoint({ tenantId: tenant });
+        runs++;
+      }
+    })();
+    await Promise.all([writers, sealing]);
+    await integrity.checkpoint({ tenantId: tenant });
+    const leaves = (await allEvents(database, tenant)).map((event) => leafHash(leafOf(event)));
+    expect(leaves).toHaveLength(8 * (4 * 2 + 8));
+    const checkpoints = await database.integrity.checkpoints(tenant);
+    expect(checkpoints.at(-1)?.treeSize).toBe(leaves.length);
+    for (const checkpoint of checkpoints) {
+      expect(Buffer.from(checkpoint.rootHash)).toEqual(
+        Buffer.from(treeHead(leaves.slice(0, checkpoint.treeSize))),
+      );
+    }
+    expect((await integrity.verify([signer.verifier], { tenantId: tenant })).ok).toBe(true);
+  });
+
   describe('purge keeps the tree', () => {
     const dayMs = 86_400_000;
     const now = new Date('2026-06-15T00:00:00.000Z');
@@ -358,24 +393,16 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     it('an edit with every stored hash recomputed is still caught by the signed checkpoint', async () => {
       const tenant = await checkpointed();
       const forged = { ...(await allEvents(database, tenant))[5], action: 'user.deleted' } as never;
+      // The row, its leaf hash, and every inner node rebuilt by the sealer from the leaves,
+      // as an insider with the code would.
       await run(
         tenant,
-        sql`update activity_events set action = 'user.deleted' where tenant_id = ${tenant} and seq = 6`,
+        sql`update activity_events set action = 'user.deleted', leaf_hash = ${Buffer.from(leafHash(leafOf(forged)))}
+          where tenant_id = ${tenant} and seq = 6`,
       );
-      // Rebuild every kept hash and the head from the rows, as an insider with the code would.
-      const { TreeBuilder } = await import('../../src/integrity/tree.js');
-      const builder = new TreeBuilder();
-      for (const event of await allEvents(database, tenant)) {
-        const kept = builder.push(leafHash(leafOf(event.seq === 6 ? forged : event)));
-        await run(
-          tenant,
-          sql`update activity_events set tree_hashes = ${Buffer.from(kept)} where tenant_id = ${tenant} and seq = ${event.seq}`,
-        );
-      }
-      await run(
-        tenant,
-        sql`update activity_tenants set tree_range = ${Buffer.concat(builder.range)} where tenant_id = ${tenant}`,
-      );
+      await run(tenant, sql`delete from activity_tree_blocks where tenant_id = ${tenant}`);
+      await run(tenant, sql`delete from activity_tree_seals where tenant_id = ${tenant}`);
+      await database.integrity.seal([{ tenantId: tenant, through: 12 }]);
       expect(await problemsOf(tenant)).toEqual([{ seq: 1, kind: 'inconsistent' }]);
       await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
         code: 'INTEGRITY_FAILED',
@@ -386,29 +413,67 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       });
     });
 
-    it('an older copy of the tree state restored on the head row is caught, and never signed', async () => {
+    it('an edited block of inner nodes is named, and no proof is made from it', async () => {
       const tenant = await checkpointed();
-      const older = await database.integrity.head(tenant);
-      await database.repository.appendGenerated(Array.from({ length: 3 }, () => newEvent(tenant)));
+      // Block 0 holds the hash event 4 keeps, then event 8's two: the third is the root of seq 1..8.
       await run(
         tenant,
-        sql`update activity_tenants set tree_size = ${older?.treeSize}, tree_range = ${Buffer.from(older?.range as Uint8Array)}
-          where tenant_id = ${tenant}`,
+        sql`update activity_tree_blocks set hashes = overlay(hashes placing '\xff'::bytea from 65)
+          where tenant_id = ${tenant} and block = 0`,
       );
-      expect(await problemsOf(tenant)).toEqual([
-        { seq: 13, kind: 'inconsistent' },
-        { seq: 14, kind: 'inconsistent' },
-        { seq: 15, kind: 'inconsistent' },
-      ]);
+      expect(await problemsOf(tenant)).toEqual([{ seq: 8, kind: 'modified' }]);
+      await expect(integrity.proof(tenant, 10)).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
     });
 
-    it('a tree cleared on the head row after a checkpoint is caught, and never signed again', async () => {
+    it('deleted blocks are named at every seq that kept a hash in them, and never signed over', async () => {
       const tenant = await checkpointed();
+      await run(tenant, sql`delete from activity_tree_blocks where tenant_id = ${tenant}`);
+      expect(await problemsOf(tenant)).toEqual([
+        { seq: 4, kind: 'modified' },
+        { seq: 8, kind: 'modified' },
+        { seq: 12, kind: 'modified' },
+      ]);
+      await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
+      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
+        code: 'INTEGRITY_FAILED',
+      });
+    });
+
+    it("an older copy of the sealer's state and blocks restored is caught", async () => {
+      const tenant = await checkpointed();
+      const { rows: blocks } = await sql<{ hashes: Uint8Array }>`
+        select hashes from activity_tree_blocks where tenant_id = ${tenant} and block = 0`.execute(
+        database.db,
+      );
+      await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
+      await integrity.checkpoint({ tenantId: tenant });
       await run(
         tenant,
-        sql`update activity_tenants set tree_size = 0, tree_range = '' where tenant_id = ${tenant}`,
+        sql`update activity_tree_blocks set hashes = ${Buffer.from(blocks[0]?.hashes as Uint8Array)}
+          where tenant_id = ${tenant} and block = 0`,
       );
-      await run(tenant, sql`update activity_events set tree_hashes = null where tenant_id = ${tenant}`);
+      await run(tenant, sql`update activity_tree_seals set sealed_size = 12 where tenant_id = ${tenant}`);
+      expect(await problemsOf(tenant)).toEqual([{ seq: 13, kind: 'inconsistent' }]);
+    });
+
+    it("a sealer's state set past the last seq is caught, and never signed", async () => {
+      const tenant = await checkpointed();
+      await run(tenant, sql`update activity_tree_seals set sealed_size = 40 where tenant_id = ${tenant}`);
+      expect(await problemsOf(tenant)).toEqual([{ seq: 13, kind: 'inconsistent' }]);
+      await database.repository.appendGenerated(Array.from({ length: 4 }, () => newEvent(tenant)));
+      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
+        code: 'INTEGRITY_FAILED',
+      });
+    });
+
+    it('a tree cleared after a checkpoint is caught, and never signed again', async () => {
+      const tenant = await checkpointed();
+      await run(tenant, sql`delete from activity_tree_blocks where tenant_id = ${tenant}`);
+      await run(
+        tenant,
+        sql`update activity_tree_seals set sealed_size = 0, sealed_leaf = null where tenant_id = ${tenant}`,
+      );
+      await run(tenant, sql`update activity_events set leaf_hash = null where tenant_id = ${tenant}`);
       await database.repository.appendGenerated([newEvent(tenant), newEvent(tenant)]);
       const problems = await problemsOf(tenant);
       expect(problems).toContainEqual({ seq: 1, kind: 'inconsistent' });
@@ -442,11 +507,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     it('a head row that claims more than its rows keep is never signed', async () => {
       const tenant = `claims-${randomUUID()}`;
       await database.repository.appendGenerated([newEvent(tenant), newEvent(tenant), newEvent(tenant)]);
-      await run(
-        tenant,
-        sql`update activity_tenants set last_seq = 8, tree_size = 8, tree_range = decode(repeat('ab', 32), 'hex')
-          where tenant_id = ${tenant}`,
-      );
+      await run(tenant, sql`update activity_tenants set last_seq = 8 where tenant_id = ${tenant}`);
       await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
         code: 'INTEGRITY_FAILED',
       });
@@ -470,16 +531,12 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       const tenant = await checkpointed();
       const [kept] = await database.integrity.checkpoints(tenant);
       await run(tenant, sql`delete from activity_events where tenant_id = ${tenant} and seq > 10`);
+      // The head and the sealer's state moved back as if the tail had never been.
+      await run(tenant, sql`update activity_tenants set last_seq = 10 where tenant_id = ${tenant}`);
       await run(
         tenant,
-        sql`update activity_tenants set last_seq = 10, tree_size = 10 where tenant_id = ${tenant}`,
-      );
-      const { TreeBuilder } = await import('../../src/integrity/tree.js');
-      const builder = new TreeBuilder();
-      for (const event of await allEvents(database, tenant)) builder.push(leafHash(leafOf(event)));
-      await run(
-        tenant,
-        sql`update activity_tenants set tree_range = ${Buffer.concat(builder.range)} where tenant_id = ${tenant}`,
+        sql`update activity_tree_seals s set sealed_size = 10, sealed_leaf = e.leaf_hash
+          from activity_events e where s.tenant_id = ${tenant} and e.tenant_id = ${tenant} and e.seq = 10`,
       );
       await run(tenant, sql`delete from activity_checkpoints where tenant_id = ${tenant}`);
       await database.repository.appendGenerated(Array.from({ length: 4 }, () => newEvent(tenant)));
@@ -503,11 +560,8 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       const tenant = await checkpointed();
       await run(tenant, sql`delete from activity_events where tenant_id = ${tenant} and seq > 10`);
       const head = await database.integrity.head(tenant);
-      expect(head?.treeSize).toBe(12);
-      await run(
-        tenant,
-        sql`update activity_tenants set last_seq = 10, tree_size = 10 where tenant_id = ${tenant}`,
-      );
+      expect(head?.sealedSize).toBe(12);
+      await run(tenant, sql`update activity_tenants set last_seq = 10 where tenant_id = ${tenant}`);
       await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
       await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
         code: 'INTEGRITY_FAILED',

@@ -26,6 +26,9 @@ const latestTables = [
   'activity_retention_policies',
   'activity_tenants',
   'activity_tree_archive',
+  'activity_tree_backfill',
+  'activity_tree_blocks',
+  'activity_tree_seals',
 ];
 
 describe('migrations on an empty postgres database', () => {

@@ -12,7 +12,15 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../src/integrity/merkle.js';
-import { keptCount, keptRowsOf, splitRange, subtreeFromKept, TreeBuilder } from '../../src/integrity/tree.js';
+import {
+  blockOf,
+  blockSeqs,
+  keptCount,
+  keptOfBlock,
+  keptRowsOf,
+  subtreeFromKept,
+  TreeBuilder,
+} from '../../src/integrity/tree.js';
 
 const leavesOf = (size: number) =>
   Array.from({ length: size }, (_, index) => leafHash(Buffer.from(`leaf ${index}`)));
@@ -52,12 +60,28 @@ describe('a tree extended leaf by leaf and kept in rows', () => {
     );
   });
 
-  it('splits a stored range back into its hashes and refuses a ragged one', () => {
-    const { builder } = build(leavesOf(13));
-    expect(splitRange(Buffer.concat(builder.range)).map((hash) => Buffer.from(hash))).toEqual(
-      builder.range.map((hash) => Buffer.from(hash)),
+  it('keeps the inner nodes in blocks of 64 seqs, end to end, from which every seq reads back what it keeps', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5000 }), (size) => {
+        const leaves = leavesOf(size);
+        const { kept } = build(leaves);
+        // The blocks as the sealer writes them: each seq's hashes after its leaf, in seq order.
+        const blocks = new Map<number, Buffer>();
+        for (const [seq, hashes] of kept) {
+          const block = blocks.get(blockOf(seq)) ?? Buffer.alloc(0);
+          blocks.set(blockOf(seq), Buffer.concat([block, hashes.subarray(32)]));
+        }
+        for (const [seq, hashes] of kept) {
+          const read = keptOfBlock(seq, leaves[seq - 1] as Uint8Array, blocks.get(blockOf(seq)));
+          expect(Buffer.from(read)).toEqual(Buffer.from(hashes));
+        }
+        expect(blocks.size).toBe(Math.ceil(size / blockSeqs));
+        // 16 bytes an event on average besides its leaf hash (the pairs of leaves are not kept)
+        const blockBytes = [...blocks.values()].reduce((sum, block) => sum + block.length, 0);
+        expect(blockBytes).toBeLessThanOrEqual(16 * size + 32 * Math.log2(size + 1));
+      }),
+      { numRuns: 15 },
     );
-    expect(() => splitRange(Buffer.alloc(33))).toThrow(RangeError);
   });
 
   it('makes from its rows the very inclusion and consistency proofs of RFC 9162, which verify', () => {

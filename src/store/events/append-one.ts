@@ -47,19 +47,17 @@ interface OneEventTexts {
 /**
  * The statement's texts: $1 the tenant, $2 the time to store (or null: the database's
  * clock), $3 the digest in hex, then the event's fields from $4, its id first; a
- * channel to NOTIFY after them. `head` advances the head row in one update, which
- * computes the event's leaf, extends the tree and keeps what the event's row keeps in
- * last_kept: one write of the head row, as before the tree (a lock, then an update,
- * cost a fifth more per event).
+ * channel to NOTIFY after them. `head` advances the head row in one update; the
+ * insert stores the event with its leaf hash (migrations/0004).
  */
 function oneEventTexts(head: string): OneEventTexts {
   const field = (offset: number) => `$${4 + offset}`;
   const body = `with ${head},
   inserted as (
     insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-      status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
+      status, source, request_id, ip_hash, user_agent, metadata, created_at, leaf_hash)
     select $1, h.last_seq, ${field(0)}::uuid, ${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(field).join(', ')},
-      ${field(11)}::jsonb, h.last_created_at, h.last_kept
+      ${field(11)}::jsonb, h.last_created_at, activity_leaf_hash(decode($3, 'hex'), h.last_seq, h.last_created_at)
     from head h where h.last_seq > 0
     returning seq, created_at
   )
@@ -73,25 +71,18 @@ function oneEventTexts(head: string): OneEventTexts {
   };
 }
 
-/** The tree extended by the event: the head row's columns as `t`, its time as `created`. */
-const extended = (created: string) => `(tree_size, tree_range, last_kept) = (
-      select x.tree_size, x.tree_range, x.kept[1]
-      from activity_tree_extend(t.tree_range, t.tree_size, t.last_seq,
-        array[activity_leaf_hash(decode($3, 'hex'), t.last_seq + 1, ${created})]) as x)`;
-
 /**
  * Upserts the head. A tenant without one gets an empty head row, and the event is not
  * inserted (no row comes back: appendGenerated goes again), so that the common case
- * computes the leaf once.
+ * is one update of the head row.
  */
 const waitingTexts = oneEventTexts(`head as (
     insert into activity_tenants as t (tenant_id, last_created_at)
     values ($1, coalesce($2::timestamptz, clock_timestamp()))
     on conflict (tenant_id) do update
       set last_seq = t.last_seq + 1,
-        last_created_at = activity_next_time(t.last_created_at, excluded.last_created_at),
-        ${extended('activity_next_time(t.last_created_at, excluded.last_created_at)')}
-    returning last_seq, last_created_at, last_kept
+        last_created_at = activity_next_time(t.last_created_at, excluded.last_created_at)
+    returning last_seq, last_created_at
   )`);
 
 /** Advances the head only if no other transaction holds it; a tenant with none is skipped. */
@@ -99,9 +90,8 @@ const unlockedTexts = oneEventTexts(`clock as (select coalesce($2::timestamptz, 
   head as (
     update activity_tenants t
     set last_seq = t.last_seq + 1,
-      last_created_at = activity_next_time(t.last_created_at, c.now),
-      ${extended('activity_next_time(t.last_created_at, c.now)')}
+      last_created_at = activity_next_time(t.last_created_at, c.now)
     from clock c
     where t.tenant_id = (select tenant_id from activity_tenants where tenant_id = $1 for update skip locked)
-    returning t.last_seq, t.last_created_at, t.last_kept
+    returning t.last_seq, t.last_created_at
   )`);

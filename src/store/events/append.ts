@@ -145,8 +145,8 @@ function eventsJson(events: readonly NewActivityEvent[], backs?: readonly number
  * Appends events whose ids need no lookup (the service generated them), of one tenant
  * or several, in one statement: lock each tenant's head row (in tenant id order, the
  * same in every such statement, so two of them never wait on each other in a cycle),
- * take the next seqs from it, extend the tenant's tree by the events' leaves, advance
- * the head and insert. The head stays locked until commit, so seq follows commit order
+ * take the next seqs from it, advance the head and insert the events with their leaf
+ * hashes. The head stays locked until commit, so seq follows commit order
  * with no gap. The time is the database's (clock_timestamp()), never a writer's,
  * unless `createdAt` is given. With a channel, it also NOTIFYs "tenant T has events up
  * to N" for each tenant, delivered at commit: LISTEN/NOTIFY costs no extra round trip.
@@ -168,7 +168,7 @@ function appendNewStatement(
         metadata jsonb, digest text)
     ),
     locked as (
-      select t.tenant_id, t.last_seq, t.tree_size, t.tree_range, w.added,
+      select t.tenant_id, t.last_seq, w.added,
         activity_next_time(t.last_created_at, coalesce(${createdAt ?? null}::timestamptz, clock_timestamp()))
           as created_at
       from activity_tenants t
@@ -176,28 +176,20 @@ function appendNewStatement(
       order by t.tenant_id
       for update of t${skipLocked ? sql` skip locked` : sql``}
     ),
-    tree as (
-      select l.tenant_id, x.kept, x.tree_size, x.tree_range
-      from locked l cross join lateral activity_tree_extend(l.tree_range, l.tree_size, l.last_seq, array(
-        select activity_leaf_hash(decode(i.digest, 'hex'), l.last_seq + l.added - i.back, l.created_at)
-        from input i where i.tenant_id = l.tenant_id order by i.back desc)) as x
-    ),
     head as (
       update activity_tenants t
-      set last_seq = l.last_seq + l.added, last_created_at = l.created_at,
-        tree_size = x.tree_size, tree_range = x.tree_range
-      from locked l join tree x on x.tenant_id = l.tenant_id
+      set last_seq = l.last_seq + l.added, last_created_at = l.created_at
+      from locked l
       where t.tenant_id = l.tenant_id
     ),
     inserted as (
       insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, object_type, object_id,
-        status, source, request_id, ip_hash, user_agent, metadata, created_at, tree_hashes)
+        status, source, request_id, ip_hash, user_agent, metadata, created_at, leaf_hash)
       select i.tenant_id, l.last_seq + l.added - i.back, i.id, i.action, i.actor_type, i.actor_id,
         i.object_type, i.object_id, i.status, i.source, i.request_id, i.ip_hash, i.user_agent, i.metadata,
-        l.created_at, x.kept[l.added - i.back]
+        l.created_at, activity_leaf_hash(decode(i.digest, 'hex'), l.last_seq + l.added - i.back, l.created_at)
       from input i
       join locked l on l.tenant_id = i.tenant_id
-      join tree x on x.tenant_id = i.tenant_id
       returning tenant_id, id, seq, created_at
     )
     select inserted.id as event_id, inserted.seq as event_seq, inserted.created_at as event_created_at,
@@ -237,8 +229,8 @@ function appendInput(events: readonly NewActivityEvent[]) {
 /**
  * Appends events some of whose ids may be stored already, through activity_append
  * (migrations/0004), in one round trip: it locks the head row (made if missing),
- * returns the ids of `checkIds` already stored as duplicates, and inserts the rest,
- * extending the tree.
+ * returns the ids of `checkIds` already stored as duplicates, and inserts the rest
+ * with their leaf hashes.
  */
 function appendCheckedStatement(
   tenantId: string,

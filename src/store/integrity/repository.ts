@@ -3,18 +3,20 @@ import type {
   BackfillReport,
   IntegrityRepository,
   PurgeRecord,
+  SealOutcome,
   StoredCheckpoint,
   TreeHead,
   TreeRow,
 } from '../../domain/integrity-repository.js';
-import { hashSize } from '../../integrity/merkle.js';
-import { keptCount } from '../../integrity/tree.js';
+import { blockOf } from '../../integrity/tree.js';
 import { type EventRow, pageColumns, toActivityEvent } from '../events/rows.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded } from '../store-errors.js';
 import { bringEventsIntoTrees } from './backfill.js';
+import { keptOfBlocks, readArchivedLeaves, readBlocks, readKept } from './kept.js';
+import { sealTrees } from './seal.js';
 
-/** Tree heads, kept hashes and checkpoints on PostgreSQL and PGlite. */
+/** Tree heads, kept hashes, the sealer and checkpoints on PostgreSQL and PGlite. */
 export class KyselyIntegrityRepository implements IntegrityRepository {
   readonly #db: Kysely<StoreSchema>;
   readonly #where: string;
@@ -26,26 +28,25 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
 
   head(tenantId: string): Promise<TreeHead | undefined> {
     return guarded(this.#where, async () => {
-      const row = await this.#db
-        .selectFrom('activity_tenants')
-        .select(['tenant_id', 'last_seq', 'tree_size', 'tree_range'])
-        .where('tenant_id', '=', tenantId)
-        .executeTakeFirst();
-      return row && toHead(row);
+      const { rows } = await sql<HeadRow>`
+        select t.tenant_id, t.last_seq, s.sealed_size from activity_tenants t
+        left join activity_tree_seals s on s.tenant_id = t.tenant_id
+        where t.tenant_id = ${tenantId}`.execute(this.#db);
+      return rows[0] && toHead(rows[0]);
     });
   }
 
   uncheckpointed(afterTenantId: string | undefined, limit: number) {
     return guarded(this.#where, async () => {
       const { rows } = await sql<HeadRow & LatestRow>`
-        select t.tenant_id, t.last_seq, t.tree_size, t.tree_range,
+        select t.tenant_id, t.last_seq, s.sealed_size,
           c.tree_size as latest_size, c.root_hash, c.note, c.signed_at
         from activity_tenants t
+        left join activity_tree_seals s on s.tenant_id = t.tenant_id
         left join lateral (
           select * from activity_checkpoints c where c.tenant_id = t.tenant_id
           order by c.tree_size desc limit 1) c on true
-        where (t.tree_size <> coalesce(c.tree_size, 0) or t.tree_size <> t.last_seq)
-          and t.tenant_id > ${afterTenantId ?? ''}
+        where t.last_seq <> coalesce(c.tree_size, 0) and t.tenant_id > ${afterTenantId ?? ''}
         order by t.tenant_id
         limit ${limit}`.execute(this.#db);
       return rows.map((row) => ({
@@ -65,82 +66,29 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
   }
 
   keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>> {
-    return guarded(this.#where, async () => {
-      const rows = await this.#db
-        .selectFrom('activity_events')
-        .select(['seq', 'tree_hashes'])
-        .where('tenant_id', '=', tenantId)
-        .where('seq', '=', sql<number>`any(${[...seqs]}::bigint[])`)
-        .where('tree_hashes', 'is not', null)
-        .execute();
-      // A seq twice (a row inserted by hand) is no seq: neither copy can be trusted here.
-      const kept = new Map<number, Uint8Array>();
-      const seen = new Set<number>();
-      for (const row of rows) {
-        const seq = Number(row.seq);
-        if (seen.has(seq)) kept.delete(seq);
-        else kept.set(seq, row.tree_hashes as Uint8Array);
-        seen.add(seq);
-      }
-      const purged = seqs.filter((seq) => !seen.has(seq));
-      if (purged.length === 0) return kept;
-      const { rows: runs } = await sql<ArchiveRow>`
-        select distinct on (a.from_seq) a.from_seq, a.through_seq, a.hashes
-        from unnest(${purged}::bigint[]) as s(seq)
-        cross join lateral (
-          select * from activity_tree_archive a
-          where a.tenant_id = ${tenantId} and a.from_seq <= s.seq
-          order by a.from_seq desc limit 1) a
-        where a.through_seq >= s.seq`.execute(this.#db);
-      for (const [seq, hashes] of splitArchive(runs)) if (purged.includes(seq)) kept.set(seq, hashes);
-      return kept;
-    });
+    return guarded(
+      this.#where,
+      async () => (await readKept(this.#db, [{ tenantId, seqs }])).get(tenantId) as Map<number, Uint8Array>,
+    );
   }
 
   keptHashesOfTenants(
     requests: ReadonlyArray<{ tenantId: string; seqs: readonly number[] }>,
   ): Promise<Map<string, Map<number, Uint8Array>>> {
-    return guarded(this.#where, async () => {
-      const tenants = requests.flatMap((request) => request.seqs.map(() => request.tenantId));
-      const seqs = requests.flatMap((request) => request.seqs);
-      const { rows } = await sql<{ tenant_id: string; seq: string | number; tree_hashes: Uint8Array }>`
-        select e.tenant_id, e.seq, e.tree_hashes
-        from unnest(${tenants}::text[], ${seqs}::bigint[]) as k(tenant_id, seq)
-        join activity_events e on e.tenant_id = k.tenant_id and e.seq = k.seq
-        where e.tree_hashes is not null`.execute(this.#db);
-      const byTenant = new Map<string, Map<number, Uint8Array>>();
-      const twice = new Set<string>();
-      for (const row of rows) {
-        const kept = byTenant.get(row.tenant_id) ?? new Map<number, Uint8Array>();
-        byTenant.set(row.tenant_id, kept);
-        const seq = Number(row.seq);
-        if (kept.has(seq)) twice.add(`${row.tenant_id}\u0000${seq}`);
-        kept.set(seq, row.tree_hashes);
-      }
-      // A seq twice, or one not found (purged, deleted): as keptHashes says it, tenant by tenant.
-      for (const request of requests) {
-        const kept = byTenant.get(request.tenantId);
-        const complete = request.seqs.every(
-          (seq) => kept?.has(seq) && !twice.has(`${request.tenantId}\u0000${seq}`),
-        );
-        if (!complete) byTenant.set(request.tenantId, await this.keptHashes(request.tenantId, request.seqs));
-      }
-      return byTenant;
-    });
+    return guarded(this.#where, () => readKept(this.#db, requests));
   }
 
   archivedHashes(tenantId: string, afterSeq: number, throughSeq: number): Promise<Map<number, Uint8Array>> {
     return guarded(this.#where, async () => {
-      const { rows } = await sql<ArchiveRow>`
-        select from_seq, through_seq, hashes from activity_tree_archive
-        where tenant_id = ${tenantId} and from_seq <= ${throughSeq}::bigint and through_seq > ${afterSeq}::bigint
-        order by from_seq`.execute(this.#db);
-      const kept = new Map<number, Uint8Array>();
-      for (const [seq, hashes] of splitArchive(rows)) {
-        if (seq > afterSeq && seq <= throughSeq) kept.set(seq, hashes);
-      }
-      return kept;
+      const leaves = await readArchivedLeaves(this.#db, tenantId, afterSeq, throughSeq);
+      if (leaves.size === 0) return leaves;
+      const blocks = await readBlocks(this.#db, tenantId, blockOf(afterSeq + 1), blockOf(throughSeq));
+      return new Map([...leaves].map(([seq, leaf]) => [seq, keptOfBlocks(seq, leaf, blocks)]));
     });
+  }
+
+  seal(requests: ReadonlyArray<{ tenantId: string; through: number }>): Promise<Map<string, SealOutcome>> {
+    return sealTrees(this.#db, this.#where, requests);
   }
 
   bringEventsIntoTrees(): Promise<BackfillReport> {
@@ -210,18 +158,23 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
         .selectFrom('activity_events')
         .select([
           ...pageColumns,
-          'tree_hashes',
+          'leaf_hash',
           sql<string>`(extract(epoch from created_at) * 1000000)::text`.as('created_micros'),
         ])
         .where('tenant_id', '=', tenantId)
         .where('seq', '>', afterSeq);
       if (throughSeq !== undefined) query = query.where('seq', '<=', throughSeq);
       const rows = await query.orderBy('seq').orderBy('created_at').execute();
+      const last = rows.at(-1);
+      const blocks =
+        rows.length === 0
+          ? new Map<number, Uint8Array>()
+          : await readBlocks(this.#db, tenantId, blockOf(afterSeq + 1), blockOf(Number(last?.seq)));
       return rows.map((row) => ({
         seq: Number(row.seq),
         event: readableEvent(row as unknown as EventRow),
         createdMicros: row.created_micros,
-        keptHashes: row.tree_hashes,
+        keptHashes: row.leaf_hash && keptOfBlocks(Number(row.seq), row.leaf_hash, blocks),
       }));
     });
   }
@@ -260,29 +213,6 @@ function readableEvent(row: EventRow) {
   }
 }
 
-interface ArchiveRow {
-  from_seq: string | number;
-  through_seq: string | number;
-  hashes: Uint8Array;
-}
-
-/**
- * Each seq of archived runs with its hashes: a run holds its rows' tree_hashes end to
- * end, each as long as keptCount says. A run whose length does not add up (edited by
- * hand) yields nothing past where it stops adding up.
- */
-function* splitArchive(runs: readonly ArchiveRow[]): Generator<[number, Uint8Array]> {
-  for (const run of runs) {
-    let offset = 0;
-    for (let seq = Number(run.from_seq); seq <= Number(run.through_seq); seq++) {
-      const length = keptCount(seq) * hashSize;
-      if (offset + length > run.hashes.length) break;
-      yield [seq, run.hashes.subarray(offset, offset + length)];
-      offset += length;
-    }
-  }
-}
-
 /** A tenant's latest checkpoint, or nulls. */
 interface LatestRow {
   latest_size: string | number | null;
@@ -294,16 +224,14 @@ interface LatestRow {
 interface HeadRow {
   tenant_id: string;
   last_seq: string | number;
-  tree_size: string | number;
-  tree_range: Uint8Array;
+  sealed_size: string | number | null;
 }
 
 function toHead(row: HeadRow): TreeHead {
   return {
     tenantId: row.tenant_id,
     lastSeq: Number(row.last_seq),
-    treeSize: Number(row.tree_size),
-    range: row.tree_range,
+    sealedSize: Number(row.sealed_size ?? 0),
   };
 }
 

@@ -175,7 +175,7 @@ export class KyselyRetentionRepository implements RetentionRepository {
             from tenants t where t.tenant_id is not null`.execute(trx);
           if (!options.dryRun) {
             await sql`
-              with gone as (select tenant_id, seq, tree_hashes from ${table}),
+              with gone as (select tenant_id, seq, leaf_hash from ${table}),
               ${keptTree(sql`gone`)},
               recorded as (
                 insert into activity_purges (tenant_id, purged_at, from_seq, through_seq, rule, cutoff)
@@ -236,14 +236,14 @@ export class KyselyRetentionRepository implements RetentionRepository {
   ): Promise<number> {
     return guarded(this.#where, async () => {
       // One short range scan of the primary key, pruned to the expired partitions; the
-      // deleted rows' tree hashes are kept and the purge recorded by the same statement.
+      // deleted rows' leaf hashes are kept and the purge recorded by the same statement.
       const { rows } = await sql<{ deleted: string | number }>`
         with gone as (
           delete from activity_events
           where tenant_id = ${tenantId} and created_at < ${cutoff}::timestamptz
             and seq >= ${fromSeq}::bigint and seq < ${fromSeq}::bigint + ${limit}::bigint
             and not exists (select 1 from activity_legal_holds h where h.tenant_id = ${tenantId})
-          returning tenant_id, seq, tree_hashes
+          returning tenant_id, seq, leaf_hash
         ),
         ${keptTree(sql`gone`)},
         recorded as (
@@ -259,18 +259,19 @@ export class KyselyRetentionRepository implements RetentionRepository {
 }
 
 /**
- * A CTE `archived` that keeps the tree hashes of `gone(tenant_id, seq, tree_hashes)`
- * in activity_tree_archive: one row per run of consecutive seqs within each 1024,
- * their hashes end to end in seq order (rows outside the tree keep none).
+ * A CTE `archived` that keeps the leaf hashes of `gone(tenant_id, seq, leaf_hash)` in
+ * activity_tree_archive: one row per run of consecutive seqs within each 1024, their
+ * leaf hashes end to end in seq order (rows with none, stored before the tree and not
+ * yet hashed, keep none). Their inner nodes stay in their blocks.
  */
 function keptTree(gone: RawBuilder<unknown>) {
   return sql`archived as (
     insert into activity_tree_archive (tenant_id, from_seq, through_seq, hashes)
-    select tenant_id, min(seq), max(seq), string_agg(tree_hashes, ''::bytea order by seq)
+    select tenant_id, min(seq), max(seq), string_agg(leaf_hash, ''::bytea order by seq)
     from (
-      select tenant_id, seq, tree_hashes,
+      select tenant_id, seq, leaf_hash,
         seq - row_number() over (partition by tenant_id order by seq) as run
-      from ${gone} where tree_hashes is not null
+      from ${gone} where leaf_hash is not null
     ) g
     group by tenant_id, (seq - 1) / 1024, run
   )`;
