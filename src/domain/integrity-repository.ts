@@ -7,6 +7,8 @@ export interface TreeHead {
   lastSeq: number;
   /** How many leaves, from seq 1, the sealer has computed the inner nodes of (0 before it ran). */
   sealedSize: number;
+  /** The leaf hash of seq sealedSize when it was sealed. */
+  sealedLeaf: Uint8Array | null;
 }
 
 /** What sealing a tenant's tree did: how far it is sealed now, and why not further if it stopped short. */

@@ -59,6 +59,7 @@ export class TreeBuilder {
 
 /** How many hashes are kept for `seq`: 1, or the trailing zero bits of seq when 2 or more. */
 export function keptCount(seq: number): number {
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new RangeError(`${seq} is not a seq`);
   let zeros = 0;
   while (seq % 2 ** (zeros + 1) === 0) zeros++;
   return Math.max(1, zeros);

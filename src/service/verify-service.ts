@@ -60,10 +60,9 @@ export async function verifyLog(
   const progress = { events: 0, report: options.onProgress };
   const tenants: TenantVerification[] = [];
   const verify = async (tenantId: string) => {
-    const head = await repository.head(tenantId);
     const given = external.get(tenantId);
     external.delete(tenantId);
-    const tenant = await verifyTenant(repository, verifiers, head, tenantId, given, progress);
+    const { head, tenant } = await verifyTenant(repository, verifiers, tenantId, given, progress);
     tenants.push(tenant);
     return { head, given, tenant };
   };
@@ -87,7 +86,7 @@ export async function verifyLog(
   }
   // Checkpoints of tenants the database no longer has: every one of their events is gone.
   for (const [tenantId, checkpoints] of external) {
-    tenants.push(await verifyTenant(repository, verifiers, undefined, tenantId, checkpoints, progress));
+    tenants.push((await verifyTenant(repository, verifiers, tenantId, checkpoints, progress)).tenant);
   }
   return { ok: tenants.every((tenant) => tenant.problems.length === 0), tenants };
 }
@@ -142,11 +141,10 @@ function groupByTenant(
 async function verifyTenant(
   repository: IntegrityRepository,
   verifiers: readonly NoteVerifier[],
-  head: TreeHead | undefined,
   tenantId: string,
   external: Array<HeldCheckpoint | VerifyProblem> = [],
   progress: { events: number; report: ((events: number) => void) | undefined },
-): Promise<TenantVerification> {
+): Promise<{ head: TreeHead | undefined; tenant: TenantVerification }> {
   const problems: VerifyProblem[] = [];
   const held: HeldCheckpoint[] = [];
   for (const entry of external) {
@@ -173,9 +171,12 @@ async function verifyTenant(
     }
     held.push({ origin: opened.origin, size: opened.size, rootHash: opened.rootHash, source });
   }
+  // The head after the checkpoints: a checkpoint signed meanwhile was sealed before the head is read.
+  const head = await repository.head(tenantId);
   const lastSeq = head?.lastSeq ?? 0;
   const purges = await repository.purges(tenantId);
-  const walk = new TreeWalk(tenantId, head?.sealedSize ?? 0, lastSeq, held, problems, purges);
+  const walk = new TreeWalk(tenantId, head, held, problems, purges);
+  walk.beforeFirst(await repository.treeRows(tenantId, Number.MIN_SAFE_INTEGER, 0));
   const upper = Math.max(lastSeq, ...held.map((checkpoint) => checkpoint.size));
   const slice = async (after: number) => {
     const through = Math.min(after + seqsPerRead, upper);
@@ -195,10 +196,16 @@ async function verifyTenant(
     progress.events += count;
     progress.report?.(progress.events);
   }
-  // Rows past every seq handed out, if someone inserted them.
-  walk.rows(await repository.treeRows(tenantId, upper, undefined), new Map());
+  // Rows past every seq handed out, if someone inserted them; not those appended since
+  // the head was read.
+  const past = await repository.treeRows(tenantId, upper, undefined);
+  const appended = past.length > 0 ? ((await repository.head(tenantId))?.lastSeq ?? 0) : 0;
+  walk.rows(
+    past.filter((row) => row.seq > appended),
+    new Map(),
+  );
   walk.end(head);
-  return {
+  const tenant = {
     tenant_id: tenantId,
     size: lastSeq,
     verified: walk.verified,
@@ -212,6 +219,7 @@ async function verifyTenant(
       purged_at: purge.purgedAt.toISOString(),
     })),
   };
+  return { head, tenant };
 }
 
 /**
@@ -274,6 +282,8 @@ class TreeWalk {
   readonly #tenantId: string;
   /** Up to where the sealer says it kept the inner nodes: what is kept for a seq is whole up to it. */
   readonly #sealedSize: number;
+  /** The leaf the sealer says seq #sealedSize had. */
+  readonly #sealedLeaf: Uint8Array | null;
   readonly #lastSeq: number;
   readonly #checkpoints: Map<number, HeldCheckpoint[]>;
   readonly #problems: VerifyProblem[];
@@ -291,21 +301,32 @@ class TreeWalk {
 
   constructor(
     tenantId: string,
-    sealedSize: number,
-    lastSeq: number,
+    head: TreeHead | undefined,
     checkpoints: readonly HeldCheckpoint[],
     problems: VerifyProblem[],
     purges: readonly PurgeRecord[],
   ) {
     this.#purges = purges;
     this.#tenantId = tenantId;
-    this.#sealedSize = sealedSize;
-    this.#lastSeq = lastSeq;
+    this.#sealedSize = head?.sealedSize ?? 0;
+    this.#sealedLeaf = head?.sealedLeaf ?? null;
+    this.#lastSeq = head?.lastSeq ?? 0;
     this.#problems = problems;
     this.#checkpoints = new Map();
     this.#signedSize = Math.max(0, ...checkpoints.map((checkpoint) => checkpoint.size));
     for (const checkpoint of checkpoints) {
       this.#checkpoints.set(checkpoint.size, [...(this.#checkpoints.get(checkpoint.size) ?? []), checkpoint]);
+    }
+  }
+
+  /** Rows with a seq below 1, which the tool never hands out. */
+  beforeFirst(rows: readonly TreeRow[]): void {
+    for (const { seq, event } of rows) {
+      this.#problem(
+        seq,
+        'inserted',
+        `seq ${seq} is not a seq the tool hands out (they start at 1)${event ? ` (event ${event.id})` : ''}: inserted by hand`,
+      );
     }
   }
 
@@ -333,6 +354,7 @@ class TreeWalk {
     if (seq > this.#expected) this.#missing(this.#expected, seq - 1);
     this.#expected = seq + 1;
     const storedLeaf = kept.subarray(0, hashSize);
+    this.#checkSealedLeaf(seq, storedLeaf);
     if (this.#brokenAt === undefined) {
       const keptByTree = this.#trees.push(storedLeaf, storedLeaf);
       if (this.#holdsNodes(seq, kept) && Buffer.compare(keptByTree, kept) !== 0) {
@@ -374,12 +396,13 @@ class TreeWalk {
         ? `event ${seq}'s stored created_at is not a time the tool writes (it was edited)`
         : undefined;
     const leaf = event ? eventLeafHash(event) : (storedLeaf ?? new Uint8Array(hashSize));
+    this.#checkSealedLeaf(seq, storedLeaf);
     if (keptHashes === null) {
-      if (seq <= this.#signedSize) {
+      if (seq <= this.#signedSize || seq <= this.#sealedSize) {
         this.#problem(
           seq,
           'modified',
-          `event ${seq} is in a signed checkpoint, but its row's leaf hash was removed`,
+          `event ${seq} is in ${seq <= this.#signedSize ? 'a signed checkpoint' : 'the sealed tree'}, but its row's leaf hash was removed`,
         );
       } else {
         this.#outside(seq);
@@ -412,6 +435,21 @@ class TreeWalk {
       this.verified++;
     }
     this.#checkpointsAt(seq);
+  }
+
+  /**
+   * The sealer continues from the leaf it says it sealed last: one that is not the
+   * leaf now stored at that seq (its state edited, or rows replaced under it) would
+   * stop every checkpoint from then on.
+   */
+  #checkSealedLeaf(seq: number, storedLeaf: Uint8Array | undefined): void {
+    if (seq !== this.#sealedSize) return;
+    if (this.#sealedLeaf && storedLeaf && Buffer.compare(this.#sealedLeaf, storedLeaf) === 0) return;
+    this.#problem(
+      seq,
+      'inconsistent',
+      `the sealer's state says it sealed the tree up to event ${seq} with another leaf than the one stored for it: the state or the row was edited`,
+    );
   }
 
   /**
@@ -459,7 +497,12 @@ class TreeWalk {
 
   #missing(from: number, to: number): void {
     this.#brokenAt ??= from;
-    const purge = this.#purges.find((record) => record.fromSeq <= from && record.throughSeq >= to);
+    // A purge keeps the leaf hashes of what it removes once they exist: a gap with no
+    // archive can only be events purged before they were hashed, never sealed nor signed.
+    const hashedOnce = from <= Math.max(this.#signedSize, this.#sealedSize);
+    const purge = hashedOnce
+      ? undefined
+      : this.#purges.find((record) => record.fromSeq <= from && record.throughSeq >= to);
     if (purge) {
       // Purged by policy before they were in the tree: nothing of them is left to check.
       this.unverified.push({

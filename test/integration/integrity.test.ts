@@ -12,6 +12,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../src/integrity/merkle.js';
+import { signCheckpoints } from '../../src/service/checkpoint-service.js';
 import { IntegrityService } from '../../src/service/integrity-service.js';
 import { purgeExpired } from '../../src/service/purge.js';
 import type { Database } from '../../src/store/open-database.js';
@@ -169,6 +170,25 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       );
     }
     expect((await integrity.verify([signer.verifier], { tenantId: tenant })).ok).toBe(true);
+  });
+
+  it('signs a tree another checkpoint run sealed past since its head was read', async () => {
+    const tenant = `overtaken-${randomUUID()}`;
+    await database.repository.appendGenerated(Array.from({ length: 12 }, () => newEvent(tenant)));
+    await integrity.checkpoint({ tenantId: tenant });
+    await database.repository.appendGenerated(Array.from({ length: 3 }, () => newEvent(tenant)));
+    // This run read the head at 15; another run sealed up to 20 before this one sealed.
+    const read = await database.integrity.head(tenant);
+    await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
+    await database.integrity.seal([{ tenantId: tenant, through: 20 }]);
+    const overtaken = new Proxy(database.integrity, {
+      get: (target, key) =>
+        key === 'head' ? async () => read : Reflect.get(target, key, target).bind(target),
+    });
+    const [signed] = await signCheckpoints(overtaken, signer, { tenantId: tenant });
+    expect(signed?.size).toBe(15);
+    const leaves = (await allEvents(database, tenant)).map((event) => leafHash(leafOf(event)));
+    expect(Buffer.from(signed?.rootHash as Uint8Array)).toEqual(Buffer.from(treeHead(leaves.slice(0, 15))));
   });
 
   describe('purge keeps the tree', () => {
@@ -445,6 +465,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
         select hashes from activity_tree_blocks where tenant_id = ${tenant} and block = 0`.execute(
         database.db,
       );
+      const older = await database.integrity.head(tenant);
       await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
       await integrity.checkpoint({ tenantId: tenant });
       await run(
@@ -452,7 +473,11 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
         sql`update activity_tree_blocks set hashes = ${Buffer.from(blocks[0]?.hashes as Uint8Array)}
           where tenant_id = ${tenant} and block = 0`,
       );
-      await run(tenant, sql`update activity_tree_seals set sealed_size = 12 where tenant_id = ${tenant}`);
+      await run(
+        tenant,
+        sql`update activity_tree_seals set sealed_size = ${older?.sealedSize},
+          sealed_leaf = ${Buffer.from(older?.sealedLeaf as Uint8Array)} where tenant_id = ${tenant}`,
+      );
       expect(await problemsOf(tenant)).toEqual([{ seq: 13, kind: 'inconsistent' }]);
     });
 
@@ -464,6 +489,59 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
         code: 'INTEGRITY_FAILED',
       });
+    });
+
+    it("a sealer's state naming another last leaf is caught, before it stops every checkpoint", async () => {
+      const tenant = await checkpointed();
+      await run(
+        tenant,
+        sql`update activity_tree_seals set sealed_leaf = decode('00', 'hex') where tenant_id = ${tenant}`,
+      );
+      expect(await problemsOf(tenant)).toEqual([{ seq: 12, kind: 'inconsistent' }]);
+      await database.repository.appendGenerated([newEvent(tenant)]);
+      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toThrow(
+        /event 12 is not the event sealed/,
+      );
+    });
+
+    it('a leaf hash removed from a sealed event no checkpoint signed yet is modified', async () => {
+      const tenant = await checkpointed();
+      await database.repository.appendGenerated(Array.from({ length: 3 }, () => newEvent(tenant)));
+      await database.integrity.seal([{ tenantId: tenant, through: 15 }]);
+      await run(
+        tenant,
+        sql`update activity_events set leaf_hash = null where tenant_id = ${tenant} and seq = 14`,
+      );
+      expect(await problemsOf(tenant)).toEqual([{ seq: 14, kind: 'modified' }]);
+    });
+
+    it('a row deleted under a forged purge record is missing, and the rest is still checked', async () => {
+      const tenant = await checkpointed();
+      await run(tenant, sql`delete from activity_events where tenant_id = ${tenant} and seq between 5 and 7`);
+      await run(
+        tenant,
+        sql`insert into activity_purges (tenant_id, purged_at, from_seq, through_seq, rule, cutoff)
+          values (${tenant}, now(), 5, 7, 'default', now())`,
+      );
+      await run(
+        tenant,
+        sql`update activity_events set action = 'user.deleted' where tenant_id = ${tenant} and seq = 10`,
+      );
+      expect(await problemsOf(tenant)).toEqual([
+        { seq: 5, kind: 'missing' },
+        { seq: 10, kind: 'modified' },
+      ]);
+    });
+
+    it('a row inserted with a seq below 1 is inserted', async () => {
+      const tenant = await checkpointed();
+      await run(
+        tenant,
+        sql`insert into activity_events (tenant_id, seq, id, action, actor_type, status, metadata, created_at)
+          select tenant_id, 0, gen_random_uuid(), action, actor_type, status, metadata, created_at
+          from activity_events where tenant_id = ${tenant} and seq = 1`,
+      );
+      expect(await problemsOf(tenant)).toEqual([{ seq: 0, kind: 'inserted' }]);
     });
 
     it('a tree cleared after a checkpoint is caught, and never signed again', async () => {

@@ -29,7 +29,7 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
   head(tenantId: string): Promise<TreeHead | undefined> {
     return guarded(this.#where, async () => {
       const { rows } = await sql<HeadRow>`
-        select t.tenant_id, t.last_seq, s.sealed_size from activity_tenants t
+        select t.tenant_id, t.last_seq, s.sealed_size, s.sealed_leaf from activity_tenants t
         left join activity_tree_seals s on s.tenant_id = t.tenant_id
         where t.tenant_id = ${tenantId}`.execute(this.#db);
       return rows[0] && toHead(rows[0]);
@@ -39,7 +39,7 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
   uncheckpointed(afterTenantId: string | undefined, limit: number) {
     return guarded(this.#where, async () => {
       const { rows } = await sql<HeadRow & LatestRow>`
-        select t.tenant_id, t.last_seq, s.sealed_size,
+        select t.tenant_id, t.last_seq, s.sealed_size, s.sealed_leaf,
           c.tree_size as latest_size, c.root_hash, c.note, c.signed_at
         from activity_tenants t
         left join activity_tree_seals s on s.tenant_id = t.tenant_id
@@ -225,6 +225,7 @@ interface HeadRow {
   tenant_id: string;
   last_seq: string | number;
   sealed_size: string | number | null;
+  sealed_leaf: Uint8Array | null;
 }
 
 function toHead(row: HeadRow): TreeHead {
@@ -232,6 +233,7 @@ function toHead(row: HeadRow): TreeHead {
     tenantId: row.tenant_id,
     lastSeq: Number(row.last_seq),
     sealedSize: Number(row.sealed_size ?? 0),
+    sealedLeaf: row.sealed_leaf,
   };
 }
 

@@ -15,6 +15,11 @@ import { readArchivedLeaves, readKept } from './kept.js';
 
 /** Leaves sealed per step (one transaction): memory, and how long seal rows stay locked, are bounded. */
 const leavesPerStep = 20_000;
+/**
+ * Leaves read for one tenant in a step: a tenant that cannot be sealed (its next
+ * event has no leaf hash yet, or is missing) costs each run that many rows at most.
+ */
+const leavesPerTenant = 4096;
 
 interface SealRequest {
   tenantId: string;
@@ -79,7 +84,7 @@ async function sealStep(
     const sealed = sealedOf.get(tenantId) ?? 0;
     if (sealed >= through) outcomes.set(tenantId, { sealedSize: sealed });
     else if (budget > 0) {
-      const upTo = Math.min(through, sealed + budget);
+      const upTo = Math.min(through, sealed + budget, sealed + leavesPerTenant);
       budget -= upTo - sealed;
       work.push({ tenantId, from: sealed, through: upTo });
     }
@@ -88,26 +93,29 @@ async function sealStep(
 
   const rangeSubtrees = work.map((each) => perfectSubtrees([0, each.from]));
   const filling = work.filter((each) => each.from % blockSeqs !== 0);
-  const [kept, { rows: blockRows }, { rows: leafRows }] = await Promise.all([
-    readKept(
-      trx,
-      work.map((each, index) => ({
-        tenantId: each.tenantId,
-        seqs: keptSeqsOf(rangeSubtrees[index] ?? [], each.from > 0 ? [each.from] : []),
-      })),
-    ),
-    sql<{ tenant_id: string; hashes: Uint8Array }>`
+  // One after the other: a transaction is one connection.
+  const kept = await readKept(
+    trx,
+    work.map((each, index) => ({
+      tenantId: each.tenantId,
+      seqs: keptSeqsOf(rangeSubtrees[index] ?? [], each.from > 0 ? [each.from] : []),
+    })),
+  );
+  const { rows: blockRows } = await sql<{ tenant_id: string; hashes: Uint8Array }>`
       select b.tenant_id, b.hashes
       from unnest(${filling.map((each) => each.tenantId)}::text[],
         ${filling.map((each) => blockOf(each.from + 1))}::bigint[]) as k(tenant_id, block)
-      join activity_tree_blocks b on b.tenant_id = k.tenant_id and b.block = k.block`.execute(trx),
-    sql<{ tenant_id: string; seq: string | number; leaf_hash: Uint8Array | null }>`
+      join activity_tree_blocks b on b.tenant_id = k.tenant_id and b.block = k.block`.execute(trx);
+  const { rows: leafRows } = await sql<{
+    tenant_id: string;
+    seq: string | number;
+    leaf_hash: Uint8Array | null;
+  }>`
       select e.tenant_id, e.seq, e.leaf_hash
       from unnest(${work.map((each) => each.tenantId)}::text[], ${work.map((each) => each.from)}::bigint[],
         ${work.map((each) => each.through)}::bigint[]) as k(tenant_id, after, through)
       join activity_events e on e.tenant_id = k.tenant_id and e.seq > k.after and e.seq <= k.through
-      order by e.tenant_id, e.seq`.execute(trx),
-  ]);
+      order by e.tenant_id, e.seq`.execute(trx);
   const fillingOf = new Map(blockRows.map((row) => [row.tenant_id, row.hashes]));
   const leavesOf = new Map<string, Array<{ seq: number; leaf: Uint8Array | null }>>();
   for (const row of leafRows) {
