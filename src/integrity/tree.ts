@@ -117,10 +117,18 @@ export function blockOf(seq: number): number {
  */
 export function blockSlice(seq: number): { block: number; offset: number; length: number } {
   const block = blockOf(seq);
-  let offset = 0;
-  for (let before = block * blockSeqs + 4; before < seq; before += 4) offset += keptCount(before) - 1;
+  // The m-th multiple of 4 of a block (m < 16) keeps 1 + tz(m) nodes, and the trailing
+  // zeros of 1..M add up to M - popcount(M) (Legendre): M of them keep 2M - popcount(M).
+  const before = Math.floor((seq - 1 - block * blockSeqs) / 4);
+  const offset = 2 * before - popcount(before);
   const length = seq % 4 === 0 ? keptCount(seq) - 1 : 0;
   return { block, offset: offset * hashSize, length: length * hashSize };
+}
+
+function popcount(value: number): number {
+  let count = 0;
+  for (let rest = value; rest > 0; rest >>= 1) count += rest & 1;
+  return count;
 }
 
 /** What is kept for `seq`: its leaf hash, then its inner nodes sliced from its block's hashes (if any). */

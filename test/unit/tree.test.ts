@@ -15,6 +15,7 @@ import {
 import {
   blockOf,
   blockSeqs,
+  blockSlice,
   keptCount,
   keptOfBlock,
   keptRowsOf,
@@ -82,6 +83,17 @@ describe('a tree extended leaf by leaf and kept in rows', () => {
       }),
       { numRuns: 15 },
     );
+  });
+
+  it("finds a seq's nodes in its block where the nodes of the seqs before it end, at any seq", () => {
+    for (const first of [1, 65, 2 ** 20 + 1, 2 ** 40 + 1, 2 ** 52 - 63]) {
+      let offset = 0;
+      for (let seq = first; seq < first + blockSeqs; seq++) {
+        const nodes = seq % 4 === 0 ? keptCount(seq) - 1 : 0;
+        expect(blockSlice(seq)).toEqual({ block: blockOf(seq), offset: offset * 32, length: nodes * 32 });
+        offset += nodes;
+      }
+    }
   });
 
   it('makes from its rows the very inclusion and consistency proofs of RFC 9162, which verify', () => {
