@@ -44,6 +44,17 @@ describe('the verifiable log when PostgreSQL drops its connection', () => {
       'select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
     );
 
+  /** Checkpoints again until a run meets no connection the pool lost (it drops each as it hears of it). */
+  const checkpointOnceConnected = async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const signed = await integrity.checkpoint().catch((error: { code?: string }) => {
+        expect(error.code).toBe('DB_UNAVAILABLE');
+        return undefined;
+      });
+      if (signed) return;
+    }
+  };
+
   it('verify whose backends are terminated mid-run fails as unavailable or holds whole, never reports a false problem; then verifies', async () => {
     let terminating: Promise<unknown> | undefined;
     // Terminated after the first slice: the run meets the lost connection, or has read
@@ -82,14 +93,7 @@ describe('the verifiable log when PostgreSQL drops its connection', () => {
       (error: { code?: string }) => error.code,
     );
     expect([1, 'DB_UNAVAILABLE']).toContain(outcome);
-    // Again until a run meets no lost connection.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const signed = await integrity.checkpoint().catch((error: { code?: string }) => {
-        expect(error.code).toBe('DB_UNAVAILABLE');
-        return undefined;
-      });
-      if (signed) break;
-    }
+    await checkpointOnceConnected();
     const stored = await database.integrity.checkpoints(tenant);
     expect(stored.map((checkpoint) => checkpoint.treeSize)).toEqual([10_000, 10_001]);
   });
@@ -121,13 +125,7 @@ describe('the verifiable log when PostgreSQL drops its connection', () => {
       expect(await checkpoint).toBe('DB_UNAVAILABLE');
       await holder.query('rollback');
       expect((await database.integrity.head(tenant))?.sealedSize).toBe(before?.sealedSize);
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const signed = await integrity.checkpoint().catch((error: { code?: string }) => {
-          expect(error.code).toBe('DB_UNAVAILABLE');
-          return undefined;
-        });
-        if (signed) break;
-      }
+      await checkpointOnceConnected();
       const head = await database.integrity.head(tenant);
       expect(head?.sealedSize).toBe(head?.lastSeq);
       expect((await database.integrity.checkpoint(tenant))?.treeSize).toBe(head?.lastSeq);
