@@ -3,7 +3,9 @@ import { ActivityError } from '../domain/errors.js';
 import type { ActivityEvent } from '../domain/event.js';
 import type { IntegrityRepository } from '../domain/integrity-repository.js';
 import { type BundleProof, encodeHashes } from '../integrity/bundle.js';
-import { rangeProofSubtrees } from '../integrity/range-proof.js';
+import { parseCheckpointText } from '../integrity/checkpoint.js';
+import { perfectSubtrees, type Subtree } from '../integrity/merkle.js';
+import { RangeMerger, rangeProofSubtrees } from '../integrity/range-proof.js';
 import { signedCheckpoint } from './proof-service.js';
 import { subtreeHashes } from './tree-reads.js';
 
@@ -21,8 +23,10 @@ const seqsPerRead = 10_000;
 /**
  * A bundle of a tenant's events from `since` to `until` (all by default), proved
  * against its latest checkpoint: events after it are not in the bundle until the next
- * checkpoint signs them. A row missing from the run is an integrity failure, found
- * before or while the events are read.
+ * checkpoint signs them. The hashes left and right of the run, with what is kept for
+ * the run itself, must make the checkpoint's signed root before any is handed out (as
+ * a proof is); a row missing from the run is an integrity failure, found before or
+ * while the events are read.
  */
 export async function bundleOf(
   repositories: { events: ActivityRepository; integrity: IntegrityRepository },
@@ -44,10 +48,27 @@ export async function bundleOf(
     );
   }
   const { left, right } = rangeProofSubtrees(first, last, checkpoint.treeSize);
-  const [leftHashes, rightHashes] = await Promise.all([
+  const run = perfectSubtrees([first - 1, last]);
+  const [leftHashes, runHashes, rightHashes] = await Promise.all([
     subtreeHashes(repositories.integrity, tenantId, left),
+    subtreeHashes(repositories.integrity, tenantId, run),
     subtreeHashes(repositories.integrity, tenantId, right),
   ]);
+  const merger = new RangeMerger();
+  const pushAll = (subtrees: readonly Subtree[], hashes: readonly Uint8Array[]) => {
+    subtrees.forEach((subtree, index) => {
+      merger.push(subtree, hashes[index] as Uint8Array);
+    });
+  };
+  pushAll(left, leftHashes.hashes);
+  pushAll(run, runHashes.hashes);
+  pushAll(right, rightHashes.hashes);
+  if (Buffer.compare(merger.root(), parseCheckpointText(checkpoint.note).rootHash) !== 0) {
+    throw new ActivityError(
+      'INTEGRITY_FAILED',
+      `tenant ${tenantId}: the stored tree does not prove seq ${first}..${last} against its checkpoint of ${checkpoint.treeSize}; no bundle was written — run \`activity verify --tenant ${tenantId}\``,
+    );
+  }
   return {
     proof: {
       version: 1,

@@ -294,6 +294,17 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
         [signer.verifier],
       );
 
+    it('is refused before it is handed out when the stored tree does not make the signed root', async () => {
+      const tenant = `bundle-${randomUUID()}`;
+      await database.repository.appendGenerated(Array.from({ length: 70 }, () => newEvent(tenant)));
+      await integrity.checkpoint({ tenantId: tenant });
+      await expect(bundleLines(tenant)).resolves.toMatchObject({ lines: expect.any(Array) });
+      // The root of seq 1..64, the last of the five hashes event 64 keeps, after the 26 of events 4..60.
+      await sql`update activity_tree_blocks set hashes = overlay(hashes placing '\xff'::bytea from ${(26 + 4) * 32 + 1})
+        where tenant_id = ${tenant} and block = 0`.execute(database.db);
+      await expect(integrity.bundle(tenant)).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
+    });
+
     it('verify whole, and each text a reader could read otherwise is refused', async () => {
       const tenant = `bundle-${randomUUID()}`;
       await database.repository.appendGenerated(
