@@ -1,3 +1,4 @@
+import type { KeptHashes, KeptReads } from '../integrity/tree.js';
 import type { ActivityEvent } from './event.js';
 
 /** A tenant's head row as the tree sees it (migrations/0004). */
@@ -67,15 +68,15 @@ export interface IntegrityRepository {
     limit: number,
   ): Promise<Array<{ head: TreeHead; latest: StoredCheckpoint | undefined }>>;
   /**
-   * What is kept of the tree for these seqs (see integrity/tree.ts): the leaf hash of
-   * the row (or for a purged event what purge kept) and the inner nodes of its block;
-   * absent rows, and rows with no leaf hash, are absent.
+   * What is kept of the tree for these seqs (see integrity/tree.ts): the leaf hashes of
+   * the rows (or for purged events what purge kept) and the inner nodes in their
+   * blocks; what cannot be read (no row, no leaf hash, two rows) is absent.
    */
-  keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>>;
+  keptHashes(tenantId: string, reads: KeptReads): Promise<KeptHashes>;
   /** keptHashes of several tenants at once, in one statement where no event was purged. */
   keptHashesOfTenants(
-    requests: ReadonlyArray<{ tenantId: string; seqs: readonly number[] }>,
-  ): Promise<Map<string, Map<number, Uint8Array>>>;
+    requests: ReadonlyArray<KeptReads & { tenantId: string }>,
+  ): Promise<Map<string, KeptHashes>>;
   /** What is kept of the tree for the purged seqs in (afterSeq, throughSeq], by seq. */
   archivedHashes(tenantId: string, afterSeq: number, throughSeq: number): Promise<Map<number, Uint8Array>>;
   /**

@@ -65,11 +65,31 @@ export function keptCount(seq: number): number {
   return Math.max(1, zeros);
 }
 
-/** The seqs whose kept hashes make these subtrees' hashes (see keptRowsOf), and `extraSeqs`. */
-export function keptSeqsOf(subtrees: readonly Subtree[], extraSeqs: readonly number[] = []): number[] {
-  const seqs = new Set(extraSeqs);
-  for (const subtree of subtrees) for (const seq of keptRowsOf(subtree)) seqs.add(seq);
-  return [...seqs];
+/** What is read of a tree to make subtrees' hashes: the seqs whose leaf hash, and those whose inner nodes. */
+export interface KeptReads {
+  leaves: number[];
+  nodes: number[];
+}
+
+/**
+ * What to read for these subtrees' hashes (see keptRowsOf), and the leaves of
+ * `extraLeaves`: a subtree of 1 or 2 leaves is made from leaf hashes, a larger one is
+ * kept among the inner nodes of its last seq, and needs no leaf (nor its event row).
+ */
+export function keptReadsOf(subtrees: readonly Subtree[], extraLeaves: readonly number[] = []): KeptReads {
+  const leaves = new Set(extraLeaves);
+  const nodes = new Set<number>();
+  for (const subtree of subtrees) {
+    for (const seq of keptRowsOf(subtree)) (subtree.level >= 2 ? nodes : leaves).add(seq);
+  }
+  return { leaves: [...leaves], nodes: [...nodes] };
+}
+
+/** Leaf hashes and inner nodes read for seqs (see KeptReads), each by seq; what could not be read is absent. */
+export interface KeptHashes {
+  leaves: ReadonlyMap<number, Uint8Array>;
+  /** The inner nodes kept for a seq: the subtrees of 4 leaves or more it completes, smallest first. */
+  nodes: ReadonlyMap<number, Uint8Array>;
 }
 
 /** The seqs whose kept hashes hold (or, for a pair of leaves, make) the subtree's hash. */
@@ -79,23 +99,25 @@ export function keptRowsOf({ level, index }: Subtree): number[] {
 }
 
 /**
- * A perfect subtree's hash from the kept hashes of the seqs keptRowsOf named, or
- * undefined when one is absent or too short (tampered, or not sealed yet).
+ * A perfect subtree's hash from the leaf hashes and inner nodes of the seqs
+ * keptRowsOf named, or undefined when one is absent or too short (tampered, or not
+ * sealed yet).
  */
-export function subtreeFromKept(
-  { level, index }: Subtree,
-  keptOf: (seq: number) => Uint8Array | undefined,
-): Uint8Array | undefined {
+export function subtreeFromKept({ level, index }: Subtree, kept: KeptHashes): Uint8Array | undefined {
+  const leafOf = (seq: number) => {
+    const leaf = kept.leaves.get(seq);
+    return leaf && leaf.length >= hashSize ? leaf.subarray(0, hashSize) : undefined;
+  };
+  if (level === 0) return leafOf(index + 1);
   if (level === 1) {
-    const left = keptOf(2 * index + 1);
-    const right = keptOf(2 * index + 2);
-    if (!left || !right || left.length < hashSize || right.length < hashSize) return undefined;
-    return nodeHash(left.subarray(0, hashSize), right.subarray(0, hashSize));
+    const left = leafOf(2 * index + 1);
+    const right = leafOf(2 * index + 2);
+    return left && right ? nodeHash(left, right) : undefined;
   }
-  const kept = keptOf((index + 1) * 2 ** level);
-  const offset = level === 0 ? 0 : (level - 1) * hashSize;
-  if (!kept || kept.length < offset + hashSize) return undefined;
-  return kept.subarray(offset, offset + hashSize);
+  const nodes = kept.nodes.get((index + 1) * 2 ** level);
+  const offset = (level - 2) * hashSize;
+  if (!nodes || nodes.length < offset + hashSize) return undefined;
+  return nodes.subarray(offset, offset + hashSize);
 }
 
 /**

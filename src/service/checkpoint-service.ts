@@ -14,7 +14,7 @@ import {
   type Subtree,
   verifyConsistency,
 } from '../integrity/merkle.js';
-import { keptSeqsOf } from '../integrity/tree.js';
+import { type KeptHashes, type KeptReads, keptReadsOf } from '../integrity/tree.js';
 import { subtreesFromKept } from './tree-reads.js';
 
 export interface SignedCheckpoint {
@@ -66,10 +66,13 @@ export async function signCheckpoints(
       (plan) => refusing(() => checkSealed(plan.head, sealed.get(plan.head.tenantId))) === true,
     );
     const kept = await repository.keptHashesOfTenants(
-      plans.map((plan) => ({ tenantId: plan.head.tenantId, seqs: plan.rows })),
+      plans.map((plan) => ({ tenantId: plan.head.tenantId, ...plan.reads })),
     );
     const batch = plans.flatMap(
-      (plan) => refusing(() => finish(signer, plan, kept.get(plan.head.tenantId) ?? new Map())) ?? [],
+      (plan) =>
+        refusing(() =>
+          finish(signer, plan, kept.get(plan.head.tenantId) ?? { leaves: new Map(), nodes: new Map() }),
+        ) ?? [],
     );
     await repository.saveCheckpoints(
       batch.map((checkpoint) => ({
@@ -109,14 +112,14 @@ interface SignedBefore {
   source: string;
 }
 
-/** What signing a head takes: the checkpoints it must extend, and the rows to read. */
+/** What signing a head takes: the checkpoints it must extend, and what to read of its tree. */
 interface Plan {
   head: TreeHead;
   before: SignedBefore[];
   rootSubtrees: Subtree[];
   /** Per earlier checkpoint smaller than the tree: the subtrees of each hash of its consistency proof. */
   proofs: Array<{ before: SignedBefore; subtreesOf: Subtree[][] }>;
-  rows: number[];
+  reads: KeptReads;
 }
 
 const refusal = (tenantId: string, why: string) =>
@@ -195,8 +198,8 @@ function planOf(
       before: each,
       subtreesOf: consistencyRanges(each.size, treeSize).map(perfectSubtrees),
     }));
-  const rows = keptSeqsOf([...rootSubtrees, ...proofs.flatMap((proof) => proof.subtreesOf.flat())]);
-  return { head, before, rootSubtrees, proofs, rows };
+  const reads = keptReadsOf([...rootSubtrees, ...proofs.flatMap((proof) => proof.subtreesOf.flat())]);
+  return { head, before, rootSubtrees, proofs, reads };
 }
 
 /**
@@ -207,7 +210,7 @@ function planOf(
 function finish(
   signer: CheckpointSigner,
   { head, before, rootSubtrees, proofs }: Plan,
-  kept: ReadonlyMap<number, Uint8Array>,
+  kept: KeptHashes,
 ): SignedCheckpoint | undefined {
   const { tenantId, lastSeq: treeSize } = head;
   const rootHash = foldSubtrees(subtreesFromKept(kept, tenantId, rootSubtrees));

@@ -7,7 +7,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../integrity/merkle.js';
-import { keptLeafHash, rangeHeads } from './tree-reads.js';
+import { rangeHeads } from './tree-reads.js';
 
 /** The inclusion proof of an event against a signed checkpoint (the contract's JSON). */
 export interface InclusionProof {
@@ -53,7 +53,7 @@ export async function inclusionProofOf(
     inclusionRanges(seq - 1, checkpoint.treeSize),
     [seq],
   );
-  const leafHash = keptLeafHash(kept.get(seq));
+  const leafHash = kept.leaves.get(seq);
   const root = parseCheckpointText(checkpoint.note).rootHash;
   if (!leafHash || !verifyInclusion(seq - 1, checkpoint.treeSize, leafHash, heads, root)) {
     throw new ActivityError(

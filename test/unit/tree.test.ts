@@ -16,8 +16,11 @@ import {
   blockOf,
   blockSeqs,
   blockSlice,
+  type KeptHashes,
+  type KeptReads,
   keptCount,
   keptOfBlock,
+  keptReadsOf,
   keptRowsOf,
   subtreeFromKept,
   TreeBuilder,
@@ -34,16 +37,36 @@ function build(leaves: readonly Uint8Array[]) {
   return { builder, kept };
 }
 
-/** A proof made from the kept rows only, as the store makes it. */
+/**
+ * What the store reads of what is kept (leaf, then inner nodes, per seq): the leaves
+ * and the inner nodes of the seqs `reads` names, and nothing else.
+ */
+function readOf(kept: ReadonlyMap<number, Uint8Array>, reads: KeptReads): KeptHashes {
+  const leaves = new Map<number, Uint8Array>();
+  const nodes = new Map<number, Uint8Array>();
+  for (const seq of reads.leaves) {
+    const hashes = kept.get(seq);
+    if (hashes) leaves.set(seq, hashes.subarray(0, 32));
+  }
+  for (const seq of reads.nodes) {
+    const hashes = kept.get(seq);
+    if (hashes && hashes.length > 32) nodes.set(seq, hashes.subarray(32));
+  }
+  return { leaves, nodes };
+}
+
+/** A proof made from what keptReadsOf says to read only, as the store makes it. */
 function fromKept(kept: Map<number, Uint8Array>, ranges: ReturnType<typeof inclusionRanges>) {
-  return ranges.map((range) =>
-    foldSubtrees(
-      perfectSubtrees(range).map((subtree) => {
+  return ranges.map((range) => {
+    const subtrees = perfectSubtrees(range);
+    const read = readOf(kept, keptReadsOf(subtrees));
+    return foldSubtrees(
+      subtrees.map((subtree) => {
         for (const seq of keptRowsOf(subtree)) expect(kept.has(seq)).toBe(true);
-        return subtreeFromKept(subtree, (seq) => kept.get(seq)) as Uint8Array;
+        return subtreeFromKept(subtree, read) as Uint8Array;
       }),
-    ),
-  );
+    );
+  });
 }
 
 describe('a tree extended leaf by leaf and kept in rows', () => {
@@ -130,10 +153,15 @@ describe('a tree extended leaf by leaf and kept in rows', () => {
 
   it('cannot read a subtree from a row that keeps too few hashes', () => {
     const { kept } = build(leavesOf(8));
-    const truncated = (seq: number) => (seq === 8 ? kept.get(8)?.subarray(0, 32) : kept.get(seq));
+    const all = readOf(kept, { leaves: [...kept.keys()], nodes: [...kept.keys()] });
+    expect(subtreeFromKept({ level: 3, index: 0 }, all)).toBeDefined();
+    const truncated = {
+      leaves: all.leaves,
+      nodes: new Map([[8, (all.nodes.get(8) as Uint8Array).subarray(0, 32)]]),
+    };
     expect(subtreeFromKept({ level: 3, index: 0 }, truncated)).toBeUndefined();
-    expect(
-      subtreeFromKept({ level: 1, index: 0 }, (seq) => (seq === 2 ? undefined : kept.get(seq))),
-    ).toBeUndefined();
+    const leaves = new Map(all.leaves);
+    leaves.delete(2);
+    expect(subtreeFromKept({ level: 1, index: 0 }, { leaves, nodes: all.nodes })).toBeUndefined();
   });
 });

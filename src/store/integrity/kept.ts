@@ -1,82 +1,114 @@
 import { type Kysely, sql } from 'kysely';
 import { hashSize } from '../../integrity/merkle.js';
-import { blockOf, blockSeqs, blockSlice, keptOfBlock } from '../../integrity/tree.js';
+import {
+  blockOf,
+  blockSeqs,
+  blockSlice,
+  type KeptHashes,
+  type KeptReads,
+  keptOfBlock,
+} from '../../integrity/tree.js';
 import type { StoreSchema } from '../schema.js';
 
-/** Seqs of one tenant. */
-export interface KeptRequest {
+/** What to read of one tenant's tree (see keptReadsOf). */
+export interface KeptRequest extends KeptReads {
   tenantId: string;
-  seqs: readonly number[];
 }
 
 /**
- * What is kept of the tree for seqs of tenants (integrity/tree.ts), in one statement
- * where no event was purged: each row's leaf hash and the slice of its block that
- * holds its inner nodes; for a seq with no row, the leaf hash purge archived. A seq
- * held by two rows (inserted by hand) is absent: neither can be trusted, as is a row
- * with no leaf hash.
+ * Leaf hashes and inner nodes of seqs of tenants (integrity/tree.ts), in one statement
+ * where no event was purged: the leaf hash of each row asked for its leaf (or, for a
+ * seq with no row, the one purge archived), and the slice of its block that holds a
+ * seq's inner nodes, with no event row read for those. A seq held by two rows
+ * (inserted by hand) has no leaf: neither can be trusted, as a row with none.
  */
 export async function readKept(
   db: Kysely<StoreSchema>,
   requests: readonly KeptRequest[],
-): Promise<Map<string, Map<number, Uint8Array>>> {
-  const tenants: string[] = [];
-  const seqs: number[] = [];
+): Promise<Map<string, KeptHashes>> {
+  const leafTenants: string[] = [];
+  const leafSeqs: number[] = [];
+  const nodeTenants: string[] = [];
+  const nodeSeqs: number[] = [];
   const offsets: number[] = [];
   const lengths: number[] = [];
   for (const request of requests) {
-    for (const seq of new Set(request.seqs)) {
+    for (const seq of new Set(request.leaves)) {
+      leafTenants.push(request.tenantId);
+      leafSeqs.push(seq);
+    }
+    for (const seq of new Set(request.nodes)) {
       const slice = blockSlice(seq);
-      tenants.push(request.tenantId);
-      seqs.push(seq);
+      if (slice.length === 0) continue;
+      nodeTenants.push(request.tenantId);
+      nodeSeqs.push(seq);
       offsets.push(slice.offset);
       lengths.push(slice.length);
     }
   }
-  const byTenant = new Map<string, Map<number, Uint8Array>>(
-    requests.map((request) => [request.tenantId, new Map()]),
-  );
-  if (seqs.length === 0) return byTenant;
+  const leavesOf = new Map<string, Map<number, Uint8Array>>();
+  const nodesOf = new Map<string, Map<number, Uint8Array>>();
+  for (const request of requests) {
+    leavesOf.set(request.tenantId, new Map());
+    nodesOf.set(request.tenantId, new Map());
+  }
+  const result = () =>
+    new Map(
+      requests.map((request) => [
+        request.tenantId,
+        {
+          leaves: leavesOf.get(request.tenantId) as Map<number, Uint8Array>,
+          nodes: nodesOf.get(request.tenantId) as Map<number, Uint8Array>,
+        },
+      ]),
+    );
+  if (leafSeqs.length === 0 && nodeSeqs.length === 0) return result();
   const { rows } = await sql<{
     tenant_id: string;
     seq: string | number;
+    is_leaf: boolean;
     stored: boolean;
-    leaf_hash: Uint8Array | null;
-    nodes: Uint8Array | null;
+    hashes: Uint8Array | null;
   }>`
-    select k.tenant_id, k.seq, e.seq is not null as stored, e.leaf_hash,
-      case when k.length > 0 then (
+    select k.tenant_id, k.seq, true as is_leaf, e.seq is not null as stored, e.leaf_hash as hashes
+    from unnest(${leafTenants}::text[], ${leafSeqs}::bigint[]) as k(tenant_id, seq)
+    left join activity_events e on e.tenant_id = k.tenant_id and e.seq = k.seq
+    union all
+    select k.tenant_id, k.seq, false, true, (
         select substring(b.hashes from k.start + 1 for k.length) from activity_tree_blocks b
-        where b.tenant_id = k.tenant_id and b.block = (k.seq - 1) / ${blockSeqs}) end as nodes
-    from unnest(${tenants}::text[], ${seqs}::bigint[], ${offsets}::int[], ${lengths}::int[])
-      as k(tenant_id, seq, start, length)
-    left join activity_events e on e.tenant_id = k.tenant_id and e.seq = k.seq`.execute(db);
+        where b.tenant_id = k.tenant_id and b.block = (k.seq - 1) / ${blockSeqs})
+    from unnest(${nodeTenants}::text[], ${nodeSeqs}::bigint[], ${offsets}::int[], ${lengths}::int[])
+      as k(tenant_id, seq, start, length)`.execute(db);
   // Seqs held by two rows, or by a row with no leaf hash.
   const untrusted = new Set<string>();
-  const purged: Array<{ tenantId: string; seq: number; nodes: Uint8Array | null }> = [];
+  const purged: Array<{ tenantId: string; seq: number }> = [];
   for (const row of rows) {
-    const kept = byTenant.get(row.tenant_id) as Map<number, Uint8Array>;
     const seq = Number(row.seq);
-    if (!row.stored) {
-      purged.push({ tenantId: row.tenant_id, seq, nodes: row.nodes });
+    if (!row.is_leaf) {
+      if (row.hashes && row.hashes.length > 0) nodesOf.get(row.tenant_id)?.set(seq, row.hashes);
       continue;
     }
+    if (!row.stored) {
+      purged.push({ tenantId: row.tenant_id, seq });
+      continue;
+    }
+    const leaves = leavesOf.get(row.tenant_id) as Map<number, Uint8Array>;
     const key = `${row.tenant_id}\u0000${seq}`;
-    if (kept.has(seq) || untrusted.has(key)) {
-      kept.delete(seq);
+    if (leaves.has(seq) || untrusted.has(key) || !row.hashes) {
+      leaves.delete(seq);
       untrusted.add(key);
       continue;
     }
-    if (row.leaf_hash) kept.set(seq, keptOf(row.leaf_hash, row.nodes));
-    else untrusted.add(key);
+    leaves.set(seq, row.hashes);
   }
-  if (purged.length === 0) return byTenant;
-  const archived = await archivedLeaves(db, purged);
-  for (const { tenantId, seq, nodes } of purged) {
-    const leaf = archived.get(`${tenantId}\u0000${seq}`);
-    if (leaf) byTenant.get(tenantId)?.set(seq, keptOf(leaf, nodes));
+  if (purged.length > 0) {
+    const archived = await archivedLeaves(db, purged);
+    for (const { tenantId, seq } of purged) {
+      const leaf = archived.get(`${tenantId}\u0000${seq}`);
+      if (leaf) leavesOf.get(tenantId)?.set(seq, leaf);
+    }
   }
-  return byTenant;
+  return result();
 }
 
 /** The leaf hashes purge archived for these seqs, by `tenant\0seq`. */
@@ -142,10 +174,6 @@ export function keptOfBlocks(
   blocks: ReadonlyMap<number, Uint8Array>,
 ): Uint8Array {
   return keptOfBlock(seq, leafHash, blocks.get(blockOf(seq)));
-}
-
-function keptOf(leafHash: Uint8Array, nodes: Uint8Array | null): Uint8Array {
-  return nodes && nodes.length > 0 ? Buffer.concat([leafHash, nodes]) : leafHash;
 }
 
 interface ArchiveRow {

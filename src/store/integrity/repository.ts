@@ -8,7 +8,7 @@ import type {
   TreeHead,
   TreeRow,
 } from '../../domain/integrity-repository.js';
-import { blockOf } from '../../integrity/tree.js';
+import { blockOf, type KeptHashes, type KeptReads } from '../../integrity/tree.js';
 import { type EventRow, pageColumns, toActivityEvent } from '../events/rows.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded } from '../store-errors.js';
@@ -65,16 +65,16 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
     });
   }
 
-  keptHashes(tenantId: string, seqs: readonly number[]): Promise<Map<number, Uint8Array>> {
+  keptHashes(tenantId: string, reads: KeptReads): Promise<KeptHashes> {
     return guarded(
       this.#where,
-      async () => (await readKept(this.#db, [{ tenantId, seqs }])).get(tenantId) as Map<number, Uint8Array>,
+      async () => (await readKept(this.#db, [{ tenantId, ...reads }])).get(tenantId) as KeptHashes,
     );
   }
 
   keptHashesOfTenants(
-    requests: ReadonlyArray<{ tenantId: string; seqs: readonly number[] }>,
-  ): Promise<Map<string, Map<number, Uint8Array>>> {
+    requests: ReadonlyArray<KeptReads & { tenantId: string }>,
+  ): Promise<Map<string, KeptHashes>> {
     return guarded(this.#where, () => readKept(this.#db, requests));
   }
 

@@ -5,7 +5,7 @@ import {
   blockOf,
   blockSeqs,
   blockSlice,
-  keptSeqsOf,
+  keptReadsOf,
   subtreeFromKept,
   TreeBuilder,
 } from '../../integrity/tree.js';
@@ -98,7 +98,7 @@ async function sealStep(
     trx,
     work.map((each, index) => ({
       tenantId: each.tenantId,
-      seqs: keptSeqsOf(rangeSubtrees[index] ?? [], each.from > 0 ? [each.from] : []),
+      ...keptReadsOf(rangeSubtrees[index] ?? [], each.from > 0 ? [each.from] : []),
     })),
   );
   const { rows: blockRows } = await sql<{ tenant_id: string; hashes: Uint8Array }>`
@@ -128,10 +128,8 @@ async function sealStep(
   const grown: Array<{ tenantId: string; sealedSize: number; sealedLeaf: Uint8Array }> = [];
   const unhashed: Array<{ tenantId: string; seq: number }> = [];
   for (const [index, { tenantId, from, through }] of work.entries()) {
-    const keptOf = kept.get(tenantId) ?? new Map<number, Uint8Array>();
-    const range = (rangeSubtrees[index] ?? []).map((subtree) =>
-      subtreeFromKept(subtree, (seq) => keptOf.get(seq)),
-    );
+    const keptOf = kept.get(tenantId) ?? { leaves: new Map(), nodes: new Map() };
+    const range = (rangeSubtrees[index] ?? []).map((subtree) => subtreeFromKept(subtree, keptOf));
     const filled = blockSlice(from + 1).offset;
     const block = fillingOf.get(tenantId) ?? new Uint8Array();
     if (range.some((hash) => hash === undefined) || (from % blockSeqs !== 0 && block.length < filled)) {
@@ -141,7 +139,7 @@ async function sealStep(
       });
       continue;
     }
-    const lastLeaf = keptOf.get(from)?.subarray(0, hashSize);
+    const lastLeaf = keptOf.leaves.get(from);
     const sealedLeaf = sealedLeafOf.get(tenantId);
     if (from > 0 && !(lastLeaf && sealedLeaf && Buffer.compare(lastLeaf, sealedLeaf) === 0)) {
       outcomes.set(tenantId, {
