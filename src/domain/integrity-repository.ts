@@ -1,4 +1,3 @@
-import type { KeptHashes, KeptReads } from '../integrity/tree.js';
 import type { ActivityEvent } from './event.js';
 
 /** A tenant's head row as the tree sees it (migrations/0004). */
@@ -17,6 +16,19 @@ export interface SealOutcome {
   sealedSize: number;
   /** Why the tree cannot be sealed past sealedSize (an event with no leaf hash, missing or twice). */
   stopped?: string;
+}
+
+/** What is read of a tree to make subtrees' hashes: the seqs whose leaf hash, and those whose inner nodes. */
+export interface KeptReads {
+  leaves: number[];
+  nodes: number[];
+}
+
+/** Leaf hashes and inner nodes read for seqs (see KeptReads), each by seq; what could not be read is absent. */
+export interface KeptHashes {
+  leaves: ReadonlyMap<number, Uint8Array>;
+  /** The inner nodes kept for a seq: the subtrees of 4 leaves or more it completes, smallest first. */
+  nodes: ReadonlyMap<number, Uint8Array>;
 }
 
 /** A signed checkpoint as stored. */

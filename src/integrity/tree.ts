@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { KeptHashes, KeptReads } from '../domain/integrity-repository.js';
 import { foldSubtrees, hashSize, nodeHash, type Subtree } from './merkle.js';
 
 /**
@@ -65,12 +66,6 @@ export function keptCount(seq: number): number {
   return Math.max(1, zeros);
 }
 
-/** What is read of a tree to make subtrees' hashes: the seqs whose leaf hash, and those whose inner nodes. */
-export interface KeptReads {
-  leaves: number[];
-  nodes: number[];
-}
-
 /**
  * What to read for these subtrees' hashes (see keptRowsOf), and the leaves of
  * `extraLeaves`: a subtree of 1 or 2 leaves is made from leaf hashes, a larger one is
@@ -83,13 +78,6 @@ export function keptReadsOf(subtrees: readonly Subtree[], extraLeaves: readonly 
     for (const seq of keptRowsOf(subtree)) (subtree.level >= 2 ? nodes : leaves).add(seq);
   }
   return { leaves: [...leaves], nodes: [...nodes] };
-}
-
-/** Leaf hashes and inner nodes read for seqs (see KeptReads), each by seq; what could not be read is absent. */
-export interface KeptHashes {
-  leaves: ReadonlyMap<number, Uint8Array>;
-  /** The inner nodes kept for a seq: the subtrees of 4 leaves or more it completes, smallest first. */
-  nodes: ReadonlyMap<number, Uint8Array>;
 }
 
 /** The seqs whose kept hashes hold (or, for a pair of leaves, make) the subtree's hash. */

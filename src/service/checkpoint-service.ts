@@ -1,6 +1,8 @@
 import { ActivityError } from '../domain/errors.js';
 import type {
   IntegrityRepository,
+  KeptHashes,
+  KeptReads,
   SealOutcome,
   StoredCheckpoint,
   TreeHead,
@@ -14,7 +16,7 @@ import {
   type Subtree,
   verifyConsistency,
 } from '../integrity/merkle.js';
-import { type KeptHashes, type KeptReads, keptReadsOf } from '../integrity/tree.js';
+import { keptReadsOf } from '../integrity/tree.js';
 import { subtreesFromKept } from './tree-reads.js';
 
 export interface SignedCheckpoint {

@@ -1,7 +1,7 @@
 import { ActivityError } from '../domain/errors.js';
-import type { IntegrityRepository } from '../domain/integrity-repository.js';
+import type { IntegrityRepository, KeptHashes } from '../domain/integrity-repository.js';
 import { foldSubtrees, type LeafRange, perfectSubtrees, type Subtree } from '../integrity/merkle.js';
-import { type KeptHashes, keptReadsOf, keptRowsOf, subtreeFromKept } from '../integrity/tree.js';
+import { keptReadsOf, keptRowsOf, subtreeFromKept } from '../integrity/tree.js';
 
 /**
  * The heads of ranges of a tenant's tree (the hashes of a proof), from the hashes kept

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { KeptHashes, KeptReads } from '../../src/domain/integrity-repository.js';
 import {
   consistencyProof,
   consistencyRanges,
@@ -16,8 +17,6 @@ import {
   blockOf,
   blockSeqs,
   blockSlice,
-  type KeptHashes,
-  type KeptReads,
   keptCount,
   keptOfBlock,
   keptReadsOf,

@@ -1,13 +1,7 @@
 import { type Kysely, sql } from 'kysely';
+import type { KeptHashes, KeptReads } from '../../domain/integrity-repository.js';
 import { hashSize } from '../../integrity/merkle.js';
-import {
-  blockOf,
-  blockSeqs,
-  blockSlice,
-  type KeptHashes,
-  type KeptReads,
-  keptOfBlock,
-} from '../../integrity/tree.js';
+import { blockOf, blockSeqs, blockSlice, keptOfBlock } from '../../integrity/tree.js';
 import type { StoreSchema } from '../schema.js';
 
 /** What to read of one tenant's tree (see keptReadsOf). */

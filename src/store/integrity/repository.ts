@@ -2,13 +2,15 @@ import { type Kysely, sql } from 'kysely';
 import type {
   BackfillReport,
   IntegrityRepository,
+  KeptHashes,
+  KeptReads,
   PurgeRecord,
   SealOutcome,
   StoredCheckpoint,
   TreeHead,
   TreeRow,
 } from '../../domain/integrity-repository.js';
-import { blockOf, type KeptHashes, type KeptReads } from '../../integrity/tree.js';
+import { blockOf } from '../../integrity/tree.js';
 import { type EventRow, pageColumns, toActivityEvent } from '../events/rows.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded } from '../store-errors.js';
