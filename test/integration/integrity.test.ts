@@ -349,6 +349,9 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       expect(report.ok).toBe(false);
       return report.tenants[0]?.problems.map(({ seq, kind }) => ({ seq, kind }));
     };
+    /** checkpoint refuses to sign the tenant's tree (INTEGRITY_FAILED). */
+    const refusesToSign = (tenant: string) =>
+      expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
     const run = (tenant: string, statement: ReturnType<typeof sql>) =>
       statement.execute(database.db).then(() => tenant);
 
@@ -435,13 +438,9 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       await run(tenant, sql`delete from activity_tree_seals where tenant_id = ${tenant}`);
       await database.integrity.seal([{ tenantId: tenant, through: 12 }]);
       expect(await problemsOf(tenant)).toEqual([{ seq: 1, kind: 'inconsistent' }]);
-      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
-        code: 'INTEGRITY_FAILED',
-      });
+      await refusesToSign(tenant);
       await database.repository.append(tenant, [newEvent(tenant)]);
-      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
-        code: 'INTEGRITY_FAILED',
-      });
+      await refusesToSign(tenant);
     });
 
     it('an edited block of inner nodes is named, and no proof is made from it', async () => {
@@ -465,9 +464,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
         { seq: 12, kind: 'modified' },
       ]);
       await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
-      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
-        code: 'INTEGRITY_FAILED',
-      });
+      await refusesToSign(tenant);
     });
 
     it("an older copy of the sealer's state and blocks restored is caught", async () => {
@@ -497,9 +494,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       await run(tenant, sql`update activity_tree_seals set sealed_size = 40 where tenant_id = ${tenant}`);
       expect(await problemsOf(tenant)).toEqual([{ seq: 13, kind: 'inconsistent' }]);
       await database.repository.appendGenerated(Array.from({ length: 4 }, () => newEvent(tenant)));
-      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
-        code: 'INTEGRITY_FAILED',
-      });
+      await refusesToSign(tenant);
     });
 
     it("a sealer's state naming another last leaf is caught, before it stops every checkpoint", async () => {
@@ -567,9 +562,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       const problems = await problemsOf(tenant);
       expect(problems).toContainEqual({ seq: 1, kind: 'inconsistent' });
       expect(problems).toContainEqual({ seq: 12, kind: 'modified' });
-      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
-        code: 'INTEGRITY_FAILED',
-      });
+      await refusesToSign(tenant);
       await expect(integrity.checkpoint()).rejects.toMatchObject({ code: 'INTEGRITY_FAILED' });
     });
 
@@ -597,9 +590,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       const tenant = `claims-${randomUUID()}`;
       await database.repository.appendGenerated([newEvent(tenant), newEvent(tenant), newEvent(tenant)]);
       await run(tenant, sql`update activity_tenants set last_seq = 8 where tenant_id = ${tenant}`);
-      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
-        code: 'INTEGRITY_FAILED',
-      });
+      await refusesToSign(tenant);
       expect(await problemsOf(tenant)).toContainEqual({ seq: 4, kind: 'missing' });
     });
 
@@ -652,9 +643,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       expect(head?.sealedSize).toBe(12);
       await run(tenant, sql`update activity_tenants set last_seq = 10 where tenant_id = ${tenant}`);
       await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
-      await expect(integrity.checkpoint({ tenantId: tenant })).rejects.toMatchObject({
-        code: 'INTEGRITY_FAILED',
-      });
+      await refusesToSign(tenant);
     });
   });
 });
