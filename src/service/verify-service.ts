@@ -239,11 +239,6 @@ class TwinTrees {
     return this.kept.push(keptLeaf);
   }
 
-  /** A leaf of the recomputed tree alone (an event outside the kept tree). */
-  pushRecomputed(leaf: Uint8Array): void {
-    this.recomputed.push(leaf);
-  }
-
   recomputedRoot(): Uint8Array {
     return (this.#shared ?? this.recomputed).root();
   }

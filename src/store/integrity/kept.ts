@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { KeptHashes, KeptReads } from '../../domain/integrity-repository.js';
 import { hashSize } from '../../integrity/merkle.js';
-import { blockOf, blockSeqs, blockSlice, keptOfBlock } from '../../integrity/tree.js';
+import { blockSeqs, blockSlice } from '../../integrity/tree.js';
 import type { StoreSchema } from '../schema.js';
 
 /** What to read of one tenant's tree (see keptReadsOf). */
@@ -40,23 +40,13 @@ export async function readKept(
       lengths.push(slice.length);
     }
   }
-  const leavesOf = new Map<string, Map<number, Uint8Array>>();
-  const nodesOf = new Map<string, Map<number, Uint8Array>>();
-  for (const request of requests) {
-    leavesOf.set(request.tenantId, new Map());
-    nodesOf.set(request.tenantId, new Map());
-  }
-  const result = () =>
-    new Map(
-      requests.map((request) => [
-        request.tenantId,
-        {
-          leaves: leavesOf.get(request.tenantId) as Map<number, Uint8Array>,
-          nodes: nodesOf.get(request.tenantId) as Map<number, Uint8Array>,
-        },
-      ]),
-    );
-  if (leafSeqs.length === 0 && nodeSeqs.length === 0) return result();
+  const kept = new Map(
+    requests.map((request) => [
+      request.tenantId,
+      { leaves: new Map<number, Uint8Array>(), nodes: new Map<number, Uint8Array>() },
+    ]),
+  );
+  if (leafSeqs.length === 0 && nodeSeqs.length === 0) return kept;
   const { rows } = await sql<{
     tenant_id: string;
     seq: string | number;
@@ -79,14 +69,14 @@ export async function readKept(
   for (const row of rows) {
     const seq = Number(row.seq);
     if (!row.is_leaf) {
-      if (row.hashes && row.hashes.length > 0) nodesOf.get(row.tenant_id)?.set(seq, row.hashes);
+      if (row.hashes && row.hashes.length > 0) kept.get(row.tenant_id)?.nodes.set(seq, row.hashes);
       continue;
     }
     if (!row.stored) {
       purged.push({ tenantId: row.tenant_id, seq });
       continue;
     }
-    const leaves = leavesOf.get(row.tenant_id) as Map<number, Uint8Array>;
+    const leaves = kept.get(row.tenant_id)?.leaves as Map<number, Uint8Array>;
     const key = `${row.tenant_id}\u0000${seq}`;
     if (leaves.has(seq) || untrusted.has(key) || !row.hashes) {
       leaves.delete(seq);
@@ -99,10 +89,10 @@ export async function readKept(
     const archived = await archivedLeaves(db, purged);
     for (const { tenantId, seq } of purged) {
       const leaf = archived.get(`${tenantId}\u0000${seq}`);
-      if (leaf) leavesOf.get(tenantId)?.set(seq, leaf);
+      if (leaf) kept.get(tenantId)?.leaves.set(seq, leaf);
     }
   }
-  return result();
+  return kept;
 }
 
 /** The leaf hashes purge archived for these seqs, by `tenant\0seq`. */
@@ -159,15 +149,6 @@ export async function readBlocks(
     .where('block', '<=', throughBlock)
     .execute();
   return new Map(rows.map((row) => [Number(row.block), row.hashes]));
-}
-
-/** What is kept for a seq of its leaf hash and block (see keptOfBlock), the block read whole. */
-export function keptOfBlocks(
-  seq: number,
-  leafHash: Uint8Array,
-  blocks: ReadonlyMap<number, Uint8Array>,
-): Uint8Array {
-  return keptOfBlock(seq, leafHash, blocks.get(blockOf(seq)));
 }
 
 interface ArchiveRow {

@@ -10,12 +10,12 @@ import type {
   TreeHead,
   TreeRow,
 } from '../../domain/integrity-repository.js';
-import { blockOf } from '../../integrity/tree.js';
+import { blockOf, keptOfBlock } from '../../integrity/tree.js';
 import { type EventRow, pageColumns, toActivityEvent } from '../events/rows.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded } from '../store-errors.js';
 import { bringEventsIntoTrees } from './backfill.js';
-import { keptOfBlocks, readArchivedLeaves, readBlocks, readKept } from './kept.js';
+import { readArchivedLeaves, readBlocks, readKept } from './kept.js';
 import { sealTrees } from './seal.js';
 
 /** Tree heads, kept hashes, the sealer and checkpoints on PostgreSQL and PGlite. */
@@ -85,7 +85,9 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
       const leaves = await readArchivedLeaves(this.#db, tenantId, afterSeq, throughSeq);
       if (leaves.size === 0) return leaves;
       const blocks = await readBlocks(this.#db, tenantId, blockOf(afterSeq + 1), blockOf(throughSeq));
-      return new Map([...leaves].map(([seq, leaf]) => [seq, keptOfBlocks(seq, leaf, blocks)]));
+      return new Map(
+        [...leaves].map(([seq, leaf]) => [seq, keptOfBlock(seq, leaf, blocks.get(blockOf(seq)))]),
+      );
     });
   }
 
@@ -176,7 +178,8 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
         seq: Number(row.seq),
         event: readableEvent(row as unknown as EventRow),
         createdMicros: row.created_micros,
-        keptHashes: row.leaf_hash && keptOfBlocks(Number(row.seq), row.leaf_hash, blocks),
+        keptHashes:
+          row.leaf_hash && keptOfBlock(Number(row.seq), row.leaf_hash, blocks.get(blockOf(Number(row.seq)))),
       }));
     });
   }
