@@ -252,7 +252,17 @@ export class StreamHub {
             limit,
           },
         );
-        for (const event of rows) {
+        // A read's events reach each client at once. Past half of what a client may fall
+        // behind, the rest waits for the next read: the page size is fitted to the last
+        // events' sizes, and a client that keeps up must not be cut off because a page of
+        // small events (the tool's own, say) is followed by large ones.
+        let bytes = 0;
+        for (const [index, event] of rows.entries()) {
+          bytes += eventJson(event).length;
+          if (index > 0 && bytes > this.#options.bytesPerStream / 2) {
+            feed.fetchAgain = true;
+            break;
+          }
           feed.lastSeq = event.seq;
           for (const subscriber of feed.subscribers) {
             if (!matchesFilter(event, subscriber.filter)) continue;
