@@ -11,6 +11,7 @@ import { deriveKeys } from '../privacy/keys.js';
 import { createRegistry, type Registry } from '../registry/registry.js';
 import { loadRegistryFile } from '../registry/registry-file.js';
 import { type ActivityObserver, ActivityService } from '../service/activity-service.js';
+import { type AuditTrail, ownEventsTrail } from '../service/audit-trail.js';
 import { IntegrityService } from '../service/integrity-service.js';
 import { MigrationService } from '../service/migration-service.js';
 import { RetentionService } from '../service/retention-service.js';
@@ -77,7 +78,7 @@ export async function openAppWithDatabase(
   });
   try {
     const secret = config.secret ?? (await embeddedSecret(config.database));
-    const metrics = createMetrics();
+    const metrics = createMetrics({ eventsPurged: () => database.retention.eventsPurged() });
     const transport = await openTransport(config);
     const publisher = createPublisher(transport, options.onBackgroundError);
     const service = new ActivityService({
@@ -86,6 +87,9 @@ export async function openAppWithDatabase(
       keys: deriveKeys(secret),
       observers: [metrics.observer, publisher.observer, ...(options.observers ?? [])],
       ...(options.clock ? { clock: options.clock } : {}),
+      auditReads: config.auditReads,
+      ...(options.onBackgroundError ? { onBackgroundError: options.onBackgroundError } : {}),
+      onDenialSuppressed: () => metrics.auditEventsSuppressed.inc(),
     });
     const hub = options.stream
       ? new StreamHub({
@@ -99,8 +103,12 @@ export async function openAppWithDatabase(
     const app: ActivityApp = {
       config,
       service,
-      retention: new RetentionService({ events: database.repository, retention: database.retention }),
-      integrity: integrityServiceOf(config, database),
+      retention: new RetentionService({
+        events: database.repository,
+        retention: database.retention,
+        audit: service.audit,
+      }),
+      integrity: integrityServiceOf(config, database, service.audit),
       metrics,
       transport,
       hub,
@@ -108,6 +116,7 @@ export async function openAppWithDatabase(
         // Streams first, then pending publishes, then the transport, then the pool.
         closing ??= (async () => {
           await hub?.close();
+          await service.audit.flush();
           await publisher.flush();
           await transport.close();
           await database.close();
@@ -123,11 +132,12 @@ export async function openAppWithDatabase(
 }
 
 /** The integrity use cases on `database`, with the signing key loaded on first use. */
-function integrityServiceOf(config: Config, database: Database): IntegrityService {
+function integrityServiceOf(config: Config, database: Database, audit: AuditTrail): IntegrityService {
   let signer: Promise<CheckpointSigner> | undefined;
   return new IntegrityService({
     events: database.repository,
     integrity: database.integrity,
+    audit,
     signer: () => {
       signer ??= loadSigningKey(config).then((key) =>
         checkpointSigner(config.logName, key, previousVerifiers(config.previousPublicKeys)),
@@ -246,16 +256,38 @@ export async function usingApp<T>(
 }
 
 /**
- * Retention alone (`retention`, `hold`, `purge`): opens only the database, without
- * the registry, keys or stream, and closes it whatever happens.
+ * Retention alone (`retention`, `hold`, `purge`): opens the database and the registry,
+ * without keys or stream, and closes them whatever happens.
  */
 export function usingRetention<T>(
   config: Config,
   use: (retention: RetentionService) => Promise<T>,
 ): Promise<T> {
-  return usingDatabase(config, {}, (database) =>
-    use(new RetentionService({ events: database.repository, retention: database.retention })),
+  return usingDatabase(config, streamNotice(config), async (database) =>
+    use(
+      new RetentionService({
+        events: database.repository,
+        retention: database.retention,
+        audit: await ownEventsOf(config, database),
+      }),
+    ),
   );
+}
+
+/**
+ * The self-audit of a command that opens no ActivityService: its events are recorded
+ * as any event is, without keys (they carry no IP) or metrics. They are awaited by the
+ * use cases that write them.
+ */
+async function ownEventsOf(config: Config, database: Database): Promise<AuditTrail> {
+  return ownEventsTrail(database.repository, await loadRegistry(config), { auditReads: config.auditReads });
+}
+
+/** Appends NOTIFY live streams as they commit when PostgreSQL carries them (no Redis). */
+function streamNotice(config: Config): OpenDatabaseOptions {
+  return config.redisUrl === undefined && config.database.kind === 'postgres'
+    ? { notifyChannel: postgresNotifyChannel }
+    : {};
 }
 
 /**
@@ -266,7 +298,9 @@ export function usingIntegrity<T>(
   config: Config,
   use: (integrity: IntegrityService) => Promise<T>,
 ): Promise<T> {
-  return usingDatabase(config, {}, (database) => use(integrityServiceOf(config, database)));
+  return usingDatabase(config, streamNotice(config), async (database) =>
+    use(integrityServiceOf(config, database, await ownEventsOf(config, database))),
+  );
 }
 
 /** The schema alone (`migrate`): opens the database without migrating it first. */

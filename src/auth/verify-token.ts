@@ -19,6 +19,12 @@ export interface Principal {
 export interface TokenVerifier {
   /** Verifies signature, algorithm and claims; throws UNAUTHORIZED with a reason that never echoes the token. */
   verify(token: string): Promise<Principal>;
+  /**
+   * Whom a refused token speaks for, when it is one of ours all the same: signed by a
+   * trusted key, for this issuer and audience, but outside its time (expired, not yet
+   * valid). Undefined for anything else: an unauthenticated caller names no tenant.
+   */
+  claimant(token: string): Promise<{ tenantId: string; subject: string } | undefined>;
 }
 
 export interface TokenVerifierOptions {
@@ -104,39 +110,50 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         if (isWithin(known.window, now)) return known.principal;
         verified.delete(token);
       }
-      const alg = headerAlgorithm(token);
-      const verifyOptions = {
-        clockTolerance: clockToleranceSeconds,
-        currentDate: now,
-        requiredClaims: [...requiredClaims],
-        ...(issuer === undefined ? {} : { issuer }),
-        ...(audience === undefined ? {} : { audience }),
-      };
-      let payload: JWTPayload;
-      try {
-        if (secret !== undefined && isOneOf(alg, secretAlgorithms)) {
-          ({ payload } = await jwtVerify(token, secret, {
-            ...verifyOptions,
-            algorithms: [...secretAlgorithms],
-          }));
-        } else if (jwks !== undefined && isOneOf(alg, jwksAlgorithms)) {
-          payload = await verifyWithKeySet(token, jwks, {
-            ...verifyOptions,
-            algorithms: [...jwksAlgorithms],
-          });
-        } else {
-          throw unauthorized(`unsupported token algorithm${describeAlgorithm(alg)}`);
-        }
-      } catch (error) {
-        throw toUnauthorized(error);
-      }
+      const payload = await verifiedPayload(token, now, clockToleranceSeconds);
       const window = toTimeWindow(payload, now);
       const principal = toPrincipal(payload);
       if (verified.size >= maxVerifiedTokens) verified.delete(verified.keys().next().value as string);
       verified.set(token, { principal, window });
       return principal;
     },
+    async claimant(token) {
+      if (token === '' || token.length > maxTokenLength) return undefined;
+      try {
+        const { tenantId, subject } = toPrincipal(
+          // Any time at all (jose takes no infinite tolerance): only the signature and claims count.
+          await verifiedPayload(token, clock(), Number.MAX_SAFE_INTEGER),
+        );
+        return { tenantId, subject };
+      } catch {
+        return undefined;
+      }
+    },
   };
+
+  /** The token's claims once its signature, algorithm, issuer, audience and time (within `tolerance` s) hold. */
+  async function verifiedPayload(token: string, now: Date, tolerance: number): Promise<JWTPayload> {
+    const alg = headerAlgorithm(token);
+    const verifyOptions = {
+      clockTolerance: tolerance,
+      currentDate: now,
+      requiredClaims: [...requiredClaims],
+      ...(issuer === undefined ? {} : { issuer }),
+      ...(audience === undefined ? {} : { audience }),
+    };
+    try {
+      if (secret !== undefined && isOneOf(alg, secretAlgorithms)) {
+        return (await jwtVerify(token, secret, { ...verifyOptions, algorithms: [...secretAlgorithms] }))
+          .payload;
+      }
+      if (jwks !== undefined && isOneOf(alg, jwksAlgorithms)) {
+        return await verifyWithKeySet(token, jwks, { ...verifyOptions, algorithms: [...jwksAlgorithms] });
+      }
+      throw unauthorized(`unsupported token algorithm${describeAlgorithm(alg)}`);
+    } catch (error) {
+      throw toUnauthorized(error);
+    }
+  }
 }
 
 /** Throws FORBIDDEN unless the principal holds `scope`. */

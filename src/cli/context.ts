@@ -1,9 +1,13 @@
+import { userInfo } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import type { Config, ConfigOverrides } from '../config/load-config.js';
+import { textProblem } from '../domain/caps.js';
 import { ActivityError } from '../domain/errors.js';
-import { tenantIdPattern } from '../domain/event.js';
+import { fieldLimits, tenantIdPattern } from '../domain/event.js';
 import { jsonSyntaxProblem } from '../domain/json-text.js';
+import { identifierProblem } from '../privacy/scrub.js';
+import type { AuditActor } from '../service/audit-trail.js';
 import { createOutput, defaultFormat, type Format, formats, type Output } from './render/output.js';
 
 /** The process as the CLI sees it; tests and the library pass their own. */
@@ -25,6 +29,8 @@ export interface CommonOptions {
   dataDir?: string;
   redisUrl?: string;
   format?: Format;
+  /** `--actor`, on the commands that read or administer (withActorOption). */
+  actor?: string;
 }
 
 /** What every command's action gets: its output, format and configuration. */
@@ -34,6 +40,8 @@ export interface CommandContext {
   format: Format;
   /** Loads and validates the configuration (flags over environment). */
   config(): Promise<Config>;
+  /** Who the command acts as in the self-audit events: `--actor`, ACTIVITY_ACTOR, else the OS user. */
+  actor(config: Config): AuditActor;
 }
 
 export type CommandAction<O> = (
@@ -56,6 +64,37 @@ export function withCommonOptions(command: Command): Command {
     );
 }
 
+/** Adds `--actor`, to a command that reads or administers a tenant's log. */
+export function withActorOption(command: Command): Command {
+  return command.option(
+    '--actor <id>',
+    'who you act as, in the activity.* events this command records (env ACTIVITY_ACTOR; default: your OS user name)',
+  );
+}
+
+/**
+ * The CLI's actor in the self-audit events. Checked here, before anything is read or
+ * changed: an actor the event could not store would leave the act unrecorded.
+ */
+function cliActor(configured: string | undefined, fromFlag: boolean): AuditActor {
+  const id = configured ?? osUserName();
+  const problem = textProblem(id, fieldLimits.actorId) ?? identifierProblem(id);
+  if (problem !== undefined) {
+    const source = configured === undefined ? 'the OS user name' : fromFlag ? '--actor' : 'ACTIVITY_ACTOR';
+    throw new ActivityError('USAGE_INVALID', `${source} ${problem}; give --actor ID`);
+  }
+  return { type: 'user', id, via: 'cli' };
+}
+
+/** The OS user's name; its uid where the system has no name for it (a container's bare uid). */
+function osUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid:${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
 /** Wraps a command's action: builds its context and hands its exit code to main. */
 export function action<O extends CommonOptions>(
   io: CliIo,
@@ -75,9 +114,11 @@ export function action<O extends CommonOptions>(
           databaseUrl: options.databaseUrl,
           dataDir: options.dataDir,
           redisUrl: options.redisUrl,
+          actor: options.actor,
         };
         return loadConfig(overrides, io.env);
       },
+      actor: (config) => cliActor(config.actor, options.actor !== undefined),
     };
     setExitCode((await run(options, context, command)) ?? 0);
   };

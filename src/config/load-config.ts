@@ -9,6 +9,8 @@ export interface ConfigOverrides {
   databaseUrl?: string | undefined;
   dataDir?: string | undefined;
   redisUrl?: string | undefined;
+  /** `--actor`: who the CLI acts as in the self-audit events. */
+  actor?: string | undefined;
 }
 
 export interface Config {
@@ -35,6 +37,10 @@ export interface Config {
   logName: string;
   /** ACTIVITY_PREVIOUS_PUBLIC_KEYS: verifier keys of signing keys rotated out, whose checkpoints are still trusted. */
   previousPublicKeys: string[];
+  /** ACTIVITY_AUDIT_READS: false stops recording reads and streams (`activity.events.read`, `activity.stream.*`). */
+  auditReads: boolean;
+  /** `--actor`, else ACTIVITY_ACTOR: who the CLI acts as in self-audit events (the CLI defaults it to the OS user). */
+  actor: string | undefined;
 }
 
 const optionalText = z
@@ -108,6 +114,8 @@ const environmentSchema = z
     ACTIVITY_LOCK_TIMEOUT: timeoutText(5_000),
     ACTIVITY_STATEMENT_TIMEOUT: timeoutText(30_000),
     ACTIVITY_SIGNING_KEY_FILE: optionalText,
+    ACTIVITY_AUDIT_READS: booleanText,
+    ACTIVITY_ACTOR: optionalText.pipe(z.string().max(256, 'must be at most 256 characters').optional()),
     ACTIVITY_PREVIOUS_PUBLIC_KEYS: optionalText.transform(
       (value) => value?.split(/[\s,]+/).filter(Boolean) ?? [],
     ),
@@ -146,6 +154,7 @@ export function loadConfig(
       databaseUrl: optionalText,
       dataDir: optionalText,
       redisUrl: environmentSchema.shape.ACTIVITY_REDIS_URL,
+      actor: environmentSchema.shape.ACTIVITY_ACTOR,
     }),
     overrides,
     (key) => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`,
@@ -187,6 +196,8 @@ export function loadConfig(
     signingKeyFile: env.ACTIVITY_SIGNING_KEY_FILE,
     logName: env.ACTIVITY_LOG_NAME,
     previousPublicKeys: env.ACTIVITY_PREVIOUS_PUBLIC_KEYS,
+    auditReads: env.ACTIVITY_AUDIT_READS,
+    actor: flags.actor ?? env.ACTIVITY_ACTOR,
   };
 }
 

@@ -15,6 +15,8 @@ export interface EventFilter {
   since?: Date;
   /** created_at < until */
   until?: Date;
+  /** Leave out the tool's own `activity.*` events (what a read without an action filter does). */
+  withoutReserved?: boolean;
 }
 
 export interface PageRequest {

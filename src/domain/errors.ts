@@ -8,6 +8,7 @@ export const errorCodes = {
   PARAMETER_INVALID: { exit: 2, http: 400, title: 'Invalid parameter' },
   CURSOR_INVALID: { exit: 2, http: 400, title: 'Invalid cursor' },
   ACTION_UNKNOWN: { exit: 2, http: 422, title: 'Unknown action' },
+  ACTION_RESERVED: { exit: 2, http: 422, title: 'Reserved action' },
   VALIDATION_FAILED: { exit: 2, http: 422, title: 'Validation failed' },
   CONFIG_INVALID: { exit: 2, http: 500, title: 'Invalid configuration' },
   REGISTRY_INVALID: { exit: 2, http: 500, title: 'Invalid registry file' },

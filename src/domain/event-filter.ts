@@ -1,5 +1,5 @@
 import type { EventFilter } from './activity-repository.js';
-import type { ActivityEvent } from './event.js';
+import { type ActivityEvent, isReservedAction } from './event.js';
 
 /** Whether an event matches a filter: the in-memory twin of the repository's SQL. */
 export function matchesFilter(event: ActivityEvent, filter: EventFilter): boolean {
@@ -11,6 +11,7 @@ export function matchesFilter(event: ActivityEvent, filter: EventFilter): boolea
   ) {
     return false;
   }
+  if (filter.withoutReserved && isReservedAction(event.action)) return false;
   if (filter.actorId !== undefined && event.actor_id !== filter.actorId) return false;
   if (filter.objectType !== undefined && event.object_type !== filter.objectType) return false;
   if (filter.objectId !== undefined && event.object_id !== filter.objectId) return false;

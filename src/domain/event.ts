@@ -70,3 +70,14 @@ export function namespaceOf(action: string): string {
   const dot = action.indexOf('.');
   return dot === -1 ? action : action.slice(0, dot);
 }
+
+/**
+ * The reserved namespace: the events the tool records of its own use (reads, streams,
+ * denials, purges, retention and holds, checkpoints, exports). No caller may record one.
+ */
+export const reservedNamespace = 'activity';
+
+/** Whether `action` is in the reserved namespace (`activity.…`). */
+export function isReservedAction(action: string): boolean {
+  return action.startsWith(`${reservedNamespace}.`);
+}

@@ -98,8 +98,12 @@ export function parseDuration(value: string): number | undefined {
   return match ? Number(match[1]) * unitMs[match[2] as keyof typeof unitMs] : undefined;
 }
 
-/** `auth.login.success`, `auth.*`, `auth.login.*`, or a comma list of them. */
-const actionFilterPattern = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,2}(\.\*)?$/;
+/**
+ * `auth.login.success`, `auth.*`, `auth.login.*`, or a comma list of them; `*` alone is
+ * every event, the tool's own `activity.*` events included (what a verifier recomputing
+ * the tree needs).
+ */
+const actionFilterPattern = /^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,2}(\.\*)?)$/;
 
 export const actionFilterSchema = z
   .string()
@@ -110,9 +114,9 @@ export const actionFilterSchema = z
       .array(
         z
           .string()
-          .regex(actionFilterPattern, 'must be action names or prefixes like auth.* (comma separated)')
+          .regex(actionFilterPattern, 'must be action names or prefixes like auth.* (comma separated), or *')
           .refine(
-            (part) => part.endsWith('.*') || part.split('.').length === 3,
+            (part) => part === '*' || part.endsWith('.*') || part.split('.').length === 3,
             'an exact action has three parts (namespace.object.verb); end a prefix with .*',
           ),
       )

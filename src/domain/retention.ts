@@ -1,3 +1,5 @@
+import type { PurgeRecord } from './integrity-repository.js';
+
 /** A tenant's own retention, which overrides the default of `purge`. */
 export interface RetentionPolicy {
   tenant_id: string;
@@ -29,17 +31,27 @@ export type PartitionDropResult =
   | { outcome: 'kept'; keptFor: string[] }
   | { outcome: 'busy' };
 
+/** A purge run's record of one tenant whose `activity.events.purged` event is not yet recorded. */
+export interface UnrecordedPurge extends PurgeRecord {
+  tenantId: string;
+  deleted: number;
+}
+
 /** The retention port of the service: policies, holds, and the partitions purge drops. */
 export interface RetentionRepository {
   policies(): Promise<RetentionPolicy[]>;
-  setPolicy(tenantId: string, retentionDays: number): Promise<RetentionPolicy>;
-  /** True when the tenant had a policy. */
-  clearPolicy(tenantId: string): Promise<boolean>;
+  /** Sets the policy; returns it with the retention it replaced (null: the tenant had none). */
+  setPolicy(
+    tenantId: string,
+    retentionDays: number,
+  ): Promise<{ policy: RetentionPolicy; previousDays: number | null }>;
+  /** Clears the policy; returns the retention it had, or null when it had none. */
+  clearPolicy(tenantId: string): Promise<number | null>;
   holds(): Promise<LegalHold[]>;
   /** Places a hold; a tenant already on hold keeps its first hold's time, with the new reason if one is given. */
   placeHold(tenantId: string, reason: string | null): Promise<LegalHold>;
-  /** True when the tenant was on hold. */
-  releaseHold(tenantId: string): Promise<boolean>;
+  /** Lifts the hold; returns it, or undefined when the tenant was not on hold. */
+  releaseHold(tenantId: string): Promise<LegalHold | undefined>;
   /**
    * Creates the missing monthly partitions, from the oldest month that has events in
    * the default partition (which moves them out of it) to three months after `now`.
@@ -81,4 +93,9 @@ export interface RetentionRepository {
     limit: number,
     run: { at: Date; rule: string },
   ): Promise<number>;
+  /** The tenant's purge records whose `activity.events.purged` event is not yet recorded, oldest first. */
+  unrecordedPurges(tenantId: string): Promise<UnrecordedPurge[]>;
+  markPurgeRecorded(tenantId: string, purgedAt: Date): Promise<void>;
+  /** Every event purged since migration 0005, by any process. */
+  eventsPurged(): Promise<number>;
 }

@@ -7,7 +7,7 @@ import type { IntegrityService } from '../service/integrity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
 import { createEventStreams, type EventStreamOptions } from './event-stream.js';
 import { sendProblem } from './responses.js';
-import { createRoutes, type RequestContext } from './routes.js';
+import { apiActor, createRoutes, type RequestContext } from './routes.js';
 
 export interface HandlerOptions extends EventStreamOptions {
   service: ActivityService;
@@ -50,7 +50,9 @@ export function createHandler(options: HandlerOptions) {
       // A body not read to its end (refused before it was needed, or too large) would be
       // waited for to reuse the connection: close it after the answer instead.
       if (!request.complete) response.shouldKeepAlive = false;
-      sendProblem(response, toActivityError(error), log);
+      const failure = toActivityError(error);
+      if (route) recordDenial(context, route.path, failure);
+      sendProblem(response, failure, log);
     } finally {
       const routeLabel = route?.path ?? 'unmatched';
       const finished = performance.now();
@@ -69,6 +71,22 @@ export function createHandler(options: HandlerOptions) {
         ...(context.principal ? { tenant_id: context.principal.tenantId } : {}),
       });
     }
+  };
+
+  /**
+   * A 401 or 403 goes into the log of the tenant the token names, when it is one of
+   * ours (verified, or refused only for its time); a caller without one writes nothing.
+   */
+  const recordDenial = (context: RequestContext, route: string, failure: ActivityError) => {
+    if (failure.code !== 'UNAUTHORIZED' && failure.code !== 'FORBIDDEN') return;
+    const who = context.principal ?? context.claimant;
+    if (who === undefined) return;
+    options.service.audit.accessDenied(apiActor(context.request, who.subject), who.tenantId, {
+      httpStatus: failure.code === 'UNAUTHORIZED' ? 401 : 403,
+      reason: failure.message.slice(0, 256),
+      method: context.request.method ?? 'GET',
+      route,
+    });
   };
 
   return Object.assign(handler, {

@@ -28,7 +28,13 @@ export interface EventStreams {
   /** True once `closeAll` ran: a shutting-down server opens no new stream. */
   readonly closing: boolean;
   /** Sends the subscription's events on `context.response` until either side ends it. */
-  serve(context: StreamContext, principal: Principal, subscription: Subscription): Promise<void>;
+  /** `closed` hears how many events the stream delivered, once its connection is gone. */
+  serve(
+    context: StreamContext,
+    principal: Principal,
+    subscription: Subscription,
+    closed: (delivered: number) => void,
+  ): Promise<void>;
   /** Ends every open stream (graceful shutdown). */
   closeAll(): void;
 }
@@ -44,16 +50,23 @@ export function createEventStreams(options: EventStreamOptions): EventStreams {
   const openStreams = new Set<() => void>();
   let closing = false;
 
-  async function serve(context: StreamContext, principal: Principal, subscription: Subscription) {
+  async function serve(
+    context: StreamContext,
+    principal: Principal,
+    subscription: Subscription,
+    closed: (delivered: number) => void,
+  ) {
     const { response } = context;
     // The stream's place (and the gauge) is held until its connection is gone, not
     // merely until the stream ends: a client that stopped reading keeps its socket,
     // and the memory queued for it, until that socket is destroyed.
     const socket = response.socket;
     metrics.streamConnections.inc();
+    let delivered = 0;
     const released = () => {
       subscription.release();
       metrics.streamConnections.dec();
+      closed(delivered);
     };
     if (!socket || socket.destroyed) {
       released();
@@ -95,6 +108,7 @@ export function createEventStreams(options: EventStreamOptions): EventStreams {
         const written = response.write(
           sseFrame({ id: event.seq, event: 'activity', data: eventJson(event) }),
         );
+        delivered++;
         metrics.streamLag.observe(Math.max(0, clock().getTime() - Date.parse(event.created_at)) / 1000);
         if (!written) {
           stalledSince = clock().getTime();

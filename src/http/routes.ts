@@ -2,10 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { type Principal, requireScope, type TokenVerifier } from '../auth/verify-token.js';
 import { ActivityError } from '../domain/errors.js';
+import { fieldLimits } from '../domain/event.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
+import { identifierProblem } from '../privacy/scrub.js';
 import type { ActivityService } from '../service/activity-service.js';
+import type { AuditActor } from '../service/audit-trail.js';
 import type { IntegrityService } from '../service/integrity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
 import { bearerToken } from './bearer-token.js';
@@ -18,6 +21,8 @@ export interface RequestContext extends StreamContext {
   url: URL;
   /** Set once the token is verified, for the request log. */
   principal?: Principal;
+  /** Whom a token refused for its time speaks for (see TokenVerifier.claimant): a denial is recorded there. */
+  claimant?: { tenantId: string; subject: string } | undefined;
 }
 
 export interface Route {
@@ -55,7 +60,14 @@ export function createRoutes(options: RouteOptions): Route[] {
     { fromQuery = false }: { fromQuery?: boolean } = {},
   ) => {
     const queryToken = fromQuery ? (context.url.searchParams.get('access_token') ?? undefined) : undefined;
-    const principal = await verifier.verify(bearerToken(context.request.headers.authorization, queryToken));
+    const token = bearerToken(context.request.headers.authorization, queryToken);
+    let principal: Principal;
+    try {
+      principal = await verifier.verify(token);
+    } catch (error) {
+      context.claimant = await verifier.claimant(token);
+      throw error;
+    }
     context.principal = principal;
     requireScope(principal, scope);
     return principal;
@@ -69,7 +81,11 @@ export function createRoutes(options: RouteOptions): Route[] {
           const principal = await authenticate(context, 'activity:read');
           const params = searchParams(context.url);
           assertValid(listParamsSchema, params);
-          sendJson(context.response, 200, await service.query(principal.tenantId, params));
+          sendJson(
+            context.response,
+            200,
+            await service.query(principal.tenantId, params, apiActor(context.request, principal.subject)),
+          );
         },
         POST: async (context) => {
           const principal = await authenticate(context, 'activity:write');
@@ -109,12 +125,15 @@ export function createRoutes(options: RouteOptions): Route[] {
             throw new ActivityError('PARAMETER_INVALID', 'Last-Event-ID (or after) must be a seq number');
           }
           const filter = service.streamFilter(principal.tenantId, filters);
-          const subscription = await hub.subscribe(
+          const afterSeq = resumeFrom === undefined ? undefined : Number(resumeFrom);
+          const subscription = await hub.subscribe(principal.tenantId, filter, afterSeq);
+          const closed = service.audit.streamOpened(
+            apiActor(context.request, principal.subject),
             principal.tenantId,
             filter,
-            resumeFrom === undefined ? undefined : Number(resumeFrom),
+            afterSeq ?? null,
           );
-          await streams.serve(context, principal, subscription);
+          await streams.serve(context, principal, subscription, closed);
         },
       },
     },
@@ -182,6 +201,30 @@ export function createRoutes(options: RouteOptions): Route[] {
       },
     },
   ];
+}
+
+/**
+ * Who made a request, as the self-audit events name them: the token's subject, with
+ * the request's address (stored hashed), user agent and X-Request-Id when they can
+ * be stored as they are. One that cannot (too long, holding a secret) is left out
+ * rather than cost the event.
+ */
+export function apiActor(request: IncomingMessage, subject: string): AuditActor {
+  const userAgent = request.headers['user-agent'];
+  const requestId = request.headers['x-request-id'];
+  return {
+    type: 'service_account',
+    id: subject,
+    via: 'api',
+    ip: request.socket.remoteAddress ?? null,
+    userAgent: typeof userAgent === 'string' && userAgent.length <= fieldLimits.userAgent ? userAgent : null,
+    requestId:
+      typeof requestId === 'string' &&
+      requestId.length <= fieldLimits.requestId &&
+      identifierProblem(requestId) === undefined
+        ? requestId
+        : null,
+  };
 }
 
 /** The body's tenant, if any, must be the token's: a token writes its own tenant only. */

@@ -12,10 +12,32 @@ export interface ActivityMetrics {
   streamLag: Histogram;
   httpRequests: Counter<'route' | 'status'>;
   httpDuration: Histogram<'route'>;
+  /** Denials counted instead of recorded as `activity.access.denied` (rate limit). */
+  auditEventsSuppressed: Counter;
 }
 
-export function createMetrics(): ActivityMetrics {
+/**
+ * `eventsPurged`: every event purged so far, by any process (purge runs from cron, not
+ * in serve): read from the database at each scrape, so that every replica reports the
+ * same count.
+ */
+export function createMetrics(sources: { eventsPurged?: () => Promise<number> } = {}): ActivityMetrics {
   const registry = new Registry();
+  const { eventsPurged } = sources;
+  if (eventsPurged !== undefined) {
+    let last = 0;
+    new Counter({
+      name: 'activity_events_purged_total',
+      help: 'Events deleted by purge, by any process (from the database at each scrape).',
+      registers: [registry],
+      async collect() {
+        // A database that does not answer leaves the last count, not a failed scrape.
+        last = await eventsPurged().catch(() => last);
+        this.reset();
+        this.inc(last);
+      },
+    });
+  }
   const recorded = new Counter({
     name: 'activity_events_recorded_total',
     help: 'Events stored, by action namespace and status.',
@@ -58,8 +80,14 @@ export function createMetrics(): ActivityMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const auditEventsSuppressed = new Counter({
+    name: 'activity_audit_events_suppressed_total',
+    help: 'Denied requests counted but not recorded as activity.access.denied events (rate limit).',
+    registers: [registry],
+  });
   return {
     registry,
+    auditEventsSuppressed,
     streamConnections,
     streamLag,
     httpRequests,

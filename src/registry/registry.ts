@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ActivityError } from '../domain/errors.js';
-import { namespaceOf } from '../domain/event.js';
+import { isReservedAction, namespaceOf, reservedNamespace } from '../domain/event.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { builtinActions } from './builtin-actions.js';
+import { selfAuditActions } from './self-audit-actions.js';
 
 /** `namespace.object.verb`, lower case, digits and underscores. */
 export const actionNamePattern = /^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$/;
@@ -16,6 +17,8 @@ export interface ActionDefinition {
   description: string;
   /** Strict: an undeclared key is rejected, never dropped. */
   schema: z.ZodType<Record<string, unknown>>;
+  /** Written only by the tool itself (the `activity.*` namespace); callers get ACTION_RESERVED. */
+  reserved?: boolean;
 }
 
 /** What `activity actions` and `GET /api/v1/activity/actions` show of one action. */
@@ -24,6 +27,8 @@ export interface ActionDescription {
   namespace: string;
   description: string;
   schema: Record<string, unknown>;
+  /** Recorded only by the tool (see docs/activity-log.md, "The log accounts for itself"). */
+  reserved: boolean;
 }
 
 export interface Registry {
@@ -50,10 +55,29 @@ export function builtinActionDefinitions(): ActionDefinition[] {
   }));
 }
 
+/** The reserved `activity.*` actions: strict, without the free-form `context`. */
+function selfAuditActionDefinitions(): ActionDefinition[] {
+  return selfAuditActions.map((action) => ({
+    name: action.name,
+    namespace: reservedNamespace,
+    description: action.description,
+    schema: z.strictObject(action.metadata),
+    reserved: true,
+  }));
+}
+
 /** The registry of built-in actions plus any custom ones (names must not collide). */
 export function createRegistry(customActions: readonly ActionDefinition[] = []): Registry {
   const byName = new Map<string, ActionDefinition>();
-  for (const action of [...builtinActionDefinitions(), ...customActions]) {
+  for (const action of customActions) {
+    if (isReservedAction(action.name)) {
+      throw new ActivityError(
+        'REGISTRY_INVALID',
+        `action ${action.name}: the ${reservedNamespace}.* namespace is reserved for the events the tool records of itself`,
+      );
+    }
+  }
+  for (const action of [...builtinActionDefinitions(), ...selfAuditActionDefinitions(), ...customActions]) {
     if (byName.has(action.name)) {
       throw new ActivityError('REGISTRY_INVALID', `action ${action.name} is defined twice`);
     }
@@ -87,6 +111,7 @@ export function createRegistry(customActions: readonly ActionDefinition[] = []):
           string,
           unknown
         >,
+        reserved: action.reserved === true,
       })),
     assertKnown,
     validateMetadata(actionName, metadata) {

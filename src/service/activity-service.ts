@@ -2,6 +2,7 @@ import type { ActivityRepository, EventFilter } from '../domain/activity-reposit
 import type { ActivityEvent, NewActivityEvent } from '../domain/event.js';
 import type { DerivedKeys } from '../privacy/keys.js';
 import type { Registry } from '../registry/registry.js';
+import { type AuditActor, AuditTrail, libraryActor, recordingOwnEvents } from './audit-trail.js';
 import { EventPreparer } from './prepare-event.js';
 import { type QueryPage, ReadingService } from './reading-service.js';
 import {
@@ -21,6 +22,12 @@ export interface ActivityServiceOptions {
   observers?: readonly ActivityObserver[];
   /** Resolves relative times (`--since 24h`); an event's own time is the database's. */
   clock?: () => Date;
+  /** ACTIVITY_AUDIT_READS: false stops the read and stream events of the self-audit (default true). */
+  auditReads?: boolean;
+  /** Where a self-audit event recorded in the background that failed is reported. */
+  onBackgroundError?: (error: unknown) => void;
+  /** Told of each denial counted instead of recorded. */
+  onDenialSuppressed?: () => void;
 }
 
 /**
@@ -30,6 +37,8 @@ export interface ActivityServiceOptions {
  */
 export class ActivityService {
   readonly registry: Registry;
+  /** The log accounting for itself: the `activity.*` events of reads, denials and administration. */
+  readonly audit: AuditTrail;
   readonly #preparer: EventPreparer;
   readonly #recording: RecordingService;
   readonly #reading: ReadingService;
@@ -42,9 +51,17 @@ export class ActivityService {
       preparer: this.#preparer,
       observers: options.observers,
     });
+    this.audit = new AuditTrail({
+      ...recordingOwnEvents(this.#recording),
+      auditReads: options.auditReads ?? true,
+      clock: options.clock,
+      onBackgroundError: options.onBackgroundError,
+      onSuppressed: options.onDenialSuppressed,
+    });
     this.#reading = new ReadingService({
       repository: options.repository,
       keys: options.keys,
+      audit: this.audit,
       clock: options.clock,
     });
   }
@@ -72,19 +89,39 @@ export class ActivityService {
     return this.#recording.recordMany(items, onRejected);
   }
 
-  /** One page of a tenant's events, newest first, with the cursor of the next page. */
-  query(tenantId: string, input: unknown): Promise<QueryPage> {
-    return this.#reading.query(tenantId, input);
+  /**
+   * One page of a tenant's events, newest first, with the cursor of the next page.
+   * Recorded as `activity.events.read` by `actor` (see ReadingService), as are the two below.
+   */
+  query(tenantId: string, input: unknown, actor: AuditActor = libraryActor): Promise<QueryPage> {
+    return this.#reading.query(tenantId, input, actor);
   }
 
   /** Every matching event, newest first, in constant memory. */
-  queryAll(tenantId: string, input: unknown): AsyncGenerator<ActivityEvent> {
-    return this.#reading.queryAll(tenantId, input);
+  queryAll(
+    tenantId: string,
+    input: unknown,
+    actor: AuditActor = libraryActor,
+  ): AsyncGenerator<ActivityEvent> {
+    return this.#reading.queryAll(tenantId, input, actor);
   }
 
   /** What `queryAll` yields, as NDJSON text written by the database. */
-  queryAllJson(tenantId: string, input: unknown): AsyncIterable<Uint8Array> {
-    return this.#reading.queryAllJson(tenantId, input);
+  queryAllJson(
+    tenantId: string,
+    input: unknown,
+    actor: AuditActor = libraryActor,
+  ): AsyncIterable<Uint8Array> {
+    return this.#reading.queryAllJson(tenantId, input, actor);
+  }
+
+  /** Where a live stream starts: the last `lines` matching events, oldest first, and the seq it goes on after. */
+  backlog(
+    tenantId: string,
+    filters: unknown,
+    lines: number,
+  ): Promise<{ events: ActivityEvent[]; afterSeq: number }> {
+    return this.#reading.backlog(tenantId, filters, lines);
   }
 
   /** The filter of a live stream, with relative times resolved now. */

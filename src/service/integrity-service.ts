@@ -3,6 +3,7 @@ import type { IntegrityRepository } from '../domain/integrity-repository.js';
 import type { CheckpointSigner } from '../integrity/checkpoint-signer.js';
 import type { VerifyReport } from '../integrity/report.js';
 import type { NoteVerifier } from '../integrity/signed-note.js';
+import { type AuditActor, type AuditTrail, libraryActor } from './audit-trail.js';
 import { type BundleContents, bundleOf } from './bundle-service.js';
 import { type SignedCheckpoint, signCheckpoints } from './checkpoint-service.js';
 import {
@@ -23,16 +24,20 @@ export class IntegrityService {
   readonly #events: ActivityRepository;
   readonly #integrity: IntegrityRepository;
   readonly #signer: () => Promise<CheckpointSigner>;
+  readonly #audit: AuditTrail;
 
   constructor(options: {
     events: ActivityRepository;
     integrity: IntegrityRepository;
     /** Loads the signing key; fails with CONFIG_INVALID when there is none. */
     signer: () => Promise<CheckpointSigner>;
+    /** Records bundles exported in the tenants' logs. */
+    audit: AuditTrail;
   }) {
     this.#events = options.events;
     this.#integrity = options.integrity;
     this.#signer = options.signer;
+    this.#audit = options.audit;
   }
 
   signer(): Promise<CheckpointSigner> {
@@ -59,9 +64,27 @@ export class IntegrityService {
     return consistencyProofOf(this.#integrity, tenantId, from, to);
   }
 
-  /** The bundle of a tenant's events in a window (`activity export --out`). */
-  bundle(tenantId: string, window: { since?: Date; until?: Date } = {}): Promise<BundleContents> {
-    return bundleOf({ events: this.#events, integrity: this.#integrity }, tenantId, window);
+  /**
+   * The bundle of a tenant's events in a window (`activity export --out`), recorded in
+   * its log (`activity.events.exported`) once its events have all been read.
+   */
+  async bundle(
+    tenantId: string,
+    window: { since?: Date; until?: Date } = {},
+    actor: AuditActor = libraryActor,
+  ): Promise<BundleContents> {
+    const bundle = await bundleOf({ events: this.#events, integrity: this.#integrity }, tenantId, window);
+    const audit = this.#audit;
+    const { first_seq: fromSeq, last_seq: throughSeq, tree_size: treeSize } = bundle.proof;
+    async function* recorded() {
+      let events = 0;
+      for await (const event of bundle.events) {
+        events++;
+        yield event;
+      }
+      await audit.eventsExported(actor, tenantId, { fromSeq, throughSeq, events, treeSize });
+    }
+    return { ...bundle, events: recorded() };
   }
 
   /** Verifies with these keys (the log's, then any it replaced), or the signer's trusted keys. */

@@ -15,25 +15,34 @@ import type { Registry } from '../registry/registry.js';
  */
 export class EventPreparer {
   readonly registry: Registry;
-  readonly #keys: DerivedKeys;
+  /** Absent where nothing recorded carries an IP (`purge`, `retention`, `hold` on PostgreSQL without a secret). */
+  readonly #keys: DerivedKeys | undefined;
   /** Prepared events whose id was generated here: new by construction, never looked up. */
   readonly #generatedIds = new WeakSet<NewActivityEvent>();
 
-  constructor(registry: Registry, keys: DerivedKeys) {
+  constructor(registry: Registry, keys: DerivedKeys | undefined) {
     this.registry = registry;
     this.#keys = keys;
   }
 
   /**
    * Validates one input (schema, caps, action registry), scrubs secrets and hashes
-   * the IP: what `record` would store, or an ActivityError naming the field.
+   * the IP: what `record` would store, or an ActivityError naming the field. An action
+   * of the reserved `activity.*` namespace is ACTION_RESERVED unless `ownEvent` (the
+   * tool recording itself, see AuditTrail).
    */
-  prepare(input: unknown): NewActivityEvent {
+  prepare(input: unknown, ownEvent = false): NewActivityEvent {
     const parsed = recordInputSchema.safeParse(input);
     if (!parsed.success) throw validationError(toFieldIssues(parsed.error));
     const fields = parsed.data;
     const { ip, metadata } = fields;
-    this.registry.assertKnown(fields.action);
+    if (this.registry.assertKnown(fields.action).reserved && !ownEvent) {
+      throw new ActivityError(
+        'ACTION_RESERVED',
+        `action "${fields.action}" is reserved: the tool records activity.* events of itself, and no caller may`,
+        { issues: [{ path: 'action', message: 'is reserved for the events the tool records of itself' }] },
+      );
+    }
     const identifierIssues = secretIdentifierIssues(fields);
     if (identifierIssues.length > 0) throw validationError(identifierIssues);
     const capIssues = metadataCapIssues(metadata);
@@ -64,6 +73,9 @@ export class EventPreparer {
     if (ip !== null) {
       const normalized = normalizeIp(ip);
       if (normalized === undefined) throw validationError([{ path: 'ip', message: 'is not an IP address' }]);
+      if (this.#keys === undefined) {
+        throw new ActivityError('CONFIG_INVALID', 'ACTIVITY_SECRET is required to hash an IP address');
+      }
       ipHash = hashIp(normalized, this.#keys.ipHash);
     }
     // Field by field, not spread: a spread made the event a slow dictionary object.

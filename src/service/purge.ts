@@ -74,7 +74,12 @@ const tenantPage = 500;
  * again. `onProgress` hears each step with the number of events it deleted.
  */
 export async function purgeExpired(
-  stores: { events: ActivityRepository; retention: RetentionRepository },
+  stores: {
+    events: ActivityRepository;
+    retention: RetentionRepository;
+    /** Records the tenant's purges in its log (activity.events.purged), once its deletes are done. */
+    recordPurges: (tenantId: string) => Promise<void>;
+  },
   options: PurgeOptions,
   onProgress?: (progress: PurgeProgress) => void,
 ): Promise<PurgeReport> {
@@ -136,6 +141,7 @@ export async function purgeExpired(
           options.batchSize,
           onProgress,
         );
+        await stores.recordPurges(tenantId);
       }
     }
     if (deleted > 0 || rule.rule === 'hold') {

@@ -73,11 +73,14 @@ export class RecordingService {
     this.#observers = options.observers ?? [];
   }
 
-  /** Records one event and returns it as stored (a retry with the same id returns the first). */
-  async record(input: unknown): Promise<ActivityEvent> {
+  /**
+   * Records one event and returns it as stored (a retry with the same id returns the
+   * first). `ownEvent`: one of the tool's own `activity.*` events (see AuditTrail).
+   */
+  async record(input: unknown, ownEvent = false): Promise<ActivityEvent> {
     let prepared: NewActivityEvent;
     try {
-      prepared = this.#preparer.prepare(input);
+      prepared = this.#preparer.prepare(input, ownEvent);
     } catch (error) {
       this.#notifyFailure(toActivityError(error).code, 1);
       throw error;
@@ -112,6 +115,7 @@ export class RecordingService {
   async recordMany(
     items: AsyncIterable<ImportItem>,
     onRejected?: (item: RejectedItem) => void,
+    ownEvents = false,
   ): Promise<RecordManyReport> {
     const report: RecordManyReport = {
       recorded: 0,
@@ -156,7 +160,7 @@ export class RecordingService {
           continue;
         }
         try {
-          batch.push(this.#preparer.prepare(item.value));
+          batch.push(this.#preparer.prepare(item.value, ownEvents));
         } catch (error) {
           reject(item.line, error);
           continue;

@@ -12,6 +12,7 @@ export interface StoreSchema {
   activity_tree_seals: TreeSealRow;
   activity_tree_backfill: TreeBackfillRow;
   activity_purges: PurgeRow;
+  activity_purge_totals: PurgeTotalsRow;
 }
 
 /** bigint arrives as a string from pg and as a number from PGlite. */
@@ -97,4 +98,12 @@ export interface PurgeRow {
   through_seq: Int8;
   rule: string;
   cutoff: Date;
+  deleted: Generated<Int8>;
+  /** Its `activity.events.purged` event was recorded. */
+  recorded: Generated<boolean>;
+}
+
+export interface PurgeTotalsRow {
+  only_row: Generated<boolean>;
+  events: Int8;
 }

@@ -217,7 +217,7 @@ describe('actions', () => {
     const body = parseJson<ActionsJson>(run.stdout);
     expect(Object.keys(body)).toEqual(['actions']);
     for (const action of body.actions) {
-      expect(Object.keys(action).sort()).toEqual(['description', 'name', 'namespace', 'schema']);
+      expect(Object.keys(action).sort()).toEqual(['description', 'name', 'namespace', 'reserved', 'schema']);
       expect(action.namespace).toBe(action.name.split('.')[0]);
       expect(action.schema.type).toBe('object');
     }

@@ -95,13 +95,6 @@ function ndjsonOf(run: CliRun, what: string): ApiEvent[] {
         .map((line) => JSON.parse(line) as ApiEvent);
 }
 
-/** Events oldest first, merged from the default listing and the `activity.*` one. */
-function mergeBySeq(...lists: ApiEvent[][]): ApiEvent[] {
-  const bySeq = new Map<number, ApiEvent>();
-  for (const event of lists.flat()) bySeq.set(event.seq as number, event);
-  return [...bySeq.values()].sort((a, b) => (a.seq as number) - (b.seq as number));
-}
-
 /** A fresh Ed25519 key: its PKCS#8 PEM for the tool, its raw 32 bytes for us. */
 function newSigningKey(): { pem: string; publicKey: Buffer } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -415,7 +408,9 @@ async function runCliScenario(): Promise<CliScenario> {
   await checkpoint([]);
 
   const [mainRun, otherRun] = await Promise.all(
-    [cliMain, cliOther].map((tenant) => cli(['query', '--tenant', tenant, '--all', '--format', 'ndjson'])),
+    [cliMain, cliOther].map((tenant) =>
+      cli(['query', '--tenant', tenant, '--action', '*', '--all', '--format', 'ndjson']),
+    ),
   );
   const events = {
     main: ndjsonOf(mainRun as CliRun, 'query main').reverse(),
@@ -538,7 +533,7 @@ async function runEmbeddedScenario(): Promise<EmbeddedScenario> {
   if (recorded.recorded !== 6) throw new Error(`embedded record: ${JSON.stringify(recorded)}`);
   const checkpoint = jsonOf<CheckpointOutput>(await run(['checkpoint', '--format', 'json']), 'checkpoint');
   const events = ndjsonOf(
-    await run(['query', '--tenant', embeddedTenant, '--all', '--format', 'ndjson']),
+    await run(['query', '--tenant', embeddedTenant, '--action', '*', '--all', '--format', 'ndjson']),
     'query',
   ).reverse();
   const bundleDir = join(work.path, 'bundle');
@@ -644,14 +639,13 @@ async function runHttpScenario(): Promise<HttpScenario> {
     }
   }
   const latest = await call(server.url, '/api/v1/activity/checkpoint', { token });
-  const [plain, own] = await Promise.all(
-    ['/api/v1/activity?limit=200', '/api/v1/activity?limit=200&action=activity.*'].map(async (path) => {
-      const response = await get<{ data: ApiEvent[]; next_cursor: string | null }>(path);
-      if (response.status !== 200 || response.json.next_cursor !== null)
-        throw new Error(`GET ${path}: ${response.text}`);
-      return response.json.data;
-    }),
+  // Every event, the tool's own included (`action=*`), up to the latest checkpoint: the
+  // read of this page is recorded after it, past what was signed.
+  const everything = await get<{ data: ApiEvent[]; next_cursor: string | null }>(
+    '/api/v1/activity?limit=200&action=*',
   );
+  if (everything.status !== 200 || everything.json.next_cursor !== null)
+    throw new Error(`GET /api/v1/activity?action=*: ${everything.text}`);
   const sizes = signed.map((checkpoint) => checkpoint.size);
   const proofRequests = [
     ...sizes.flatMap((size) => Array.from({ length: size }, (_, i) => ({ seq: i + 1, size }))),
@@ -679,7 +673,7 @@ async function runHttpScenario(): Promise<HttpScenario> {
     serverKey: (await server.app.integrity.signer()).publicKey,
     signed,
     latestNote: { status: latest.status, contentType: latest.headers.get('content-type'), text: latest.text },
-    events: mergeBySeq(plain ?? [], own ?? []),
+    events: everything.json.data.filter((event) => (event.seq as number) <= (sizes.at(-1) ?? 0)).reverse(),
     proofs,
     consistency,
   };

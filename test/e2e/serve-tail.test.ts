@@ -42,6 +42,9 @@ describe('serve and tail, as processes', { timeout: 60_000 }, () => {
       ACTIVITY_REDIS_URL: redis.url,
       ACTIVITY_SECRET: secret,
       ACTIVITY_JWT_SECRET: jwtSecret,
+      // These tests follow seqs across restarts; with reads recorded, the streams' own
+      // activity.stream.* events would take seqs between them (self-audit.test.ts).
+      ACTIVITY_AUDIT_READS: 'false',
     };
     cli = cliFor(env);
   });

@@ -2,6 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointSigner } from '../../src/integrity/checkpoint-signer.js';
+import { createRegistry } from '../../src/registry/registry.js';
+import { ownEventsTrail } from '../../src/service/audit-trail.js';
 import { IntegrityService } from '../../src/service/integrity-service.js';
 import { type Database, openDatabase } from '../../src/store/open-database.js';
 import { createTestDatabase } from '../helpers/databases.js';
@@ -26,6 +28,7 @@ describe('the verifiable log when PostgreSQL drops its connection', () => {
       events: database.repository,
       integrity: database.integrity,
       signer: async () => signer,
+      audit: ownEventsTrail(database.repository, createRegistry(), { auditReads: true }),
     });
     // More than two slices of verify, so that one is read while the next is in flight.
     for (let batch = 0; batch < 10; batch++) {

@@ -8,6 +8,9 @@ import { type PostgresServer, startPostgres } from './postgres-server.js';
 export const faultSecrets = {
   ACTIVITY_SECRET: 'fault-secret-0123456789abcdef0123456789abcd',
   ACTIVITY_JWT_SECRET: 'fault-jwt-secret-0123456789abcdef0123456789',
+  // The fault tests count seqs; the streams' and reads' own activity.* events would take
+  // some (they are tested in self-audit*.test.ts).
+  ACTIVITY_AUDIT_READS: 'false',
 } as const;
 
 /**

@@ -12,6 +12,8 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../src/integrity/merkle.js';
+import { createRegistry } from '../../src/registry/registry.js';
+import { ownEventsTrail } from '../../src/service/audit-trail.js';
 import { signCheckpoints } from '../../src/service/checkpoint-service.js';
 import { IntegrityService } from '../../src/service/integrity-service.js';
 import { purgeExpired } from '../../src/service/purge.js';
@@ -26,6 +28,7 @@ function integrityOf(database: Database) {
     events: database.repository,
     integrity: database.integrity,
     signer: async () => signer,
+    audit: ownEventsTrail(database.repository, createRegistry(), { auditReads: true }),
   });
 }
 
@@ -205,7 +208,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
         if (day % 7 === 6) await integrity.checkpoint({ tenantId: tenant });
       }
       const report = await purgeExpired(
-        { events: database.repository, retention: database.retention },
+        { events: database.repository, retention: database.retention, recordPurges: async () => {} },
         { now, defaultRetentionMs: 60 * dayMs, tenantId: tenant, batchSize, dryRun: false },
       );
       return { tenant, deleted: report.deleted };
@@ -244,7 +247,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       }
       await integrity.checkpoint({ tenantId: tenant });
       const report = await purgeExpired(
-        { events: database.repository, retention: database.retention },
+        { events: database.repository, retention: database.retention, recordPurges: async () => {} },
         {
           now: new Date('2025-03-10T00:00:00.000Z'),
           defaultRetentionMs: 10 * dayMs,
@@ -661,6 +664,7 @@ describe('a rotated signing key', () => {
           events: database.repository,
           integrity: database.integrity,
           signer: async () => chosen,
+          audit: ownEventsTrail(database.repository, createRegistry(), { auditReads: true }),
         });
       const tenant = 'rotated';
       await database.repository.appendGenerated([newEvent(tenant), newEvent(tenant)]);

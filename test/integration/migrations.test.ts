@@ -22,6 +22,7 @@ const latestTables = [
   'activity_checkpoints',
   'activity_events',
   'activity_legal_holds',
+  'activity_purge_totals',
   'activity_purges',
   'activity_retention_policies',
   'activity_tenants',

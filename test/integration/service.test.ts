@@ -296,7 +296,7 @@ describe.each(storeKinds)('service on %s', (kind) => {
         expect.objectContaining({ path: '[3].metadata.nope' }),
       ],
     });
-    expect((await service.query(a, {})).data).toEqual([]);
+    expect(await store.database.repository.page(a, {}, { limit: 10 })).toEqual([]);
     const stored = await service.recordBatch([valid, valid]);
     expect(stored.map((event) => event.seq)).toEqual([1, 2]);
   });

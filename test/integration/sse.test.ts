@@ -9,7 +9,12 @@ import { createTestDatabase } from '../helpers/databases.js';
 import { type RedisServer, startRedis } from '../helpers/redis-server.js';
 import { eventually, metricValue, openSse, type SseTestStream } from '../helpers/sse-client.js';
 
-const env = { ACTIVITY_SECRET: 'x'.repeat(32), ACTIVITY_JWT_SECRET: 'j'.repeat(32) };
+// Seqs are asserted below: the streams' and reads' own activity.* events would take some (self-audit tests cover them).
+const env = {
+  ACTIVITY_SECRET: 'x'.repeat(32),
+  ACTIVITY_JWT_SECRET: 'j'.repeat(32),
+  ACTIVITY_AUDIT_READS: 'false',
+};
 const streamPath = '/api/v1/activity/stream';
 const heartbeatMs = 200;
 

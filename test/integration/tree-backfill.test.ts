@@ -2,6 +2,8 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkpointSigner } from '../../src/integrity/checkpoint-signer.js';
+import { createRegistry } from '../../src/registry/registry.js';
+import { ownEventsTrail } from '../../src/service/audit-trail.js';
 import { IntegrityService } from '../../src/service/integrity-service.js';
 import { MigrationService } from '../../src/service/migration-service.js';
 import { type Database, openDatabase } from '../../src/store/open-database.js';
@@ -43,6 +45,7 @@ describe('events stored before the trees', () => {
       events: db.repository,
       integrity: db.integrity,
       signer: async () => signer,
+      audit: ownEventsTrail(db.repository, createRegistry(), { auditReads: true }),
     }),
   });
 

@@ -190,6 +190,9 @@ describe('actionFilterSchema', () => {
       'auth.login.success, auth.login.failure , storage.*',
       ['auth.login.success', 'auth.login.failure', 'storage.*'],
     ],
+    // Every event, the tool's own activity.* included.
+    ['*', ['*']],
+    ['auth.*,*', ['auth.*', '*']],
   ])('accepts %j', (value, expected) => {
     expect(actionFilterSchema.parse(value)).toEqual(expected);
   });
@@ -197,7 +200,7 @@ describe('actionFilterSchema', () => {
   it.each([
     ['one part', 'auth'],
     ['two parts without a star', 'auth.login'],
-    ['a lone star', '*'],
+    ['a star beside a prefix', '**'],
     ['a star in the middle', 'auth.*.success'],
     ['a bare prefix star', 'auth*'],
     ['upper case', 'Auth.login.success'],

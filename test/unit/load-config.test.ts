@@ -30,6 +30,8 @@ describe('loadConfig', () => {
       signingKeyFile: undefined,
       logName: 'activity',
       previousPublicKeys: [],
+      auditReads: true,
+      actor: undefined,
     });
   });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { builtinActions } from '../../src/registry/builtin-actions.js';
 import { type ActionDefinition, createRegistry, strictMetadataSchema } from '../../src/registry/registry.js';
+import { selfAuditActions } from '../../src/registry/self-audit-actions.js';
 import { activityErrorFrom } from './thrown.js';
 
 /** Each milestone touchpoint, with an action that covers it and metadata it accepts. */
@@ -93,7 +94,7 @@ describe('the built-in taxonomy', () => {
   it('lists actions sorted by name', () => {
     const names = registry.list().map((action) => action.name);
     expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
-    expect(names.length).toBe(builtinActions.length);
+    expect(names.length).toBe(builtinActions.length + selfAuditActions.length);
   });
 });
 

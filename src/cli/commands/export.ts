@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { ActivityError } from '../../domain/errors.js';
 import { resolveTimeInput, timeInputSchema } from '../../domain/inputs.js';
-import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
+import {
+  action,
+  type CliIo,
+  type CommonOptions,
+  tenantFlag,
+  withActorOption,
+  withCommonOptions,
+} from '../context.js';
 import { escapeControl } from '../render/text.js';
 
 interface ExportOptions extends CommonOptions {
@@ -17,7 +24,7 @@ interface ExportOptions extends CommonOptions {
 
 export function exportCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
-    new Command('export')
+    withActorOption(new Command('export'))
       .description(
         "write an offline bundle: a tenant's events (a contiguous seq range) with what proves them against its latest signed checkpoint",
       )
@@ -57,11 +64,17 @@ Examples:
       const { usingIntegrity } = await import('../../app/open-app.js');
       const { bundleFiles } = await import('../../integrity/bundle.js');
       let written = 0;
-      const proof = await usingIntegrity(await context.config(), async (integrity) => {
-        const bundle = await integrity.bundle(tenantId, {
-          ...(since === undefined ? {} : { since }),
-          ...(until === undefined ? {} : { until }),
-        });
+      const config = await context.config();
+      const actor = context.actor(config);
+      const proof = await usingIntegrity(config, async (integrity) => {
+        const bundle = await integrity.bundle(
+          tenantId,
+          {
+            ...(since === undefined ? {} : { since }),
+            ...(until === undefined ? {} : { until }),
+          },
+          actor,
+        );
         // Each file written under a .partial name, renamed once all are whole: a bundle
         // is there complete or not at all.
         const created = await mkdir(options.out, { recursive: true });

@@ -5,6 +5,7 @@ import {
   type CliIo,
   type CommonOptions,
   tenantFlag,
+  withActorOption,
   withCommonOptions,
   withFlagNames,
 } from '../context.js';
@@ -29,16 +30,22 @@ Examples:
 
   hold.addCommand(
     withCommonOptions(
-      new Command('add')
-        .description('place a tenant on hold (again: keeps the first time, updates the reason)')
-        .requiredOption('--tenant <id>', 'the tenant')
-        .option('--reason <text>', 'why, e.g. a case reference'),
+      withActorOption(
+        new Command('add')
+          .description('place a tenant on hold (again: keeps the first time, updates the reason)')
+          .requiredOption('--tenant <id>', 'the tenant')
+          .option('--reason <text>', 'why, e.g. a case reference'),
+      ),
     ).action(
       action<HoldOptions>(io, setExitCode, async (options, context) => {
         const tenantId = tenantFlag(options.tenant);
         const { usingRetention } = await import('../../app/open-app.js');
-        const placed = await usingRetention(await context.config(), (retention) =>
-          withFlagNames(retention.placeHold(tenantId, options.reason ?? null), holdFlags),
+        const config = await context.config();
+        const placed = await usingRetention(config, (retention) =>
+          withFlagNames(
+            retention.placeHold(tenantId, options.reason ?? null, context.actor(config)),
+            holdFlags,
+          ),
         );
         await context.out.write(renderHolds([placed], context.format, 'one'));
         return 0;
@@ -48,15 +55,18 @@ Examples:
 
   hold.addCommand(
     withCommonOptions(
-      new Command('remove')
-        .description('release a tenant from hold: purge applies its retention again')
-        .requiredOption('--tenant <id>', 'the tenant'),
+      withActorOption(
+        new Command('remove')
+          .description('release a tenant from hold: purge applies its retention again')
+          .requiredOption('--tenant <id>', 'the tenant'),
+      ),
     ).action(
       action<HoldOptions>(io, setExitCode, async (options, context) => {
         const tenantId = tenantFlag(options.tenant);
         const { usingRetention } = await import('../../app/open-app.js');
-        const removed = await usingRetention(await context.config(), (retention) =>
-          retention.releaseHold(tenantId),
+        const config = await context.config();
+        const removed = await usingRetention(config, (retention) =>
+          retention.releaseHold(tenantId, context.actor(config)),
         );
         await context.out.write(
           context.format === 'table'

@@ -2,7 +2,14 @@ import { Command } from 'commander';
 import { ActivityError } from '../../domain/errors.js';
 import type { PurgeMetrics } from '../../metrics/metrics.js';
 import { defaultBatchSize, type PurgeReport, type TenantPurge } from '../../service/purge.js';
-import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
+import {
+  action,
+  type CliIo,
+  type CommonOptions,
+  tenantFlag,
+  withActorOption,
+  withCommonOptions,
+} from '../context.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
 interface PurgeCommandOptions extends CommonOptions {
@@ -18,7 +25,7 @@ const maxAgeMs = 36_500 * 86_400_000;
 
 export function purgeCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
-    new Command('purge')
+    withActorOption(new Command('purge'))
       .description(
         'delete events past retention: whole expired months, then committed batches; prints what it deleted (or would) and why',
       )
@@ -44,7 +51,9 @@ export function purgeCommand(io: CliIo, setExitCode: (code: number) => void): Co
 A tenant on hold (activity hold) keeps everything; a tenant's own retention
 (activity retention) overrides the default. Whole monthly partitions that nobody
 keeps are dropped; the rest is deleted in committed batches, so it is safe to kill
-and run again, and inserts go on meanwhile. Exit 0 on success, 2 on a bad flag,
+and run again, and inserts go on meanwhile. Each tenant's log gets one
+activity.events.purged event per run that removed some of its events (a run killed
+before writing it leaves it to the next run). Exit 0 on success, 2 on a bad flag,
 3 when the database is unavailable or not migrated.
 
 Examples:
@@ -106,6 +115,7 @@ Examples:
                     ? `partition ${progress.name}; ${done}`
                     : `tenant ${escapeControl(progress.tenantId)}; ${done}`;
               },
+              context.actor(config),
             ),
           );
         } catch (error) {

@@ -6,6 +6,7 @@ import {
   type CliIo,
   type CommandContext,
   type CommonOptions,
+  withActorOption,
   withCommonOptions,
 } from '../context.js';
 import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
@@ -31,7 +32,7 @@ const tableChunk = 500;
 export function queryCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
     withFilterOptions(
-      new Command('query')
+      withActorOption(new Command('query'))
         .description("list a tenant's events, newest first")
         .requiredOption('--tenant <id>', 'tenant id'),
     )
@@ -57,27 +58,39 @@ Examples:
         if (options.all && (options.cursor !== undefined || options.limit !== undefined)) {
           throw new ActivityError('USAGE_INVALID', '--all reads every page; drop --cursor and --limit');
         }
-        await usingApp(await context.config(), async ({ service }) => {
-          if (options.all) {
-            limitHeapGrowth();
-            if (context.format === 'ndjson' || context.format === 'json')
-              return writeAllJson(service.queryAllJson(options.tenant, input), context);
-            return writeAll(service.queryAll(options.tenant, input), context);
-          }
-          const page = await service.query(options.tenant, input);
-          const { out } = context;
-          switch (context.format) {
-            case 'json':
-              return out.write(`${JSON.stringify(page)}\n`);
-            case 'ndjson':
-              return out.write(page.data.map(renderEventNdjson).join(''));
-            case 'csv':
-              return out.write(renderEventsCsvHeader() + page.data.map(renderEventCsv).join(''));
-            case 'table':
-              await out.write(page.data.length > 0 ? renderEventsTable(page.data) : 'no matching events\n');
-              if (page.next_cursor) context.io.stderr.write(`more: --cursor ${page.next_cursor}\n`);
-          }
-        });
+        const config = await context.config();
+        const actor = context.actor(config);
+        await usingApp(
+          config,
+          async ({ service }) => {
+            if (options.all) {
+              limitHeapGrowth();
+              if (context.format === 'ndjson' || context.format === 'json')
+                return writeAllJson(service.queryAllJson(options.tenant, input, actor), context);
+              return writeAll(service.queryAll(options.tenant, input, actor), context);
+            }
+            const page = await service.query(options.tenant, input, actor);
+            const { out } = context;
+            switch (context.format) {
+              case 'json':
+                return out.write(`${JSON.stringify(page)}\n`);
+              case 'ndjson':
+                return out.write(page.data.map(renderEventNdjson).join(''));
+              case 'csv':
+                return out.write(renderEventsCsvHeader() + page.data.map(renderEventCsv).join(''));
+              case 'table':
+                await out.write(page.data.length > 0 ? renderEventsTable(page.data) : 'no matching events\n');
+                if (page.next_cursor) context.io.stderr.write(`more: --cursor ${page.next_cursor}\n`);
+            }
+          },
+          {
+            // The read is recorded as the command ends: say so if it could not be.
+            onBackgroundError: (error) =>
+              context.io.stderr.write(
+                `warning: this read was not recorded in the tenant's log: ${String(error)}\n`,
+              ),
+          },
+        );
         return 0;
       }),
     );

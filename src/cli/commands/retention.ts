@@ -5,6 +5,7 @@ import {
   type CliIo,
   type CommonOptions,
   tenantFlag,
+  withActorOption,
   withCommonOptions,
   withFlagNames,
 } from '../context.js';
@@ -32,18 +33,21 @@ Examples:
 
   retention.addCommand(
     withCommonOptions(
-      new Command('set')
-        .description("set a tenant's retention, in days (1-36500)")
-        .requiredOption('--tenant <id>', 'the tenant')
-        .requiredOption('--days <n>', 'keep events this many days'),
+      withActorOption(
+        new Command('set')
+          .description("set a tenant's retention, in days (1-36500)")
+          .requiredOption('--tenant <id>', 'the tenant')
+          .requiredOption('--days <n>', 'keep events this many days'),
+      ),
     ).action(
       action<SetOptions>(io, setExitCode, async (options, context) => {
         const tenantId = tenantFlag(options.tenant);
         // Digits only: a number the flag spells otherwise ("1e3", "0x10") is refused as it reads.
         const days = /^\d{1,6}$/.test(options.days) ? Number(options.days) : Number.NaN;
         const { usingRetention } = await import('../../app/open-app.js');
-        const policy = await usingRetention(await context.config(), (retention) =>
-          withFlagNames(retention.setPolicy(tenantId, days), {
+        const config = await context.config();
+        const policy = await usingRetention(config, (retention) =>
+          withFlagNames(retention.setPolicy(tenantId, days, context.actor(config)), {
             tenant_id: '--tenant',
             retention_days: '--days',
           }),
@@ -56,15 +60,18 @@ Examples:
 
   retention.addCommand(
     withCommonOptions(
-      new Command('clear')
-        .description("remove a tenant's policy: the default applies again")
-        .requiredOption('--tenant <id>', 'the tenant'),
+      withActorOption(
+        new Command('clear')
+          .description("remove a tenant's policy: the default applies again")
+          .requiredOption('--tenant <id>', 'the tenant'),
+      ),
     ).action(
       action<TenantOptions>(io, setExitCode, async (options, context) => {
         const tenantId = tenantFlag(options.tenant);
         const { usingRetention } = await import('../../app/open-app.js');
-        const cleared = await usingRetention(await context.config(), (retention) =>
-          retention.clearPolicy(tenantId),
+        const config = await context.config();
+        const cleared = await usingRetention(config, (retention) =>
+          retention.clearPolicy(tenantId, context.actor(config)),
         );
         await context.out.write(
           context.format === 'table'

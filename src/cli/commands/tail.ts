@@ -6,6 +6,7 @@ import {
   type CliIo,
   type CommandContext,
   type CommonOptions,
+  withActorOption,
   withCommonOptions,
 } from '../context.js';
 import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
@@ -22,7 +23,7 @@ interface TailOptions extends CommonOptions, FilterOptions {
 export function tailCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
     withFilterOptions(
-      new Command('tail')
+      withActorOption(new Command('tail'))
         .description('print the last N matching events, then follow new ones until interrupted')
         .option('--tenant <id>', 'tenant id (with --url, the token decides)'),
     )
@@ -66,26 +67,33 @@ Examples:
           throw new ActivityError('USAGE_INVALID', 'tail needs --tenant (or --url)');
         const tenant = options.tenant;
         const { usingApp } = await import('../../app/open-app.js');
+        const config = await context.config();
         await usingApp(
-          await context.config(),
+          config,
           async ({ service, hub }) => {
             if (!hub) throw new Error('tail opens the app with its stream hub');
-            const lines = Number(options.lines);
             // Where the past ends and the stream begins, so nothing is printed twice or skipped.
-            let afterSeq: number;
-            if (lines > 0) {
-              const { data } = await service.query(tenant, { ...filters, limit: String(lines) });
-              for (const event of data.reverse()) await print(event);
-              afterSeq = data.at(-1)?.seq ?? 0;
-            } else {
-              afterSeq = (await service.query(tenant, { limit: '1' })).data[0]?.seq ?? 0;
-            }
-            await waitForListening(hub.start());
-            const subscription = await hub.subscribe(tenant, service.streamFilter(tenant, filters), afterSeq);
-            void stop.then(() => subscription.close('client'));
-            for await (const event of subscription) await print(event);
-            if (subscription.closeReason === 'slow') {
-              throw new ActivityError('INTERNAL', 'the output fell too far behind the stream');
+            const { events, afterSeq } = await service.backlog(tenant, filters, Number(options.lines));
+            const filter = service.streamFilter(tenant, filters);
+            const closed = service.audit.streamOpened(context.actor(config), tenant, filter, afterSeq);
+            let delivered = 0;
+            try {
+              for (const event of events) {
+                await print(event);
+                delivered++;
+              }
+              await waitForListening(hub.start());
+              const subscription = await hub.subscribe(tenant, filter, afterSeq);
+              void stop.then(() => subscription.close('client'));
+              for await (const event of subscription) {
+                await print(event);
+                delivered++;
+              }
+              if (subscription.closeReason === 'slow') {
+                throw new ActivityError('INTERNAL', 'the output fell too far behind the stream');
+              }
+            } finally {
+              closed(delivered);
             }
           },
           {

@@ -1,6 +1,6 @@
 import { CompiledQuery, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import type { EventFilter, ExportRequest, PageRequest } from '../../domain/activity-repository.js';
-import type { ActivityEvent } from '../../domain/event.js';
+import { type ActivityEvent, reservedNamespace } from '../../domain/event.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded } from '../store-errors.js';
 import { type EventRow, pageColumns, toActivityEvent } from './rows.js';
@@ -114,6 +114,9 @@ function branch(
   if (given('objectId')) query = query.where('object_id', '=', slot<string>('objectId'));
   if (given('requestId')) query = query.where('request_id', '=', slot<string>('requestId'));
   if (given('status')) query = query.where('status', '=', slot<string>('status'));
+  // A literal, not a slot: so the statement matches the partial index of the events
+  // that are not the tool's own (activity_events_unreserved_idx, migrations/0005).
+  if (values.withoutReserved === true) query = query.where('namespace', '<>', sql.lit(reservedNamespace));
   if (clause && 'action' in clause) query = query.where('action', '=', slot<string>(`action${index}`));
   if (clause && 'prefix' in clause) {
     query = query.where('namespace', '=', slot<string>(`namespace${index}`));
@@ -177,7 +180,7 @@ function pageShape(values: PageValues, request: PageQuery, clauses: ActionClause
   for (const [bit, name] of filterSlots.entries()) if (values[name] !== undefined) given |= 1 << bit;
   let kinds = '';
   for (const clause of clauses) kinds += 'action' in clause ? 'a' : prefixIsDeep(clause.prefix) ? 'P' : 'p';
-  return `${request.order ?? 'desc'} ${request.limit} ${given} ${kinds}`;
+  return `${request.order ?? 'desc'} ${request.limit} ${given} ${kinds}${values.withoutReserved === true ? ' r' : ''}`;
 }
 
 /** The values of the slots of a page statement (see branch). */
@@ -198,6 +201,7 @@ export function pageValues(
     objectId: filter.objectId,
     requestId: filter.requestId,
     status: filter.status,
+    withoutReserved: filter.withoutReserved === true,
   };
   for (const [index, clause] of clauses.entries()) {
     if ('action' in clause) values[`action${index}`] = clause.action;

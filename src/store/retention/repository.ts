@@ -5,6 +5,7 @@ import type {
   PartitionDropResult,
   RetentionPolicy,
   RetentionRepository,
+  UnrecordedPurge,
 } from '../../domain/retention.js';
 import type { StoreSchema } from '../schema.js';
 import { guarded, isLockTimeout } from '../store-errors.js';
@@ -39,27 +40,39 @@ export class KyselyRetentionRepository implements RetentionRepository {
     });
   }
 
-  setPolicy(tenantId: string, retentionDays: number): Promise<RetentionPolicy> {
+  setPolicy(
+    tenantId: string,
+    retentionDays: number,
+  ): Promise<{ policy: RetentionPolicy; previousDays: number | null }> {
     return guarded(this.#where, async () => {
+      // The policy it replaces, read by the same statement: what the change changed.
       const row = await this.#db
+        .with('previous', (db) =>
+          db
+            .selectFrom('activity_retention_policies')
+            .select('retention_days')
+            .where('tenant_id', '=', tenantId),
+        )
         .insertInto('activity_retention_policies')
         .values({ tenant_id: tenantId, retention_days: retentionDays })
         .onConflict((conflict) =>
           conflict.column('tenant_id').doUpdateSet({ retention_days: retentionDays, updated_at: sql`now()` }),
         )
         .returningAll()
+        .returning(sql<number | null>`(select retention_days from previous)`.as('previous_days'))
         .executeTakeFirstOrThrow();
-      return toPolicy(row);
+      return { policy: toPolicy(row), previousDays: row.previous_days };
     });
   }
 
-  clearPolicy(tenantId: string): Promise<boolean> {
+  clearPolicy(tenantId: string): Promise<number | null> {
     return guarded(this.#where, async () => {
-      const result = await this.#db
+      const row = await this.#db
         .deleteFrom('activity_retention_policies')
         .where('tenant_id', '=', tenantId)
+        .returning('retention_days')
         .executeTakeFirst();
-      return result.numDeletedRows > 0n;
+      return row?.retention_days ?? null;
     });
   }
 
@@ -90,13 +103,14 @@ export class KyselyRetentionRepository implements RetentionRepository {
     });
   }
 
-  releaseHold(tenantId: string): Promise<boolean> {
+  releaseHold(tenantId: string): Promise<LegalHold | undefined> {
     return guarded(this.#where, async () => {
-      const result = await this.#db
+      const row = await this.#db
         .deleteFrom('activity_legal_holds')
         .where('tenant_id', '=', tenantId)
+        .returningAll()
         .executeTakeFirst();
-      return result.numDeletedRows > 0n;
+      return row && toHold(row);
     });
   }
 
@@ -178,15 +192,17 @@ export class KyselyRetentionRepository implements RetentionRepository {
               with gone as (select tenant_id, seq, leaf_hash from ${table}),
               ${keptTree(sql`gone`)},
               recorded as (
-                insert into activity_purges (tenant_id, purged_at, from_seq, through_seq, rule, cutoff)
+                insert into activity_purges (tenant_id, purged_at, from_seq, through_seq, rule, cutoff, deleted)
                 select g.tenant_id, ${options.now}::timestamptz, min(g.seq), max(g.seq),
                   case when p.tenant_id is null then 'default' else 'policy' end,
                   case when p.tenant_id is null then ${options.defaultCutoff}::timestamptz
-                    else ${options.now}::timestamptz - make_interval(secs => p.retention_days * 86400) end
+                    else ${options.now}::timestamptz - make_interval(secs => p.retention_days * 86400) end,
+                  count(*)
                 from gone g left join activity_retention_policies p on p.tenant_id = g.tenant_id
                 group by g.tenant_id, p.tenant_id, p.retention_days
                 ${mergedPurgeRecord}
-              )
+              ),
+              ${countedPurged(sql`gone`)}
               select 1`.execute(trx);
             await sql`drop table ${table}`.execute(trx);
           }
@@ -247,13 +263,53 @@ export class KyselyRetentionRepository implements RetentionRepository {
         ),
         ${keptTree(sql`gone`)},
         recorded as (
-          insert into activity_purges (tenant_id, purged_at, from_seq, through_seq, rule, cutoff)
-          select tenant_id, ${run.at}::timestamptz, min(seq), max(seq), ${run.rule}, ${cutoff}::timestamptz
+          insert into activity_purges (tenant_id, purged_at, from_seq, through_seq, rule, cutoff, deleted)
+          select tenant_id, ${run.at}::timestamptz, min(seq), max(seq), ${run.rule}, ${cutoff}::timestamptz, count(*)
           from gone group by tenant_id
           ${mergedPurgeRecord}
-        )
+        ),
+        ${countedPurged(sql`gone`)}
         select count(*) as deleted from gone`.execute(this.#db);
       return Number(rows[0]?.deleted ?? 0);
+    });
+  }
+
+  unrecordedPurges(tenantId: string): Promise<UnrecordedPurge[]> {
+    return guarded(this.#where, async () => {
+      const rows = await this.#db
+        .selectFrom('activity_purges')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('recorded', '=', false)
+        .orderBy('purged_at')
+        .execute();
+      return rows.map((row) => ({
+        tenantId: row.tenant_id,
+        purgedAt: new Date(row.purged_at),
+        fromSeq: Number(row.from_seq),
+        throughSeq: Number(row.through_seq),
+        rule: row.rule,
+        cutoff: new Date(row.cutoff),
+        deleted: Number(row.deleted),
+      }));
+    });
+  }
+
+  markPurgeRecorded(tenantId: string, purgedAt: Date): Promise<void> {
+    return guarded(this.#where, async () => {
+      await this.#db
+        .updateTable('activity_purges')
+        .set({ recorded: true })
+        .where('tenant_id', '=', tenantId)
+        .where('purged_at', '=', purgedAt)
+        .execute();
+    });
+  }
+
+  eventsPurged(): Promise<number> {
+    return guarded(this.#where, async () => {
+      const row = await this.#db.selectFrom('activity_purge_totals').select('events').executeTakeFirst();
+      return Number(row?.events ?? 0);
     });
   }
 }
@@ -277,10 +333,18 @@ function keptTree(gone: RawBuilder<unknown>) {
   )`;
 }
 
-/** One record per tenant and run: the batches of a run widen it. */
+/** One record per tenant and run: the batches of a run widen it and add to its count. */
 const mergedPurgeRecord = sql`on conflict (tenant_id, purged_at) do update
   set from_seq = least(activity_purges.from_seq, excluded.from_seq),
-    through_seq = greatest(activity_purges.through_seq, excluded.through_seq)`;
+    through_seq = greatest(activity_purges.through_seq, excluded.through_seq),
+    deleted = activity_purges.deleted + excluded.deleted`;
+
+/** A CTE that adds the rows of `gone` to the count of every event purged. */
+function countedPurged(gone: RawBuilder<unknown>) {
+  return sql`counted as (
+    update activity_purge_totals set events = events + (select count(*) from ${gone}) where only_row
+  )`;
+}
 
 function toPolicy(row: { tenant_id: string; retention_days: number; updated_at: Date }): RetentionPolicy {
   return {
