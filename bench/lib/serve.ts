@@ -187,11 +187,13 @@ export async function startServe(options: {
   redisUrl?: string | undefined;
   scratch: string;
   name: string;
+  /** More environment (ACTIVITY_AUDIT_READS=false, say). */
+  env?: Record<string, string>;
 }): Promise<ServedProcess> {
   const port = await freePort();
   return spawnServer({
     args: [binPath, 'serve', '--host', '127.0.0.1', '--port', String(port)],
-    env: serveEnvironment(options.databaseUrl, options.redisUrl),
+    env: { ...serveEnvironment(options.databaseUrl, options.redisUrl), ...options.env },
     port,
     readyPath: '/readyz',
     logFile: join(options.scratch, `${options.name}.log`),

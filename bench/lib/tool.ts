@@ -14,6 +14,13 @@ export function openTool(url: string, redisUrl?: string): Promise<ActivityApp> {
   return openApp(toolConfig(url, redisUrl));
 }
 
+/** openTool with its reads not recorded (ACTIVITY_AUDIT_READS=false): what recording them costs. */
+export function openToolWithoutReadAudit(url: string): Promise<ActivityApp> {
+  return openApp(
+    loadConfig({ databaseUrl: url }, { ACTIVITY_SECRET: benchSecret, ACTIVITY_AUDIT_READS: 'false' }),
+  );
+}
+
 /** openTool, with the database under it: for B1's row of the store alone. */
 export function openToolWithDatabase(url: string) {
   return openAppWithDatabase(toolConfig(url));

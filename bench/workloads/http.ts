@@ -23,7 +23,7 @@ function describePage(page: unknown): string {
  * alternating when there are several repetitions.
  */
 export const httpWorkload: Workload = {
-  ids: ['B9'],
+  ids: ['B9', 'B24'],
   async run(context) {
     const { sizes } = context;
     const events = context.quick ? 5000 : 100_000;
@@ -40,6 +40,15 @@ export const httpWorkload: Workload = {
       servers.push(serve);
       const bare = await startBareServer({ databaseUrl: url, tenantId, scratch: context.scratch });
       servers.push(bare);
+      // B24: the same serve with its reads not recorded.
+      const quiet = await startServe({
+        databaseUrl: url,
+        scratch: context.scratch,
+        name: 'b24-serve',
+        env: { ACTIVITY_AUDIT_READS: 'false' },
+      });
+      servers.push(quiet);
+      const quietUrl = `${quiet.url}/api/v1/activity`;
       const toolUrl = `${serve.url}/api/v1/activity`;
       const bareUrl = `${bare.url}/api/v1/activity`;
 
@@ -62,11 +71,14 @@ export const httpWorkload: Workload = {
       };
       const toolRuns: Array<LoadResult & { cpuMsPerRequest: number }> = [];
       const bareRuns: Array<LoadResult & { cpuMsPerRequest: number }> = [];
+      const quietRuns: Array<LoadResult & { cpuMsPerRequest: number }> = [];
       for (let i = 0; i < sizes.repetitions; i++) {
         context.log(`B9: serve, ${sizes.httpSeconds} s (${i + 1}/${sizes.repetitions})`);
         toolRuns.push(await measure(serve, toolUrl, toolHeaders));
         context.log(`B9: bare server, ${sizes.httpSeconds} s (${i + 1}/${sizes.repetitions})`);
         bareRuns.push(await measure(bare, bareUrl));
+        context.log(`B24: serve, reads not recorded, ${sizes.httpSeconds} s (${i + 1}/${sizes.repetitions})`);
+        quietRuns.push(await measure(quiet, quietUrl, toolHeaders));
       }
       const pick = (runs: typeof toolRuns) => {
         const rps = median(runs.map((run) => run.requestsPerSecond));
@@ -74,7 +86,10 @@ export const httpWorkload: Workload = {
       };
       const tool = pick(toolRuns);
       const base = pick(bareRuns);
+      const unrecorded = pick(quietRuns);
       const errors = [...toolRuns, ...bareRuns].reduce((sum, run) => sum + run.errors, 0);
+      const quietErrors = quietRuns.reduce((sum, run) => sum + run.errors, 0);
+      const readCost = tool.requestsPerSecond / unrecorded.requestsPerSecond;
       const ratio = tool.requestsPerSecond / base.requestsPerSecond;
       return [
         {
@@ -101,6 +116,23 @@ export const httpWorkload: Workload = {
             `bare: the same keyset SQL, prepared, on a pg Pool of 10, no auth, a plain seq as next_cursor; ` +
             `median of ${sizes.repetitions} run(s) per side, in turn; server CPU per request: serve ${milliseconds(tool.cpuMsPerRequest)}, bare ${milliseconds(base.cpuMsPerRequest)}; ` +
             `the load generator shares the machine's cores with the server${errors > 0 ? `; ${errors} non-200 responses` : ''}`,
+        } satisfies BenchRow,
+        {
+          id: 'B24',
+          workload:
+            "B9's pages with each read recorded (activity.events.read), over ACTIVITY_AUDIT_READS=false",
+          tool: `${perSecond(tool.requestsPerSecond, 'req/s')}, p50 ${milliseconds(tool.p50Ms)}, p99 ${milliseconds(tool.p99Ms)}`,
+          baseline: `${perSecond(unrecorded.requestsPerSecond, 'req/s')}, p50 ${milliseconds(unrecorded.p50Ms)}, p99 ${milliseconds(unrecorded.p99Ms)} (reads not recorded)`,
+          ratio: readCost,
+          target: '≥ 0.9×',
+          met: readCost >= 0.9 && errors + quietErrors === 0,
+          figures: {
+            tool_requests_per_second: tool.requestsPerSecond,
+            unrecorded_requests_per_second: unrecorded.requestsPerSecond,
+            tool_cpu_ms_per_request: tool.cpuMsPerRequest,
+            unrecorded_cpu_ms_per_request: unrecorded.cpuMsPerRequest,
+          },
+          notes: `server CPU per request: recorded ${milliseconds(tool.cpuMsPerRequest)}, not ${milliseconds(unrecorded.cpuMsPerRequest)}`,
         } satisfies BenchRow,
       ];
     } finally {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { bulkLoad, skewedTenants } from '../lib/dataset.js';
 import { median, percentile } from '../lib/stats.js';
-import { migrate, openTool, pageSessionOptions } from '../lib/tool.js';
+import { migrate, openTool, openToolWithoutReadAudit, pageSessionOptions } from '../lib/tool.js';
 import { type BenchRow, milliseconds, type Workload } from '../lib/workload.js';
 
 const columns =
@@ -18,11 +18,13 @@ const rawFilters = {
 
 /**
  * B5–B7: pages of a tenant of `bigTenant` events in a table of `table` events. The
- * tool is the service's `query` (validation, cursor signing, rows to JSON shape); the
- * baseline is the keyset SQL alone over the same pg connection settings.
+ * tool is the service's `query` (validation, cursor signing, rows to JSON shape, the
+ * read recorded as activity.events.read); the baseline is the keyset SQL alone over
+ * the same pg connection settings. B23: B5's first page with its read recorded, over
+ * the same with ACTIVITY_AUDIT_READS=false, in turn.
  */
 export const queryWorkload: Workload = {
-  ids: ['B5', 'B6', 'B7'],
+  ids: ['B5', 'B6', 'B7', 'B23'],
   async run(context) {
     const { sizes } = context;
     const url = await context.createDatabase('bench_query');
@@ -39,6 +41,7 @@ export const queryWorkload: Workload = {
     const client = new pg.Client({ connectionString: url, options: pageSessionOptions });
     await client.connect();
     const app = await openTool(url);
+    const quiet = await openToolWithoutReadAudit(url);
     try {
       // Each call is timed in turn with the others (tool, raw, tool, raw…), so that a
       // noisy moment of the machine falls on both sides alike.
@@ -63,9 +66,10 @@ export const queryWorkload: Workload = {
           values: ['big', ...params],
         });
 
-      const [firstTool, firstRaw] = await sampleInTurn(
+      const [firstTool, firstRaw, firstQuiet] = await sampleInTurn(
         () => app.service.query('big', { limit: 50 }),
         raw('', [], 'first'),
+        () => quiet.service.query('big', { limit: 50 }),
       );
       const rows: BenchRow[] = [
         {
@@ -79,6 +83,24 @@ export const queryWorkload: Workload = {
           figures: { tool_p50_ms: firstTool.p50, tool_p99_ms: firstTool.p99, baseline_p50_ms: firstRaw.p50 },
         },
       ];
+
+      rows.push({
+        id: 'B23',
+        workload:
+          "B5's first page with its read recorded (activity.events.read), over ACTIVITY_AUDIT_READS=false",
+        tool: `p50 ${milliseconds(firstTool.p50)}, p99 ${milliseconds(firstTool.p99)}`,
+        baseline: `p50 ${milliseconds(firstQuiet.p50)}, p99 ${milliseconds(firstQuiet.p99)} (reads not recorded)`,
+        // A throughput ratio, as the target is: pages per second recorded over not.
+        ratio: firstQuiet.p50 / firstTool.p50,
+        target: '≥ 0.9×',
+        met: firstQuiet.p50 / firstTool.p50 >= 0.9,
+        figures: {
+          tool_p50_ms: firstTool.p50,
+          tool_p99_ms: firstTool.p99,
+          unrecorded_p50_ms: firstQuiet.p50,
+          unrecorded_p99_ms: firstQuiet.p99,
+        },
+      });
 
       // A cursor deepPage events down, reached the way a client pages: by cursors.
       let cursor: string | undefined;
@@ -154,6 +176,7 @@ export const queryWorkload: Workload = {
       return rows;
     } finally {
       await app.close();
+      await quiet.close();
       await client.end();
     }
   },
