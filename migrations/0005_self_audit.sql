@@ -1,7 +1,8 @@
 -- The log accounts for itself (activity.* events). Each purge record now counts what
--- its run deleted and says whether its `activity.events.purged` event was recorded:
--- a run killed before recording it leaves the record unrecorded, and the next run
--- records it. One row counts every event purged, for serve's
+-- its run deleted, keeps the id its `activity.events.purged` event is recorded under
+-- (random, chosen before the event is written, so no caller can take it first), and
+-- says whether that event was recorded: a run killed before recording it leaves the
+-- record unrecorded, and the next run that purges the tenant records it. One row counts every event purged, for serve's
 -- activity_events_purged_total whichever process purged them.
 
 -- A page without an action filter leaves the tool's own events out; a tenant read
@@ -14,6 +15,7 @@ CREATE INDEX activity_events_unreserved_idx ON activity_events (tenant_id, seq) 
 
 ALTER TABLE activity_purges
   ADD COLUMN deleted  bigint  NOT NULL DEFAULT 0,
+  ADD COLUMN event_id uuid,
   ADD COLUMN recorded boolean NOT NULL DEFAULT false;
 -- Purges before this migration left no event, and none is written for them now.
 UPDATE activity_purges SET recorded = true;
@@ -39,5 +41,5 @@ $$;
 DROP INDEX activity_events_unreserved_idx;
 DROP TABLE activity_purge_totals;
 DROP INDEX activity_purges_unrecorded;
-ALTER TABLE activity_purges DROP COLUMN recorded, DROP COLUMN deleted;
+ALTER TABLE activity_purges DROP COLUMN recorded, DROP COLUMN event_id, DROP COLUMN deleted;
 SET LOCAL lock_timeout TO DEFAULT;

@@ -114,6 +114,7 @@ export const actionFilterSchema = z
       .array(
         z
           .string()
+          .max(fieldLimits.action, `an action is at most ${fieldLimits.action} characters`)
           .regex(actionFilterPattern, 'must be action names or prefixes like auth.* (comma separated), or *')
           .refine(
             (part) => part === '*' || part.endsWith('.*') || part.split('.').length === 3,

@@ -48,8 +48,11 @@ export interface RetentionRepository {
   /** Clears the policy; returns the retention it had, or null when it had none. */
   clearPolicy(tenantId: string): Promise<number | null>;
   holds(): Promise<LegalHold[]>;
-  /** Places a hold; a tenant already on hold keeps its first hold's time, with the new reason if one is given. */
-  placeHold(tenantId: string, reason: string | null): Promise<LegalHold>;
+  /**
+   * Places a hold; a tenant already on hold keeps its first hold's time, with the new
+   * reason if one is given. `changed`: a hold was placed, or its reason changed.
+   */
+  placeHold(tenantId: string, reason: string | null): Promise<{ hold: LegalHold; changed: boolean }>;
   /** Lifts the hold; returns it, or undefined when the tenant was not on hold. */
   releaseHold(tenantId: string): Promise<LegalHold | undefined>;
   /**
@@ -95,6 +98,8 @@ export interface RetentionRepository {
   ): Promise<number>;
   /** The tenant's purge records whose `activity.events.purged` event is not yet recorded, oldest first. */
   unrecordedPurges(tenantId: string): Promise<UnrecordedPurge[]>;
+  /** The id the record's event is recorded under: `candidate`, unless one was chosen before. */
+  purgeEventId(tenantId: string, purgedAt: Date, candidate: string): Promise<string>;
   markPurgeRecorded(tenantId: string, purgedAt: Date): Promise<void>;
   /** Every event purged since migration 0005, by any process. */
   eventsPurged(): Promise<number>;

@@ -1,5 +1,3 @@
-import { hash } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
 import type { ActivityRepository, EventFilter } from '../domain/activity-repository.js';
 import { ActivityError } from '../domain/errors.js';
 import type { ActivityEvent, ActorType } from '../domain/event.js';
@@ -202,16 +200,11 @@ export class AuditTrail {
   }
 
   /**
-   * `activity.events.purged`, with an id that the run's record alone decides: a run
-   * that records it again (killed before it marked the record) stores it once.
+   * `activity.events.purged`, under the id kept in the run's record: a run that records
+   * it again (killed before it marked the record) stores it once. The id is random,
+   * chosen before the event is written: no caller can record something else under it.
    */
-  async eventsPurged(actor: AuditActor, run: PurgeRun): Promise<void> {
-    const seed = hash(
-      'sha256',
-      `activity.events.purged\0${run.tenantId}\0${run.purgedAt.toISOString()}`,
-      'buffer',
-    );
-    const id = uuidv7({ msecs: run.purgedAt.getTime(), random: seed.subarray(0, 16) });
+  async eventsPurged(actor: AuditActor, run: PurgeRun, id: string): Promise<void> {
     await this.#record(
       this.#inputOf(
         actor,

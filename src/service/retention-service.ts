@@ -1,3 +1,4 @@
+import { v7 as uuidv7 } from 'uuid';
 import type { ActivityRepository } from '../domain/activity-repository.js';
 import { textProblem } from '../domain/caps.js';
 import { ActivityError, type FieldIssue } from '../domain/errors.js';
@@ -50,7 +51,9 @@ export class RetentionService {
         : [{ path: 'retention_days', message: `must be a whole number from 1 to ${maxRetentionDays}` }]),
     ]);
     const { policy, previousDays } = await this.#retention.setPolicy(tenantId, retentionDays);
-    await this.#audit.retentionChanged(actor, tenantId, { retentionDays, previousDays });
+    if (previousDays !== retentionDays) {
+      await this.#audit.retentionChanged(actor, tenantId, { retentionDays, previousDays });
+    }
     return policy;
   }
 
@@ -74,8 +77,9 @@ export class RetentionService {
     actor: AuditActor = libraryActor,
   ): Promise<LegalHold> {
     assertValid([...storedTenantIssues(tenantId), ...(reason === null ? [] : reasonIssues(reason))]);
-    const hold = await this.#retention.placeHold(tenantId, reason);
-    await this.#audit.holdPlaced(actor, tenantId, { reason: hold.reason, placedAt: hold.placed_at });
+    const { hold, changed } = await this.#retention.placeHold(tenantId, reason);
+    if (changed)
+      await this.#audit.holdPlaced(actor, tenantId, { reason: hold.reason, placedAt: hold.placed_at });
     return hold;
   }
 
@@ -108,20 +112,26 @@ export class RetentionService {
 
   /**
    * One `activity.events.purged` per purge record of the tenant not yet recorded: this
-   * run's, and any a killed run left. The event's id is the record's own, so recording
-   * it again after a kill stores it once; the record is marked only once it is stored.
+   * run's, and any a killed run left. The event's id is kept in the record before the
+   * event is written, so recording it again after a kill stores it once; the record is
+   * marked only once it is stored.
    */
   async #recordPurges(tenantId: string, actor: AuditActor): Promise<void> {
     for (const purge of await this.#retention.unrecordedPurges(tenantId)) {
-      await this.#audit.eventsPurged(actor, {
-        tenantId,
-        fromSeq: purge.fromSeq,
-        throughSeq: purge.throughSeq,
-        deleted: purge.deleted,
-        rule: purge.rule === 'policy' ? 'policy' : 'default',
-        cutoff: purge.cutoff,
-        purgedAt: purge.purgedAt,
-      });
+      const id = await this.#retention.purgeEventId(tenantId, purge.purgedAt, uuidv7());
+      await this.#audit.eventsPurged(
+        actor,
+        {
+          tenantId,
+          fromSeq: purge.fromSeq,
+          throughSeq: purge.throughSeq,
+          deleted: purge.deleted,
+          rule: purge.rule === 'policy' ? 'policy' : 'default',
+          cutoff: purge.cutoff,
+          purgedAt: purge.purgedAt,
+        },
+        id,
+      );
       await this.#retention.markPurgeRecorded(tenantId, purge.purgedAt);
     }
   }

@@ -99,6 +99,8 @@ export interface PurgeRow {
   rule: string;
   cutoff: Date;
   deleted: Generated<Int8>;
+  /** The id its `activity.events.purged` event is (to be) recorded under. */
+  event_id: string | null;
   /** Its `activity.events.purged` event was recorded. */
   recorded: Generated<boolean>;
 }

@@ -61,6 +61,23 @@ describe('serve accounts for itself', () => {
     ]);
   });
 
+  it('a read is recorded whatever the caller sends: what an event cannot store is left out', async () => {
+    const a = tenant();
+    const token = await server.token(a, { subject: 'svc-2001:db8::1', scopes: ['activity:read'] });
+    const page = await call(server.url, '/api/v1/activity', {
+      token,
+      // Within its cap as sent, over it once the address in it is replaced.
+      headers: { 'user-agent': `${'a'.repeat(508)} ::1`, 'x-request-id': 'x'.repeat(129) },
+    });
+    expect(page.status).toBe(200);
+    const [read] = await recorded(a, 'activity.events.read');
+    expect(read).toMatchObject({ actor_id: null, user_agent: null, request_id: null });
+    const tooLong = await call(server.url, `/api/v1/activity?action=auth.*,${'a'.repeat(200)}.b.c`, {
+      token,
+    });
+    expect(tooLong.status).toBe(400);
+  });
+
   it('a caller cannot record an activity.* event: 422, one event or in a batch, and nothing is stored', async () => {
     const a = tenant();
     const token = await server.token(a, { scopes: ['activity:write'] });

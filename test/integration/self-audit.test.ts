@@ -106,6 +106,7 @@ describe.each(storeKinds)('the log accounts for itself on %s', (kind) => {
       const a = tenant();
       await retention.setPolicy(a, 30, alice);
       await retention.setPolicy(a, 60, { type: 'user', id: 'bob', via: 'cli' });
+      await retention.setPolicy(a, 60, alice); // the same again: nothing changed, nothing recorded
       expect(await retention.clearPolicy(a, alice)).toBe(true);
       expect(await retention.clearPolicy(a, alice)).toBe(false);
       const events = await ownEvents(a);
@@ -121,6 +122,9 @@ describe.each(storeKinds)('the log accounts for itself on %s', (kind) => {
       const a = tenant();
       const placed = await retention.placeHold(a, 'case 7', alice);
       await retention.placeHold(a, 'case 8', alice);
+      // Placed again with the same reason, or with none: nothing changed, nothing recorded.
+      await retention.placeHold(a, 'case 8', alice);
+      await retention.placeHold(a, null, alice);
       expect(await retention.releaseHold(a, alice)).toBe(true);
       expect(await retention.releaseHold(a, alice)).toBe(false);
       expect((await ownEvents(a)).map((event) => [event.action, event.metadata])).toEqual([
@@ -402,7 +406,13 @@ describe.each(storeKinds)('the log accounts for itself on %s', (kind) => {
       await retention.purge({ ...options, tenantId: a }, undefined, alice);
       await sql`update activity_purges set recorded = false where tenant_id = ${a}`.execute(database.db);
       await retention.purge({ ...options, tenantId: a }, undefined, alice);
-      expect(await purgedEvents(a)).toHaveLength(1);
+      const events = await purgedEvents(a);
+      expect(events).toHaveLength(1);
+      // Under the id its record keeps, chosen at random before it was written: no caller
+      // could have taken it first.
+      const { rows: ids } = await sql<{ event_id: string }>`
+        select event_id from activity_purges where tenant_id = ${a}`.execute(database.db);
+      expect(ids.map((row) => row.event_id)).toEqual([events[0]?.id]);
       const { rows } = await sql<{ recorded: boolean }>`
         select recorded from activity_purges where tenant_id = ${a}`.execute(database.db);
       expect(rows).toEqual([{ recorded: true }]);

@@ -201,6 +201,7 @@ describe('actionFilterSchema', () => {
     ['one part', 'auth'],
     ['two parts without a star', 'auth.login'],
     ['a star beside a prefix', '**'],
+    ['an action over 128 characters', `auth.*,${'a'.repeat(200)}.b.c`],
     ['a star in the middle', 'auth.*.success'],
     ['a bare prefix star', 'auth*'],
     ['upper case', 'Auth.login.success'],

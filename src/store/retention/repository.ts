@@ -87,9 +87,13 @@ export class KyselyRetentionRepository implements RetentionRepository {
     });
   }
 
-  placeHold(tenantId: string, reason: string | null): Promise<LegalHold> {
+  placeHold(tenantId: string, reason: string | null): Promise<{ hold: LegalHold; changed: boolean }> {
     return guarded(this.#where, async () => {
+      // The hold it replaces, read by the same statement: whether anything changed.
       const row = await this.#db
+        .with('previous', (db) =>
+          db.selectFrom('activity_legal_holds').select('reason').where('tenant_id', '=', tenantId),
+        )
         .insertInto('activity_legal_holds')
         .values({ tenant_id: tenantId, reason })
         .onConflict((conflict) =>
@@ -98,8 +102,10 @@ export class KyselyRetentionRepository implements RetentionRepository {
             .doUpdateSet({ reason: sql`coalesce(excluded.reason, activity_legal_holds.reason)` }),
         )
         .returningAll()
+        .returning(sql<boolean>`exists (select 1 from previous)`.as('existed'))
+        .returning(sql<string | null>`(select reason from previous)`.as('previous_reason'))
         .executeTakeFirstOrThrow();
-      return toHold(row);
+      return { hold: toHold(row), changed: !row.existed || row.reason !== row.previous_reason };
     });
   }
 
@@ -292,6 +298,19 @@ export class KyselyRetentionRepository implements RetentionRepository {
         cutoff: new Date(row.cutoff),
         deleted: Number(row.deleted),
       }));
+    });
+  }
+
+  purgeEventId(tenantId: string, purgedAt: Date, candidate: string): Promise<string> {
+    return guarded(this.#where, async () => {
+      const row = await this.#db
+        .updateTable('activity_purges')
+        .set({ event_id: sql`coalesce(event_id, ${candidate}::uuid)` })
+        .where('tenant_id', '=', tenantId)
+        .where('purged_at', '=', purgedAt)
+        .returning('event_id')
+        .executeTakeFirstOrThrow();
+      return row.event_id as string;
     });
   }
 
