@@ -68,6 +68,7 @@ Examples:
         const tenant = options.tenant;
         const { usingApp } = await import('../../app/open-app.js');
         const config = await context.config();
+        const actor = context.actor(config);
         await usingApp(
           config,
           async ({ service, hub }) => {
@@ -75,7 +76,7 @@ Examples:
             // Where the past ends and the stream begins, so nothing is printed twice or skipped.
             const { events, afterSeq } = await service.backlog(tenant, filters, Number(options.lines));
             const filter = service.streamFilter(tenant, filters);
-            const closed = service.audit.streamOpened(context.actor(config), tenant, filter, afterSeq);
+            const closed = service.audit.streamOpened(actor, tenant, filter, afterSeq);
             let delivered = 0;
             try {
               for (const event of events) {
