@@ -70,10 +70,8 @@ export async function openAppWithDatabase(
       'ACTIVITY_SECRET is required with PostgreSQL: at least 32 bytes, e.g. `openssl rand -hex 32` (it keys IP hashes and cursors)',
     );
   }
-  // Without Redis, PostgreSQL carries the live stream: each append NOTIFYs as it commits.
-  const notifyInline = config.redisUrl === undefined && config.database.kind === 'postgres';
   const database = await openDatabase(config.database, {
-    ...(notifyInline ? { notifyChannel: postgresNotifyChannel } : {}),
+    ...streamNotice(config),
     timeouts: { lockMs: config.lockTimeoutMs, statementMs: config.statementTimeoutMs },
   });
   try {
@@ -283,7 +281,7 @@ async function ownEventsOf(config: Config, database: Database): Promise<AuditTra
   return ownEventsTrail(database.repository, await loadRegistry(config), { auditReads: config.auditReads });
 }
 
-/** Appends NOTIFY live streams as they commit when PostgreSQL carries them (no Redis). */
+/** Without Redis, PostgreSQL carries the live stream: each append NOTIFYs as it commits. */
 function streamNotice(config: Config): OpenDatabaseOptions {
   return config.redisUrl === undefined && config.database.kind === 'postgres'
     ? { notifyChannel: postgresNotifyChannel }

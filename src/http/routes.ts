@@ -1,13 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { type Principal, requireScope, type TokenVerifier } from '../auth/verify-token.js';
-import { textProblem } from '../domain/caps.js';
 import { ActivityError } from '../domain/errors.js';
-import { fieldLimits } from '../domain/event.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { queryInputSchema } from '../domain/inputs.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
-import { identifierProblem, scrubText } from '../privacy/scrub.js';
 import type { ActivityService } from '../service/activity-service.js';
 import type { AuditActor } from '../service/audit-trail.js';
 import type { IntegrityService } from '../service/integrity-service.js';
@@ -205,32 +202,21 @@ export function createRoutes(options: RouteOptions): Route[] {
 }
 
 /**
- * Who made a request, as the self-audit events name them: the token's subject, with
- * the request's address (stored hashed), user agent and X-Request-Id, each only when
- * an event can store it (within its cap, once scrubbed, holding no secret). One that
- * cannot is left out rather than cost the event: a caller cannot make its own reads
- * unrecordable.
+ * Who made a request, as the self-audit events name them: the token's subject, the
+ * request's address (stored hashed), user agent and X-Request-Id, as sent. The audit
+ * trail keeps of them what an event can store (AuditTrail.#inputOf).
  */
 export function apiActor(request: IncomingMessage, subject: string): AuditActor {
   const userAgent = request.headers['user-agent'];
   const requestId = request.headers['x-request-id'];
-  const scrubbedAgent = typeof userAgent === 'string' ? scrubText(userAgent) : undefined;
   return {
     type: 'service_account',
-    id: storableIdentifier(subject, fieldLimits.actorId),
+    id: subject,
     via: 'api',
     ip: request.socket.remoteAddress ?? null,
-    userAgent:
-      scrubbedAgent !== undefined && textProblem(scrubbedAgent, fieldLimits.userAgent) === undefined
-        ? scrubbedAgent
-        : null,
-    requestId: typeof requestId === 'string' ? storableIdentifier(requestId, fieldLimits.requestId) : null,
+    userAgent: typeof userAgent === 'string' ? userAgent : null,
+    requestId: typeof requestId === 'string' ? requestId : null,
   };
-}
-
-/** `value` when an event can store it as an identifier, else null. */
-function storableIdentifier(value: string, maxLength: number): string | null {
-  return textProblem(value, maxLength) === undefined && identifierProblem(value) === undefined ? value : null;
 }
 
 /** The body's tenant, if any, must be the token's: a token writes its own tenant only. */

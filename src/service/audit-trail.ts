@@ -1,6 +1,8 @@
 import type { ActivityRepository, EventFilter } from '../domain/activity-repository.js';
+import { textProblem } from '../domain/caps.js';
 import { ActivityError } from '../domain/errors.js';
-import type { ActivityEvent, ActorType } from '../domain/event.js';
+import { type ActivityEvent, type ActorType, fieldLimits } from '../domain/event.js';
+import { identifierProblem, scrubText } from '../privacy/scrub.js';
 import type { Registry } from '../registry/registry.js';
 import type { SelfAuditAction } from '../registry/self-audit-actions.js';
 import { EventPreparer } from './prepare-event.js';
@@ -74,9 +76,9 @@ const maxTenantsTracked = 10_000;
  * path as any event (same seq, same tree). The services call it; no shell writes
  * these events by hand.
  *
- * Reads are recorded in the background, so that a reader does not wait for their
- * commit: `flush()` (called by the app's close) waits for those still pending. Acts
- * that change something (retention, holds, purge, checkpoints, exports) are awaited.
+ * Reads, streams and denials are recorded in the background, so that a reader does not
+ * wait for their commit: `flush()` (called by the app's close) writes those still
+ * pending. Acts that change something (retention, holds, purge) and exports are awaited.
  */
 export class AuditTrail {
   readonly #record: (input: unknown) => Promise<ActivityEvent>;
@@ -301,20 +303,33 @@ export class AuditTrail {
     metadata: Record<string, unknown>,
     id?: string,
   ): Record<string, unknown> {
+    // What the caller sent is kept only where an event can store it, else left out
+    // (null): no caller can make its own acts unrecordable with a crafted header or sub.
+    const userAgent = actor.userAgent == null ? null : scrubText(actor.userAgent);
     return {
       ...(id === undefined ? {} : { id }),
       tenant_id: tenantId,
       action,
       actor_type: actor.type,
-      actor_id: actor.id,
+      actor_id: storableIdentifier(actor.id, fieldLimits.actorId),
       status,
       source: actor.via,
-      request_id: actor.requestId ?? null,
+      request_id: storableIdentifier(actor.requestId ?? null, fieldLimits.requestId),
       ip: actor.ip ?? null,
-      user_agent: actor.userAgent ?? null,
+      user_agent:
+        userAgent !== null && textProblem(userAgent, fieldLimits.userAgent) === undefined ? userAgent : null,
       metadata,
     };
   }
+}
+
+/** `value` when an event can store it as an identifier, else null. */
+function storableIdentifier(value: string | null, maxLength: number): string | null {
+  return value !== null &&
+    textProblem(value, maxLength) === undefined &&
+    identifierProblem(value) === undefined
+    ? value
+    : null;
 }
 
 /**

@@ -755,6 +755,9 @@ describe('HTTP API contract', () => {
     });
 
     it('counts recorded events by namespace and status, and their duration', async () => {
+      // The reads and denials of the tests before are written in the background: not
+      // while this one counts write statements.
+      await server.app.service.audit.flush();
       const before = (await metrics()).text;
       await record(newTenant('metrics-recorded'), [
         { action: 'workflows.run.started', metadata: { workflow_id: 'w1', run_id: 'r1' } },
