@@ -77,6 +77,12 @@ export function namespaceOf(action: string): string {
  */
 export const reservedNamespace = 'activity';
 
+/**
+ * The event a checkpoint run records after signing a tenant's tree: the one event a
+ * new checkpoint need not cover (IntegrityRepository.uncheckpointed).
+ */
+export const checkpointSignedAction = `${reservedNamespace}.checkpoint.signed`;
+
 /** Whether `action` is in the reserved namespace (`activity.…`). */
 export function isReservedAction(action: string): boolean {
   return action.startsWith(`${reservedNamespace}.`);

@@ -72,12 +72,15 @@ export interface BackfillReport {
 export interface IntegrityRepository {
   head(tenantId: string): Promise<TreeHead | undefined>;
   /**
-   * Heads whose last seq is not the size of their tenant's latest checkpoint (or that
-   * have none), in tenant id order after `afterTenantId`, each with that checkpoint.
+   * Heads with events their tenant's latest checkpoint does not cover (or with none),
+   * in tenant id order after `afterTenantId` (or only `onlyTenantId`'s), each with that
+   * checkpoint. The `activity.checkpoint.signed` event recorded right after that
+   * checkpoint does not count: without it, each run would sign every tree again.
    */
   uncheckpointed(
     afterTenantId: string | undefined,
     limit: number,
+    onlyTenantId?: string,
   ): Promise<Array<{ head: TreeHead; latest: StoredCheckpoint | undefined }>>;
   /**
    * What is kept of the tree for these seqs (see integrity/tree.ts): the leaf hashes of

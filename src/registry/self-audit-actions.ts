@@ -89,6 +89,12 @@ export const selfAuditActions = [
     metadata: { placed_at: time },
   },
   {
+    name: 'activity.checkpoint.signed',
+    description:
+      'A checkpoint of the tenant’s tree was signed: its size and root (base64), as the signed note says.',
+    metadata: { tree_size: seq, root_hash: z.base64().length(44) },
+  },
+  {
     name: 'activity.events.exported',
     description: 'A bundle of the tenant’s events, with what proves them, was exported.',
     metadata: { from_seq: seq, through_seq: seq, events: count, tree_size: seq },

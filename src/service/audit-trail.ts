@@ -254,6 +254,26 @@ export class AuditTrail {
     );
   }
 
+  /**
+   * `activity.checkpoint.signed` in each tenant's log, all in one batch. It lands after
+   * the head it signs, so the next run leaves a tenant alone while this event is all it
+   * has added (IntegrityRepository.uncheckpointed).
+   */
+  async checkpointsSigned(
+    actor: AuditActor,
+    checkpoints: ReadonlyArray<{ tenantId: string; size: number; rootHash: Uint8Array }>,
+  ): Promise<void> {
+    if (checkpoints.length === 0) return;
+    await this.#recordAll(
+      checkpoints.map((checkpoint) =>
+        this.#inputOf(actor, checkpoint.tenantId, 'activity.checkpoint.signed', 'success', {
+          tree_size: checkpoint.size,
+          root_hash: Buffer.from(checkpoint.rootHash).toString('base64'),
+        }),
+      ),
+    );
+  }
+
   /** `activity.events.exported`: a bundle written whole (recorded whatever ACTIVITY_AUDIT_READS says: the events left). */
   async eventsExported(
     actor: AuditActor,

@@ -31,7 +31,7 @@ const tenantsPerPage = 1000;
 
 /**
  * `activity checkpoint`: signs and stores the tree head of one tenant, or of every
- * tenant whose tree is not the one its latest checkpoint signed, after sealing it
+ * tenant with events its latest checkpoint does not cover, after sealing it
  * (computing the inner nodes of its new leaves). A tree is signed only
  * when it extends the latest signed one (stored, or kept outside the database and
  * given in `outside`, by tenant), shown by a consistency proof from the stored hashes
@@ -42,7 +42,16 @@ const tenantsPerPage = 1000;
 export async function signCheckpoints(
   repository: IntegrityRepository,
   signer: CheckpointSigner,
-  { tenantId, outside = new Map() }: { tenantId?: string; outside?: ReadonlyMap<string, string> } = {},
+  {
+    tenantId,
+    outside = new Map(),
+    onSaved = async () => {},
+  }: {
+    tenantId?: string;
+    outside?: ReadonlyMap<string, string>;
+    /** Told of each page of checkpoints once stored (IntegrityService records them). */
+    onSaved?: (checkpoints: readonly SignedCheckpoint[]) => Promise<void>;
+  } = {},
 ): Promise<SignedCheckpoint[]> {
   const signed: SignedCheckpoint[] = [];
   const refused: string[] = [];
@@ -85,10 +94,10 @@ export async function signCheckpoints(
       })),
     );
     signed.push(...batch);
+    await onSaved(batch);
   };
   if (tenantId !== undefined) {
-    const head = await repository.head(tenantId);
-    if (head) await signPage([{ head, latest: await repository.checkpoint(tenantId) }]);
+    await signPage(await repository.uncheckpointed(undefined, 1, tenantId));
   } else {
     let after: string | undefined;
     for (;;) {

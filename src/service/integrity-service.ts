@@ -31,7 +31,7 @@ export class IntegrityService {
     integrity: IntegrityRepository;
     /** Loads the signing key; fails with CONFIG_INVALID when there is none. */
     signer: () => Promise<CheckpointSigner>;
-    /** Records bundles exported in the tenants' logs. */
+    /** Records checkpoints signed and bundles exported in the tenants' logs. */
     audit: AuditTrail;
   }) {
     this.#events = options.events;
@@ -44,11 +44,18 @@ export class IntegrityService {
     return this.#signer();
   }
 
-  /** See signCheckpoints; `outside`: each tenant's latest checkpoint kept outside the database. */
+  /**
+   * See signCheckpoints; `outside`: each tenant's latest checkpoint kept outside the
+   * database. Each checkpoint is recorded in its tenant's log (`activity.checkpoint.signed`).
+   */
   async checkpoint(
     options: { tenantId?: string; outside?: ReadonlyMap<string, string> } = {},
+    actor: AuditActor = libraryActor,
   ): Promise<SignedCheckpoint[]> {
-    return signCheckpoints(this.#integrity, await this.#signer(), options);
+    return signCheckpoints(this.#integrity, await this.#signer(), {
+      ...options,
+      onSaved: (checkpoints) => this.#audit.checkpointsSigned(actor, checkpoints),
+    });
   }
 
   /** The tenant's latest signed note (NOT_FOUND before its first checkpoint). */

@@ -418,14 +418,21 @@ async function runCliScenario(): Promise<CliScenario> {
   };
   const createdAt = (seq: number) => String(events.main[seq - 1]?.created_at);
 
+  // Every event the latest checkpoint signed: the tool's own that follows it is in none yet.
+  const signedSize = Math.max(
+    ...checkpointRuns
+      .flatMap((run) => run.checkpoints)
+      .flatMap((row) => (row.tenant_id === cliMain ? [row.size] : [])),
+  );
   const proofRequests: { seq: number; size: number | undefined }[] = [
-    ...Array.from({ length: events.main.length }, (_, i) => ({ seq: i + 1, size: undefined })),
+    ...Array.from({ length: signedSize }, (_, i) => ({ seq: i + 1, size: undefined })),
     { seq: 4, size: 4 },
-    { seq: 2, size: 7 },
+    { seq: 2, size: 8 },
   ];
   const exportRequests: { name: string; window: string[] }[] = [
     { name: 'whole', window: [] },
-    { name: 'middle', window: ['--since', createdAt(5), '--until', createdAt(8)] },
+    // The second batch's events of the main tenant.
+    { name: 'middle', window: ['--since', createdAt(6), '--until', createdAt(9)] },
   ];
   const runs = await inParallel(4, [
     ...exportRequests.map(
@@ -812,10 +819,11 @@ describe('CLI on PostgreSQL, checked by the customer’s verifier', { timeout: 1
     const signed = checkpointRuns.map((run) =>
       run.checkpoints.map(({ tenant_id, size }) => `${tenant_id}:${size}`).sort(),
     );
+    // Each tree holds, after the events of a checkpoint, that checkpoint's own event.
     expect(signed).toEqual([
       [`${cliMain}:4`, `${cliOther}:2`],
-      [`${cliMain}:7`],
-      [`${cliMain}:9`, `${cliOther}:3`],
+      [`${cliMain}:8`],
+      [`${cliMain}:11`, `${cliOther}:4`],
     ]);
     for (const row of checkpointRuns.flatMap((run) => run.checkpoints)) {
       const checkpoint = verifyTenantCheckpoint(row.note, verifierKey, row.tenant_id);
@@ -826,8 +834,23 @@ describe('CLI on PostgreSQL, checked by the customer’s verifier', { timeout: 1
 
   it('the root recomputed from `query --all` output equals every checkpoint root', async () => {
     const { checkpointRuns, events } = await scenarios.cli();
-    expect(events.main.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(events.other.map((event) => event.seq)).toEqual([1, 2, 3]);
+    expect(events.main.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(events.other.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5]);
+    const checkpointEvents = (tenantEvents: ApiEvent[]) =>
+      tenantEvents.flatMap((event) =>
+        event.action === 'activity.checkpoint.signed'
+          ? [[event.seq, (event.metadata as { tree_size?: number }).tree_size]]
+          : [],
+      );
+    expect(checkpointEvents(events.main)).toEqual([
+      [5, 4],
+      [9, 8],
+      [12, 11],
+    ]);
+    expect(checkpointEvents(events.other)).toEqual([
+      [3, 2],
+      [5, 4],
+    ]);
     for (const row of checkpointRuns.flatMap((run) => run.checkpoints)) {
       const tenantEvents = row.tenant_id === cliMain ? events.main : events.other;
       expectRoot(tenantEvents, row.size, row.root_hash, `tenant ${row.tenant_id}`);
@@ -839,10 +862,10 @@ describe('CLI on PostgreSQL, checked by the customer’s verifier', { timeout: 1
 
   it('every `activity proof` verifies, its leaf_hash is the leaf hash recomputed from the event', async () => {
     const { proofs, events, verifierKey } = await scenarios.cli();
-    expect(proofs).toHaveLength(11);
+    expect(proofs).toHaveLength(13);
     for (const { seq, size, json } of proofs) {
       checkInclusion(json, events.main[seq - 1] as ApiEvent, verifierKey, cliMain);
-      expect(json.tree_size).toBe(size ?? 9);
+      expect(json.tree_size).toBe(size ?? 11);
     }
   });
 
@@ -851,7 +874,7 @@ describe('CLI on PostgreSQL, checked by the customer’s verifier', { timeout: 1
     const ranges = Object.fromEntries(
       exports.map(({ name, summary }) => [name, [summary.first_seq, summary.last_seq, summary.tree_size]]),
     );
-    expect(ranges).toEqual({ whole: [1, 9, 9], middle: [5, 7, 9] });
+    expect(ranges).toEqual({ whole: [1, 11, 11], middle: [6, 8, 11] });
     for (const { name, dir, summary } of exports) {
       const bundle = await verifyBundle(dir, verifierKey);
       expect(bundle.tenantId, name).toBe(cliMain);
@@ -870,7 +893,8 @@ describe('CLI on PostgreSQL, checked by the customer’s verifier', { timeout: 1
     }
     const middle = exports.find((bundle) => bundle.name === 'middle')?.dir as string;
     const proof = JSON.parse(await readFile(join(middle, 'proof.json'), 'utf8')) as BundleProof;
-    expect([proof.left.length, proof.right.length]).toEqual([1, 2]);
+    // Left of seq 6: seqs 1-4 and 5; right of seq 8: seqs 9-10 and 11.
+    expect([proof.left.length, proof.right.length]).toEqual([2, 2]);
   });
 
   it('the verifier rejects a flipped proof hash, a note with its size changed, and an edited bundle', async () => {
@@ -882,24 +906,25 @@ describe('CLI on PostgreSQL, checked by the customer’s verifier', { timeout: 1
     const leaf = eventLeafHash(events.main[5] as ApiEvent);
     const path = json.proof.map(unb64);
     expect(path.length).toBeGreaterThanOrEqual(3);
-    expect(verifyInclusion(5, 9, leaf, path, checkpoint.rootHash)).toBe(true);
+    expect(verifyInclusion(5, 11, leaf, path, checkpoint.rootHash)).toBe(true);
     for (let i = 0; i < path.length; i++) {
       for (const byte of [0, 17, 31]) {
         const forged = path.map((hash, j) => (j === i ? flipBit(hash, byte) : hash));
-        expect(verifyInclusion(5, 9, leaf, forged, checkpoint.rootHash), `hash ${i} byte ${byte}`).toBe(
+        expect(verifyInclusion(5, 11, leaf, forged, checkpoint.rootHash), `hash ${i} byte ${byte}`).toBe(
           false,
         );
       }
     }
-    expect(verifyInclusion(5, 9, flipBit(leaf), path, checkpoint.rootHash)).toBe(false);
-    expect(verifyInclusion(4, 9, leaf, path, checkpoint.rootHash)).toBe(false);
+    expect(verifyInclusion(5, 11, flipBit(leaf), path, checkpoint.rootHash)).toBe(false);
+    expect(verifyInclusion(4, 11, leaf, path, checkpoint.rootHash)).toBe(false);
+    // (A size of 9 or 10 shapes the same path as 11: RFC 9162 checks the path, not the size.)
     expect(verifyInclusion(5, 8, leaf, path, checkpoint.rootHash)).toBe(false);
-    expect(verifyInclusion(5, 9, leaf, path.slice(0, -1), checkpoint.rootHash)).toBe(false);
+    expect(verifyInclusion(5, 11, leaf, path.slice(0, -1), checkpoint.rootHash)).toBe(false);
 
     // The note: its size changed, its origin changed, or checked with another key.
-    expect(json.checkpoint).toContain('\n9\n');
+    expect(json.checkpoint).toContain('\n11\n');
     expect(() =>
-      verifyTenantCheckpoint(json.checkpoint.replace('\n9\n', '\n8\n'), verifierKey, cliMain),
+      verifyTenantCheckpoint(json.checkpoint.replace('\n11\n', '\n10\n'), verifierKey, cliMain),
     ).toThrow(/does not verify/);
     expect(() =>
       verifyTenantCheckpoint(
@@ -917,7 +942,7 @@ describe('CLI on PostgreSQL, checked by the customer’s verifier', { timeout: 1
     // The bundle with one event's metadata edited; then with one left hash flipped.
     const middle = exports.find((bundle) => bundle.name === 'middle') as Export;
     await expect(verifyBundle(middle.dir, verifierKey)).resolves.toBeTruthy();
-    expect(tampered.editedSeq).toBe(6);
+    expect(tampered.editedSeq).toBe(7);
     await expect(verifyBundle(tampered.dir, verifierKey)).rejects.toThrow(/is not the signed root/);
     // The tool's own offline check agrees that the edited bundle does not hold.
     expect(toolVerifyTampered.exitCode, toolVerifyTampered.stdout + toolVerifyTampered.stderr).toBe(4);
@@ -939,7 +964,9 @@ describe('CLI on a fresh embedded data directory, checked by the customer’s ve
     const verifierKey = checkpoint.public_key;
     expect(parseVerifierKey(verifierKey).name).toBe('activity');
     expect(checkpoint.checkpoints.map((row) => [row.tenant_id, row.size])).toEqual([[embeddedTenant, 6]]);
-    expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    // The six recorded, then the checkpoint's own event.
+    expect(events.map((event) => event.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(events[6]?.action).toBe('activity.checkpoint.signed');
     const row = checkpoint.checkpoints[0] as CheckpointRow;
     const signed = verifyTenantCheckpoint(row.note, verifierKey, embeddedTenant);
     expect(signed.origin).toBe(`activity/tenants/${embeddedTenant}`);
@@ -947,14 +974,15 @@ describe('CLI on a fresh embedded data directory, checked by the customer’s ve
     expectRoot(events, row.size, row.root_hash, 'embedded');
     const bundle = await verifyBundle(bundleDir, verifierKey);
     expect([bundle.firstSeq, bundle.lastSeq, bundle.treeSize]).toEqual([1, 6, 6]);
-    expect(bundle.events).toEqual(events);
+    expect(bundle.events).toEqual(events.slice(0, 6));
     checkInclusion(proof, events[2] as ApiEvent, verifierKey, embeddedTenant);
     expect(proof.tree_size).toBe(6);
   });
 });
 
 describe('HTTP API on PostgreSQL, checked by the customer’s verifier', { timeout: 120_000 }, () => {
-  const sizes = [1, 2, 3, 4, 6, 7, 8, 11, 16, 17];
+  // Each checkpoint: the events POSTed since the one before, and that one's own event.
+  const sizes = [1, 3, 5, 7, 10, 12, 14, 18, 24, 26];
 
   it('checkpoints signed through the app verify; GET /checkpoint serves the latest note as text', async () => {
     const { signed, latestNote, verifierKey, serverKey } = await scenarios.http();
@@ -967,22 +995,22 @@ describe('HTTP API on PostgreSQL, checked by the customer’s verifier', { timeo
     expect(latestNote.status).toBe(200);
     expect(latestNote.contentType).toMatch(/^text\/plain/);
     expect(latestNote.text).toBe(signed.at(-1)?.note);
-    expect(verifyTenantCheckpoint(latestNote.text, verifierKey, httpTenant).size).toBe(17);
+    expect(verifyTenantCheckpoint(latestNote.text, verifierKey, httpTenant).size).toBe(26);
   });
 
   it('roots recomputed from the events GET /api/v1/activity returns equal every checkpoint root', async () => {
     const { signed, events } = await scenarios.http();
-    expect(events.map((event) => event.seq)).toEqual(Array.from({ length: 17 }, (_, i) => i + 1));
+    expect(events.map((event) => event.seq)).toEqual(Array.from({ length: 26 }, (_, i) => i + 1));
     for (const { size, rootHash } of signed) expectRoot(events, size, rootHash, `size ${size}`);
   });
 
   it('every GET /proof (each event against each checkpoint, and the latest) verifies', async () => {
     const { proofs, events, verifierKey, signed } = await scenarios.http();
-    expect(proofs).toHaveLength(sizes.reduce((sum, size) => sum + size, 0) + 17);
+    expect(proofs).toHaveLength(sizes.reduce((sum, size) => sum + size, 0) + 26);
     for (const { seq, size, status, json } of proofs) {
       expect(status, `proof of ${seq} in ${size}: ${JSON.stringify(json)}`).toBe(200);
       checkInclusion(json, events[seq - 1] as ApiEvent, verifierKey, httpTenant);
-      expect(json.tree_size).toBe(size ?? 17);
+      expect(json.tree_size).toBe(size ?? 26);
       expect(json.checkpoint).toBe(signed.find((checkpoint) => checkpoint.size === json.tree_size)?.note);
     }
   });
@@ -1032,11 +1060,11 @@ describe('HTTP API on PostgreSQL, checked by the customer’s verifier', { timeo
       const path = json.proof.map(unb64);
       for (let i = 0; i < path.length; i++) {
         const forged = path.map((hash, j) => (j === i ? flipBit(hash, 31) : hash));
-        expect(verifyInclusion(seq - 1, 17, leaf, forged, rootOf(17)), `seq ${seq} hash ${i}`).toBe(false);
+        expect(verifyInclusion(seq - 1, 26, leaf, forged, rootOf(26)), `seq ${seq} hash ${i}`).toBe(false);
       }
     }
     const note = signed.at(-1)?.note as string;
-    expect(() => verifyTenantCheckpoint(note.replace('\n17\n', '\n18\n'), verifierKey, httpTenant)).toThrow(
+    expect(() => verifyTenantCheckpoint(note.replace('\n26\n', '\n27\n'), verifierKey, httpTenant)).toThrow(
       /does not verify/,
     );
   });

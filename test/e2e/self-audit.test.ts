@@ -1,8 +1,18 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityEvent } from '../../src/domain/event.js';
 import { createTestDatabase } from '../helpers/databases.js';
-import { cliFor, expectExit, expectJsonError, parseJson, testSecret } from '../helpers/run-cli.js';
+import {
+  cliFor,
+  createTempDir,
+  expectExit,
+  expectJsonError,
+  parseJson,
+  testSecret,
+} from '../helpers/run-cli.js';
 
 /** The CLI's own use, in the tenant's log: as a new user would see it, through the built CLI. */
 describe('the CLI accounts for itself', () => {
@@ -55,6 +65,36 @@ describe('the CLI accounts for itself', () => {
       ['activity.hold.placed', 'bob', 'cli'],
       ['activity.hold.lifted', userInfo().username, 'cli'],
     ]);
+  });
+
+  it('records each checkpoint `checkpoint --actor` signs, and nothing when there is nothing to sign', async () => {
+    const keys = await createTempDir('self-audit-key');
+    try {
+      const keyFile = join(keys.path, 'signing-key.pem');
+      const { privateKey } = generateKeyPairSync('ed25519');
+      await writeFile(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      const env = { env: { ACTIVITY_SIGNING_KEY_FILE: keyFile } };
+      expectExit(await cli(['record', '--tenant', 'signed', '--action', 'auth.login.success']), 0);
+      const signs = async () => {
+        const run = await cli(
+          ['checkpoint', '--tenant', 'signed', '--actor', 'cron', '--format', 'json'],
+          env,
+        );
+        expectExit(run, 0);
+        return parseJson<{ checkpoints: Array<{ size: number; root_hash: string }> }>(run.stdout).checkpoints;
+      };
+      const [signed] = await signs();
+      expect(signed?.size).toBe(1);
+      expect(await signs()).toEqual([]);
+      const events = await own('signed');
+      expect(
+        events.map((event) => [event.seq, event.action, event.actor_id, event.source, event.metadata]),
+      ).toEqual([
+        [2, 'activity.checkpoint.signed', 'cron', 'cli', { tree_size: 1, root_hash: signed?.root_hash }],
+      ]);
+    } finally {
+      await keys.remove();
+    }
   });
 
   it('a query is one read, left out of the next query; ACTIVITY_AUDIT_READS=false records none', async () => {

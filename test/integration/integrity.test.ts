@@ -93,20 +93,22 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       );
       await integrity.checkpoint({ tenantId: tenant });
     }
-    const events = await allEvents(database, tenant);
+    // Each checkpoint is followed by its own activity.checkpoint.signed event, in the tree.
+    const events = (await allEvents(database, tenant)).slice(0, 29);
     const notes = await database.integrity.checkpoints(tenant);
-    expect(notes.map((note) => note.treeSize)).toEqual([5, 14, 27]);
+    expect(notes.map((note) => note.treeSize)).toEqual([5, 5 + 1 + 9, 15 + 1 + 13]);
+    expect(events.filter((event) => event.action === 'activity.checkpoint.signed')).toHaveLength(2);
     for (const event of events) {
       const proof = await integrity.proof(tenant, event.seq);
       const root = parseCheckpointText(proof.checkpoint).rootHash;
       const path = proof.proof.map((hash) => Buffer.from(hash, 'base64'));
-      expect(verifyInclusion(event.seq - 1, 27, leafHash(leafOf(event)), path, root)).toBe(true);
+      expect(verifyInclusion(event.seq - 1, 29, leafHash(leafOf(event)), path, root)).toBe(true);
     }
-    const consistency = await integrity.consistency(tenant, 5, 27);
+    const consistency = await integrity.consistency(tenant, 5, 29);
     const oldRoot = notes[0]?.rootHash as Uint8Array;
     const newRoot = notes[2]?.rootHash as Uint8Array;
     const proof = consistency.proof.map((hash) => Buffer.from(hash, 'base64'));
-    expect(verifyConsistency(5, 27, proof, oldRoot, newRoot)).toBe(true);
+    expect(verifyConsistency(5, 29, proof, oldRoot, newRoot)).toBe(true);
     expect(proof).toEqual(
       consistencyProof(
         events.map((event) => leafHash(leafOf(event))),
@@ -131,9 +133,9 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     for (const each of [tenant, ...tenants]) {
       const report = await integrity.verify([signer.verifier], { tenantId: each });
       expect(report.ok).toBe(true);
-      expect(report.tenants[0]?.verified).toBe((await allEvents(database, each)).length);
-      const [checkpoint] = await integrity.checkpoint({ tenantId: each });
       const events = await allEvents(database, each);
+      expect(report.tenants[0]?.verified).toBe(events.length);
+      const [checkpoint] = await integrity.checkpoint({ tenantId: each });
       expect(Buffer.from(checkpoint?.rootHash as Uint8Array)).toEqual(
         Buffer.from(treeHead(events.map((event) => leafHash(leafOf(event))))),
       );
@@ -163,10 +165,16 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     })();
     await Promise.all([writers, sealing]);
     await integrity.checkpoint({ tenantId: tenant });
-    const leaves = (await allEvents(database, tenant)).map((event) => leafHash(leafOf(event)));
-    expect(leaves).toHaveLength(8 * (4 * 2 + 8));
+    const events = await allEvents(database, tenant);
+    const leaves = events.map((event) => leafHash(leafOf(event)));
     const checkpoints = await database.integrity.checkpoints(tenant);
-    expect(checkpoints.at(-1)?.treeSize).toBe(leaves.length);
+    // The writers' events, and each checkpoint's own; the last checkpoint signed all but its own.
+    const signedEvents = events.filter((event) => event.action === 'activity.checkpoint.signed');
+    expect(leaves.length - signedEvents.length).toBe(8 * (4 * 2 + 8));
+    expect(signedEvents.map((event) => event.metadata.tree_size)).toEqual(
+      checkpoints.map((checkpoint) => checkpoint.treeSize),
+    );
+    expect(checkpoints.at(-1)?.treeSize).toBe(leaves.length - 1);
     for (const checkpoint of checkpoints) {
       expect(Buffer.from(checkpoint.rootHash)).toEqual(
         Buffer.from(treeHead(leaves.slice(0, checkpoint.treeSize))),
@@ -180,32 +188,38 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     await database.repository.appendGenerated(Array.from({ length: 12 }, () => newEvent(tenant)));
     await integrity.checkpoint({ tenantId: tenant });
     await database.repository.appendGenerated(Array.from({ length: 3 }, () => newEvent(tenant)));
-    // This run read the head at 15; another run sealed up to 20 before this one sealed.
-    const read = await database.integrity.head(tenant);
+    // This run read the head at 16 (12 events, the checkpoint's own, 3); another run
+    // sealed up to 21 before this one sealed.
+    const [read] = await database.integrity.uncheckpointed(undefined, 1, tenant);
+    expect(read?.head.lastSeq).toBe(16);
     await database.repository.appendGenerated(Array.from({ length: 5 }, () => newEvent(tenant)));
-    await database.integrity.seal([{ tenantId: tenant, through: 20 }]);
+    await database.integrity.seal([{ tenantId: tenant, through: 21 }]);
     const overtaken = new Proxy(database.integrity, {
       get: (target, key) =>
-        key === 'head' ? async () => read : Reflect.get(target, key, target).bind(target),
+        key === 'uncheckpointed' ? async () => [read] : Reflect.get(target, key, target).bind(target),
     });
     const [signed] = await signCheckpoints(overtaken, signer, { tenantId: tenant });
-    expect(signed?.size).toBe(15);
+    expect(signed?.size).toBe(16);
     const leaves = (await allEvents(database, tenant)).map((event) => leafHash(leafOf(event)));
-    expect(Buffer.from(signed?.rootHash as Uint8Array)).toEqual(Buffer.from(treeHead(leaves.slice(0, 15))));
+    expect(Buffer.from(signed?.rootHash as Uint8Array)).toEqual(Buffer.from(treeHead(leaves.slice(0, 16))));
   });
 
   describe('purge keeps the tree', () => {
     const dayMs = 86_400_000;
     const now = new Date('2026-06-15T00:00:00.000Z');
 
-    /** Events a day apart from 2026-01-01, checkpointed every 7, then purged past 60 days. */
+    /**
+     * Events a day apart from 2026-01-01, checkpointed every 7, then purged past 60 days.
+     * The checkpoints are signed without recording them: their events would be stored
+     * now, not on the days these events pretend to be.
+     */
     async function purgedTenant(batchSize: number) {
       const tenant = `purged-${randomUUID()}`;
       for (let day = 0; day < 150; day += 1) {
         await database.repository.append(tenant, [newEvent(tenant)], {
           createdAt: new Date(Date.parse('2026-01-01T00:00:00.000Z') + day * dayMs),
         });
-        if (day % 7 === 6) await integrity.checkpoint({ tenantId: tenant });
+        if (day % 7 === 6) await signCheckpoints(database.integrity, signer, { tenantId: tenant });
       }
       const report = await purgeExpired(
         { events: database.repository, retention: database.retention, recordPurges: async () => {} },
@@ -258,9 +272,10 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       expect(report.partitions.map((partition) => partition.name)).toContain('activity_events_y2025m01');
       const verified = await integrity.verify([signer.verifier], { tenantId: tenant });
       expect(verified.ok).toBe(true);
-      // January dropped whole, February deleted in batches: one record of the run
+      // January dropped whole, February deleted in batches: one record of the run; left,
+      // March's 20 events and the checkpoint's own (stored today)
       expect(verified.tenants[0]?.purged).toMatchObject([{ from_seq: 1, through_seq: 40, rule: 'default' }]);
-      expect(verified.tenants[0]?.verified).toBe(20);
+      expect(verified.tenants[0]?.verified).toBe(21);
       const { left } = await integrity.bundle(tenant).then((bundle) => bundle.proof);
       expect(left).toEqual([]);
     });
@@ -340,7 +355,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
   });
 
   describe('caught when an insider edits the table with SQL', () => {
-    /** A tenant of 12 events with a checkpoint of them all. */
+    /** A tenant of 12 events with a checkpoint of them all, then that checkpoint's own event (seq 13). */
     async function checkpointed() {
       const tenant = `tamper-${randomUUID()}`;
       await database.repository.appendGenerated(Array.from({ length: 12 }, () => newEvent(tenant)));
@@ -441,7 +456,6 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
       await run(tenant, sql`delete from activity_tree_seals where tenant_id = ${tenant}`);
       await database.integrity.seal([{ tenantId: tenant, through: 12 }]);
       expect(await problemsOf(tenant)).toEqual([{ seq: 1, kind: 'inconsistent' }]);
-      await refusesToSign(tenant);
       await database.repository.append(tenant, [newEvent(tenant)]);
       await refusesToSign(tenant);
     });
@@ -495,7 +509,7 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     it("a sealer's state set past the last seq is caught, and never signed", async () => {
       const tenant = await checkpointed();
       await run(tenant, sql`update activity_tree_seals set sealed_size = 40 where tenant_id = ${tenant}`);
-      expect(await problemsOf(tenant)).toEqual([{ seq: 13, kind: 'inconsistent' }]);
+      expect(await problemsOf(tenant)).toEqual([{ seq: 14, kind: 'inconsistent' }]);
       await database.repository.appendGenerated(Array.from({ length: 4 }, () => newEvent(tenant)));
       await refusesToSign(tenant);
     });

@@ -312,6 +312,34 @@ describe.each(storeKinds)('the log accounts for itself on %s', (kind) => {
       });
     });
 
+    it('records each checkpoint once in its tenant’s log, and does not sign a tree for that event alone', async () => {
+      const a = tenant();
+      for (let i = 0; i < 2; i++) await service.record({ tenant_id: a, action: 'auth.login.success' });
+      const [first] = await integrity.checkpoint({ tenantId: a }, alice);
+      expect(first?.size).toBe(2);
+      const recorded = () =>
+        ownEvents(a).then((events) =>
+          events.map((event) => [event.seq, event.actor_id, event.source, event.metadata]),
+        );
+      const rootOf = (checkpoint: typeof first) =>
+        Buffer.from(checkpoint?.rootHash as Uint8Array).toString('base64');
+      expect(await recorded()).toEqual([[3, 'alice', 'cli', { tree_size: 2, root_hash: rootOf(first) }]]);
+      // Its own event is all that is new: neither this tenant's run nor every tenant's signs it.
+      await expect(integrity.checkpoint({ tenantId: a }, alice)).resolves.toEqual([]);
+      expect((await integrity.checkpoint({}, alice)).map((each) => each.tenantId)).not.toContain(a);
+      await service.record({ tenant_id: a, action: 'auth.login.success' });
+      const [second] = await integrity
+        .checkpoint({}, alice)
+        .then((signed) => signed.filter((each) => each.tenantId === a));
+      expect(second?.size).toBe(4);
+      expect(await recorded()).toEqual([
+        [3, 'alice', 'cli', { tree_size: 2, root_hash: rootOf(first) }],
+        [5, 'alice', 'cli', { tree_size: 4, root_hash: rootOf(second) }],
+      ]);
+      const report = await integrity.verify([signer.verifier], { tenantId: a });
+      expect([report.ok, report.tenants[0]?.verified]).toEqual([true, 5]);
+    });
+
     it('records a bundle once its events have all been read, with its range', async () => {
       const a = tenant();
       for (let i = 0; i < 3; i++) await service.record({ tenant_id: a, action: 'auth.login.success' });

@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { ActivityError } from '../../domain/errors.js';
 import type { SignedCheckpoint } from '../../service/checkpoint-service.js';
-import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
+import {
+  action,
+  type CliIo,
+  type CommonOptions,
+  tenantFlag,
+  withActorOption,
+  withCommonOptions,
+} from '../context.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
 interface CheckpointOptions extends CommonOptions {
@@ -14,7 +21,7 @@ interface CheckpointOptions extends CommonOptions {
 
 export function checkpointCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
-    new Command('checkpoint')
+    withActorOption(new Command('checkpoint'))
       .description(
         'sign and store the tree head of every tenant with new events (or one), as C2SP checkpoints; refuses, with exit 4, a tree that does not extend the last one signed',
       )
@@ -40,16 +47,21 @@ Examples:
   ).action(
     action<CheckpointOptions>(io, setExitCode, async (options, context) => {
       const tenantId = options.tenant === undefined ? undefined : tenantFlag(options.tenant);
+      const config = await context.config();
+      const actor = context.actor(config);
       const { usingIntegrity } = await import('../../app/open-app.js');
-      const { publicKey, checkpoints } = await usingIntegrity(await context.config(), async (integrity) => {
+      const { publicKey, checkpoints } = await usingIntegrity(config, async (integrity) => {
         const signer = await integrity.signer();
         if (options.publicKey) return { publicKey: signer.publicKey, checkpoints: undefined };
         return {
           publicKey: signer.publicKey,
-          checkpoints: await integrity.checkpoint({
-            ...(tenantId === undefined ? {} : { tenantId }),
-            ...(options.outDir === undefined ? {} : { outside: await latestWritten(options.outDir) }),
-          }),
+          checkpoints: await integrity.checkpoint(
+            {
+              ...(tenantId === undefined ? {} : { tenantId }),
+              ...(options.outDir === undefined ? {} : { outside: await latestWritten(options.outDir) }),
+            },
+            actor,
+          ),
         };
       });
       if (checkpoints === undefined) {

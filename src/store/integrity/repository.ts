@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { checkpointSignedAction } from '../../domain/event.js';
 import type {
   BackfillReport,
   IntegrityRepository,
@@ -38,7 +39,7 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
     });
   }
 
-  uncheckpointed(afterTenantId: string | undefined, limit: number) {
+  uncheckpointed(afterTenantId: string | undefined, limit: number, onlyTenantId?: string) {
     return guarded(this.#where, async () => {
       const { rows } = await sql<HeadRow & LatestRow>`
         select t.tenant_id, t.last_seq, s.sealed_size, s.sealed_leaf,
@@ -48,7 +49,12 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
         left join lateral (
           select * from activity_checkpoints c where c.tenant_id = t.tenant_id
           order by c.tree_size desc limit 1) c on true
-        where t.last_seq <> coalesce(c.tree_size, 0) and t.tenant_id > ${afterTenantId ?? ''}
+        where t.last_seq <> coalesce(c.tree_size, 0)
+          and not (t.last_seq = c.tree_size + 1 and exists (
+            select 1 from activity_events e
+            where e.tenant_id = t.tenant_id and e.seq = t.last_seq and e.action = ${checkpointSignedAction}))
+          and t.tenant_id > ${afterTenantId ?? ''}
+          ${onlyTenantId === undefined ? sql`` : sql`and t.tenant_id = ${onlyTenantId}`}
         order by t.tenant_id
         limit ${limit}`.execute(this.#db);
       return rows.map((row) => ({
