@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
+import { unknownFlagIn, withCommonFlagsAfterCommand } from './arguments.js';
 import { actionsCommand } from './commands/actions.js';
 import { checkpointCommand } from './commands/checkpoint.js';
 import { exportCommand } from './commands/export.js';
@@ -99,9 +100,10 @@ Docs: docs/cli.md`,
     program.addCommand(throwingErrors(command(io, setExitCode), program));
   }
 
+  const args = withCommonFlagsAfterCommand(argv);
   try {
     assertArgumentsAreUtf8(argv, io);
-    await program.parseAsync([...argv]);
+    await program.parseAsync(args);
     return exitCode;
   } catch (error) {
     // The reader took what it wanted and left (`| head`): not a failure of the command.
@@ -110,7 +112,10 @@ Docs: docs/cli.md`,
       // --help (or `help`) is a success; help shown for a missing subcommand is a usage error.
       if (error.exitCode === 0 || error.code === 'commander.helpDisplayed') return 0;
       if (error.code === 'commander.help') return errorCodes.USAGE_INVALID.exit;
-      const message = await withoutQuotedSecrets(error.message.replace(/^error: /, ''));
+      const refused =
+        (error.code === 'commander.missingMandatoryOptionValue' && unknownFlagIn(program, args.slice(2))) ||
+        error.message.replace(/^error: /, '').replace(/\n\(Did you mean (.+)\?\)$/, ' (did you mean $1?)');
+      const message = await withoutQuotedSecrets(refused);
       return reportError(new ActivityError('USAGE_INVALID', message), argv, io);
     }
     return reportError(toActivityError(error), argv, io);

@@ -114,6 +114,20 @@ describe('embedded default (PGlite, no database URL)', { timeout: 60_000 }, () =
     expect(queried.stdout).not.toContain('203.0.113.9');
   });
 
+  it('tail prints the last events, then says why nothing new can come and exits 0 (it never hangs or ends unsettled)', async () => {
+    await firstEvent();
+    // A copy: tail records its stream in the log.
+    const dataDir = await tempDir('embedded-tail');
+    await cp((await freshRecord()).dataDir, dataDir, { recursive: true });
+    const tailed = await run(['tail', '--tenant', 'local', '--format', 'ndjson'], {
+      dataDir,
+      workDir: await tempDir('embedded-tail-cwd'),
+    });
+    expectExit(tailed, 0);
+    expect(parseNdjson<EventJson>(tailed.stdout).map((event) => event.seq)).toEqual([1]);
+    expect(tailed.stderr).toMatch(/embedded database serves one process at a time.*activity tail --url/s);
+  });
+
   it('writes nothing to the working directory (no stray ./.activity)', async () => {
     await firstEvent();
     expect(await readdir((await freshRecord()).workDir)).toEqual([]);

@@ -11,6 +11,7 @@ import {
 } from '../context.js';
 import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
 import { limitHeapGrowth } from '../heap-growth.js';
+import { untilInterrupted } from '../interrupt.js';
 import {
   createNdjsonToArrayElements,
   renderEventCsv,
@@ -66,8 +67,11 @@ Examples:
             if (options.all) {
               limitHeapGrowth();
               if (context.format === 'ndjson' || context.format === 'json')
-                return writeAllJson(service.queryAllJson(options.tenant, input, actor), context);
-              return writeAll(service.queryAll(options.tenant, input, actor), context);
+                return writeAllJson(
+                  untilInterrupted(service.queryAllJson(options.tenant, input, actor)),
+                  context,
+                );
+              return writeAll(untilInterrupted(service.queryAll(options.tenant, input, actor)), context);
             }
             const page = await service.query(options.tenant, input, actor);
             const { out } = context;

@@ -44,8 +44,8 @@ Examples:
     )
     .action(
       action<TailOptions>(io, setExitCode, async (options, context) => {
-        if (!/^\d{1,4}$/.test(options.lines))
-          throw new ActivityError('USAGE_INVALID', '-n must be 0 to 9999');
+        if (!/^\d{1,4}$/.test(options.lines) || Number(options.lines) > maxLines)
+          throw new ActivityError('USAGE_INVALID', `-n must be 0 to ${maxLines}`);
         const filters = toFilterParameters(options);
         const print = eventPrinter(context);
         const stop = stopSignal();
@@ -78,10 +78,17 @@ Examples:
             const filter = service.streamFilter(tenant, filters);
             const closed = service.audit.streamOpened(actor, tenant, filter, afterSeq);
             let delivered = 0;
+            // Ctrl-C holds no handle of its own: while the stream is quiet (the database
+            // away, reconnecting on unref'd timers), Node would end the process mid-await.
+            const waitingForCtrlC = setInterval(() => {}, 60_000);
             try {
               for (const event of events) {
                 await print(event);
                 delivered++;
+              }
+              if (config.database.kind === 'pglite') {
+                io.stderr.write(embeddedNote);
+                return;
               }
               await waitForListening(hub.start());
               const subscription = await hub.subscribe(tenant, filter, afterSeq);
@@ -94,6 +101,7 @@ Examples:
                 throw new ActivityError('INTERNAL', 'the output fell too far behind the stream');
               }
             } finally {
+              clearInterval(waitingForCtrlC);
               closed(delivered);
             }
           },
@@ -106,6 +114,14 @@ Examples:
       }),
     );
 }
+
+/** Past events a local tail prints (the page size of a backlog). */
+const maxLines = 1000;
+
+const embeddedNote =
+  'tail: no new events can come: the embedded database serves one process at a time, and ' +
+  'this one holds it. To follow, run `activity serve` and `activity tail --url`, or share a ' +
+  'PostgreSQL (ACTIVITY_DATABASE_URL).\n';
 
 /** Resolves on Ctrl-C or SIGTERM. */
 function stopSignal(): Promise<void> {

@@ -1,0 +1,72 @@
+import type { Command } from 'commander';
+import { distance } from 'fastest-levenshtein';
+
+/** The flags every command takes (withCommonOptions), each with a value. */
+const commonFlags = new Set(['--database-url', '--data-dir', '--redis-url', '--format']);
+
+/**
+ * The arguments with the common flags given before the command (`activity --data-dir X
+ * tail …`) moved after its name, where commander reads them.
+ */
+export function withCommonFlagsAfterCommand(argv: readonly string[]): string[] {
+  const [node = '', script = '', ...args] = argv;
+  const moved: string[] = [];
+  let index = 0;
+  while (index < args.length) {
+    const arg = args[index] as string;
+    const name = arg.split('=', 1)[0] as string;
+    if (!commonFlags.has(name)) break;
+    const takesNext = !arg.includes('=') && index + 1 < args.length;
+    moved.push(...args.slice(index, takesNext ? index + 2 : index + 1));
+    index += takesNext ? 2 : 1;
+  }
+  if (moved.length === 0 || index >= args.length) return [...argv];
+  return [node, script, args[index] as string, ...moved, ...args.slice(index + 1)];
+}
+
+/**
+ * The first flag of the command line that the command it names does not take, with a
+ * suggestion: reported before a missing required flag, which it often is misspelt
+ * (`query --tenat acme`).
+ */
+export function unknownFlagIn(program: Command, args: readonly string[]): string | undefined {
+  let command = program;
+  for (const arg of args) {
+    const sub = command.commands.find((each) => each.name() === arg);
+    if (sub) command = sub;
+  }
+  const known = new Set(['--help', '-h']);
+  for (let each: Command | null = command; each; each = each.parent) {
+    for (const option of each.options) {
+      if (option.long) known.add(option.long);
+      if (option.short) known.add(option.short);
+    }
+  }
+  const given = args.find((arg, index) => {
+    if (!arg.startsWith('-') || arg === '-' || args.slice(0, index).includes('--')) return false;
+    return !known.has(arg.split('=', 1)[0] as string);
+  });
+  if (given === undefined) return undefined;
+  const flag = given.split('=', 1)[0] as string;
+  return `unknown option '${flag}'${suggestion(
+    flag,
+    [...known].filter((name) => name.startsWith('--')),
+  )}`;
+}
+
+/** ` (did you mean X?)` for the candidates closest to what was given, or nothing when none is close. */
+export function suggestion(given: string, candidates: Iterable<string>): string {
+  const close = closest(given, candidates);
+  return close.length === 0 ? '' : ` (did you mean ${close.join(' or ')}?)`;
+}
+
+/** Up to three candidates within a few edits of `given`, closest first. */
+export function closest(given: string, candidates: Iterable<string>): string[] {
+  const allowed = Math.max(2, Math.floor(given.length / 4));
+  return [...new Set(candidates)]
+    .map((candidate) => ({ candidate, edits: distance(given, candidate) }))
+    .filter(({ candidate, edits }) => edits <= allowed && candidate !== given)
+    .sort((a, b) => a.edits - b.edits || a.candidate.localeCompare(b.candidate))
+    .slice(0, 3)
+    .map(({ candidate }) => candidate);
+}

@@ -1,0 +1,139 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../helpers/databases.js';
+import {
+  binPath,
+  cleanEnvironment,
+  expectExit,
+  inProcessCliFor,
+  parseJson,
+  repoRoot,
+  testSecret,
+} from '../helpers/run-cli.js';
+
+/** Events of the listed tenant: far more NDJSON than a pipe holds. */
+const eventCount = 20_000;
+
+/** `activity …` as a process of its own, its stdout a pipe the test reads (or closes). */
+function spawnActivity(args: readonly string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [binPath, ...args], {
+    cwd: repoRoot,
+    env: cleanEnvironment(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as string | null,
+    stderr,
+  }));
+  return { child, exited };
+}
+
+/** What an operator meets at the terminal: the command ends as it says, and says what was wrong. */
+describe('commands that never surprise', { timeout: 60_000 }, () => {
+  let database: { url: string; drop(): Promise<void> };
+  let cli: ReturnType<typeof inProcessCliFor>;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    cli = inProcessCliFor({ ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret });
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      await admin.query(`
+        insert into activity_tenants values ('listed', ${eventCount}, now());
+        insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, status, metadata, created_at)
+          select 'listed', g, gen_random_uuid(), 'auth.login.success', 'user', 'user-' || g, 'success',
+            jsonb_build_object('context', jsonb_build_object('note', repeat('x', 200))),
+            now() - interval '1 hour' + g * interval '1 ms'
+          from generate_series(1, ${eventCount}) g;`);
+    } finally {
+      await admin.end();
+    }
+  });
+  afterAll(async () => database?.drop());
+
+  it.each([[['--help']], [['query', '--help']], [['retention', 'set', '--help']]])(
+    '`activity %s` to a reader that has gone (| head -1) exits 0 and prints no stack',
+    async (args) => {
+      const { child, exited } = spawnActivity(args);
+      child.stdout.destroy();
+      const { code, stderr } = await exited;
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+    },
+  );
+
+  it.each(['ndjson', 'json'])(
+    'Ctrl-C ends `query --all --format %s` with exit 0 and whole output, before the end',
+    async (format) => {
+      const { child, exited } = spawnActivity(['query', '--tenant', 'listed', '--all', '--format', format], {
+        ACTIVITY_DATABASE_URL: database.url,
+        ACTIVITY_SECRET: testSecret,
+        ACTIVITY_AUDIT_READS: 'false',
+      });
+      // Nobody reads yet: the listing stalls on the full pipe, well before its end.
+      child.stdout.pause();
+      await once(child.stdout, 'readable');
+      child.kill('SIGINT');
+      let stdout = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString('utf8');
+      });
+      child.stdout.resume();
+      const { code, signal, stderr } = await exited;
+      expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+      const events =
+        format === 'json'
+          ? parseJson<{ data: unknown[] }>(stdout).data
+          : stdout
+              .split('\n')
+              .slice(0, -1)
+              .map((line) => JSON.parse(line) as unknown);
+      expect(stdout.endsWith('\n')).toBe(true);
+      expect(events.length).toBeGreaterThan(0);
+      expect(events.length).toBeLessThan(eventCount);
+    },
+  );
+
+  it('names an unknown command or flag with what was meant, on one line', async () => {
+    const cases = [
+      [['qeury', '--tenant', 'a'], "unknown command 'qeury' (did you mean query?)"],
+      [['query', '--tenat', 'acme'], "unknown option '--tenat' (did you mean --tenant?)"],
+      [['query', '--tenant', 'acme', '--formt', 'json'], "unknown option '--formt' (did you mean --format?)"],
+    ] as const;
+    for (const [args, message] of cases) {
+      const run = await cli(args);
+      expectExit(run, 2);
+      expect(run.stderr).toBe(`error: ${message}\n`);
+    }
+  });
+
+  it('takes the common flags before the command as after it', async () => {
+    expectExit(await cli(['record', '--tenant', 'early', '--action', 'auth.login.success']), 0);
+    const run = await cli([
+      '--format',
+      'json',
+      `--database-url=${database.url}`,
+      'query',
+      '--tenant',
+      'early',
+    ]);
+    expectExit(run, 0);
+    expect(parseJson<{ data: Array<{ seq: number }> }>(run.stdout).data.map((event) => event.seq)).toEqual([
+      1,
+    ]);
+  });
+
+  it('refuses `tail -n` past its maximum naming -n', async () => {
+    const run = await cli(['tail', '--tenant', 'listed', '-n', '2000']);
+    expectExit(run, 2);
+    expect(run.stderr).toBe('error: -n must be 0 to 1000\n');
+  });
+});

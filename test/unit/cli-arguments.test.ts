@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { closest, withCommonFlagsAfterCommand } from '../../src/cli/arguments.js';
+
+const argv = (...args: string[]) => ['node', 'activity', ...args];
+
+describe('the common flags before the command', () => {
+  it.each([
+    [argv('--data-dir', 'X', 'tail', '--tenant', 'a'), argv('tail', '--data-dir', 'X', '--tenant', 'a')],
+    [argv('--format=json', 'retention', 'set'), argv('retention', '--format=json', 'set')],
+    [
+      argv('--format', 'json', '--database-url', 'postgres://h/d', 'query'),
+      argv('query', '--format', 'json', '--database-url', 'postgres://h/d'),
+    ],
+    // Left as given: nothing to move, a flag that is not common, or no command after them.
+    [argv('query', '--format', 'json'), argv('query', '--format', 'json')],
+    [argv('--tenant', 'a', 'query'), argv('--tenant', 'a', 'query')],
+    [argv('--format', 'json'), argv('--format', 'json')],
+  ])('%j becomes %j', (given, expected) => {
+    expect(withCommonFlagsAfterCommand(given)).toEqual(expected);
+  });
+});
+
+describe('what was meant', () => {
+  it('names the closest candidates within a few edits, and none when nothing is close', () => {
+    const actions = ['auth.login.success', 'auth.login.failure', 'auth.logout.completed'];
+    expect(closest('auth.login.sucess', actions)).toEqual(['auth.login.success']);
+    expect(closest('--tenat', ['--tenant', '--limit', '--format'])).toEqual(['--tenant']);
+    expect(closest('billing.refund', actions)).toEqual([]);
+    expect(closest('auth.login.success', actions)).toEqual([]);
+  });
+});
