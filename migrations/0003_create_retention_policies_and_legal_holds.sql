@@ -29,6 +29,20 @@ EXCEPTION WHEN lock_not_available THEN
     current_setting('lock_timeout'));
 END
 $$;
+-- A hold is a promise to keep a tenant's events: it is lifted on purpose, never dropped
+-- with the schema (the check runs under the lock above, so none is placed meanwhile).
+DO $$
+DECLARE
+  v_holds bigint;
+BEGIN
+  SELECT count(*) INTO v_holds FROM activity_legal_holds;
+  IF v_holds > 0 THEN
+    RAISE EXCEPTION USING MESSAGE = format(
+      '%s tenant(s) are on legal hold: lift each hold (activity hold remove) before rolling back 0003_create_retention_policies_and_legal_holds',
+      v_holds);
+  END IF;
+END
+$$;
 DROP TABLE activity_legal_holds;
 DROP TABLE activity_retention_policies;
 

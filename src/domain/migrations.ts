@@ -10,6 +10,15 @@ export interface MigrationReport {
   names: string[];
 }
 
+/** What rolling back one migration destroys: the tables it drops, and the columns. */
+export interface RollbackStep {
+  name: string;
+  /** Tables dropped that hold rows now, with how many. */
+  tables: Array<{ table: string; rows: number }>;
+  /** Columns dropped, as `table.column`. */
+  columns: string[];
+}
+
 /** The schema's migrations, as the migration use case drives them. */
 export interface MigrationRunner {
   status(): Promise<MigrationStatus[]>;
@@ -17,4 +26,6 @@ export interface MigrationRunner {
   up(to?: string): Promise<MigrationReport>;
   /** Rolls back the last migration, or those after `to`. */
   down(to?: string): Promise<MigrationReport>;
+  /** What `down(to)` would roll back, last first, and what each step drops. */
+  rollbackPlan(to?: string): Promise<RollbackStep[]>;
 }

@@ -1,5 +1,11 @@
+import { ActivityError } from '../domain/errors.js';
 import type { BackfillReport, IntegrityRepository } from '../domain/integrity-repository.js';
-import type { MigrationReport, MigrationRunner, MigrationStatus } from '../domain/migrations.js';
+import type {
+  MigrationReport,
+  MigrationRunner,
+  MigrationStatus,
+  RollbackStep,
+} from '../domain/migrations.js';
 import type { RetentionRepository } from '../domain/retention.js';
 
 /** The migration that gives each tenant its tree: events stored before it are brought in after. */
@@ -52,7 +58,35 @@ export class MigrationService {
     return { names, partitionsCreated, trees };
   }
 
-  down(to?: string): Promise<MigrationReport> {
+  /**
+   * Rolls back, unless it would drop legal holds while any tenant is on hold (refused
+   * whatever `confirmed` says) or drop data without `confirmed`: both refusals name
+   * what it would drop.
+   */
+  async down(to: string | undefined, { confirmed }: { confirmed: boolean }): Promise<MigrationReport> {
+    const plan = await this.#migrator.rollbackPlan(to);
+    const holds = plan.flatMap((step) => step.tables).find((table) => table.table === 'activity_legal_holds');
+    if (holds) {
+      throw new ActivityError(
+        'USAGE_INVALID',
+        `${holds.rows} tenant(s) are on legal hold, and the rollback would drop their holds: lift each one first (activity hold remove)`,
+      );
+    }
+    const drops = plan.filter((step) => step.tables.length > 0 || step.columns.length > 0);
+    if (drops.length > 0 && !confirmed) {
+      throw new ActivityError(
+        'USAGE_INVALID',
+        `migrate down destroys data: ${drops.map(describeDrops).join('; ')}. Back up first, then confirm it (activity migrate down --yes)`,
+      );
+    }
     return this.#migrator.down(to);
   }
+}
+
+function describeDrops(step: RollbackStep): string {
+  const tables = step.tables.map(
+    ({ table, rows }) => `${table} (${rows.toLocaleString('en')} row${rows === 1 ? '' : 's'})`,
+  );
+  const columns = step.columns.map((column) => `column ${column}`);
+  return `${step.name} drops ${[...tables, ...columns].join(', ')}`;
 }

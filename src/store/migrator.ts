@@ -2,7 +2,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type Kysely, type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import { ActivityError } from '../domain/errors.js';
-import type { MigrationReport, MigrationRunner, MigrationStatus } from '../domain/migrations.js';
+import type {
+  MigrationReport,
+  MigrationRunner,
+  MigrationStatus,
+  RollbackStep,
+} from '../domain/migrations.js';
 import { guarded, toStoreError } from './store-errors.js';
 
 /** migrations/ at the package root, beside src/ and dist/. */
@@ -27,18 +32,40 @@ export function parseMigrationFile(name: string, text: string): { up: string; do
   };
 }
 
-async function readMigrations(directory: string): Promise<Record<string, Migration>> {
+/** Each migration's up and down SQL, by name. */
+async function readMigrationFiles(directory: string): Promise<Map<string, { up: string; down: string }>> {
   const files = (await readdir(directory)).filter((file) => file.endsWith('.sql')).sort();
-  const migrations: Record<string, Migration> = {};
+  const migrations = new Map<string, { up: string; down: string }>();
   for (const file of files) {
     const name = file.slice(0, -'.sql'.length);
-    const { up, down } = parseMigrationFile(name, await readFile(`${directory}${file}`, 'utf8'));
+    migrations.set(name, parseMigrationFile(name, await readFile(`${directory}${file}`, 'utf8')));
+  }
+  return migrations;
+}
+
+async function readMigrations(directory: string): Promise<Record<string, Migration>> {
+  const migrations: Record<string, Migration> = {};
+  for (const [name, { up, down }] of await readMigrationFiles(directory)) {
     migrations[name] = {
       up: async (db) => void (await sql.raw(up).execute(db)),
       down: async (db) => void (await sql.raw(down).execute(db)),
     };
   }
   return migrations;
+}
+
+/** The tables a down step drops and the columns, as its SQL says (comments left out). */
+function dropsOf(downSql: string): { tables: string[]; columns: string[] } {
+  const code = downSql.replace(/--.*$/gm, '');
+  const tables = [...code.matchAll(/\bDROP TABLE (?:IF EXISTS )?(\w+)/gi)].map((match) => match[1] as string);
+  const columns = [
+    ...code.matchAll(/\bALTER TABLE (\w+)((?:\s*,?\s*DROP COLUMN (?:IF EXISTS )?\w+)+)/gi),
+  ].flatMap((match) =>
+    [...(match[2] as string).matchAll(/DROP COLUMN (?:IF EXISTS )?(\w+)/gi)].map(
+      (column) => `${match[1]}.${column[1]}`,
+    ),
+  );
+  return { tables, columns };
 }
 
 /**
@@ -48,10 +75,14 @@ async function readMigrations(directory: string): Promise<Record<string, Migrati
  */
 export class SqlMigrator implements MigrationRunner {
   readonly #migrator: Migrator;
+  readonly #db: Kysely<unknown>;
   readonly #where: string;
+  readonly #directory: string;
 
   constructor(db: Kysely<unknown>, where: string, directory = migrationsDirectory) {
+    this.#db = db;
     this.#where = where;
+    this.#directory = directory;
     this.#migrator = new Migrator({
       db,
       provider: { getMigrations: () => readMigrations(directory) },
@@ -88,6 +119,29 @@ export class SqlMigrator implements MigrationRunner {
     return this.#run('down', () => this.#migrator.migrateTo(to));
   }
 
+  async rollbackPlan(to?: string): Promise<RollbackStep[]> {
+    const applied = (await this.status()).filter((migration) => migration.applied).map((m) => m.name);
+    if (to !== undefined && !applied.includes((await this.#find(to)).name)) {
+      throw new ActivityError('USAGE_INVALID', `migration ${to} is not applied; nothing to roll back to`);
+    }
+    const rolledBack = (
+      to === undefined ? applied.slice(-1) : applied.slice(applied.indexOf(to) + 1)
+    ).reverse();
+    const files = await readMigrationFiles(this.#directory);
+    const steps: RollbackStep[] = [];
+    for (const name of rolledBack) {
+      const { tables, columns } = dropsOf(files.get(name)?.down ?? '');
+      const counted: RollbackStep['tables'] = [];
+      for (const table of tables) {
+        // Tables a down step makes and drops itself, or that are gone already, hold nothing now.
+        const rows = await guarded(this.#where, () => rowsOf(this.#db, table));
+        if (rows !== undefined && rows > 0) counted.push({ table, rows });
+      }
+      steps.push({ name, tables: counted, columns });
+    }
+    return steps;
+  }
+
   async #find(name: string): Promise<MigrationStatus> {
     const found = (await this.status()).find((migration) => migration.name === name);
     if (!found)
@@ -115,4 +169,14 @@ export class SqlMigrator implements MigrationRunner {
       names: results.filter((result) => result.status === 'Success').map((result) => result.migrationName),
     };
   }
+}
+
+/** The rows of `table`, or undefined when there is no such table. */
+async function rowsOf(db: Kysely<unknown>, table: string): Promise<number | undefined> {
+  const { rows } = await sql<{ exists: boolean }>`select to_regclass(${table}) is not null as exists`.execute(
+    db,
+  );
+  if (!rows[0]?.exists) return undefined;
+  const counted = await sql<{ count: string }>`select count(*) from ${sql.table(table)}`.execute(db);
+  return Number(counted.rows[0]?.count ?? 0);
 }

@@ -79,14 +79,14 @@ describe('migrate while another session uses the tables', () => {
     await hold(`select * from activity_append('acme', '[{"n":1,"id":"0b7e4c1e-7d1a-4f0e-9a55-2f3c1d9e8a10","action":"user.login",
       "actor_type":"user","status":"success","metadata":{},"digest":"${'00'.repeat(32)}"}]', now(), '{}', null)`);
 
-    const blocked = await cli(['migrate', 'down', '--to', first, '--format', 'json']);
+    const blocked = await cli(['migrate', 'down', '--to', first, '--yes', '--format', 'json']);
     const error = expectJsonError(blocked, 3, 'DB_TIMEOUT');
     expect(error.message).toContain(`${selfAudit} waited 2s to lock activity_purges and activity_events`);
     expect(error.message).toContain('nothing was rolled back');
     expect(await applied()).toEqual([true, true, true, true, true]);
 
     await release();
-    const retried = await cli(['migrate', 'down', '--to', first, '--format', 'json']);
+    const retried = await cli(['migrate', 'down', '--to', first, '--yes', '--format', 'json']);
     expectExit(retried, 0);
     expect(parseJson<{ rolled_back: string[] }>(retried.stdout).rolled_back).toHaveLength(4);
   });

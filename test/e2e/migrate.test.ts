@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
-import { cliFor, expectExit, parseJson, repoRoot, testSecret } from '../helpers/run-cli.js';
+import { cliFor, expectExit, expectJsonError, parseJson, repoRoot, testSecret } from '../helpers/run-cli.js';
 
 /** What migrate reports of the trees when no event predates them. */
 const noTrees = { events: 0, tenants: 0, left: [] };
@@ -98,9 +98,31 @@ describe('migrate on an empty PostgreSQL database', () => {
     }
   });
 
-  it('down rolls back only the last migration, and up applies it again', async () => {
+  it('down refuses, even with --yes, to drop legal holds while a tenant is on hold', async () => {
+    expectExit(await cli(['hold', 'add', '--tenant', 'held', '--reason', 'case 7']), 0);
+    const holdsMigration = expected.find((name) => name.includes('legal_holds')) as string;
+    const before = expected[expected.indexOf(holdsMigration) - 1] as string;
+    const refused = expectJsonError(
+      await cli(['migrate', 'down', '--to', before, '--yes', '--format', 'json']),
+      2,
+      'USAGE_INVALID',
+    );
+    expect(refused.message).toBe(
+      '1 tenant(s) are on legal hold, and the rollback would drop their holds: lift each one first (activity hold remove)',
+    );
+    expect(await appliedRows(database.url)).toEqual(expected);
+    expectExit(await cli(['hold', 'remove', '--tenant', 'held']), 0);
+  });
+
+  it('down lists what it would drop and refuses without --yes; then rolls back only the last migration, and up applies it again', async () => {
     const last = expected.at(-1) as string;
-    const down = await cli(['migrate', 'down', '--format', 'json']);
+    const refused = expectJsonError(await cli(['migrate', 'down', '--format', 'json']), 2, 'USAGE_INVALID');
+    expect(refused.message).toBe(
+      `migrate down destroys data: ${last} drops activity_purge_totals (1 row), column activity_purges.recorded, ` +
+        'column activity_purges.event_id, column activity_purges.deleted. Back up first, then confirm it (activity migrate down --yes)',
+    );
+    expect(await appliedRows(database.url)).toEqual(expected);
+    const down = await cli(['migrate', 'down', '--force', '--format', 'json']);
     expectExit(down, 0);
     expect(parseJson(down.stdout)).toEqual({ rolled_back: [last] });
 

@@ -67,6 +67,26 @@ describe('migrations on an empty postgres database', () => {
     expect(event?.event.seq).toBe(1);
   });
 
+  it('a rollback never drops legal holds: the plan names them, and the down step itself refuses', async () => {
+    await database.migrator.up();
+    await database.repository.append('held', [newEvent('held')]);
+    await database.retention.placeHold('held', 'case 7');
+    const names = (await database.migrator.status()).map((migration) => migration.name);
+    const beforeHolds = names[1] as string;
+    const plan = await database.migrator.rollbackPlan(beforeHolds);
+    expect(plan.map((step) => step.name)).toEqual(names.slice(2).reverse());
+    expect(plan.find((step) => step.name === names[2])?.tables).toEqual([
+      { table: 'activity_legal_holds', rows: 1 },
+    ]);
+    // Past the service's check (a hold placed after it), the migration refuses under its lock.
+    await expect(database.migrator.down(beforeHolds)).rejects.toMatchObject({
+      code: 'MIGRATION_FAILED',
+      message: expect.stringContaining('1 tenant(s) are on legal hold'),
+    });
+    expect(await tableNames(database)).toEqual(latestTables);
+    expect(await database.retention.holds()).toMatchObject([{ tenant_id: 'held', reason: 'case 7' }]);
+  });
+
   it('up --to stops at a name, down --to keeps it, and up --to an applied name rolls nothing back', async () => {
     const names = (await database.migrator.status()).map((migration) => migration.name);
     const first = names[0] as string;

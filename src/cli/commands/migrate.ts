@@ -4,6 +4,8 @@ import { csvRow, escapeControl } from '../render/text.js';
 
 interface MigrateOptions extends CommonOptions {
   to?: string;
+  yes?: boolean;
+  force?: boolean;
 }
 
 export function migrateCommand(io: CliIo, setExitCode: (code: number) => void): Command {
@@ -11,7 +13,9 @@ export function migrateCommand(io: CliIo, setExitCode: (code: number) => void): 
     new Command('migrate')
       .description('apply, roll back or list schema migrations (idempotent; safe when run twice at once)')
       .addArgument(new Argument('[direction]', 'what to do').choices(['up', 'down', 'status']).default('up'))
-      .option('--to <name>', 'up: apply up to and including NAME; down: roll back to NAME, keeping it'),
+      .option('--to <name>', 'up: apply up to and including NAME; down: roll back to NAME, keeping it')
+      .option('--yes', 'down: drop what the rollback drops (it lists it, and refuses without this)')
+      .option('--force', 'the same as --yes, for scripts'),
   )
     .addHelpText(
       'after',
@@ -19,7 +23,12 @@ export function migrateCommand(io: CliIo, setExitCode: (code: number) => void): 
 Examples:
   $ activity migrate                      apply every pending migration
   $ activity migrate status --format json
-  $ activity migrate down                 roll back the last applied migration`,
+  $ activity migrate down                 list what rolling back the last migration drops
+  $ activity migrate down --yes           then do it
+
+A rollback that drops tables or columns holding data refuses without --yes (or
+--force), naming each with its rows; one that would drop legal holds refuses while
+any tenant is on hold.`,
     )
     .action(
       action<MigrateOptions>(io, setExitCode, async (options, context, command) => {
@@ -48,7 +57,13 @@ Examples:
           const report =
             direction === 'up'
               ? await migrations.up(options.to)
-              : { ...(await migrations.down(options.to)), partitionsCreated: 0, trees: undefined };
+              : {
+                  ...(await migrations.down(options.to, {
+                    confirmed: Boolean(options.yes || options.force),
+                  })),
+                  partitionsCreated: 0,
+                  trees: undefined,
+                };
           const { partitionsCreated, trees } = report;
           const key = direction === 'up' ? 'applied' : 'rolled_back';
           if (context.format === 'json' || context.format === 'ndjson') {
