@@ -47,6 +47,8 @@ const roleScopes: Readonly<Record<string, readonly ActivityScope[]>> = {
   owner: ['activity:read'],
   admin: ['activity:read'],
 };
+/** The roles that grant something. */
+export const knownRoles = Object.keys(roleScopes);
 
 /**
  * Seconds of clock skew tolerated on every time claim (exp, nbf, iat and the lifetime

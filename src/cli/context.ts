@@ -120,8 +120,28 @@ export function action<O extends CommonOptions>(
       },
       actor: (config) => cliActor(config.actor, options.actor !== undefined),
     };
-    setExitCode((await run(options, context, command)) ?? 0);
+    try {
+      setExitCode((await run(options, context, command)) ?? 0);
+    } catch (error) {
+      throw namedByFlags(error, command);
+    }
   };
+}
+
+/**
+ * The core's PARAMETER_INVALID, worded for the command line where each field is a flag
+ * of the command (same code and issues) (`limit` → `--limit`, `actor_id` → `--actor-id`, `action.0` → `--action`).
+ */
+function namedByFlags(error: unknown, command: Command): unknown {
+  if (!(error instanceof ActivityError && error.code === 'PARAMETER_INVALID' && error.issues.length > 0)) {
+    return error;
+  }
+  const flags = new Set(command.options.map((option) => option.long));
+  const named = error.issues.map((issue) => {
+    const flag = `--${(issue.path.split('.')[0] as string).replaceAll('_', '-')}`;
+    return flags.has(flag) ? `${flag} ${issue.message}` : `${issue.path}: ${issue.message}`;
+  });
+  return new ActivityError('PARAMETER_INVALID', named.join('; '), { issues: [...error.issues] });
 }
 
 /** Parses a JSON flag value, or fails with a usage error naming the flag. */

@@ -85,7 +85,9 @@ async function requestJson(
     const cause = (error as Error).cause as NodeJS.ErrnoException | undefined;
     throw new ActivityError(
       'DEPENDENCY_UNAVAILABLE',
-      `cannot reach ${new URL(url).origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+      `cannot reach ${new URL(url).origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}${
+        cause?.code === 'ECONNREFUSED' ? ' (is `activity serve` running there, and is --url right?)' : ''
+      }`,
       { cause: error },
     );
   }

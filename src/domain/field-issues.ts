@@ -20,7 +20,12 @@ export function toFieldIssues(error: z.ZodError, prefix?: string): FieldIssue[] 
         message: 'is not a declared field',
       }));
     }
-    return [{ path: base || '(root)', message: issue.message }];
+    // zod words a missing field as a type error ("expected string, received undefined").
+    const missing =
+      issue.code === 'invalid_type' &&
+      issue.input === undefined &&
+      issue.message.endsWith('received undefined');
+    return [{ path: base || '(root)', message: missing ? 'is required' : issue.message }];
   });
 }
 

@@ -52,19 +52,33 @@ export const recordInputSchema = z.strictObject({
 export type RecordInput = z.input<typeof recordInputSchema>;
 export type ParsedRecordInput = z.output<typeof recordInputSchema>;
 
-const relativeTimePattern = /^(\d{1,6})(s|m|h|d|w)$/;
+const relativeTimePattern = /^(\d{1,6})(s|m|h|d|w|y)$/;
 /** Built once: building it took about 40 µs, twice a page with a time window. */
 const rfc3339Schema = z.iso.datetime({ offset: true });
+const dateSchema = z.iso.date();
 
-/** RFC 3339, or a relative age such as `15m`, `24h`, `7d` meaning "that long ago". */
+/**
+ * RFC 3339, a date (`2026-01-31`, midnight UTC), or a relative age such as `15m`,
+ * `24h`, `7d`, `1y` (365 days) meaning "that long ago".
+ */
 export const timeInputSchema = z
   .string()
   .refine(
-    (value) => relativeTimePattern.test(value) || rfc3339Schema.safeParse(value).success,
-    'must be RFC 3339 (2026-01-31T12:00:00Z) or a relative age like 15m, 24h, 7d',
+    (value) =>
+      relativeTimePattern.test(value) ||
+      rfc3339Schema.safeParse(value).success ||
+      dateSchema.safeParse(value).success,
+    'must be RFC 3339 (2026-01-31T12:00:00Z), a date (2026-01-31, UTC) or an age like 15m, 24h, 7d, 1y',
   );
 
-const unitMs = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+const unitMs = {
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+  y: 365 * 86_400_000,
+} as const;
 
 /** Resolves a time input against `now`. */
 export function resolveTime(value: string, now: Date): Date {
@@ -73,7 +87,7 @@ export function resolveTime(value: string, now: Date): Date {
     const unit = relative[2] as keyof typeof unitMs;
     return new Date(now.getTime() - Number(relative[1]) * unitMs[unit]);
   }
-  return new Date(value);
+  return new Date(value.length === 10 ? `${value}T00:00:00.000Z` : value);
 }
 
 /** What every store and the RFC 3339 text of a time can hold: the years 1 to 9999, UTC. */
@@ -136,10 +150,16 @@ export const queryFilterShape = {
   until: timeInputSchema.optional(),
 };
 
+/** A page's `limit`: a whole number from 1 to `max`, said so whatever is wrong with it. */
+export function pageLimit(max: number) {
+  const message = `must be a whole number from 1 to ${max}`;
+  return z.coerce.number({ error: message }).int(message).min(1, message).max(max, message);
+}
+
 /** One page of a query; the HTTP route uses the same schema with a lower `limit` cap. */
 export const queryInputSchema = z.strictObject({
   ...queryFilterShape,
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  limit: pageLimit(1000).default(50),
   cursor: z.string().min(1).max(1024).optional(),
 });
 

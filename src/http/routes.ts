@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { type Principal, requireScope, type TokenVerifier } from '../auth/verify-token.js';
 import { ActivityError } from '../domain/errors.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
-import { queryInputSchema } from '../domain/inputs.js';
+import { pageLimit, queryInputSchema } from '../domain/inputs.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
 import type { ActivityService } from '../service/activity-service.js';
 import type { AuditActor } from '../service/audit-trail.js';
@@ -43,7 +43,7 @@ const maxBatch = 1000;
 
 /** The list route's parameters: the CLI's query schema, with the HTTP page cap. */
 const listParamsSchema = queryInputSchema.extend({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: pageLimit(200).default(50),
 });
 
 /** The API's routes: each parses its input with the CLI's schemas and calls the same service. */

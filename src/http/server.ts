@@ -32,7 +32,7 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
   if (!jwtSecret && !jwksFile) {
     throw new ActivityError(
       'CONFIG_INVALID',
-      'serve needs ACTIVITY_JWT_SECRET (HS256, at least 32 bytes) or ACTIVITY_JWKS_FILE to verify bearer tokens',
+      'serve needs ACTIVITY_JWT_SECRET (HS256, at least 32 bytes: export ACTIVITY_JWT_SECRET="$(openssl rand -hex 32)") or ACTIVITY_JWKS_FILE to verify bearer tokens',
     );
   }
   const verifier = createTokenVerifier({ jwtSecret, jwksFile, issuer: jwtIssuer, audience: jwtAudience });

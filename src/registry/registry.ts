@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { suggestion } from '../domain/closest-names.js';
 import { ActivityError } from '../domain/errors.js';
 import { isReservedAction, namespaceOf, reservedNamespace } from '../domain/event.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
@@ -90,9 +91,15 @@ export function createRegistry(customActions: readonly ActionDefinition[] = []):
     if (action) return action;
     // A name of another shape is not quoted: it could be anything, a secret included.
     const named = actionNamePattern.test(name) ? `"${name}"` : '(not of the form namespace.object.verb)';
+    const meant = named.startsWith('"')
+      ? suggestion(
+          name,
+          sorted.filter((each) => !isReservedAction(each.name)).map((each) => each.name),
+        )
+      : '';
     throw new ActivityError(
       'ACTION_UNKNOWN',
-      `unknown action ${named} (see \`activity actions\` for the registry)`,
+      `unknown action ${named}${meant}; the registry: \`activity actions\`, GET /api/v1/activity/actions`,
       {
         issues: [{ path: 'action', message: 'not in the registry' }],
       },

@@ -18,6 +18,16 @@ const unavailableCodes = new Set([
   '28000', // invalid_authorization_specification
 ]);
 
+/** What to check, for the causes an operator can fix from where they stand. */
+const unavailableHints: Record<string, string> = {
+  ECONNREFUSED:
+    'nothing listens there: is PostgreSQL running, and are the host and port of ACTIVITY_DATABASE_URL right?',
+  ENOTFOUND: 'no such host: check the host of ACTIVITY_DATABASE_URL',
+  EAI_AGAIN: 'the host name could not be resolved now: check DNS, or the host of ACTIVITY_DATABASE_URL',
+  '28P01': 'check the user and password of ACTIVITY_DATABASE_URL',
+  '3D000': 'create the database (createdb), or fix its name in ACTIVITY_DATABASE_URL',
+};
+
 /**
  * What pg says, without a code, of a server it cannot use: it is gone (a connection
  * that broke, or one that broke earlier in the same transaction), starting or stopping,
@@ -52,7 +62,10 @@ export function toStoreError(error: unknown, where: string): ActivityError {
     unavailableMessage.test(message)
   ) {
     const reason = typeof code === 'string' && !/^\d/.test(code) ? code : message;
-    return new ActivityError('DB_UNAVAILABLE', `cannot use ${where}: ${reason}`, { cause: error });
+    const hint = typeof code === 'string' ? unavailableHints[code] : undefined;
+    return new ActivityError('DB_UNAVAILABLE', `cannot use ${where}: ${reason}${hint ? ` (${hint})` : ''}`, {
+      cause: error,
+    });
   }
   return new ActivityError('INTERNAL', `database error on ${where}`, { cause: error });
 }

@@ -388,7 +388,7 @@ describe.concurrent('bad input exits 2 with {"error":{"code","message"}} on stde
       'json',
     ]);
     expect(expectJsonError(run, 3, 'DEPENDENCY_UNAVAILABLE').message).toBe(
-      'cannot reach http://127.0.0.1:2: ECONNREFUSED',
+      'cannot reach http://127.0.0.1:2: ECONNREFUSED (is `activity serve` running there, and is --url right?)',
     );
   });
 

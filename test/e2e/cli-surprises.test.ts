@@ -131,6 +131,74 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it('names the fix: the flag, what it takes, what was meant, what to check', async () => {
+    const refusals = [
+      [['query', '--tenant', 'a', '--limit', 'abc'], '--limit must be a whole number from 1 to 1000'],
+      [
+        ['query', '--tenant', 'a', '--action', 'auth.login'],
+        '--action an exact action has three parts (namespace.object.verb); end a prefix with .*',
+      ],
+      [
+        ['record', '--tenant', 'a', '--action', 'auth.login.sucess'],
+        'unknown action "auth.login.sucess" (did you mean auth.login.success?); the registry: `activity actions`, GET /api/v1/activity/actions',
+      ],
+      [
+        [
+          'record',
+          '--tenant',
+          'a',
+          '--action',
+          'billing.payment.state_changed',
+          '--metadata',
+          '{"currency":"EUR"}',
+        ],
+        'metadata.payment_id: is required',
+      ],
+    ] as const;
+    for (const [args, message] of refusals) {
+      const run = await cli(args);
+      expectExit(run, 2);
+      expect(run.stderr).toContain(`error: ${message}`);
+    }
+    const refused = await inProcessCliFor({
+      ACTIVITY_DATABASE_URL: 'postgres://activity@127.0.0.1:1/activity',
+      ACTIVITY_SECRET: testSecret,
+    })(['query', '--tenant', 'a']);
+    expectExit(refused, 3);
+    expect(refused.stderr).toContain('ECONNREFUSED (nothing listens there: is PostgreSQL running');
+    const serve = await cli(['serve', '--port', '0']);
+    expectExit(serve, 2);
+    expect(serve.stderr).toContain('export ACTIVITY_JWT_SECRET="$(openssl rand -hex 32)"');
+  });
+
+  it('takes plain dates and years as time bounds', async () => {
+    expectExit(await cli(['record', '--tenant', 'dated', '--action', 'auth.login.success']), 0);
+    for (const since of ['2000-01-31', '1y']) {
+      const run = await cli(['query', '--tenant', 'dated', '--since', since, '--format', 'json']);
+      expectExit(run, 0);
+      expect(parseJson<{ data: unknown[] }>(run.stdout).data).toHaveLength(1);
+    }
+    const future = await cli(['query', '--tenant', 'dated', '--since', '9999-01-01', '--format', 'json']);
+    expect(parseJson<{ data: unknown[] }>(future.stdout).data).toEqual([]);
+  });
+
+  it('warns of a scope or role that serve does not know, with what was meant', async () => {
+    const run = await inProcessCliFor({ ACTIVITY_JWT_SECRET: testSecret })([
+      'token',
+      '--tenant',
+      'a',
+      '--scope',
+      'activity:wirte',
+      '--role',
+      'amdin',
+    ]);
+    expectExit(run, 0);
+    expect(run.stderr).toBe(
+      'warning: serve knows no scope activity:wirte (did you mean activity:write?): it grants nothing there\n' +
+        'warning: serve knows no role amdin (did you mean admin?): it grants nothing there\n',
+    );
+  });
+
   it('refuses `tail -n` past its maximum naming -n', async () => {
     const run = await cli(['tail', '--tenant', 'listed', '-n', '2000']);
     expectExit(run, 2);

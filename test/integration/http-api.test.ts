@@ -612,6 +612,8 @@ describe('HTTP API contract', () => {
         tenant,
       );
       expect(problem.detail).toContain('auth.teleport.done');
+      // An API client is pointed at the route that lists the registry, not only a CLI command.
+      expect(problem.detail).toContain('GET /api/v1/activity/actions');
     });
 
     it('invalid metadata is 422 VALIDATION_FAILED naming the field', async () => {

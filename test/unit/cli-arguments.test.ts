@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { closest, withCommonFlagsAfterCommand } from '../../src/cli/arguments.js';
+import { withCommonFlagsAfterCommand } from '../../src/cli/arguments.js';
+import { closest } from '../../src/domain/closest-names.js';
 
 const argv = (...args: string[]) => ['node', 'activity', ...args];
 

@@ -143,6 +143,7 @@ describe('time inputs', () => {
     ['7d', '2026-01-25T12:00:00.000Z'],
     ['30s', '2026-02-01T11:59:30.000Z'],
     ['2w', '2026-01-18T12:00:00.000Z'],
+    ['1y', '2025-02-01T12:00:00.000Z'],
   ])('the relative time %s means that long before now', (value, expected) => {
     expect(timeInputSchema.safeParse(value).success).toBe(true);
     expect(resolveTime(value, now).toISOString()).toBe(expected);
@@ -158,12 +159,26 @@ describe('time inputs', () => {
     expect(resolveTime(value, now).toISOString()).toBe(expected);
   });
 
-  it.each(['yesterday', '15', 'm15', '-15m', '15 m', '15y', '2026-01-31', '2026-01-31 12:00', '', '1.5h'])(
-    'rejects the time %j',
-    (value) => {
-      expect(timeInputSchema.safeParse(value).success).toBe(false);
-    },
-  );
+  it('a date is its midnight in UTC', () => {
+    expect(timeInputSchema.safeParse('2026-01-31').success).toBe(true);
+    expect(resolveTime('2026-01-31', now).toISOString()).toBe('2026-01-31T00:00:00.000Z');
+  });
+
+  it.each([
+    'yesterday',
+    '15',
+    'm15',
+    '-15m',
+    '15 m',
+    '15x',
+    '2026-02-30',
+    '2026-1-31',
+    '2026-01-31 12:00',
+    '',
+    '1.5h',
+  ])('rejects the time %j', (value) => {
+    expect(timeInputSchema.safeParse(value).success).toBe(false);
+  });
 });
 
 describe('parseDuration', () => {
@@ -173,9 +188,10 @@ describe('parseDuration', () => {
     expect(parseDuration('15m')).toBe(900_000);
     expect(parseDuration('45s')).toBe(45_000);
     expect(parseDuration('1w')).toBe(604_800_000);
+    expect(parseDuration('1y')).toBe(365 * 86_400_000);
   });
 
-  it.each(['', 'd', '365', '1y', '365 d', '-1d', '1.5d', '1d2h'])('returns undefined for %j', (value) => {
+  it.each(['', 'd', '365', '1mo', '365 d', '-1d', '1.5d', '1d2h'])('returns undefined for %j', (value) => {
     expect(parseDuration(value)).toBeUndefined();
   });
 });

@@ -83,6 +83,22 @@ Examples:
         } else {
           await context.out.write(`${token}\n`);
         }
+        // Minted all the same (another service may know them), but said: a typo grants nothing.
+        const { activityScopes, knownRoles } = await import('../../auth/verify-token.js');
+        const { suggestion } = await import('../../domain/closest-names.js');
+        const unknown = [
+          ...scopes.flatMap((scope) =>
+            (activityScopes as readonly string[]).includes(scope)
+              ? []
+              : [`scope ${scope}${suggestion(scope, activityScopes)}`],
+          ),
+          ...(options.role === undefined || knownRoles.includes(options.role)
+            ? []
+            : [`role ${options.role}${suggestion(options.role, knownRoles)}`]),
+        ];
+        for (const each of unknown) {
+          context.io.stderr.write(`warning: serve knows no ${each}: it grants nothing there\n`);
+        }
         if (options.role !== 'owner' && options.role !== 'admin' && scopes.length === 0) {
           context.io.stderr.write('warning: this token grants no scope (add --role admin or --scope S)\n');
         }
