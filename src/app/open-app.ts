@@ -48,6 +48,8 @@ export interface OpenAppOptions {
   streamLimits?: StreamLimits;
   /** Where background failures (a lost Redis, a failed publish) are reported. */
   onBackgroundError?: (error: unknown) => void;
+  /** The command only reads: an embedded database that does not exist is not made (see OpenDatabaseOptions). */
+  existing?: boolean;
 }
 
 /** The composition root: registry, database, keys, metrics and the services. */
@@ -64,18 +66,19 @@ export async function openAppWithDatabase(
   options: OpenAppOptions = {},
 ): Promise<{ app: ActivityApp; database: Database }> {
   const registry = await loadRegistry(config);
-  if (config.database.kind === 'postgres' && config.secret === undefined) {
-    throw new ActivityError(
-      'CONFIG_INVALID',
-      'ACTIVITY_SECRET is required with PostgreSQL: at least 32 bytes, e.g. `openssl rand -hex 32` (it keys IP hashes and cursors)',
-    );
-  }
+
+  // Checked before anything opens: PostgreSQL has no place to keep one of its own.
+  const postgresSecret = config.database.kind === 'postgres' ? requiredSecret(config.secret) : undefined;
   const database = await openDatabase(config.database, {
     ...streamNotice(config),
+    existing: options.existing ?? false,
     timeouts: { lockMs: config.lockTimeoutMs, statementMs: config.statementTimeoutMs },
   });
   try {
-    const secret = config.secret ?? (await embeddedSecret(config.database));
+    const secret =
+      config.database.kind === 'pglite'
+        ? await embeddedSecret(config.database, config.secret)
+        : (postgresSecret as string);
     const metrics = createMetrics({ eventsPurged: () => database.retention.eventsPurged() });
     const transport = await openTransport(config);
     const publisher = createPublisher(transport, options.onBackgroundError);
@@ -295,8 +298,9 @@ function streamNotice(config: Config): OpenDatabaseOptions {
 export function usingIntegrity<T>(
   config: Config,
   use: (integrity: IntegrityService) => Promise<T>,
+  options: { existing?: boolean } = {},
 ): Promise<T> {
-  return usingDatabase(config, streamNotice(config), async (database) =>
+  return usingDatabase(config, { ...streamNotice(config), ...options }, async (database) =>
     use(integrityServiceOf(config, database, await ownEventsOf(config, database))),
   );
 }
@@ -334,18 +338,39 @@ export async function loadRegistry(config: Config): Promise<Registry> {
   return createRegistry(config.registryFile ? await loadRegistryFile(config.registryFile) : []);
 }
 
-/** The embedded default keeps its own secret beside its data, created on first use. */
-async function embeddedSecret(target: Config['database']): Promise<string> {
-  if (target.kind !== 'pglite') throw new ActivityError('CONFIG_INVALID', 'ACTIVITY_SECRET is required');
+function requiredSecret(secret: string | undefined): string {
+  if (secret !== undefined) return secret;
+  throw new ActivityError(
+    'CONFIG_INVALID',
+    'ACTIVITY_SECRET is required with PostgreSQL: at least 32 bytes, e.g. `openssl rand -hex 32` (it keys IP hashes and cursors)',
+  );
+}
+
+/**
+ * The embedded default keeps its secret beside its data: ACTIVITY_SECRET if given on
+ * first use, else one made then. A given secret that is not the one kept is refused:
+ * the same IP would hash differently and the cursors given out would stop working.
+ */
+async function embeddedSecret(target: { dataDir: string }, given: string | undefined): Promise<string> {
   // An in-memory database lives as long as the process: so does its secret.
-  if (target.dataDir.startsWith('memory://')) return randomBytes(32).toString('hex');
+  if (target.dataDir.startsWith('memory://')) return given ?? randomBytes(32).toString('hex');
   const path = join(target.dataDir, 'secret');
+  let kept: string | undefined;
   try {
-    return (await readFile(path, 'utf8')).trim();
+    kept = (await readFile(path, 'utf8')).trim();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const secret = randomBytes(32).toString('hex');
+  if (kept !== undefined) {
+    if (given !== undefined && given !== kept) {
+      throw new ActivityError(
+        'CONFIG_INVALID',
+        `ACTIVITY_SECRET is not the secret of the embedded database in ${target.dataDir} (kept in ${path}), which keyed its IP hashes and cursors: unset ACTIVITY_SECRET to use that one`,
+      );
+    }
+    return kept;
+  }
+  const secret = given ?? randomBytes(32).toString('hex');
   await writeFile(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   return secret;
 }

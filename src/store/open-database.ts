@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import { tcpKeepAlive } from '../config/connections.js';
 import type { DatabaseTarget } from '../config/load-config.js';
 import type { ActivityRepository } from '../domain/activity-repository.js';
+import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository } from '../domain/integrity-repository.js';
 import type { RetentionRepository } from '../domain/retention.js';
 import { lockDataDirectory } from './data-dir-lock.js';
@@ -66,6 +68,11 @@ const warmConnections = 2;
 export interface OpenDatabaseOptions {
   /** Migrate the embedded database to the latest schema on open (default true; `migrate` turns it off). */
   autoMigrate?: boolean;
+  /**
+   * Embedded: open only a database that exists (CONFIG_INVALID otherwise), for the
+   * commands that read one: in the wrong directory they would make an empty one.
+   */
+  existing?: boolean;
   /** PostgreSQL: NOTIFY this channel from each append (the LISTEN/NOTIFY transport). */
   notifyChannel?: string | undefined;
   /**
@@ -82,7 +89,7 @@ export async function openDatabase(
 ): Promise<Database> {
   return target.kind === 'postgres'
     ? openPostgres(target.url, options)
-    : openPglite(target.dataDir, options.autoMigrate ?? true);
+    : openPglite(target.dataDir, options.autoMigrate ?? true, options.existing ?? false);
 }
 
 async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<Database> {
@@ -134,8 +141,14 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
   });
 }
 
-async function openPglite(dataDir: string, autoMigrate: boolean): Promise<Database> {
+async function openPglite(dataDir: string, autoMigrate: boolean, existing: boolean): Promise<Database> {
   const inMemory = dataDir.startsWith('memory://');
+  if (existing && !inMemory && !existsSync(join(dataDir, 'pgdata'))) {
+    throw new ActivityError(
+      'CONFIG_INVALID',
+      `there is no embedded database in ${dataDir}, and this command only reads one: run it where the data directory is, name it with --data-dir or ACTIVITY_DATA_DIR, or use ACTIVITY_DATABASE_URL`,
+    );
+  }
   if (!inMemory) await mkdir(dataDir, { recursive: true });
   const unlock = inMemory ? async () => {} : await lockDataDirectory(dataDir);
   const where = inMemory ? 'the in-memory database' : `the embedded database in ${dataDir}`;

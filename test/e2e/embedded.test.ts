@@ -1,8 +1,15 @@
-import { cp, readdir, stat } from 'node:fs/promises';
+import { cp, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type EventJson, expectEventShape } from '../helpers/event-shape.js';
-import { createTempDir, expectExit, parseJson, parseNdjson, runCli } from '../helpers/run-cli.js';
+import {
+  createTempDir,
+  expectExit,
+  expectJsonError,
+  parseJson,
+  parseNdjson,
+  runCli,
+} from '../helpers/run-cli.js';
 
 /**
  * The zero-setup default: no database URL and no secret, only a data directory.
@@ -112,6 +119,44 @@ describe('embedded default (PGlite, no database URL)', { timeout: 60_000 }, () =
     expect(events.map((e) => e.seq)).toEqual([2, 1]);
     expect(events[1]).toEqual(first);
     expect(queried.stdout).not.toContain('203.0.113.9');
+  });
+
+  it('a command that only reads refuses a data directory with no database, and makes none', async () => {
+    const dirs = {
+      dataDir: join(await tempDir('embedded-none'), 'nothing-here'),
+      workDir: await tempDir('cwd'),
+    };
+    for (const args of [
+      ['query', '--tenant', 'local', '--format', 'json'],
+      ['verify', '--format', 'json'],
+    ]) {
+      const error = expectJsonError(await run(args, dirs), 2, 'CONFIG_INVALID');
+      expect(error.message).toContain(`there is no embedded database in ${dirs.dataDir}`);
+    }
+    await expect(stat(dirs.dataDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('an ACTIVITY_SECRET that is not the one the data directory keeps is refused; the same one is used', async () => {
+    await firstEvent();
+    // A copy: a query records its read in the log.
+    const dataDir = await tempDir('embedded-secret');
+    await cp((await freshRecord()).dataDir, dataDir, { recursive: true });
+    const dirs = { dataDir, workDir: await tempDir('embedded-secret-cwd') };
+    const query = ['query', '--tenant', 'local', '--format', 'json'];
+    const other = await runCli(query, {
+      env: { ACTIVITY_DATA_DIR: dataDir, ACTIVITY_SECRET: 'another-secret-0123456789abcdef0123456789' },
+      cwd: dirs.workDir,
+      timeoutMs: 60_000,
+    });
+    const error = expectJsonError(other, 2, 'CONFIG_INVALID');
+    expect(error.message).toContain('ACTIVITY_SECRET is not the secret of the embedded database');
+    const kept = (await readFile(join(dataDir, 'secret'), 'utf8')).trim();
+    const same = await runCli(query, {
+      env: { ACTIVITY_DATA_DIR: dataDir, ACTIVITY_SECRET: kept },
+      cwd: dirs.workDir,
+      timeoutMs: 60_000,
+    });
+    expectExit(same, 0);
   });
 
   it('tail prints the last events, then says why nothing new can come and exits 0 (it never hangs or ends unsettled)', async () => {

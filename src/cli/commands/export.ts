@@ -66,41 +66,45 @@ Examples:
       let written = 0;
       const config = await context.config();
       const actor = context.actor(config);
-      const proof = await usingIntegrity(config, async (integrity) => {
-        const bundle = await integrity.bundle(
-          tenantId,
-          {
-            ...(since === undefined ? {} : { since }),
-            ...(until === undefined ? {} : { until }),
-          },
-          actor,
-        );
-        // Each file written under a .partial name, renamed once all are whole: a bundle
-        // is there complete or not at all.
-        const created = await mkdir(options.out, { recursive: true });
-        const partial = (name: string) => join(options.out, `${name}.partial`);
-        const names = Object.values(bundleFiles);
-        try {
-          await writeFile(partial(bundleFiles.checkpoint), bundle.checkpoint);
-          await writeFile(partial(bundleFiles.proof), `${JSON.stringify(bundle.proof, null, 2)}\n`);
-          const events = createWriteStream(partial(bundleFiles.events));
+      const proof = await usingIntegrity(
+        config,
+        async (integrity) => {
+          const bundle = await integrity.bundle(
+            tenantId,
+            {
+              ...(since === undefined ? {} : { since }),
+              ...(until === undefined ? {} : { until }),
+            },
+            actor,
+          );
+          // Each file written under a .partial name, renamed once all are whole: a bundle
+          // is there complete or not at all.
+          const created = await mkdir(options.out, { recursive: true });
+          const partial = (name: string) => join(options.out, `${name}.partial`);
+          const names = Object.values(bundleFiles);
           try {
-            for await (const event of bundle.events) {
-              if (!events.write(`${JSON.stringify(event)}\n`)) await once(events, 'drain');
-              written++;
+            await writeFile(partial(bundleFiles.checkpoint), bundle.checkpoint);
+            await writeFile(partial(bundleFiles.proof), `${JSON.stringify(bundle.proof, null, 2)}\n`);
+            const events = createWriteStream(partial(bundleFiles.events));
+            try {
+              for await (const event of bundle.events) {
+                if (!events.write(`${JSON.stringify(event)}\n`)) await once(events, 'drain');
+                written++;
+              }
+            } finally {
+              events.end();
+              await once(events, 'close');
             }
-          } finally {
-            events.end();
-            await once(events, 'close');
+            for (const name of names) await rename(partial(name), join(options.out, name));
+          } catch (error) {
+            await Promise.all(names.map((name) => rm(partial(name), { force: true })));
+            if (created !== undefined) await rm(options.out, { recursive: true, force: true });
+            throw error;
           }
-          for (const name of names) await rename(partial(name), join(options.out, name));
-        } catch (error) {
-          await Promise.all(names.map((name) => rm(partial(name), { force: true })));
-          if (created !== undefined) await rm(options.out, { recursive: true, force: true });
-          throw error;
-        }
-        return bundle.proof;
-      });
+          return bundle.proof;
+        },
+        { existing: true },
+      );
       const summary = {
         out: options.out,
         tenant_id: proof.tenant_id,

@@ -28,8 +28,10 @@ Examples:
       const seq = positiveFlag('--seq', options.seq);
       const size = options.size === undefined ? undefined : positiveFlag('--size', options.size);
       const { usingIntegrity } = await import('../../app/open-app.js');
-      const proof = await usingIntegrity(await context.config(), (integrity) =>
-        integrity.proof(tenantId, seq, size),
+      const proof = await usingIntegrity(
+        await context.config(),
+        (integrity) => integrity.proof(tenantId, seq, size),
+        { existing: true },
       );
       if (context.format === 'table') {
         await context.out.write(

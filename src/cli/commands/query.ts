@@ -88,6 +88,7 @@ Examples:
             }
           },
           {
+            existing: true,
             // The read is recorded as the command ends: say so if it could not be.
             onBackgroundError: (error) =>
               context.io.stderr.write(

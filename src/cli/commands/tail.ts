@@ -107,6 +107,7 @@ Examples:
           },
           {
             stream: true,
+            existing: true,
             onBackgroundError: (error) => io.stderr.write(`warning: ${String(error)}\n`),
           },
         );

@@ -83,15 +83,18 @@ Examples:
       }).start();
       const started = performance.now();
       try {
-        const result = await usingIntegrity(await context.config(), async (integrity) =>
-          integrity.verify(given ?? (await signerVerifier(integrity)), {
-            ...(tenantId === undefined ? {} : { tenantId }),
-            checkpoints,
-            onProgress(events) {
-              const perSecond = Math.round(events / ((performance.now() - started) / 1000));
-              spinner.text = `${events.toLocaleString('en')} events checked (${perSecond.toLocaleString('en')}/s)`;
-            },
-          }),
+        const result = await usingIntegrity(
+          await context.config(),
+          async (integrity) =>
+            integrity.verify(given ?? (await signerVerifier(integrity)), {
+              ...(tenantId === undefined ? {} : { tenantId }),
+              checkpoints,
+              onProgress(events) {
+                const perSecond = Math.round(events / ((performance.now() - started) / 1000));
+                spinner.text = `${events.toLocaleString('en')} events checked (${perSecond.toLocaleString('en')}/s)`;
+              },
+            }),
+          { existing: true },
         );
         spinner.stop();
         if (checkpoints.length === 0 && context.format === 'table') {
