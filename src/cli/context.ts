@@ -50,18 +50,34 @@ export type CommandAction<O> = (
   command: Command,
 ) => Promise<number | undefined>;
 
-/** Adds the options every command accepts. */
-export function withCommonOptions(command: Command): Command {
-  return command
-    .option('--database-url <url>', 'PostgreSQL URL (env ACTIVITY_DATABASE_URL; unset: embedded PGlite)')
-    .option('--data-dir <path>', 'embedded database directory (env ACTIVITY_DATA_DIR, default ./.activity)')
-    .option('--redis-url <url>', 'Redis URL for the live stream (env ACTIVITY_REDIS_URL)')
-    .addOption(
+/**
+ * Adds the options the commands share: where the database is (not for a command that
+ * opens none) and the output format (not for `serve`, which prints none).
+ */
+export function withCommonOptions(
+  command: Command,
+  { database = true, format = true }: { database?: boolean; format?: boolean } = {},
+): Command {
+  if (database) {
+    command
+      .option('--database-url <url>', 'PostgreSQL URL (env ACTIVITY_DATABASE_URL; unset: embedded PGlite)')
+      .option('--data-dir <path>', 'embedded database directory (env ACTIVITY_DATA_DIR, default ./.activity)')
+      .option('--redis-url <url>', 'Redis URL for the live stream (env ACTIVITY_REDIS_URL)');
+  }
+  if (format) {
+    command.addOption(
       new Option(
         '--format <format>',
         'output format (default: table on a terminal, ndjson when piped)',
       ).choices(formats),
     );
+  }
+  return command;
+}
+
+/** The examples of a command's help (`addHelpText('after', …)`), each a command line. */
+export function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}`;
 }
 
 /** Adds `--actor`, to a command that reads or administers a tenant's log. */

@@ -49,13 +49,26 @@ export class MigrationService {
    * partitions, and brings into their trees any events stored before them.
    */
   async up(to?: string): Promise<MigrationUpReport> {
+    // Counted around the whole run: the migrations make partitions of their own.
+    const before = await this.#partitionCount();
     const { names } = await this.#migrator.up(to);
-    const partitionsCreated = await this.#retention.ensurePartitions(this.#clock());
+    await this.#retention.ensurePartitions(this.#clock());
+    const partitionsCreated = Math.max(0, (await this.#partitionCount()) - before);
     const applied = (await this.#migrator.status()).find((migration) => migration.name === treesMigration);
     const trees = applied?.applied
       ? await this.#integrity.bringEventsIntoTrees()
       : { events: 0, tenants: 0, left: [] };
     return { names, partitionsCreated, trees };
+  }
+
+  /** The monthly partitions, or 0 before the schema has its events table. */
+  async #partitionCount(): Promise<number> {
+    try {
+      return (await this.#retention.partitions()).length;
+    } catch (error) {
+      if (error instanceof ActivityError && error.code === 'DB_NOT_MIGRATED') return 0;
+      throw error;
+    }
   }
 
   /**

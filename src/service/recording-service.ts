@@ -1,6 +1,7 @@
 import type { ActivityRepository, AppendedEvent } from '../domain/activity-repository.js';
 import { ActivityError, type ErrorCode, type FieldIssue, toActivityError } from '../domain/errors.js';
 import type { ActivityEvent, NewActivityEvent } from '../domain/event.js';
+import { describeIssues } from '../domain/field-issues.js';
 import { type EventPreparer, validationError } from './prepare-event.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
@@ -281,15 +282,22 @@ export class RecordingService {
     for (const observer of this.#observers) observer.recorded?.(fresh, seconds);
   }
 
-  /** Prepares every input, or fails listing each invalid index (`[3].metadata.reason`). */
+  /**
+   * Prepares every input, or fails listing each invalid index (`[3].metadata.reason`):
+   * with the code of the invalid inputs when they share one (ACTION_UNKNOWN for a batch
+   * whose one bad event names an unknown action, as for that event alone), else
+   * VALIDATION_FAILED.
+   */
   #prepareAll(inputs: readonly unknown[]): NewActivityEvent[] {
     const prepared: NewActivityEvent[] = [];
     const issues: FieldIssue[] = [];
+    const codes = new Set<ErrorCode>();
     for (const [index, input] of inputs.entries()) {
       try {
         prepared.push(this.#preparer.prepare(input));
       } catch (error) {
         const activityError = toActivityError(error);
+        codes.add(activityError.code);
         this.#notifyFailure(activityError.code, 1);
         const own =
           activityError.issues.length > 0
@@ -297,6 +305,10 @@ export class RecordingService {
             : [{ path: '(root)', message: activityError.message }];
         for (const issue of own) issues.push({ path: `[${index}].${issue.path}`, message: issue.message });
       }
+    }
+    const [code] = codes;
+    if (code !== undefined && codes.size === 1 && code !== 'VALIDATION_FAILED') {
+      throw new ActivityError(code, describeIssues(issues), { issues });
     }
     if (issues.length > 0) throw validationError(issues);
     return prepared;

@@ -199,6 +199,39 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     );
   });
 
+  it('every command and subcommand has examples in its help, and lists only the flags it takes', async () => {
+    const helpOf = async (path: readonly string[]) => {
+      const run = await cli([...path, '--help']);
+      expectExit(run, 0);
+      return run.stdout;
+    };
+    /** The subcommands a help lists under "Commands:" (a line of its own each; wrapped text is indented further), but `help`. */
+    const subcommandsIn = (help: string) =>
+      [...(help.split('\nCommands:\n')[1] ?? '').matchAll(/^ {2}([a-z]+)\b/gm)]
+        .map((match) => match[1] as string)
+        .filter((name) => name !== 'help');
+    const seen: string[] = [];
+    const visit = async (path: readonly string[]) => {
+      expect(path.length, path.join(' ')).toBeLessThanOrEqual(2);
+      const help = await helpOf(path);
+      const subcommands = subcommandsIn(help);
+      for (const name of subcommands) await visit([...path, name]);
+      if (path.length > 0 && subcommands.length === 0) {
+        seen.push(path.join(' '));
+        expect(help, `activity ${path.join(' ')} --help`).toMatch(/\nExamples:\n {2}\$ (\S+=\S+ )?activity /);
+      }
+    };
+    await visit([]);
+    expect(seen).toEqual(
+      expect.arrayContaining(['retention set', 'retention clear', 'hold add', 'hold remove']),
+    );
+    expect(seen.length).toBeGreaterThanOrEqual(17);
+    for (const command of ['token', 'actions']) {
+      expect(await helpOf([command])).not.toMatch(/--database-url|--data-dir|--redis-url/);
+    }
+    expect(await helpOf(['serve'])).not.toContain('--format');
+  });
+
   it('refuses `tail -n` past its maximum naming -n', async () => {
     const run = await cli(['tail', '--tenant', 'listed', '-n', '2000']);
     expectExit(run, 2);

@@ -474,6 +474,21 @@ describe('HTTP API contract', () => {
       expect((await list(tenant)).data).toEqual([]);
     });
 
+    it('a batch whose invalid events all name an unknown action is ACTION_UNKNOWN, as one such event is', async () => {
+      const tenant = newTenant('post-batch-unknown');
+      const problem = expectProblem(
+        await api('/api/v1/activity', {
+          token: await tokenFor(tenant),
+          body: [{ action: 'auth.login.success' }, { action: 'auth.teleport.done' }],
+        }),
+        422,
+        'ACTION_UNKNOWN',
+        tenant,
+      );
+      expect(problem.detail).toBe('[1].action: not in the registry');
+      expect((await list(tenant)).data).toEqual([]);
+    });
+
     it('an array of one invalid event still names its index', async () => {
       const tenant = newTenant('post-one-invalid');
       const problem = expectProblem(

@@ -5,6 +5,7 @@ import { csvRow, escapeControl } from '../render/text.js';
 export function actionsCommand(io: CliIo, setExitCode: (code: number) => void): Command {
   return withCommonOptions(
     new Command('actions').description('list the action registry, with each metadata schema as JSON Schema'),
+    { database: false },
   )
     .addHelpText(
       'after',

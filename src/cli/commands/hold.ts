@@ -4,6 +4,7 @@ import {
   action,
   type CliIo,
   type CommonOptions,
+  examples,
   tenantFlag,
   withActorOption,
   withCommonOptions,
@@ -36,21 +37,29 @@ Examples:
           .requiredOption('--tenant <id>', 'the tenant')
           .option('--reason <text>', 'why, e.g. a case reference'),
       ),
-    ).action(
-      action<HoldOptions>(io, setExitCode, async (options, context) => {
-        const tenantId = tenantFlag(options.tenant);
-        const { usingRetention } = await import('../../app/open-app.js');
-        const config = await context.config();
-        const placed = await usingRetention(config, (retention) =>
-          withFlagNames(
-            retention.placeHold(tenantId, options.reason ?? null, context.actor(config)),
-            holdFlags,
-          ),
-        );
-        await context.out.write(renderHolds([placed], context.format, 'one'));
-        return 0;
-      }),
-    ),
+    )
+      .addHelpText(
+        'after',
+        examples(
+          'activity hold add --tenant acme --reason "litigation 2026-114"',
+          'activity hold add --tenant acme --reason "case 7" --actor legal-ops',
+        ),
+      )
+      .action(
+        action<HoldOptions>(io, setExitCode, async (options, context) => {
+          const tenantId = tenantFlag(options.tenant);
+          const { usingRetention } = await import('../../app/open-app.js');
+          const config = await context.config();
+          const placed = await usingRetention(config, (retention) =>
+            withFlagNames(
+              retention.placeHold(tenantId, options.reason ?? null, context.actor(config)),
+              holdFlags,
+            ),
+          );
+          await context.out.write(renderHolds([placed], context.format, 'one'));
+          return 0;
+        }),
+      ),
   );
 
   hold.addCommand(
@@ -60,39 +69,46 @@ Examples:
           .description('release a tenant from hold: purge applies its retention again')
           .requiredOption('--tenant <id>', 'the tenant'),
       ),
-    ).action(
-      action<HoldOptions>(io, setExitCode, async (options, context) => {
-        const tenantId = tenantFlag(options.tenant);
-        const { usingRetention } = await import('../../app/open-app.js');
-        const config = await context.config();
-        const removed = await usingRetention(config, (retention) =>
-          retention.releaseHold(tenantId, context.actor(config)),
-        );
-        await context.out.write(
-          context.format === 'table'
-            ? `${escapeControl(tenantId)}: ${removed ? 'hold removed' : 'was not on hold'}\n`
-            : context.format === 'csv'
-              ? csvRow(['tenant_id', 'removed']) + csvRow([tenantId, removed])
-              : `${JSON.stringify({ tenant_id: tenantId, removed })}\n`,
-        );
-        return 0;
-      }),
-    ),
+    )
+      .addHelpText(
+        'after',
+        examples('activity hold remove --tenant acme     purge applies its retention again'),
+      )
+      .action(
+        action<HoldOptions>(io, setExitCode, async (options, context) => {
+          const tenantId = tenantFlag(options.tenant);
+          const { usingRetention } = await import('../../app/open-app.js');
+          const config = await context.config();
+          const removed = await usingRetention(config, (retention) =>
+            retention.releaseHold(tenantId, context.actor(config)),
+          );
+          await context.out.write(
+            context.format === 'table'
+              ? `${escapeControl(tenantId)}: ${removed ? 'hold removed' : 'was not on hold'}\n`
+              : context.format === 'csv'
+                ? csvRow(['tenant_id', 'removed']) + csvRow([tenantId, removed])
+                : `${JSON.stringify({ tenant_id: tenantId, removed })}\n`,
+          );
+          return 0;
+        }),
+      ),
   );
 
   hold.addCommand(
-    withCommonOptions(new Command('list').description('every tenant on hold')).action(
-      action<CommonOptions>(io, setExitCode, async (_options, context) => {
-        const { usingRetention } = await import('../../app/open-app.js');
-        const holds = await usingRetention(await context.config(), (retention) => retention.holds());
-        await context.out.write(
-          holds.length === 0 && context.format === 'table'
-            ? 'no tenant is on hold\n'
-            : renderHolds(holds, context.format, 'list'),
-        );
-        return 0;
-      }),
-    ),
+    withCommonOptions(new Command('list').description('every tenant on hold'))
+      .addHelpText('after', examples('activity hold list', 'activity hold list --format json'))
+      .action(
+        action<CommonOptions>(io, setExitCode, async (_options, context) => {
+          const { usingRetention } = await import('../../app/open-app.js');
+          const holds = await usingRetention(await context.config(), (retention) => retention.holds());
+          await context.out.write(
+            holds.length === 0 && context.format === 'table'
+              ? 'no tenant is on hold\n'
+              : renderHolds(holds, context.format, 'list'),
+          );
+          return 0;
+        }),
+      ),
   );
   return hold;
 }

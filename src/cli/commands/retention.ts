@@ -4,6 +4,7 @@ import {
   action,
   type CliIo,
   type CommonOptions,
+  examples,
   tenantFlag,
   withActorOption,
   withCommonOptions,
@@ -39,23 +40,31 @@ Examples:
           .requiredOption('--tenant <id>', 'the tenant')
           .requiredOption('--days <n>', 'keep events this many days'),
       ),
-    ).action(
-      action<SetOptions>(io, setExitCode, async (options, context) => {
-        const tenantId = tenantFlag(options.tenant);
-        // Digits only: a number the flag spells otherwise ("1e3", "0x10") is refused as it reads.
-        const days = /^\d{1,6}$/.test(options.days) ? Number(options.days) : Number.NaN;
-        const { usingRetention } = await import('../../app/open-app.js');
-        const config = await context.config();
-        const policy = await usingRetention(config, (retention) =>
-          withFlagNames(retention.setPolicy(tenantId, days, context.actor(config)), {
-            tenant_id: '--tenant',
-            retention_days: '--days',
-          }),
-        );
-        await context.out.write(renderPolicies([policy], context.format, 'one'));
-        return 0;
-      }),
-    ),
+    )
+      .addHelpText(
+        'after',
+        examples(
+          'activity retention set --tenant acme --days 2555     keep 7 years',
+          'activity retention set --tenant acme --days 30 --actor alice',
+        ),
+      )
+      .action(
+        action<SetOptions>(io, setExitCode, async (options, context) => {
+          const tenantId = tenantFlag(options.tenant);
+          // Digits only: a number the flag spells otherwise ("1e3", "0x10") is refused as it reads.
+          const days = /^\d{1,6}$/.test(options.days) ? Number(options.days) : Number.NaN;
+          const { usingRetention } = await import('../../app/open-app.js');
+          const config = await context.config();
+          const policy = await usingRetention(config, (retention) =>
+            withFlagNames(retention.setPolicy(tenantId, days, context.actor(config)), {
+              tenant_id: '--tenant',
+              retention_days: '--days',
+            }),
+          );
+          await context.out.write(renderPolicies([policy], context.format, 'one'));
+          return 0;
+        }),
+      ),
   );
 
   retention.addCommand(
@@ -65,46 +74,48 @@ Examples:
           .description("remove a tenant's policy: the default applies again")
           .requiredOption('--tenant <id>', 'the tenant'),
       ),
-    ).action(
-      action<TenantOptions>(io, setExitCode, async (options, context) => {
-        const tenantId = tenantFlag(options.tenant);
-        const { usingRetention } = await import('../../app/open-app.js');
-        const config = await context.config();
-        const cleared = await usingRetention(config, (retention) =>
-          retention.clearPolicy(tenantId, context.actor(config)),
-        );
-        await context.out.write(
-          context.format === 'table'
-            ? `${escapeControl(tenantId)}: ${cleared ? 'policy cleared; the default applies' : 'had no policy'}\n`
-            : context.format === 'csv'
-              ? csvRow(['tenant_id', 'cleared']) + csvRow([tenantId, cleared])
-              : `${JSON.stringify({ tenant_id: tenantId, cleared })}\n`,
-        );
-        return 0;
-      }),
-    ),
+    )
+      .addHelpText('after', examples('activity retention clear --tenant acme     the default applies again'))
+      .action(
+        action<TenantOptions>(io, setExitCode, async (options, context) => {
+          const tenantId = tenantFlag(options.tenant);
+          const { usingRetention } = await import('../../app/open-app.js');
+          const config = await context.config();
+          const cleared = await usingRetention(config, (retention) =>
+            retention.clearPolicy(tenantId, context.actor(config)),
+          );
+          await context.out.write(
+            context.format === 'table'
+              ? `${escapeControl(tenantId)}: ${cleared ? 'policy cleared; the default applies' : 'had no policy'}\n`
+              : context.format === 'csv'
+                ? csvRow(['tenant_id', 'cleared']) + csvRow([tenantId, cleared])
+                : `${JSON.stringify({ tenant_id: tenantId, cleared })}\n`,
+          );
+          return 0;
+        }),
+      ),
   );
 
   retention.addCommand(
-    withCommonOptions(
-      new Command('list').description('the default retention and every tenant policy'),
-    ).action(
-      action<CommonOptions>(io, setExitCode, async (_options, context) => {
-        const config = await context.config();
-        const { usingRetention } = await import('../../app/open-app.js');
-        const policies = await usingRetention(config, (retention) => retention.policies());
-        if (context.format === 'json' || context.format === 'ndjson') {
-          await context.out.write(`${JSON.stringify({ default_days: config.retentionDays, policies })}\n`);
-        } else if (context.format === 'csv') {
-          await context.out.write(renderPolicies(policies, 'csv', 'list'));
-        } else {
-          await context.out.write(
-            `default: ${config.retentionDays} days (ACTIVITY_RETENTION_DAYS, or purge --older-than)\n${renderPolicies(policies, 'table', 'list')}`,
-          );
-        }
-        return 0;
-      }),
-    ),
+    withCommonOptions(new Command('list').description('the default retention and every tenant policy'))
+      .addHelpText('after', examples('activity retention list', 'activity retention list --format json'))
+      .action(
+        action<CommonOptions>(io, setExitCode, async (_options, context) => {
+          const config = await context.config();
+          const { usingRetention } = await import('../../app/open-app.js');
+          const policies = await usingRetention(config, (retention) => retention.policies());
+          if (context.format === 'json' || context.format === 'ndjson') {
+            await context.out.write(`${JSON.stringify({ default_days: config.retentionDays, policies })}\n`);
+          } else if (context.format === 'csv') {
+            await context.out.write(renderPolicies(policies, 'csv', 'list'));
+          } else {
+            await context.out.write(
+              `default: ${config.retentionDays} days (ACTIVITY_RETENTION_DAYS, or purge --older-than)\n${renderPolicies(policies, 'table', 'list')}`,
+            );
+          }
+          return 0;
+        }),
+      ),
   );
   return retention;
 }

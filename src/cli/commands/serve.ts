@@ -19,6 +19,7 @@ export function serveCommand(io: CliIo, setExitCode: (code: number) => void): Co
         'connections held at once; more are answered 503 (keep it under the open-file limit)',
         '10000',
       ),
+    { format: false },
   )
     .addHelpText(
       'after',

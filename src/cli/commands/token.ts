@@ -23,6 +23,7 @@ export function tokenCommand(io: CliIo, setExitCode: (code: number) => void): Co
       )
       .option('--sub <id>', 'subject: who the token identifies', 'cli')
       .option('--ttl <duration>', 'lifetime, e.g. 15m, 12h, 30d (at most 365d)', '1h'),
+    { database: false },
   )
     .addHelpText(
       'after',
