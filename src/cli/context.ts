@@ -13,7 +13,8 @@ import { createOutput, defaultFormat, type Format, formats, type Output } from '
 /** The process as the CLI sees it; tests and the library pass their own. */
 export interface CliIo {
   stdin: Readable;
-  stdout: Writable & { isTTY?: boolean };
+  /** `columns`: the terminal's width, when it is one. */
+  stdout: Writable & { isTTY?: boolean; columns?: number };
   stderr: Writable & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   /**
@@ -67,7 +68,7 @@ export function withCommonOptions(
   if (format) {
     command.addOption(
       new Option(
-        '--format <format>',
+        '-o, --format <format>',
         'output format (default: table on a terminal, ndjson when piped)',
       ).choices(formats),
     );

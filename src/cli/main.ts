@@ -183,7 +183,7 @@ function reportError(error: ActivityError, argv: readonly string[], io: CliIo): 
 
 /** The --format flag as given, read from argv because parsing may have failed before it. */
 function requestedFormat(argv: readonly string[]): Format | undefined {
-  const index = argv.findIndex((arg) => arg === '--format' || arg.startsWith('--format='));
+  const index = argv.findIndex((arg) => arg === '--format' || arg === '-o' || arg.startsWith('--format='));
   if (index === -1) return undefined;
   const value = argv[index]?.includes('=') ? argv[index]?.split('=')[1] : argv[index + 1];
   return value === 'json' || value === 'ndjson' || value === 'csv' || value === 'table' ? value : undefined;

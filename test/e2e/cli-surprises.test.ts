@@ -10,6 +10,7 @@ import {
   inProcessCliFor,
   parseJson,
   repoRoot,
+  runCliInProcess,
   testSecret,
 } from '../helpers/run-cli.js';
 
@@ -230,6 +231,30 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
       expect(await helpOf([command])).not.toMatch(/--database-url|--data-dir|--redis-url/);
     }
     expect(await helpOf(['serve'])).not.toContain('--format');
+  });
+
+  it('fits the table of a page to the terminal, unless --wide; -o is --format', async () => {
+    const terminal = (args: string[], terminalColumns: number) =>
+      runCliInProcess(args, {
+        env: {
+          ACTIVITY_DATABASE_URL: database.url,
+          ACTIVITY_SECRET: testSecret,
+          ACTIVITY_AUDIT_READS: 'false',
+        },
+        terminalColumns,
+      });
+    const widest = (run: { stdout: string }) =>
+      Math.max(...run.stdout.split('\n').map((line) => [...line].length));
+    for (const columns of [80, 120]) {
+      const fitted = await terminal(['query', '--tenant', 'listed', '--limit', '3'], columns);
+      expectExit(fitted, 0);
+      expect(fitted.stdout.split('\n')).toHaveLength(3 + 4);
+      expect(widest(fitted)).toBeLessThanOrEqual(columns);
+    }
+    const wide = await terminal(['query', '--tenant', 'listed', '--limit', '3', '--wide'], 80);
+    expect(widest(wide)).toBeGreaterThan(120);
+    const json = await terminal(['query', '--tenant', 'listed', '--limit', '1', '-o', 'json'], 80);
+    expect(parseJson<{ data: unknown[] }>(json.stdout).data).toHaveLength(1);
   });
 
   it('refuses `tail -n` past its maximum naming -n', async () => {

@@ -44,8 +44,15 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
  * stderr (no TTY). For what a process adds nothing to (usage errors, exit codes); the
  * working directory is not changed, so give such a run no command that uses it.
  */
-export async function runCliInProcess(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
-  const stdout = new PassThrough();
+export async function runCliInProcess(
+  args: readonly string[],
+  options: RunOptions & { terminalColumns?: number } = {},
+): Promise<CliRun> {
+  // A terminal of that many columns, when given: what a table fits and colours for.
+  const stdout =
+    options.terminalColumns === undefined
+      ? new PassThrough()
+      : Object.assign(new PassThrough(), { isTTY: true, columns: options.terminalColumns });
   const stderr = new PassThrough();
   const output = Promise.all([text(stdout), text(stderr)]);
   const stdin = options.input === undefined ? Readable.from([]) : Readable.from([Buffer.from(options.input)]);

@@ -25,6 +25,7 @@ interface QueryOptions extends CommonOptions, FilterOptions {
   limit?: string;
   cursor?: string;
   all?: boolean;
+  wide?: boolean;
 }
 
 /** Rows per table when --all prints a table: one table per chunk keeps memory flat. */
@@ -39,7 +40,8 @@ export function queryCommand(io: CliIo, setExitCode: (code: number) => void): Co
     )
       .option('--limit <n>', 'events per page, 1-1000 (default 50)')
       .option('--cursor <cursor>', 'the next page, from next_cursor of the previous one')
-      .option('--all', 'every matching event, streamed with constant memory'),
+      .option('--all', 'every matching event, streamed with constant memory')
+      .option('--wide', 'table: every column whole, however wide the terminal'),
   )
     .addHelpText(
       'after',
@@ -71,7 +73,11 @@ Examples:
                   untilInterrupted(service.queryAllJson(options.tenant, input, actor)),
                   context,
                 );
-              return writeAll(untilInterrupted(service.queryAll(options.tenant, input, actor)), context);
+              return writeAll(
+                untilInterrupted(service.queryAll(options.tenant, input, actor)),
+                context,
+                tableFit(context, options),
+              );
             }
             const page = await service.query(options.tenant, input, actor);
             const { out } = context;
@@ -83,7 +89,11 @@ Examples:
               case 'csv':
                 return out.write(renderEventsCsvHeader() + page.data.map(renderEventCsv).join(''));
               case 'table':
-                await out.write(page.data.length > 0 ? renderEventsTable(page.data) : 'no matching events\n');
+                await out.write(
+                  page.data.length > 0
+                    ? renderEventsTable(page.data, tableFit(context, options))
+                    : 'no matching events\n',
+                );
                 if (page.next_cursor) context.io.stderr.write(`more: --cursor ${page.next_cursor}\n`);
             }
           },
@@ -123,7 +133,7 @@ async function writeAllJson(lines: AsyncIterable<Uint8Array>, context: CommandCo
  * Streams every event as CSV or a table (JSON and NDJSON come written by the database,
  * see writeAllJson); text is written in chunks of ~64 KiB, waiting for the pipe to drain.
  */
-async function writeAll(events: AsyncIterable<ActivityEvent>, context: CommandContext) {
+async function writeAll(events: AsyncIterable<ActivityEvent>, context: CommandContext, fit: TableFit) {
   const { out, format } = context;
   const csv = format === 'csv';
   let pending = csv ? renderEventsCsvHeader() : '';
@@ -134,7 +144,7 @@ async function writeAll(events: AsyncIterable<ActivityEvent>, context: CommandCo
     else rows.push(event);
     count++;
     if (rows.length === tableChunk) {
-      pending += renderEventsTable(rows);
+      pending += renderEventsTable(rows, fit);
       rows = [];
     }
     if (pending.length >= 65_536) {
@@ -142,7 +152,15 @@ async function writeAll(events: AsyncIterable<ActivityEvent>, context: CommandCo
       pending = '';
     }
   }
-  if (rows.length > 0) pending += renderEventsTable(rows);
+  if (rows.length > 0) pending += renderEventsTable(rows, fit);
   if (!csv && count === 0) pending += 'no matching events\n';
   await out.write(pending);
+}
+
+type TableFit = { width: number | undefined; wide: boolean };
+
+/** The table fits the terminal's width unless --wide; piped, nothing to fit. */
+function tableFit(context: CommandContext, options: QueryOptions): TableFit {
+  const { stdout } = context.io;
+  return { width: stdout.isTTY ? stdout.columns : undefined, wide: options.wide === true };
 }

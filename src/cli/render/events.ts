@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import { type ActivityEvent, eventFields } from '../../domain/event.js';
+import { type Column, type FitStep, fitTable } from './fit-table.js';
 import { csvRow, escapeControl } from './text.js';
 
 export function renderEventsCsvHeader(): string {
@@ -35,30 +36,46 @@ const newline = 0x0a;
 const comma = 0x2c;
 const commaBytes = Buffer.of(comma);
 
-const metadataWidth = 60;
+/** The columns of the events table, and what goes first when a terminal is narrow. */
+const eventColumns: Column[] = [
+  { head: 'seq', min: 3 },
+  { head: 'time', min: 24 },
+  { head: 'action', min: 16 },
+  { head: 'actor', min: 10 },
+  { head: 'object', min: 10 },
+  { head: 'status', min: 7 },
+  { head: 'metadata', min: 16, max: 60 },
+];
+const narrowing: FitStep[] = [
+  { shrink: ['metadata'] },
+  { drop: 'object' },
+  { drop: 'metadata' },
+  { shrink: ['action', 'actor'] },
+  { drop: 'actor' },
+  { drop: 'status' },
+];
 
-/** A compact table for people: the fields that tell what happened, escaped. */
-export function renderEventsTable(events: readonly ActivityEvent[]): string {
-  const table = new Table({
-    head: ['seq', 'time', 'action', 'actor', 'object', 'status', 'metadata'],
-    style: { head: [], border: [] },
-    wordWrap: false,
-  });
-  for (const event of events) {
-    const metadata = JSON.stringify(event.metadata);
-    table.push(
-      [
-        String(event.seq),
-        event.created_at,
-        event.action,
-        event.actor_id ? `${event.actor_type}:${event.actor_id}` : event.actor_type,
-        event.object_type || event.object_id ? `${event.object_type ?? ''}:${event.object_id ?? ''}` : '',
-        event.status,
-        metadata.length > metadataWidth ? `${metadata.slice(0, metadataWidth - 1)}…` : metadata,
-      ].map(escapeControl),
-    );
-  }
-  return `${table.toString()}\n`;
+/**
+ * A compact table for people: the fields that tell what happened, escaped. On a
+ * terminal (`width`) it fits its columns; `wide` shows every column whole.
+ */
+export function renderEventsTable(
+  events: readonly ActivityEvent[],
+  { width, wide = false }: { width?: number | undefined; wide?: boolean } = {},
+): string {
+  const rows = events.map((event) =>
+    [
+      String(event.seq),
+      event.created_at,
+      event.action,
+      event.actor_id ? `${event.actor_type}:${event.actor_id}` : event.actor_type,
+      event.object_type || event.object_id ? `${event.object_type ?? ''}:${event.object_id ?? ''}` : '',
+      event.status,
+      JSON.stringify(event.metadata),
+    ].map(escapeControl),
+  );
+  const columns = wide ? eventColumns.map(({ head, min }) => ({ head, min })) : eventColumns;
+  return fitTable(columns, rows, wide ? undefined : width, narrowing);
 }
 
 /** Every field of one event, one per row. */
