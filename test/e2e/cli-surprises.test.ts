@@ -233,7 +233,7 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     expect(await helpOf(['serve'])).not.toContain('--format');
   });
 
-  it('fits the table of a page to the terminal, unless --wide; -o is --format', async () => {
+  it('fits the table of a page to the terminal, unless --wide, and shows one event as a list; -o is --format', async () => {
     const terminal = (args: string[], terminalColumns: number) =>
       runCliInProcess(args, {
         env: {
@@ -253,6 +253,29 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     }
     const wide = await terminal(['query', '--tenant', 'listed', '--limit', '3', '--wide'], 80);
     expect(widest(wide)).toBeGreaterThan(120);
+    // One event (record's answer) is a list of its fields, one line each, not a box.
+    const recorded = await terminal(['record', '--tenant', 'boxed', '--action', 'auth.login.success'], 80);
+    expectExit(recorded, 0);
+    const lines = recorded.stdout.trimEnd().split('\n');
+    expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([
+      'id',
+      'tenant_id',
+      'seq',
+      'action',
+      'actor_type',
+      'actor_id',
+      'object_type',
+      'object_id',
+      'status',
+      'source',
+      'request_id',
+      'ip_hash',
+      'user_agent',
+      'metadata',
+      'created_at',
+    ]);
+    expect(lines[1]).toBe('tenant_id    boxed');
+    expect(lines[5]).toBe('actor_id     -');
     const json = await terminal(['query', '--tenant', 'listed', '--limit', '1', '-o', 'json'], 80);
     expect(parseJson<{ data: unknown[] }>(json.stdout).data).toHaveLength(1);
   });

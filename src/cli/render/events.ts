@@ -1,4 +1,3 @@
-import Table from 'cli-table3';
 import { type ActivityEvent, eventFields } from '../../domain/event.js';
 import { type Column, type FitStep, fitTable } from './fit-table.js';
 import { csvRow, escapeControl } from './text.js';
@@ -78,16 +77,14 @@ export function renderEventsTable(
   return fitTable(columns, rows, wide ? undefined : width, narrowing);
 }
 
-/** Every field of one event, one per row. */
+/** Every field of one event, one `name  value` line each (a null shown as `-`). */
 export function renderEventDetail(event: ActivityEvent): string {
-  const table = new Table({ style: { head: [], border: [] } });
-  for (const field of eventFields) {
-    const value = event[field];
-    table.push({
-      [field]: escapeControl(
-        typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value ?? ''),
-      ),
-    });
-  }
-  return `${table.toString()}\n`;
+  const width = Math.max(...eventFields.map((field) => field.length));
+  return eventFields
+    .map((field) => {
+      const value = event[field];
+      const text = value === null ? '-' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+      return `${field.padEnd(width)}  ${escapeControl(text)}\n`;
+    })
+    .join('');
 }
