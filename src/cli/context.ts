@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { Chalk, type ChalkInstance } from 'chalk';
 import { type Command, Option } from 'commander';
 import type { Config, ConfigOverrides } from '../config/load-config.js';
 import { textProblem } from '../domain/caps.js';
@@ -30,6 +31,8 @@ export interface CommonOptions {
   dataDir?: string;
   redisUrl?: string;
   format?: Format;
+  /** false with `--no-color`. */
+  color?: boolean;
   /** `--actor`, on the commands that read or administer (withActorOption). */
   actor?: string;
 }
@@ -39,6 +42,8 @@ export interface CommandContext {
   io: CliIo;
   out: Output;
   format: Format;
+  /** Colours for people: on a terminal, unless NO_COLOR or --no-color. */
+  paint: ChalkInstance;
   /** Loads and validates the configuration (flags over environment). */
   config(): Promise<Config>;
   /** Who the command acts as in the self-audit events: `--actor`, ACTIVITY_ACTOR, else the OS user. */
@@ -66,12 +71,14 @@ export function withCommonOptions(
       .option('--redis-url <url>', 'Redis URL for the live stream (env ACTIVITY_REDIS_URL)');
   }
   if (format) {
-    command.addOption(
-      new Option(
-        '-o, --format <format>',
-        'output format (default: table on a terminal, ndjson when piped)',
-      ).choices(formats),
-    );
+    command
+      .addOption(
+        new Option(
+          '-o, --format <format>',
+          'output format (default: table on a terminal, ndjson when piped)',
+        ).choices(formats),
+      )
+      .option('--no-color', 'no colours (also NO_COLOR, or output that is not a terminal)');
   }
   return command;
 }
@@ -125,6 +132,7 @@ export function action<O extends CommonOptions>(
       io,
       out: createOutput(io.stdout),
       format: options.format ?? defaultFormat(io.stdout),
+      paint: new Chalk({ level: colorsOn(io, options) ? 1 : 0 }),
       async config() {
         const { loadConfig } = await import('../config/load-config.js');
         const overrides: ConfigOverrides = {
@@ -159,6 +167,11 @@ function namedByFlags(error: unknown, command: Command): unknown {
     return flags.has(flag) ? `${flag} ${issue.message}` : `${issue.path}: ${issue.message}`;
   });
   return new ActivityError('PARAMETER_INVALID', named.join('; '), { issues: [...error.issues] });
+}
+
+/** https://no-color.org: any non-empty NO_COLOR turns colours off, as --no-color does. */
+function colorsOn(io: CliIo, options: CommonOptions): boolean {
+  return io.stdout.isTTY === true && options.color !== false && !io.env.NO_COLOR;
 }
 
 /** Parses a JSON flag value, or fails with a usage error naming the flag. */

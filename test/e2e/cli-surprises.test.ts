@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { stripVTControlCharacters } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/databases.js';
@@ -278,6 +279,32 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     expect(lines[5]).toBe('actor_id     -');
     const json = await terminal(['query', '--tenant', 'listed', '--limit', '1', '-o', 'json'], 80);
     expect(parseJson<{ data: unknown[] }>(json.stdout).data).toHaveLength(1);
+  });
+
+  it('colours the table on a terminal, unless NO_COLOR or --no-color; never when piped', async () => {
+    const env = {
+      ACTIVITY_DATABASE_URL: database.url,
+      ACTIVITY_SECRET: testSecret,
+      ACTIVITY_AUDIT_READS: 'false',
+      // The harness sets it for every run; a terminal left to itself has none.
+      NO_COLOR: undefined,
+    };
+    const page = ['query', '--tenant', 'listed', '--limit', '2', '--format', 'table'];
+    const sgr = '\u001b[';
+    const coloured = await runCliInProcess(page, { env, terminalColumns: 120 });
+    expect(coloured.stdout).toContain(`${sgr}32msuccess`);
+    for (const run of [
+      await runCliInProcess(page, { env: { ...env, NO_COLOR: '1' }, terminalColumns: 120 }),
+      await runCliInProcess([...page, '--no-color'], { env, terminalColumns: 120 }),
+      await runCliInProcess(page, { env }),
+    ]) {
+      expectExit(run, 0);
+      expect(run.stdout).toContain('success');
+      expect(run.stdout).not.toContain(sgr);
+    }
+    // Colours take no room: the coloured table is as wide as the plain one.
+    const plain = await runCliInProcess([...page, '--no-color'], { env, terminalColumns: 120 });
+    expect(stripVTControlCharacters(coloured.stdout)).toBe(plain.stdout);
   });
 
   it('refuses `tail -n` past its maximum naming -n', async () => {

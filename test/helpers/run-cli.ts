@@ -105,7 +105,8 @@ export function cleanEnvironment(extra: Record<string, string | undefined> = {})
     NO_COLOR: '1',
   };
   for (const [key, value] of Object.entries(extra)) {
-    if (value !== undefined) env[key] = value;
+    if (value === undefined) delete env[key];
+    else env[key] = value;
   }
   return env;
 }

@@ -1,3 +1,4 @@
+import type { ChalkInstance } from 'chalk';
 import { Command } from 'commander';
 import { ActivityError } from '../../domain/errors.js';
 import type { ActivityEvent } from '../../domain/event.js';
@@ -157,10 +158,14 @@ async function writeAll(events: AsyncIterable<ActivityEvent>, context: CommandCo
   await out.write(pending);
 }
 
-type TableFit = { width: number | undefined; wide: boolean };
+type TableFit = { width: number | undefined; wide: boolean; paint: ChalkInstance };
 
 /** The table fits the terminal's width unless --wide; piped, nothing to fit. */
 function tableFit(context: CommandContext, options: QueryOptions): TableFit {
   const { stdout } = context.io;
-  return { width: stdout.isTTY ? stdout.columns : undefined, wide: options.wide === true };
+  return {
+    width: stdout.isTTY ? stdout.columns : undefined,
+    wide: options.wide === true,
+    paint: context.paint,
+  };
 }

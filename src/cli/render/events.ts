@@ -1,4 +1,5 @@
-import { type ActivityEvent, eventFields } from '../../domain/event.js';
+import { Chalk, type ChalkInstance } from 'chalk';
+import { type ActivityEvent, type EventStatus, eventFields } from '../../domain/event.js';
 import { type Column, type FitStep, fitTable } from './fit-table.js';
 import { csvRow, escapeControl } from './text.js';
 
@@ -54,16 +55,33 @@ const narrowing: FitStep[] = [
   { drop: 'status' },
 ];
 
+/** A failure stands out; what is pending, less. */
+const statusColors: Record<EventStatus, (paint: ChalkInstance) => (text: string) => string> = {
+  success: (paint) => paint.green,
+  failure: (paint) => paint.red,
+  pending: (paint) => paint.yellow,
+};
+
+/** The namespace of an action in colour, the rest as is. */
+function paintAction(paint: ChalkInstance, action: string): string {
+  const dot = action.indexOf('.');
+  return dot === -1 ? action : paint.cyan(action.slice(0, dot)) + action.slice(dot);
+}
+
 /**
  * A compact table for people: the fields that tell what happened, escaped. On a
  * terminal (`width`) it fits its columns; `wide` shows every column whole.
  */
 export function renderEventsTable(
   events: readonly ActivityEvent[],
-  { width, wide = false }: { width?: number | undefined; wide?: boolean } = {},
+  {
+    width,
+    wide = false,
+    paint = new Chalk({ level: 0 }),
+  }: { width?: number | undefined; wide?: boolean; paint?: ChalkInstance } = {},
 ): string {
-  const rows = events.map((event) =>
-    [
+  const rows = events.map((event) => {
+    const [seq, time, action, actor, object, status, metadata] = [
       String(event.seq),
       event.created_at,
       event.action,
@@ -71,8 +89,17 @@ export function renderEventsTable(
       event.object_type || event.object_id ? `${event.object_type ?? ''}:${event.object_id ?? ''}` : '',
       event.status,
       JSON.stringify(event.metadata),
-    ].map(escapeControl),
-  );
+    ].map(escapeControl) as [string, string, string, string, string, string, string];
+    return [
+      seq,
+      paint.dim(time),
+      paintAction(paint, action),
+      actor,
+      object,
+      statusColors[event.status](paint)(status),
+      paint.dim(metadata),
+    ];
+  });
   const columns = wide ? eventColumns.map(({ head, min }) => ({ head, min })) : eventColumns;
   return fitTable(columns, rows, wide ? undefined : width, narrowing);
 }

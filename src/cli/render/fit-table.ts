@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from 'node:util';
 import Table from 'cli-table3';
 
 /** One column of a table for people. */
@@ -62,7 +63,10 @@ export function fitTable(
   return `${table.toString()}\n`;
 }
 
-/** Columns a text takes on a terminal: one per character (wide ones are cut by cli-table3 as it draws). */
+/**
+ * Columns a text takes on a terminal: one per character, colours left out (wide
+ * characters are cut by cli-table3 as it draws).
+ */
 function displayWidth(text: string): number {
-  return [...text].length;
+  return [...stripVTControlCharacters(text)].length;
 }
