@@ -277,6 +277,10 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     ]);
     expect(lines[1]).toBe('tenant_id    boxed');
     expect(lines[5]).toBe('actor_id     -');
+    const registry = await terminal(['actions'], 80);
+    expectExit(registry, 0);
+    expect(widest(registry)).toBeLessThanOrEqual(80);
+    expect(registry.stdout).toContain('billing.payment.state_changed');
     const json = await terminal(['query', '--tenant', 'listed', '--limit', '1', '-o', 'json'], 80);
     expect(parseJson<{ data: unknown[] }>(json.stdout).data).toHaveLength(1);
   });

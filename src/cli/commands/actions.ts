@@ -34,20 +34,29 @@ Examples:
             );
             break;
           case 'table': {
-            const { default: Table } = await import('cli-table3');
-            const table = new Table({
-              head: ['action', 'fields', 'description'],
-              style: { head: [], border: [] },
-            });
-            for (const a of actions) {
+            const { fitTable } = await import('../render/fit-table.js');
+            const rows = actions.map((a) => {
               const properties = Object.keys(
                 (a.schema.properties as Record<string, unknown> | undefined) ?? {},
               );
               const required = new Set((a.schema.required as string[] | undefined) ?? []);
               const fields = properties.map((name) => (required.has(name) ? name : `${name}?`)).join(' ');
-              table.push([a.name, fields, a.description].map(escapeControl));
-            }
-            await context.out.write(`${table.toString()}\n`);
+              return [a.name, fields, a.description].map(escapeControl);
+            });
+            const { stdout } = context.io;
+            // The description goes first, then the fields are cut: the names stay whole.
+            await context.out.write(
+              fitTable(
+                [
+                  { head: 'action', min: 30 },
+                  { head: 'fields', min: 16 },
+                  { head: 'description', min: 12 },
+                ],
+                rows,
+                stdout.isTTY ? stdout.columns : undefined,
+                [{ shrink: ['description'] }, { shrink: ['fields'] }, { drop: 'description' }],
+              ),
+            );
           }
         }
         return 0;
