@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { stripVTControlCharacters } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventFields } from '../../src/domain/event.js';
+import { bulkEventsSql } from '../helpers/bulk-events.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import {
   binPath,
@@ -48,13 +50,7 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     try {
-      await admin.query(`
-        insert into activity_tenants values ('listed', ${eventCount}, now());
-        insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, status, metadata, created_at)
-          select 'listed', g, gen_random_uuid(), 'auth.login.success', 'user', 'user-' || g, 'success',
-            jsonb_build_object('context', jsonb_build_object('note', repeat('x', 200))),
-            now() - interval '1 hour' + g * interval '1 ms'
-          from generate_series(1, ${eventCount}) g;`);
+      await admin.query(bulkEventsSql('listed', eventCount));
     } finally {
       await admin.end();
     }
@@ -258,23 +254,7 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     const recorded = await terminal(['record', '--tenant', 'boxed', '--action', 'auth.login.success'], 80);
     expectExit(recorded, 0);
     const lines = recorded.stdout.trimEnd().split('\n');
-    expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([
-      'id',
-      'tenant_id',
-      'seq',
-      'action',
-      'actor_type',
-      'actor_id',
-      'object_type',
-      'object_id',
-      'status',
-      'source',
-      'request_id',
-      'ip_hash',
-      'user_agent',
-      'metadata',
-      'created_at',
-    ]);
+    expect(lines.map((line) => line.split(/\s+/)[0])).toEqual([...eventFields]);
     expect(lines[1]).toBe('tenant_id    boxed');
     expect(lines[5]).toBe('actor_id     -');
     const registry = await terminal(['actions'], 80);

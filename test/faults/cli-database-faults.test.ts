@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bulkEventsSql } from '../helpers/bulk-events.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { binPath, expectExit, repoRoot, runCli, testSecret } from '../helpers/run-cli.js';
 
@@ -17,13 +18,7 @@ describe('the CLI when PostgreSQL drops its connection', { timeout: 60_000 }, ()
     database = await createTestDatabase();
     admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
-    await admin.query(`
-      insert into activity_tenants values ('exported', ${eventCount}, now());
-      insert into activity_events (tenant_id, seq, id, action, actor_type, actor_id, status, metadata, created_at)
-        select 'exported', g, gen_random_uuid(), 'auth.login.success', 'user', 'user-' || g, 'success',
-          jsonb_build_object('context', jsonb_build_object('note', repeat('x', 200))),
-          now() - interval '1 hour' + g * interval '1 ms'
-        from generate_series(1, ${eventCount}) g;`);
+    await admin.query(bulkEventsSql('exported', eventCount));
   });
   afterAll(async () => {
     await admin?.end();

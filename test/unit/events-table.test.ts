@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { renderEventsTable } from '../../src/cli/render/events.js';
 import type { ActivityEvent } from '../../src/domain/event.js';
+import { newEvent } from '../helpers/new-event.js';
 
 const event = (seq: number, fields: Partial<ActivityEvent>): ActivityEvent => ({
-  id: `0190c6a0-0000-7000-8000-00000000000${seq}`,
-  tenant_id: 'acme',
+  ...newEvent('acme', { id: `0190c6a0-0000-7000-8000-00000000000${seq}` }),
   seq,
-  action: 'auth.login.success',
-  actor_type: 'user',
-  actor_id: 'u_1',
-  object_type: null,
-  object_id: null,
-  status: 'success',
-  source: null,
-  request_id: null,
-  ip_hash: null,
-  user_agent: null,
-  metadata: {},
   created_at: '2026-12-07T20:51:19.806Z',
   ...fields,
 });
