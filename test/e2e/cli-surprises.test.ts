@@ -291,6 +291,24 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     expect(stripVTControlCharacters(coloured.stdout)).toBe(plain.stdout);
   });
 
+  it('shows the progress of record --file on stderr when it is a terminal, and nothing otherwise', async () => {
+    const input = Array.from({ length: 2500 }, () =>
+      JSON.stringify({ tenant_id: 'progress', action: 'auth.login.success' }),
+    ).join('\n');
+    const env = { ACTIVITY_DATABASE_URL: database.url, ACTIVITY_SECRET: testSecret };
+    const shown = await runCliInProcess(['record', '--file', '-', '--format', 'json'], {
+      env,
+      input,
+      stderrIsTerminal: true,
+    });
+    expectExit(shown, 0);
+    expect(shown.stderr).toContain('recording');
+    expect(parseJson<{ recorded: number }>(shown.stdout).recorded).toBe(2500);
+    const quiet = await runCliInProcess(['record', '--file', '-', '--format', 'json'], { env, input });
+    expectExit(quiet, 0);
+    expect(quiet.stderr).toBe('');
+  });
+
   it('refuses `tail -n` past its maximum naming -n', async () => {
     const run = await cli(['tail', '--tenant', 'listed', '-n', '2000']);
     expectExit(run, 2);

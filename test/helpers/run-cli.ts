@@ -46,14 +46,20 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
  */
 export async function runCliInProcess(
   args: readonly string[],
-  options: RunOptions & { terminalColumns?: number } = {},
+  options: RunOptions & { terminalColumns?: number; stderrIsTerminal?: boolean } = {},
 ): Promise<CliRun> {
   // A terminal of that many columns, when given: what a table fits and colours for.
   const stdout =
     options.terminalColumns === undefined
       ? new PassThrough()
       : Object.assign(new PassThrough(), { isTTY: true, columns: options.terminalColumns });
-  const stderr = new PassThrough();
+  // A terminal on stderr, where progress is shown: what moves its cursor writes nothing here.
+  const stderr = Object.assign(
+    new PassThrough(),
+    options.stderrIsTerminal === true
+      ? { isTTY: true, columns: 80, cursorTo: () => true, clearLine: () => true, moveCursor: () => true }
+      : {},
+  );
   const output = Promise.all([text(stdout), text(stderr)]);
   const stdin = options.input === undefined ? Readable.from([]) : Readable.from([Buffer.from(options.input)]);
   const argv = [process.execPath, binPath, ...args];

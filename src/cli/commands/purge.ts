@@ -10,6 +10,7 @@ import {
   withActorOption,
   withCommonOptions,
 } from '../context.js';
+import { startProgress } from '../progress.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
 interface PurgeCommandOptions extends CommonOptions {
@@ -83,16 +84,11 @@ Examples:
         const tenantId = options.tenant === undefined ? undefined : tenantFlag(options.tenant);
         const { usingRetention } = await import('../../app/open-app.js');
         const { createPurgeMetrics } = await import('../../metrics/metrics.js');
-        const { default: ora } = await import('ora');
         const metrics = createPurgeMetrics();
-        // Progress goes to stderr, and only on a terminal: never into the data on stdout.
-        const spinner = ora({
-          stream: io.stderr,
-          isSilent: io.stderr.isTTY !== true,
-          discardStdin: false,
-          color: io.env.NO_COLOR ? false : 'cyan',
-          text: options.dryRun ? 'counting expired events' : 'purging expired events',
-        }).start();
+        const spinner = await startProgress(
+          io,
+          options.dryRun ? 'counting expired events' : 'purging expired events',
+        );
         const startedAt = new Date();
         let total = 0;
         let report: PurgeReport;

@@ -12,6 +12,7 @@ import {
   withCommonOptions,
 } from '../context.js';
 import { limitHeapGrowth } from '../heap-growth.js';
+import { progressText, startProgress } from '../progress.js';
 import {
   renderEventCsv,
   renderEventDetail,
@@ -174,10 +175,22 @@ async function recordFile(path: string, firstLine: number, context: CommandConte
       linesInInput = count;
     },
   });
+  const spinner = await startProgress(context.io, 'recording');
+  const started = performance.now();
+  let read = 0;
+  async function* counted() {
+    for await (const line of lines) {
+      read++;
+      if (read % 1000 === 0) spinner.text = progressText(read, 'lines read', started);
+      yield line;
+    }
+  }
   try {
     report = await usingApp(await context.config(), ({ service }) =>
-      service.recordMany(lines, (rejected) => {
+      service.recordMany(counted(), (rejected) => {
         if (reportRejected) {
+          // Above the progress line, which is drawn again after it.
+          spinner.clear();
           context.io.stderr.write(
             `error: line ${rejected.line}: ${rejected.code}: ${escapeControl(rejected.message)}\n`,
           );
@@ -185,6 +198,7 @@ async function recordFile(path: string, firstLine: number, context: CommandConte
       }),
     );
   } finally {
+    spinner.stop();
     await handle?.close();
   }
 

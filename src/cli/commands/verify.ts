@@ -8,6 +8,7 @@ import type { TenantVerification, VerifyReport } from '../../integrity/report.js
 import type { NoteVerifier } from '../../integrity/signed-note.js';
 import type { ExternalCheckpoint } from '../../service/verify-service.js';
 import { action, type CliIo, type CommonOptions, tenantFlag, withCommonOptions } from '../context.js';
+import { progressText, startProgress } from '../progress.js';
 import { csvRow, escapeControl } from '../render/text.js';
 
 interface VerifyOptions extends CommonOptions {
@@ -71,16 +72,8 @@ Examples:
       const checkpoints = await readCheckpoints(options.checkpoint);
       const given =
         options.publicKey.length === 0 ? undefined : await Promise.all(options.publicKey.map(verifierFrom));
-      const { default: ora } = await import('ora');
       const { usingIntegrity } = await import('../../app/open-app.js');
-      // Progress goes to stderr, and only on a terminal: never into the report on stdout.
-      const spinner = ora({
-        stream: io.stderr,
-        isSilent: io.stderr.isTTY !== true,
-        discardStdin: false,
-        color: io.env.NO_COLOR ? false : 'cyan',
-        text: 'verifying',
-      }).start();
+      const spinner = await startProgress(io, 'verifying');
       const started = performance.now();
       try {
         const result = await usingIntegrity(
@@ -90,8 +83,7 @@ Examples:
               ...(tenantId === undefined ? {} : { tenantId }),
               checkpoints,
               onProgress(events) {
-                const perSecond = Math.round(events / ((performance.now() - started) / 1000));
-                spinner.text = `${events.toLocaleString('en')} events checked (${perSecond.toLocaleString('en')}/s)`;
+                spinner.text = progressText(events, 'events checked', started);
               },
             }),
           { existing: true },
