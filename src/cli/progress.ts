@@ -21,3 +21,26 @@ export function progressText(count: number, what: string, startedMs: number): st
   const perSecond = Math.round(count / Math.max(0.001, (performance.now() - startedMs) / 1000));
   return `${count.toLocaleString('en')} ${what} (${perSecond.toLocaleString('en')}/s)`;
 }
+
+/**
+ * `items` as they come, their count (each weighed by `weigh`) on the progress line
+ * every thousand or so.
+ */
+export async function* counting<T>(
+  items: AsyncIterable<T>,
+  spinner: Ora,
+  what: string,
+  weigh: (item: T) => number = () => 1,
+): AsyncGenerator<T> {
+  const started = performance.now();
+  let count = 0;
+  let shown = 0;
+  for await (const item of items) {
+    count += weigh(item);
+    if (count - shown >= 1000) {
+      shown = count;
+      spinner.text = progressText(count, what, started);
+    }
+    yield item;
+  }
+}

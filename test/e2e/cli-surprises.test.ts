@@ -291,7 +291,7 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     expect(stripVTControlCharacters(coloured.stdout)).toBe(plain.stdout);
   });
 
-  it('shows the progress of record --file on stderr when it is a terminal, and nothing otherwise', async () => {
+  it('shows the progress of record --file and query --all on stderr when it is a terminal, and nothing otherwise', async () => {
     const input = Array.from({ length: 2500 }, () =>
       JSON.stringify({ tenant_id: 'progress', action: 'auth.login.success' }),
     ).join('\n');
@@ -307,6 +307,14 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
     const quiet = await runCliInProcess(['record', '--file', '-', '--format', 'json'], { env, input });
     expectExit(quiet, 0);
     expect(quiet.stderr).toBe('');
+    // So does query --all writing to a file or a pipe.
+    const listing = ['query', '--tenant', 'progress', '--all', '--format', 'ndjson'];
+    const listed = await runCliInProcess(listing, { env, stderrIsTerminal: true });
+    expectExit(listed, 0);
+    expect(listed.stderr).toContain('reading');
+    expect(listed.stdout.split('\n')).toHaveLength(5000 + 1);
+    const listedQuietly = await runCliInProcess(listing, { env });
+    expect(listedQuietly.stderr).toBe('');
   });
 
   it('refuses `tail -n` past its maximum naming -n', async () => {

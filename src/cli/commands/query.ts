@@ -13,6 +13,7 @@ import {
 import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
 import { limitHeapGrowth } from '../heap-growth.js';
 import { untilInterrupted } from '../interrupt.js';
+import { counting, startProgress } from '../progress.js';
 import {
   createNdjsonToArrayElements,
   renderEventCsv,
@@ -69,16 +70,27 @@ Examples:
           async ({ service }) => {
             if (options.all) {
               limitHeapGrowth();
-              if (context.format === 'ndjson' || context.format === 'json')
-                return writeAllJson(
-                  untilInterrupted(service.queryAllJson(options.tenant, input, actor)),
+              // Progress when the events go to a file or a pipe, and stderr is a terminal.
+              const spinner = context.io.stdout.isTTY
+                ? undefined
+                : await startProgress(context.io, 'reading');
+              try {
+                if (context.format === 'ndjson' || context.format === 'json') {
+                  const chunks = untilInterrupted(service.queryAllJson(options.tenant, input, actor));
+                  return await writeAllJson(
+                    spinner ? counting(chunks, spinner, 'events written', linesIn) : chunks,
+                    context,
+                  );
+                }
+                const events = untilInterrupted(service.queryAll(options.tenant, input, actor));
+                return await writeAll(
+                  spinner ? counting(events, spinner, 'events written') : events,
                   context,
+                  tableFit(context, options),
                 );
-              return writeAll(
-                untilInterrupted(service.queryAll(options.tenant, input, actor)),
-                context,
-                tableFit(context, options),
-              );
+              } finally {
+                spinner?.stop();
+              }
             }
             const page = await service.query(options.tenant, input, actor);
             const { out } = context;
@@ -168,4 +180,11 @@ function tableFit(context: CommandContext, options: QueryOptions): TableFit {
     wide: options.wide === true,
     paint: context.paint,
   };
+}
+
+/** The events in a chunk of NDJSON: one per newline. */
+function linesIn(chunk: Uint8Array): number {
+  let lines = 0;
+  for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) lines++;
+  return lines;
 }

@@ -12,7 +12,7 @@ import {
   withCommonOptions,
 } from '../context.js';
 import { limitHeapGrowth } from '../heap-growth.js';
-import { progressText, startProgress } from '../progress.js';
+import { counting, startProgress } from '../progress.js';
 import {
   renderEventCsv,
   renderEventDetail,
@@ -176,18 +176,9 @@ async function recordFile(path: string, firstLine: number, context: CommandConte
     },
   });
   const spinner = await startProgress(context.io, 'recording');
-  const started = performance.now();
-  let read = 0;
-  async function* counted() {
-    for await (const line of lines) {
-      read++;
-      if (read % 1000 === 0) spinner.text = progressText(read, 'lines read', started);
-      yield line;
-    }
-  }
   try {
     report = await usingApp(await context.config(), ({ service }) =>
-      service.recordMany(counted(), (rejected) => {
+      service.recordMany(counting(lines, spinner, 'lines read'), (rejected) => {
         if (reportRejected) {
           // Above the progress line, which is drawn again after it.
           spinner.clear();
