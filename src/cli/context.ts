@@ -57,30 +57,53 @@ export type CommandAction<O> = (
 ) => Promise<number | undefined>;
 
 /**
- * Adds the options the commands share: where the database is (not for a command that
- * opens none) and the output format (not for `serve`, which prints none).
+ * Adds the options every command accepts (DESIGN.md). Those a command has no use for
+ * (the database's, for one that opens none; the format, for `serve`, which prints
+ * none) are accepted all the same, so that one set of flags works everywhere, but left
+ * out of its help.
  */
 export function withCommonOptions(
   command: Command,
   { database = true, format = true }: { database?: boolean; format?: boolean } = {},
 ): Command {
-  if (database) {
-    command
-      .option('--database-url <url>', 'PostgreSQL URL (env ACTIVITY_DATABASE_URL; unset: embedded PGlite)')
-      .option('--data-dir <path>', 'embedded database directory (env ACTIVITY_DATA_DIR, default ./.activity)')
-      .option('--redis-url <url>', 'Redis URL for the live stream (env ACTIVITY_REDIS_URL)');
-  }
-  if (format) {
-    command
-      .addOption(
+  const shown = (option: Option, used: boolean) => (used ? option : option.hideHelp());
+  return command
+    .addOption(
+      shown(
+        new Option(
+          '--database-url <url>',
+          'PostgreSQL URL (env ACTIVITY_DATABASE_URL; unset: embedded PGlite)',
+        ),
+        database,
+      ),
+    )
+    .addOption(
+      shown(
+        new Option(
+          '--data-dir <path>',
+          'embedded database directory (env ACTIVITY_DATA_DIR, default ./.activity)',
+        ),
+        database,
+      ),
+    )
+    .addOption(
+      shown(
+        new Option('--redis-url <url>', 'Redis URL for the live stream (env ACTIVITY_REDIS_URL)'),
+        database,
+      ),
+    )
+    .addOption(
+      shown(
         new Option(
           '-o, --format <format>',
           'output format (default: table on a terminal, ndjson when piped)',
         ).choices(formats),
-      )
-      .option('--no-color', 'no colours (also NO_COLOR, or output that is not a terminal)');
-  }
-  return command;
+        format,
+      ),
+    )
+    .addOption(
+      shown(new Option('--no-color', 'no colours (also NO_COLOR, or output that is not a terminal)'), format),
+    );
 }
 
 /** The examples of a command's help (`addHelpText('after', …)`), each a command line. */

@@ -112,18 +112,13 @@ export class SqlMigrator implements MigrationRunner {
   /** Rolls back the last applied migration, or every one after `to` (keeping `to`). */
   async down(to?: string): Promise<MigrationReport> {
     if (to === undefined) return this.#run('down', () => this.#migrator.migrateDown());
-    const target = await this.#find(to);
-    if (!target.applied) {
-      throw new ActivityError('USAGE_INVALID', `migration ${to} is not applied; nothing to roll back to`);
-    }
+    await this.#assertApplied(to);
     return this.#run('down', () => this.#migrator.migrateTo(to));
   }
 
   async rollbackPlan(to?: string): Promise<RollbackStep[]> {
+    if (to !== undefined) await this.#assertApplied(to);
     const applied = (await this.status()).filter((migration) => migration.applied).map((m) => m.name);
-    if (to !== undefined && !applied.includes((await this.#find(to)).name)) {
-      throw new ActivityError('USAGE_INVALID', `migration ${to} is not applied; nothing to roll back to`);
-    }
     const rolledBack = (
       to === undefined ? applied.slice(-1) : applied.slice(applied.indexOf(to) + 1)
     ).reverse();
@@ -140,6 +135,13 @@ export class SqlMigrator implements MigrationRunner {
       steps.push({ name, tables: counted, columns });
     }
     return steps;
+  }
+
+  /** A rollback target must be applied: it is kept, the later ones rolled back. */
+  async #assertApplied(to: string): Promise<void> {
+    if (!(await this.#find(to)).applied) {
+      throw new ActivityError('USAGE_INVALID', `migration ${to} is not applied; nothing to roll back to`);
+    }
   }
 
   async #find(name: string): Promise<MigrationStatus> {

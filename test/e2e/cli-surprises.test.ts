@@ -228,6 +228,11 @@ describe('commands that never surprise', { timeout: 60_000 }, () => {
       expect(await helpOf([command])).not.toMatch(/--database-url|--data-dir|--redis-url/);
     }
     expect(await helpOf(['serve'])).not.toContain('--format');
+    // Left out of the help, still accepted: every command takes the common flags (DESIGN.md).
+    expectExit(
+      await cli(['actions', '--database-url', database.url, '--data-dir', '/nowhere', '-o', 'json']),
+      0,
+    );
   });
 
   it('fits the table of a page to the terminal, unless --wide, and shows one event as a list; -o is --format', async () => {
