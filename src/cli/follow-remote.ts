@@ -1,6 +1,7 @@
 import { ActivityError, type ErrorCode, errorCodes } from '../domain/errors.js';
 import type { ActivityEvent } from '../domain/event.js';
 import { createSseParser } from '../stream/sse-frames.js';
+import { pauseUnlessStopped, retryDelayMs } from './retry-schedule.js';
 
 export interface FollowRemoteOptions {
   url: string;
@@ -10,8 +11,6 @@ export interface FollowRemoteOptions {
   print(event: ActivityEvent): Promise<void>;
   stop: Promise<void>;
 }
-
-const retryDelaysMs = [500, 1000, 2000, 5000, 10_000];
 
 /**
  * `tail --url`: the last N events from the list route, then the SSE stream, resumed
@@ -67,8 +66,7 @@ export async function followRemote(options: FollowRemoteOptions): Promise<void> 
       if (abort.signal.aborted) return;
       if (error instanceof ActivityError && error.exitCode !== 3) throw error;
     }
-    const delay = retryDelaysMs[Math.min(attempt++, retryDelaysMs.length - 1)];
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await pauseUnlessStopped(retryDelayMs(attempt++), options.stop);
   }
 }
 

@@ -10,6 +10,7 @@ import {
   withCommonOptions,
 } from '../context.js';
 import { type FilterOptions, toFilterParameters, withFilterOptions } from '../filter-options.js';
+import { followLocal } from '../follow-local.js';
 import { renderEventLine } from '../render/event-line.js';
 import { renderEventCsv, renderEventNdjson, renderEventsCsvHeader } from '../render/events.js';
 
@@ -69,6 +70,7 @@ Examples:
         const { usingApp } = await import('../../app/open-app.js');
         const config = await context.config();
         const actor = context.actor(config);
+        const warn = (error: unknown) => io.stderr.write(`warning: ${String(error)}\n`);
         await usingApp(
           config,
           async ({ service, hub }) => {
@@ -91,15 +93,15 @@ Examples:
                 return;
               }
               await waitForListening(hub.start());
-              const subscription = await hub.subscribe(tenant, filter, afterSeq);
-              void stop.then(() => subscription.close('client'));
-              for await (const event of subscription) {
-                await print(event);
-                delivered++;
-              }
-              if (subscription.closeReason === 'slow') {
-                throw new ActivityError('INTERNAL', 'the output fell too far behind the stream');
-              }
+              delivered += await followLocal({
+                hub,
+                tenantId: tenant,
+                filter,
+                afterSeq,
+                print,
+                stop,
+                onRetry: warn,
+              });
             } finally {
               clearInterval(waitingForCtrlC);
               closed(delivered);
@@ -108,7 +110,7 @@ Examples:
           {
             stream: true,
             existing: true,
-            onBackgroundError: (error) => io.stderr.write(`warning: ${String(error)}\n`),
+            onBackgroundError: warn,
           },
         );
         return 0;
