@@ -27,3 +27,32 @@ export function normalizeIp(raw: string): string | undefined {
 export function hashIp(normalizedIp: string, key: Buffer): string {
   return createHmac('sha256', key).update(normalizedIp).digest('hex');
 }
+
+/** Addresses whose hash is remembered: a server sees the same few clients again and again. */
+const rememberedAddresses = 1024;
+
+/**
+ * hashIp under one key, remembering the hashes of the latest addresses as given: a
+ * normalise and an HMAC cost more than the rest of recording a read.
+ */
+export class IpHasher {
+  readonly #key: Buffer;
+  readonly #hashes = new Map<string, string>();
+
+  constructor(key: Buffer) {
+    this.#key = key;
+  }
+
+  /** The hash of `raw`, or undefined when it is not an IP address. */
+  hash(raw: string): string | undefined {
+    const remembered = this.#hashes.get(raw);
+    if (remembered !== undefined) return remembered;
+    const normalized = normalizeIp(raw);
+    if (normalized === undefined) return undefined;
+    const hashed = hashIp(normalized, this.#key);
+    if (this.#hashes.size >= rememberedAddresses)
+      this.#hashes.delete(this.#hashes.keys().next().value as string);
+    this.#hashes.set(raw, hashed);
+    return hashed;
+  }
+}

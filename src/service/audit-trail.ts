@@ -1,11 +1,10 @@
 import type { ActivityRepository, EventFilter } from '../domain/activity-repository.js';
 import { textProblem } from '../domain/caps.js';
-import { ActivityError } from '../domain/errors.js';
 import { type ActivityEvent, type ActorType, fieldLimits } from '../domain/event.js';
 import { identifierProblem, scrubText } from '../privacy/scrub.js';
 import type { Registry } from '../registry/registry.js';
 import type { SelfAuditAction } from '../registry/self-audit-actions.js';
-import { EventPreparer } from './prepare-event.js';
+import { EventPreparer, type OwnEventInput } from './prepare-event.js';
 import { RecordingService } from './recording-service.js';
 
 /** Through what a reader or an administrator acted: the `source` of the events it leaves. */
@@ -81,25 +80,25 @@ const maxTenantsTracked = 10_000;
  * pending. Acts that change something (retention, holds, purge) and exports are awaited.
  */
 export class AuditTrail {
-  readonly #record: (input: unknown) => Promise<ActivityEvent>;
+  readonly #record: (input: OwnEventInput) => Promise<ActivityEvent>;
   readonly #auditReads: boolean;
   readonly #clock: () => Date;
   readonly #limits: DenialLimits;
   readonly #onBackgroundError: (error: unknown) => void;
   readonly #onSuppressed: () => void;
-  readonly #recordAll: (inputs: readonly unknown[]) => Promise<void>;
+  readonly #recordAll: (inputs: readonly OwnEventInput[]) => Promise<void>;
   readonly #pending = new Set<Promise<unknown>>();
   /** Background events not yet handed to the database, and the timer that will. */
-  #queued: unknown[] = [];
+  #queued: OwnEventInput[] = [];
   #queueTimer: NodeJS.Timeout | undefined;
   /** Per tenant: the denials it may still record now, as of `at`, and those suppressed since the last recorded. */
   readonly #denials = new Map<string, { allowance: number; at: number; suppressed: number }>();
 
   constructor(options: {
-    /** Records one of the tool's own events (RecordingService.record with ownEvent). */
-    record: (input: unknown) => Promise<ActivityEvent>;
-    /** Records several together; fails if any is refused (see recordingOwnEvents). */
-    recordAll: (inputs: readonly unknown[]) => Promise<void>;
+    /** Records one of the tool's own events (RecordingService.recordOwn). */
+    record: (input: OwnEventInput) => Promise<ActivityEvent>;
+    /** Records several together; fails if any is refused (RecordingService.recordOwnAll). */
+    recordAll: (inputs: readonly OwnEventInput[]) => Promise<void>;
     /** ACTIVITY_AUDIT_READS: false stops read and stream events (never the others). */
     auditReads: boolean;
     clock?: (() => Date) | undefined;
@@ -297,7 +296,7 @@ export class AuditTrail {
   }
 
   /** Queues an event to be written with the others of the next few milliseconds. */
-  #inBackground(input: unknown): void {
+  #inBackground(input: OwnEventInput): void {
     this.#queued.push(input);
     if (this.#queued.length >= backgroundBatch) this.#writeQueued();
     else this.#queueTimer ??= setTimeout(() => this.#writeQueued(), backgroundDelayMs).unref();
@@ -322,7 +321,7 @@ export class AuditTrail {
     status: 'success' | 'failure',
     metadata: Record<string, unknown>,
     id?: string,
-  ): Record<string, unknown> {
+  ): OwnEventInput {
     // What the caller sent is kept only where an event can store it, else left out
     // (null): no caller can make its own acts unrecordable with a crafted header or sub.
     const userAgent = actor.userAgent == null ? null : scrubText(actor.userAgent);
@@ -366,26 +365,12 @@ export function ownEventsTrail(
   return new AuditTrail({ ...recordingOwnEvents(recording), auditReads: options.auditReads });
 }
 
-/** How an AuditTrail records through `recording`: one event, or several in one import batch. */
+/** How an AuditTrail records through `recording`. */
 export function recordingOwnEvents(recording: RecordingService) {
   return {
-    record: (input: unknown) => recording.record(input, true),
-    async recordAll(inputs: readonly unknown[]) {
-      const report = await recording.recordMany(itemsOf(inputs), undefined, true);
-      if (report.failure) throw report.failure;
-      const [first] = report.rejected;
-      if (first) {
-        throw new ActivityError(
-          'INTERNAL',
-          `${report.rejected_total} of the tool's own events were refused: ${first.code} ${first.message}`,
-        );
-      }
-    },
+    record: (input: OwnEventInput) => recording.recordOwn(input),
+    recordAll: (inputs: readonly OwnEventInput[]) => recording.recordOwnAll(inputs),
   };
-}
-
-async function* itemsOf(inputs: readonly unknown[]) {
-  for (const [index, value] of inputs.entries()) yield { line: index + 1, value };
 }
 
 /** A filter as the events name it: the query parameters' names, times in RFC 3339. */

@@ -1,13 +1,32 @@
 import { v7 as uuidv7 } from 'uuid';
 import { metadataCapIssues } from '../domain/caps.js';
 import { ActivityError, type FieldIssue } from '../domain/errors.js';
-import { fieldLimits, type NewActivityEvent } from '../domain/event.js';
+import { type ActorType, type EventStatus, fieldLimits, type NewActivityEvent } from '../domain/event.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
-import { recordInputSchema } from '../domain/inputs.js';
-import { hashIp, normalizeIp } from '../privacy/ip-hash.js';
+import { type ParsedRecordInput, recordInputSchema, tenantIdSchema } from '../domain/inputs.js';
+import { IpHasher, normalizeIp } from '../privacy/ip-hash.js';
 import type { DerivedKeys } from '../privacy/keys.js';
 import { identifierProblem, scrubMetadata, scrubText } from '../privacy/scrub.js';
 import type { Registry } from '../registry/registry.js';
+import type { SelfAuditAction } from '../registry/self-audit-actions.js';
+
+/**
+ * One of the tool's own events as AuditTrail builds it: typed, and its identifiers
+ * already left out (null) where an event could not store them.
+ */
+export interface OwnEventInput {
+  id?: string;
+  tenant_id: string;
+  action: SelfAuditAction;
+  actor_type: ActorType;
+  actor_id: string | null;
+  status: EventStatus;
+  source: string;
+  request_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  metadata: Record<string, unknown>;
+}
 
 /**
  * Turns a caller's input into the event to store: the schema, the caps, the action
@@ -16,33 +35,56 @@ import type { Registry } from '../registry/registry.js';
 export class EventPreparer {
   readonly registry: Registry;
   /** Absent where nothing recorded carries an IP (`purge`, `retention`, `hold` on PostgreSQL without a secret). */
-  readonly #keys: DerivedKeys | undefined;
+  readonly #ipHasher: IpHasher | undefined;
   /** Prepared events whose id was generated here: new by construction, never looked up. */
   readonly #generatedIds = new WeakSet<NewActivityEvent>();
 
   constructor(registry: Registry, keys: DerivedKeys | undefined) {
     this.registry = registry;
-    this.#keys = keys;
+    this.#ipHasher = keys === undefined ? undefined : new IpHasher(keys.ipHash);
   }
 
   /**
    * Validates one input (schema, caps, action registry), scrubs secrets and hashes
    * the IP: what `record` would store, or an ActivityError naming the field. An action
-   * of the reserved `activity.*` namespace is ACTION_RESERVED unless `ownEvent` (the
-   * tool recording itself, see AuditTrail).
+   * of the reserved `activity.*` namespace is ACTION_RESERVED: only the tool records
+   * those, through prepareOwn.
    */
-  prepare(input: unknown, ownEvent = false): NewActivityEvent {
+  prepare(input: unknown): NewActivityEvent {
     const parsed = recordInputSchema.safeParse(input);
     if (!parsed.success) throw validationError(toFieldIssues(parsed.error));
     const fields = parsed.data;
-    const { ip, metadata } = fields;
-    if (this.registry.assertKnown(fields.action).reserved && !ownEvent) {
+    if (this.registry.assertKnown(fields.action).reserved) {
       throw new ActivityError(
         'ACTION_RESERVED',
         `action "${fields.action}" is reserved: the tool records activity.* events of itself, and no caller may`,
         { issues: [{ path: 'action', message: 'is reserved for the events the tool records of itself' }] },
       );
     }
+    return this.#prepareFields(fields);
+  }
+
+  /**
+   * One of the tool's own `activity.*` events (see AuditTrail). Its fields are typed
+   * and built by the tool, so the envelope schema is not run again; everything that
+   * guards the log still is: the tenant id, no secret in an identifier, the caps, the
+   * action's schema, scrubbing, the IP hashed. Any other action is refused: this path
+   * records the reserved namespace only.
+   */
+  prepareOwn(input: OwnEventInput): NewActivityEvent {
+    if (!this.registry.assertKnown(input.action).reserved) {
+      throw new ActivityError('INTERNAL', `"${input.action}" is not one of the tool's own actions`);
+    }
+    if (!tenantIdSchema.safeParse(input.tenant_id).success) {
+      throw validationError([
+        { path: 'tenant_id', message: 'must be 1–128 characters of A-Z a-z 0-9 . _ : -' },
+      ]);
+    }
+    return this.#prepareFields({ ...input, object_type: null, object_id: null });
+  }
+
+  #prepareFields(fields: ParsedRecordInput): NewActivityEvent {
+    const { ip, metadata } = fields;
     const identifierIssues = secretIdentifierIssues(fields);
     if (identifierIssues.length > 0) throw validationError(identifierIssues);
     const capIssues = metadataCapIssues(metadata);
@@ -71,12 +113,12 @@ export class EventPreparer {
     }
     let ipHash: string | null = null;
     if (ip !== null) {
-      const normalized = normalizeIp(ip);
-      if (normalized === undefined) throw validationError([{ path: 'ip', message: 'is not an IP address' }]);
-      if (this.#keys === undefined) {
+      ipHash = this.#ipHasher?.hash(ip) ?? null;
+      if (ipHash === null) {
+        if (normalizeIp(ip) === undefined)
+          throw validationError([{ path: 'ip', message: 'is not an IP address' }]);
         throw new ActivityError('CONFIG_INVALID', 'ACTIVITY_SECRET is required to hash an IP address');
       }
-      ipHash = hashIp(normalized, this.#keys.ipHash);
     }
     // Field by field, not spread: a spread made the event a slow dictionary object.
     const event: NewActivityEvent = {

@@ -2,7 +2,7 @@ import type { ActivityRepository, AppendedEvent } from '../domain/activity-repos
 import { ActivityError, type ErrorCode, type FieldIssue, toActivityError } from '../domain/errors.js';
 import type { ActivityEvent, NewActivityEvent } from '../domain/event.js';
 import { describeIssues } from '../domain/field-issues.js';
-import { type EventPreparer, validationError } from './prepare-event.js';
+import { type EventPreparer, type OwnEventInput, validationError } from './prepare-event.js';
 import { WriteCoalescer } from './write-coalescer.js';
 
 /** Told what the service did; metrics and structured logs subscribe here. */
@@ -74,14 +74,48 @@ export class RecordingService {
     this.#observers = options.observers ?? [];
   }
 
+  /** Records one event and returns it as stored (a retry with the same id returns the first). */
+  record(input: unknown): Promise<ActivityEvent> {
+    return this.#recordPrepared(() => this.#preparer.prepare(input));
+  }
+
+  /** Records one of the tool's own `activity.*` events (see AuditTrail). */
+  recordOwn(input: OwnEventInput): Promise<ActivityEvent> {
+    return this.#recordPrepared(() => this.#preparer.prepareOwn(input));
+  }
+
   /**
-   * Records one event and returns it as stored (a retry with the same id returns the
-   * first). `ownEvent`: one of the tool's own `activity.*` events (see AuditTrail).
+   * Records several of the tool's own events together, in one transaction per
+   * thousand. One refused is a fault of the tool: the others are stored, then it fails.
    */
-  async record(input: unknown, ownEvent = false): Promise<ActivityEvent> {
+  async recordOwnAll(inputs: readonly OwnEventInput[]): Promise<void> {
+    const prepared: NewActivityEvent[] = [];
+    let refusal: ActivityError | undefined;
+    for (const input of inputs) {
+      try {
+        prepared.push(this.#preparer.prepareOwn(input));
+      } catch (error) {
+        const activityError = toActivityError(error);
+        this.#notifyFailure(activityError.code, 1);
+        refusal ??= activityError;
+      }
+    }
+    for (let start = 0; start < prepared.length; start += importBatchSize) {
+      await this.#appendGroups(groupByTenant(prepared.slice(start, start + importBatchSize)));
+    }
+    if (refusal) {
+      throw new ActivityError(
+        'INTERNAL',
+        `one of the tool's own events was refused: ${refusal.code} ${refusal.message}`,
+        { cause: refusal },
+      );
+    }
+  }
+
+  async #recordPrepared(prepare: () => NewActivityEvent): Promise<ActivityEvent> {
     let prepared: NewActivityEvent;
     try {
-      prepared = this.#preparer.prepare(input, ownEvent);
+      prepared = prepare();
     } catch (error) {
       this.#notifyFailure(toActivityError(error).code, 1);
       throw error;
@@ -116,7 +150,6 @@ export class RecordingService {
   async recordMany(
     items: AsyncIterable<ImportItem>,
     onRejected?: (item: RejectedItem) => void,
-    ownEvents = false,
   ): Promise<RecordManyReport> {
     const report: RecordManyReport = {
       recorded: 0,
@@ -161,7 +194,7 @@ export class RecordingService {
           continue;
         }
         try {
-          batch.push(this.#preparer.prepare(item.value, ownEvents));
+          batch.push(this.#preparer.prepare(item.value));
         } catch (error) {
           reject(item.line, error);
           continue;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AccessDenial, type AuditActor, AuditTrail } from '../../src/service/audit-trail.js';
+import type { OwnEventInput } from '../../src/service/prepare-event.js';
 
 const actor: AuditActor = { type: 'service_account', id: 'svc', via: 'api' };
 const denial: AccessDenial = {
@@ -11,16 +12,16 @@ const denial: AccessDenial = {
 
 /** The trail's logic alone: what it would record, with a clock the test moves. */
 function trailWithClock() {
-  const recorded: Array<Record<string, unknown>> = [];
+  const recorded: OwnEventInput[] = [];
   let now = Date.parse('2026-12-01T00:00:00.000Z');
   let suppressed = 0;
   const trail = new AuditTrail({
     record: async (input) => {
-      recorded.push(input as Record<string, unknown>);
+      recorded.push(input);
       return input as never;
     },
     recordAll: async (inputs) => {
-      recorded.push(...(inputs as Array<Record<string, unknown>>));
+      recorded.push(...inputs);
     },
     auditReads: true,
     clock: () => new Date(now),

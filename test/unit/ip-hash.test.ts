@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashIp, normalizeIp } from '../../src/privacy/ip-hash.js';
+import { hashIp, IpHasher, normalizeIp } from '../../src/privacy/ip-hash.js';
 import { deriveKeys } from '../../src/privacy/keys.js';
 
 describe('normalizeIp', () => {
@@ -74,6 +74,37 @@ describe('hashIp', () => {
       const hash = hashIp(ip, key);
       expect(hash).not.toContain(ip);
       expect(hash).not.toContain(ip.replace(/[.:]/g, ''));
+    }
+  });
+});
+
+describe('IpHasher', () => {
+  const key = deriveKeys('a'.repeat(32)).ipHash;
+
+  it('gives what hashIp gives, every spelling alike, whether remembered or not', () => {
+    const hasher = new IpHasher(key);
+    const spellings = ['::ffff:203.0.113.7', '203.0.113.7', ' 203.0.113.7', '::FFFF:CB00:7107'];
+    for (let round = 0; round < 2; round++) {
+      for (const raw of spellings) expect(hasher.hash(raw)).toBe(hashIp('203.0.113.7', key));
+    }
+  });
+
+  it('keeps its key: another hasher of another key gives other hashes', () => {
+    const other = new IpHasher(deriveKeys('b'.repeat(32)).ipHash);
+    expect(new IpHasher(key).hash('203.0.113.7')).not.toBe(other.hash('203.0.113.7'));
+  });
+
+  it('refuses what is not an address, the second time too', () => {
+    const hasher = new IpHasher(key);
+    expect(hasher.hash('not-an-ip')).toBeUndefined();
+    expect(hasher.hash('not-an-ip')).toBeUndefined();
+  });
+
+  it('stays right past the addresses it remembers', () => {
+    const hasher = new IpHasher(key);
+    const addresses = Array.from({ length: 3000 }, (_, index) => `10.${index >> 8}.${index & 255}.1`);
+    for (const address of [...addresses, ...addresses.slice(0, 10)]) {
+      expect(hasher.hash(address)).toBe(hashIp(address, key));
     }
   });
 });
