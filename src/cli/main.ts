@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { toolVersion } from '../app/tool-version.js';
 import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js';
 import { unknownFlagIn, withCommonFlagsAfterCommand } from './arguments.js';
 import { actionsCommand } from './commands/actions.js';
@@ -43,11 +44,6 @@ const processIo: CliIo = {
   },
 };
 
-function packageVersion(): string {
-  const packageJson = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  return (JSON.parse(packageJson) as { version: string }).version;
-}
-
 /**
  * Runs the CLI and returns its exit code: 0 success, 1 unexpected error, 2 invalid
  * usage or input, 3 a dependency unavailable, 4 an integrity check failed. This is
@@ -60,7 +56,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   };
   const program = new Command('activity')
     .description('A tenant-scoped audit trail on PostgreSQL (or embedded PGlite).')
-    .version(packageVersion(), '-V, --version')
+    .version(toolVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),

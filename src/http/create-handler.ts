@@ -17,6 +17,8 @@ export interface HandlerOptions extends EventStreamOptions {
   hub: StreamHub | undefined;
   /** One JSON object per line on stderr. */
   log(record: Record<string, unknown>): void;
+  /** The tool's version, as the OpenAPI document gives it. */
+  version: string;
 }
 
 /**

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { type Principal, requireScope, type TokenVerifier } from '../auth/verify-token.js';
 import { ActivityError } from '../domain/errors.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
-import { pageLimit, queryInputSchema } from '../domain/inputs.js';
 import type { ActivityMetrics } from '../metrics/metrics.js';
 import type { ActivityService } from '../service/activity-service.js';
 import type { AuditActor } from '../service/audit-trail.js';
@@ -11,6 +10,14 @@ import type { IntegrityService } from '../service/integrity-service.js';
 import type { StreamHub } from '../stream/stream-hub.js';
 import { bearerToken } from './bearer-token.js';
 import type { EventStreams, StreamContext } from './event-stream.js';
+import { openApiDocument } from './openapi.js';
+import {
+  consistencyParamsSchema,
+  listParamsSchema,
+  maxBatch,
+  proofParamsSchema,
+  resumeSeqPattern,
+} from './parameters.js';
 import { readJsonBody } from './request-body.js';
 import { sendJson } from './responses.js';
 
@@ -37,18 +44,14 @@ export interface RouteOptions {
   hub: StreamHub | undefined;
   streams: EventStreams;
   log(record: Record<string, unknown>): void;
+  /** The tool's version, as the OpenAPI document gives it. */
+  version: string;
 }
-
-const maxBatch = 1000;
-
-/** The list route's parameters: the CLI's query schema, with the HTTP page cap. */
-const listParamsSchema = queryInputSchema.extend({
-  limit: pageLimit(200).default(50),
-});
 
 /** The API's routes: each parses its input with the CLI's schemas and calls the same service. */
 export function createRoutes(options: RouteOptions): Route[] {
   const { service, integrity, verifier, metrics, hub, streams, log } = options;
+  const openApi = openApiDocument(options.version);
 
   const authenticate = async (
     context: RequestContext,
@@ -119,7 +122,7 @@ export function createRoutes(options: RouteOptions): Route[] {
           const { after, ...filters } = searchParams(context.url);
           const lastEventId = context.request.headers['last-event-id'];
           const resumeFrom = typeof lastEventId === 'string' && lastEventId !== '' ? lastEventId : after;
-          if (resumeFrom !== undefined && !/^\d{1,15}$/.test(resumeFrom)) {
+          if (resumeFrom !== undefined && !resumeSeqPattern.test(resumeFrom)) {
             throw new ActivityError('PARAMETER_INVALID', 'Last-Event-ID (or after) must be a seq number');
           }
           const filter = service.streamFilter(principal.tenantId, filters);
@@ -174,6 +177,12 @@ export function createRoutes(options: RouteOptions): Route[] {
           const { from, to } = parsed(consistencyParamsSchema, searchParams(context.url));
           sendJson(context.response, 200, await integrity.consistency(principal.tenantId, from, to));
         },
+      },
+    },
+    {
+      path: '/api/v1/openapi.json',
+      methods: {
+        GET: async ({ response }) => sendJson(response, 200, openApi),
       },
     },
     {
@@ -251,13 +260,3 @@ function parsed<T>(schema: z.ZodType<T>, params: Record<string, string>): T {
   const issues = toFieldIssues(result.error);
   throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
 }
-
-/** A seq or a tree size: digits only, from 1, as a double holds exactly. */
-const positiveParam = z
-  .string()
-  .regex(/^[1-9]\d{0,15}$/, 'must be a whole number from 1')
-  .transform(Number)
-  .pipe(z.number().max(Number.MAX_SAFE_INTEGER, 'is too large'));
-
-const proofParamsSchema = z.strictObject({ seq: positiveParam, size: positiveParam.optional() });
-const consistencyParamsSchema = z.strictObject({ from: positiveParam, to: positiveParam });

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ActivityApp } from '../app/open-app.js';
+import { toolVersion } from '../app/tool-version.js';
 import { createTokenVerifier } from '../auth/verify-token.js';
 import { ActivityError, errorCodes, retryAfterSeconds } from '../domain/errors.js';
 import { createHandler } from './create-handler.js';
@@ -43,6 +44,7 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
     metrics: app.metrics,
     hub: app.config.streamEnabled ? app.hub : undefined,
     log: options.log,
+    version: toolVersion(),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.stallTimeoutMs ? { stallTimeoutMs: options.stallTimeoutMs } : {}),
   });

@@ -6,6 +6,7 @@ import { type RunningServer, type ServerOptions, startServer } from '../../src/h
 import type { Database } from '../../src/store/open-database.js';
 import { createSseParser, type SseMessage } from '../../src/stream/sse-frames.js';
 import type { StreamLimits } from '../../src/stream/stream-hub.js';
+import { contractViolation } from './openapi-contract.js';
 
 /** ACTIVITY_SECRET for servers under test (any 32 bytes will do). */
 export const testSecret = 'http-test-secret-0123456789abcdef0123456789';
@@ -139,6 +140,16 @@ export async function call<T = unknown>(
     ...(body === undefined ? {} : { body }),
   });
   const text = await response.text();
+  // Every answer a test sees is one the OpenAPI document describes.
+  const violation = contractViolation({
+    method: request.method ?? (body === undefined ? 'GET' : 'POST'),
+    path,
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    body: text,
+  });
+  if (violation !== undefined)
+    throw new Error(`an answer the OpenAPI document does not describe: ${violation}`);
   const isJson = /json/.test(response.headers.get('content-type') ?? '');
   return {
     status: response.status,

@@ -14,6 +14,7 @@ import {
   testJwtSecret,
 } from '../helpers/http-server.js';
 import { newEvent } from '../helpers/new-event.js';
+import { openApi } from '../helpers/openapi-contract.js';
 import { eventually, openSse } from '../helpers/sse-client.js';
 
 interface Page {
@@ -829,6 +830,19 @@ describe('HTTP API contract', () => {
         metricValue(after, 'activity_http_request_duration_seconds_count', { route: '/api/v1/activity' }) -
           metricValue(before, 'activity_http_request_duration_seconds_count', { route: '/api/v1/activity' }),
       ).toBe(4);
+    });
+  });
+
+  describe('the OpenAPI document', () => {
+    it('GET /api/v1/openapi.json serves it without a token, as docs/openapi.json holds it', async () => {
+      const response = await api('/api/v1/openapi.json');
+      expect(response.status).toBe(200);
+      expect(response.json).toEqual(openApi);
+    });
+
+    it('a POST to it is 405, as to any route without that method', async () => {
+      const response = await api('/api/v1/openapi.json', { method: 'POST', body: {} });
+      expectProblem(response, 405, 'METHOD_NOT_ALLOWED');
     });
   });
 
