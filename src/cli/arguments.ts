@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { suggestion } from '../domain/closest-names.js';
 
 /** The flags every command takes (withCommonOptions), each with a value. */
-const commonFlags = new Set(['--database-url', '--data-dir', '--redis-url', '--format', '-o']);
+export const commonFlags = new Set(['--database-url', '--data-dir', '--redis-url', '--format', '-o']);
 
 /**
  * The arguments with the common flags given before the command (`activity --data-dir X

@@ -5,6 +5,7 @@ import { ActivityError, errorCodes, toActivityError } from '../domain/errors.js'
 import { unknownFlagIn, withCommonFlagsAfterCommand } from './arguments.js';
 import { actionsCommand } from './commands/actions.js';
 import { checkpointCommand } from './commands/checkpoint.js';
+import { completionCommand } from './commands/completion.js';
 import { exportCommand } from './commands/export.js';
 import { holdCommand } from './commands/hold.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -92,9 +93,12 @@ Docs: docs/cli.md`,
     proofCommand,
     verifyCommand,
     exportCommand,
+    completionCommand,
   ]) {
     program.addCommand(throwingErrors(command(io, setExitCode), program));
   }
+  // The shell scripts of `completion` ask here what may come next: never an error.
+  if (argv[2] === '__complete') return completeCommandLine(program, argv.slice(3), io);
 
   const args = withCommonFlagsAfterCommand(argv);
   try {
@@ -116,6 +120,31 @@ Docs: docs/cli.md`,
     }
     return reportError(toActivityError(error), argv, io);
   }
+}
+
+/** Prints what may follow `words` (see completionCandidates), one per line; exits 0 whatever happens. */
+async function completeCommandLine(program: Command, words: readonly string[], io: CliIo): Promise<number> {
+  const { completionCandidates } = await import('./completion.js');
+  const actions = async () => {
+    try {
+      const [{ loadConfig }, { loadRegistry }] = await Promise.all([
+        import('../config/load-config.js'),
+        import('../app/open-app.js'),
+      ]);
+      return (await loadRegistry(loadConfig({}, io.env))).describe();
+    } catch {
+      // A broken registry file or configuration is the command's to report, not a TAB's.
+      const { createRegistry } = await import('../registry/registry.js');
+      return createRegistry().describe();
+    }
+  };
+  try {
+    const candidates = await completionCandidates(program, words, actions);
+    io.stdout.write(candidates.map((candidate) => `${candidate}\n`).join(''));
+  } catch {
+    // Nothing to offer.
+  }
+  return 0;
 }
 
 /** Commander quotes what it refused (`unknown option '--password=…'`): not a secret. */
