@@ -151,9 +151,17 @@ export function action<O extends CommonOptions>(
   return async (...args) => {
     const command = args.at(-1) as Command;
     const options = command.opts<O>();
+    const stdout = createOutput(io.stdout);
+    let firstRun: { done(): void } | undefined;
     const context: CommandContext = {
       io,
-      out: createOutput(io.stdout),
+      out: {
+        write(text) {
+          // The command's result comes once the database is open: the spinner goes first.
+          firstRun?.done();
+          return stdout.write(text);
+        },
+      },
       format: options.format ?? defaultFormat(io.stdout),
       paint: new Chalk({ level: colorsOn(io, options) ? 1 : 0 }),
       async config() {
@@ -164,7 +172,12 @@ export function action<O extends CommonOptions>(
           redisUrl: options.redisUrl,
           actor: options.actor,
         };
-        return loadConfig(overrides, io.env);
+        const config = loadConfig(overrides, io.env);
+        if (config.database.kind === 'pglite' && firstRun === undefined) {
+          const { announceEmbeddedCreation } = await import('./first-run.js');
+          firstRun = await announceEmbeddedCreation(io, config.database.dataDir);
+        }
+        return config;
       },
       actor: (config) => cliActor(config.actor, options.actor !== undefined),
     };
@@ -172,6 +185,8 @@ export function action<O extends CommonOptions>(
       setExitCode((await run(options, context, command)) ?? 0);
     } catch (error) {
       throw namedByFlags(error, command);
+    } finally {
+      firstRun?.done();
     }
   };
 }

@@ -100,6 +100,24 @@ export class SqlMigrator implements MigrationRunner {
     }));
   }
 
+  /**
+   * Whether every migration, and no other, is applied: one read, where Kysely's own
+   * check (its tables, its lock) costs the embedded database about 0.5 s on each open.
+   */
+  async isCurrent(): Promise<boolean> {
+    const files = (await readdir(this.#directory))
+      .filter((file) => file.endsWith('.sql'))
+      .map((file) => file.slice(0, -'.sql'.length));
+    try {
+      const { rows } = await sql<{ name: string }>`select name from activity_migrations`.execute(this.#db);
+      const applied = new Set(rows.map((row) => row.name));
+      return applied.size === files.length && files.every((name) => applied.has(name));
+    } catch {
+      // No migrations table: nothing is applied yet.
+      return false;
+    }
+  }
+
   /** Applies every pending migration, or those up to and including `to`. */
   async up(to?: string): Promise<MigrationReport> {
     if (to === undefined) return this.#run('up', () => this.#migrator.migrateToLatest());

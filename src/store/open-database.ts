@@ -158,11 +158,13 @@ async function openPglite(dataDir: string, autoMigrate: boolean, existing: boole
     const db = new Kysely<StoreSchema>({ dialect: createPgliteDialect(pglite) });
     const database = assemble('pglite', where, db, { release: unlock });
     // Zero set-up: the embedded database migrates itself to the latest schema, with
-    // the coming months' partitions.
-    if (autoMigrate) {
+    // the coming months' partitions where a command may write.
+    if (autoMigrate && !(await database.migrator.isCurrent())) {
       const { names } = await database.migrator.up();
       await database.retention.ensurePartitions(new Date());
       if (names.length > 0) await database.integrity.bringEventsIntoTrees();
+    } else if (autoMigrate && !existing) {
+      await database.retention.ensurePartitions(new Date());
     }
     return database;
   } catch (error) {

@@ -9,6 +9,7 @@ import {
   parseJson,
   parseNdjson,
   runCli,
+  runCliInProcess,
 } from '../helpers/run-cli.js';
 
 /**
@@ -134,6 +135,37 @@ describe('embedded default (PGlite, no database URL)', { timeout: 60_000 }, () =
       expect(error.message).toContain(`there is no embedded database in ${dirs.dataDir}`);
     }
     await expect(stat(dirs.dataDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('on a terminal, the first command in a data directory says it is creating the database; no other does', async () => {
+    const record = ['record', '--tenant', 'local', '--action', 'auth.login.success', '--format', 'json'];
+    const dataDir = join(await tempDir('embedded-spinner'), 'data');
+    const first = await runCliInProcess(record, {
+      env: { ACTIVITY_DATA_DIR: dataDir },
+      stderrIsTerminal: true,
+    });
+    expectExit(first, 0);
+    expect(first.stderr).toContain(`creating the embedded database in ${dataDir} (once: a few seconds)`);
+    expect(first.stderr).toContain(`created the embedded database in ${dataDir}`);
+    const second = await runCliInProcess(record, {
+      env: { ACTIVITY_DATA_DIR: dataDir },
+      stderrIsTerminal: true,
+    });
+    expectExit(second, 0);
+    expect(second.stderr).toBe('');
+    // Not a terminal (a script, cron): nothing.
+    const piped = await runCliInProcess(record, {
+      env: { ACTIVITY_DATA_DIR: join(await tempDir('embedded-piped'), 'data') },
+    });
+    expectExit(piped, 0);
+    expect(piped.stderr).toBe('');
+    // A command that refuses to create one says nothing of creating it.
+    const refused = await runCliInProcess(['query', '--tenant', 'local'], {
+      env: { ACTIVITY_DATA_DIR: join(await tempDir('embedded-refused'), 'none') },
+      stderrIsTerminal: true,
+    });
+    expectExit(refused, 2);
+    expect(refused.stderr).not.toContain('created the embedded database');
   });
 
   it('an ACTIVITY_SECRET that is not the one the data directory keeps is refused; the same one is used', async () => {

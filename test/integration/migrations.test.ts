@@ -55,6 +55,20 @@ describe('migrations on an empty postgres database', () => {
     expect(status.every((migration) => migration.applied && migration.applied_at !== null)).toBe(true);
   });
 
+  it('isCurrent holds only when every migration, and no other, is applied', async () => {
+    expect(await database.migrator.isCurrent()).toBe(false);
+    await database.migrator.up();
+    expect(await database.migrator.isCurrent()).toBe(true);
+    await database.migrator.down();
+    expect(await database.migrator.isCurrent()).toBe(false);
+    await database.migrator.up();
+    // A database migrated by a newer version of the tool is not this version's current.
+    await sql`insert into activity_migrations (name, timestamp) values ('9999_from_the_future', now()::text)`.execute(
+      database.db,
+    );
+    expect(await database.migrator.isCurrent()).toBe(false);
+  });
+
   it('down then up round-trips cleanly, keeping data written after', async () => {
     const applied = (await database.migrator.up()).names;
     const rolledBack: string[] = [];
@@ -233,5 +247,24 @@ describe.each(storeKinds)('the partition migration on %s', (kind) => {
       select conname as name from pg_constraint where conrelid = 'activity_events'::regclass and contype in ('p', 'u')
       order by 1`.execute(database.db);
     expect(constraints.map((row) => row.name)).toEqual(['activity_events_id_key', 'activity_events_pkey']);
+  });
+});
+
+describe('the embedded database on open', { timeout: 60_000 }, () => {
+  it('applies what a rollback left unapplied, and finds nothing to do once current', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'activity-reopen-'));
+    try {
+      let database = await openDatabase({ kind: 'pglite', dataDir });
+      expect(await database.migrator.isCurrent()).toBe(true);
+      const [rolledBack] = (await database.migrator.down()).names;
+      await database.close();
+      database = await openDatabase({ kind: 'pglite', dataDir });
+      const status = await database.migrator.status();
+      expect(status.find((migration) => migration.name === rolledBack)?.applied).toBe(true);
+      expect(status.every((migration) => migration.applied)).toBe(true);
+      await database.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
