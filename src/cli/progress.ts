@@ -16,21 +16,36 @@ export async function startProgress(io: CliIo, text: string): Promise<Ora> {
   }).start();
 }
 
-/** `count` things done since `startedMs` (performance.now()), as `12,000 <what> (3,400/s)`. */
-export function progressText(count: number, what: string, startedMs: number): string {
-  const perSecond = Math.round(count / Math.max(0.001, (performance.now() - startedMs) / 1000));
-  return `${count.toLocaleString('en')} ${what} (${perSecond.toLocaleString('en')}/s)`;
+/**
+ * `count` things done since `startedMs` (performance.now()), as `12,000 <what> (3,400/s)`;
+ * with the share of the work `done` (0 to 1) when it is known, also how much and how
+ * long is left: `…, 40 %, about 9 s left`.
+ */
+export function progressText(
+  count: number,
+  what: string,
+  startedMs: number,
+  done?: number,
+  nowMs = performance.now(),
+): string {
+  const seconds = Math.max(0.001, (nowMs - startedMs) / 1000);
+  const perSecond = Math.round(count / seconds);
+  const text = `${count.toLocaleString('en')} ${what} (${perSecond.toLocaleString('en')}/s)`;
+  if (done === undefined || !(done > 0) || done >= 1) return text;
+  const left = Math.ceil((seconds * (1 - done)) / done);
+  return `${text}, ${Math.floor(done * 100)} %, about ${left < 120 ? `${left} s` : `${Math.ceil(left / 60)} min`} left`;
 }
 
 /**
  * `items` as they come, their count (each weighed by `weigh`) on the progress line
- * every thousand or so.
+ * every thousand or so; with `done`, the share of the work done so far (see progressText).
  */
 export async function* counting<T>(
   items: AsyncIterable<T>,
   spinner: Ora,
   what: string,
   weigh: (item: T) => number = () => 1,
+  done?: () => number | undefined,
 ): AsyncGenerator<T> {
   const started = performance.now();
   let count = 0;
@@ -39,7 +54,7 @@ export async function* counting<T>(
     count += weigh(item);
     if (count - shown >= 1000) {
       shown = count;
-      spinner.text = progressText(count, what, started);
+      spinner.text = progressText(count, what, started, done?.());
     }
     yield item;
   }

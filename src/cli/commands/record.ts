@@ -165,7 +165,11 @@ async function recordFile(path: string, firstLine: number, context: CommandConte
       : await open(path).catch((error: NodeJS.ErrnoException) => {
           throw new ActivityError('INPUT_UNREADABLE', `cannot read ${path}: ${error.code ?? error.message}`);
         });
-  const source = handle ? handle.createReadStream() : context.io.stdin;
+  const fileStream = handle?.createReadStream();
+  const source = fileStream ?? context.io.stdin;
+  // A file's size tells how much is left; stdin's is not known.
+  const size = handle ? (await handle.stat()).size : 0;
+  const done = fileStream && size > 0 ? () => fileStream.bytesRead / size : undefined;
   const reportRejected = context.format !== 'json';
   let report: RecordManyReport;
   let linesInInput: number | undefined;
@@ -178,7 +182,7 @@ async function recordFile(path: string, firstLine: number, context: CommandConte
   const spinner = await startProgress(context.io, 'recording');
   try {
     report = await usingApp(await context.config(), ({ service }) =>
-      service.recordMany(counting(lines, spinner, 'lines read'), (rejected) => {
+      service.recordMany(counting(lines, spinner, 'lines read', undefined, done), (rejected) => {
         if (reportRejected) {
           // Above the progress line, which is drawn again after it.
           spinner.clear();
