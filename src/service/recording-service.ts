@@ -85,24 +85,25 @@ export class RecordingService {
   }
 
   /**
-   * Records several of the tool's own events together, in one transaction per
-   * thousand. One refused is a fault of the tool: the others are stored, then it fails.
+   * Records several of the tool's own events together: their ids are generated, so
+   * they join the concurrent records' statements, up to a thousand events each (see
+   * #appendWithoutWaiting). One refused is a fault of the tool: the others are stored,
+   * then it fails.
    */
   async recordOwnAll(inputs: readonly OwnEventInput[]): Promise<void> {
-    const prepared: NewActivityEvent[] = [];
+    const written: Promise<AppendedEvent>[] = [];
     let refusal: ActivityError | undefined;
     for (const input of inputs) {
       try {
-        prepared.push(this.#preparer.prepareOwn(input));
+        written.push(this.#singleWrites.add(anyTenant, this.#preparer.prepareOwn(input)));
       } catch (error) {
         const activityError = toActivityError(error);
         this.#notifyFailure(activityError.code, 1);
         refusal ??= activityError;
       }
     }
-    for (let start = 0; start < prepared.length; start += importBatchSize) {
-      await this.#appendGroups(groupByTenant(prepared.slice(start, start + importBatchSize)));
-    }
+    const failed = (await Promise.allSettled(written)).find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
     if (refusal) {
       throw new ActivityError(
         'INTERNAL',
