@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { errorCodes } from '../domain/errors.js';
-import { actorTypes, eventStatuses, fieldLimits, tenantIdPattern } from '../domain/event.js';
+import { actorTypes, eventFields, eventStatuses, fieldLimits, tenantIdPattern } from '../domain/event.js';
 import { recordInputSchema } from '../domain/inputs.js';
 import {
   consistencyParamsSchema,
@@ -283,23 +283,7 @@ const nullableText = (maxLength: number) => ({ type: ['string', 'null'], maxLeng
 const eventSchema = {
   type: 'object',
   additionalProperties: false,
-  required: [
-    'id',
-    'tenant_id',
-    'seq',
-    'action',
-    'actor_type',
-    'actor_id',
-    'object_type',
-    'object_id',
-    'status',
-    'source',
-    'request_id',
-    'ip_hash',
-    'user_agent',
-    'metadata',
-    'created_at',
-  ],
+  required: [...eventFields],
   properties: {
     id: { type: 'string', format: 'uuid' },
     tenant_id: { type: 'string', pattern: tenantIdPattern.source },

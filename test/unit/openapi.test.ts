@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
+import { newEvent } from '../helpers/new-event.js';
 import { contractViolation, openApi } from '../helpers/openapi-contract.js';
 import { repoRoot } from '../helpers/run-cli.js';
 
@@ -29,23 +30,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('refuses answers it does not describe', () => {
-    const event = {
-      id: '01a21b1c-0000-7000-8000-000000000000',
-      tenant_id: 'acme',
-      seq: 1,
-      action: 'auth.login.success',
-      actor_type: 'user',
-      actor_id: null,
-      object_type: null,
-      object_id: null,
-      status: 'success',
-      source: null,
-      request_id: null,
-      ip_hash: null,
-      user_agent: null,
-      metadata: {},
-      created_at: '2026-12-07T00:00:00.000Z',
-    };
+    const event = { ...newEvent('acme'), seq: 1, created_at: '2026-12-07T00:00:00.000Z' };
     const answer = (status: number, body: unknown, contentType = 'application/json') => ({
       method: 'GET',
       path: '/api/v1/activity?limit=1',
