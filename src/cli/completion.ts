@@ -43,6 +43,8 @@ export async function completionCandidates(
     }
   }
   if (awaitingValue) return valuesOf(awaitingValue, command, actions);
+  // After `--` come operands only, and no command takes free ones.
+  if (operandsOnly) return [];
   if (current.startsWith('--') && current.includes('=')) {
     const name = current.split('=', 1)[0] as string;
     const option = optionNamed(command, name);
@@ -129,14 +131,28 @@ const scripts: Record<CompletionShell, string> = {
   bash: `# activity completion for bash: source this file, or put it in
 # ~/.local/share/bash-completion/completions/activity
 _activity_complete() {
-  local current="\${COMP_WORDS[COMP_CWORD]}" output
-  output="$(activity __complete "\${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null)" || return
+  # The line up to the cursor, split on blanks only: bash would also split at = and :,
+  # which --format=json and a path with a colon hold.
+  local line="\${COMP_LINE:0:COMP_POINT}" output current value flag
+  local -a words candidates
+  read -ra words <<< "$line"
+  [[ "$line" =~ [[:space:]]$ ]] && words+=("")
+  current="\${words[-1]}"
+  output="$(activity __complete "\${words[@]:1}" 2>/dev/null)" || return
   if [[ "$output" == "${filesDirective}" ]]; then
+    flag="" value="$current"
+    if [[ "$current" == --*=* ]]; then flag="\${current%%=*}=" value="\${current#*=}"; fi
     compopt -o filenames 2>/dev/null
-    mapfile -t COMPREPLY < <(compgen -f -- "$current")
-    return
+    mapfile -t candidates < <(compgen -f -- "$value")
+    candidates=("\${candidates[@]/#/$flag}")
+  else
+    mapfile -t candidates < <(compgen -W "$(printf '%s\\n' "$output" | cut -f1)" -- "$current")
   fi
-  mapfile -t COMPREPLY < <(compgen -W "$(printf '%s\\n' "$output" | cut -f1)" -- "$current")
+  # bash replaces only what follows the last = or : of the word: offer that part.
+  local replaced="\${COMP_WORDS[COMP_CWORD]}"
+  [[ "$replaced" == [=:] ]] && replaced=""
+  local before="\${current%"$replaced"}"
+  COMPREPLY=("\${candidates[@]#"$before"}")
 }
 complete -F _activity_complete activity
 `,
@@ -148,6 +164,8 @@ _activity() {
   output="$(activity __complete "\${(@)words[2,CURRENT]}" 2>/dev/null)" || return
   lines=("\${(@f)output}")
   if [[ "\${lines[1]}" == "${filesDirective}" ]]; then
+    # --file=PATH: complete the path after the =.
+    compset -P '--*='
     _files
     return
   fi
@@ -169,7 +187,10 @@ function __activity_complete
     set -e words[1]
     set -l output (activity __complete $words 2>/dev/null)
     if test "$output[1]" = "${filesDirective}"
-        __fish_complete_path (commandline -ct)
+        # --file=PATH: complete the path after the =, and keep the flag in front.
+        set -l current (commandline -ct)
+        set -l flag (string match -r -- '^--[^=]*=' $current)
+        __fish_complete_path (string replace -r -- '^--[^=]*=' '' $current) | string replace -r -- '^' "$flag"
         return
     end
     printf '%s\\n' $output

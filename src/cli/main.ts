@@ -125,16 +125,18 @@ Docs: docs/cli.md`,
 /** Prints what may follow `words` (see completionCandidates), one per line; exits 0 whatever happens. */
 async function completeCommandLine(program: Command, words: readonly string[], io: CliIo): Promise<number> {
   const { completionCandidates } = await import('./completion.js');
+  // The registry alone, not the app: a TAB must not wait for the database layers to load.
   const actions = async () => {
+    const { createRegistry } = await import('../registry/registry.js');
     try {
-      const [{ loadConfig }, { loadRegistry }] = await Promise.all([
+      const [{ loadConfig }, { loadRegistryFile }] = await Promise.all([
         import('../config/load-config.js'),
-        import('../app/open-app.js'),
+        import('../registry/registry-file.js'),
       ]);
-      return (await loadRegistry(loadConfig({}, io.env))).describe();
+      const { registryFile } = loadConfig({}, io.env);
+      return createRegistry(registryFile ? await loadRegistryFile(registryFile) : []).describe();
     } catch {
       // A broken registry file or configuration is the command's to report, not a TAB's.
-      const { createRegistry } = await import('../registry/registry.js');
       return createRegistry().describe();
     }
   };

@@ -88,6 +88,8 @@ describe('completion: what `activity __complete` offers', () => {
     expect(await offered(['--data-dir', ''])).toEqual([':files']);
     expect(await offered(['verify', '--bundle', ''])).toEqual([':files']);
     expect(await offered(['query', '--tenant', ''])).toEqual([]);
+    // After `--`, operands only: no command takes any.
+    expect(await offered(['query', '--tenant', 'acme', '--', ''])).toEqual([]);
   });
 
   it('`completion` refuses a shell it has no script for, naming those it has', async () => {
@@ -129,20 +131,38 @@ describe('completion in bash, zsh and fish', { timeout: 60_000 }, () => {
     return result.stdout.split('\n').filter((line) => line !== '');
   };
 
-  it('bash: commands, choices, actions by prefix, and file names', async () => {
-    const complete = (words: string) =>
+  it('bash: commands, choices, actions by prefix, and file names, after a space or an =', async () => {
+    // COMP_WORDS as bash splits the line: at blanks, and at = and : too.
+    const complete = (line: string, words: string) =>
       shell(
         'bash',
-        `source ./completion.bash; COMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1));
+        `source ./completion.bash; COMP_LINE=${shellQuoted(line)}; COMP_POINT=\${#COMP_LINE};
+         COMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1));
          _activity_complete; printf '%s\\n' "\${COMPREPLY[@]}"`,
       );
-    expect(await complete('activity qu')).toEqual(['query']);
-    expect(await complete('activity query --format ""')).toEqual(['table', 'json', 'ndjson', 'csv']);
-    expect(await complete('activity record --action auth.login.')).toEqual([
-      'auth.login.failure',
-      'auth.login.success',
+    expect(await complete('activity qu', 'activity qu')).toEqual(['query']);
+    expect(await complete('activity query --format ', 'activity query --format ""')).toEqual([
+      'table',
+      'json',
+      'ndjson',
+      'csv',
     ]);
-    expect(await complete('activity record --file completion.b')).toEqual(['completion.bash']);
+    expect(await complete('activity query --format=', 'activity query --format = ""')).toEqual([
+      'table',
+      'json',
+      'ndjson',
+      'csv',
+    ]);
+    expect(await complete('activity query --format=j', 'activity query --format = j')).toEqual(['json']);
+    expect(
+      await complete('activity record --action auth.login.', 'activity record --action auth.login.'),
+    ).toEqual(['auth.login.failure', 'auth.login.success']);
+    expect(
+      await complete('activity record --file completion.b', 'activity record --file completion.b'),
+    ).toEqual(['completion.bash']);
+    expect(
+      await complete('activity record --file=completion.b', 'activity record --file = completion.b'),
+    ).toEqual(['completion.bash']);
   });
 
   it('zsh: loads under compinit, and offers candidates with their descriptions', async () => {
@@ -156,7 +176,7 @@ describe('completion in bash, zsh and fish', { timeout: 60_000 }, () => {
     const complete = (words: string, current: number) =>
       shell(
         'zsh',
-        `compdef() { : }; _describe() { print -rl -- "\${(@P)4}" }; _files() { print FILES }
+        `compdef() { : }; compset() { : }; _describe() { print -rl -- "\${(@P)4}" }; _files() { print FILES }
          source ./completion.zsh; words=(${words}); CURRENT=${current}; _activity`,
       );
     expect(await complete('activity query --format ""', 4)).toEqual(['table', 'json', 'ndjson', 'csv']);
@@ -170,5 +190,11 @@ describe('completion in bash, zsh and fish', { timeout: 60_000 }, () => {
     expect(await complete('activity qu')).toEqual(["query\tlist a tenant's events, newest first"]);
     expect(await complete('activity query --format ')).toEqual(['csv', 'json', 'ndjson', 'table']);
     expect(await complete('activity record --file ./completion.f')).toEqual(['./completion.fish']);
+    expect(await complete('activity record --file=./completion.f')).toEqual(['--file=./completion.fish']);
+    expect(await complete('activity query --format=j')).toEqual(['--format=json']);
   });
 });
+
+function shellQuoted(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
