@@ -175,7 +175,7 @@ export function action<O extends CommonOptions>(
         const config = loadConfig(overrides, io.env);
         if (config.database.kind === 'pglite' && firstRun === undefined) {
           const { announceEmbeddedCreation } = await import('./first-run.js');
-          firstRun = await announceEmbeddedCreation(io, config.database.dataDir);
+          firstRun = announceEmbeddedCreation(io, config.database.dataDir);
         }
         return config;
       },

@@ -153,7 +153,11 @@ export const queryFilterShape = {
 /** A page's `limit`: a whole number from 1 to `max`, said so whatever is wrong with it. */
 export function pageLimit(max: number) {
   const message = `must be a whole number from 1 to ${max}`;
-  return z.coerce.number({ error: message }).int(message).min(1, message).max(max, message);
+  // Digits only: Number() would also read 0x10, 1e2, +5 and " 5" as numbers.
+  return z.preprocess(
+    (value) => (typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : value),
+    z.number({ error: message }).int(message).min(1, message).max(max, message),
+  );
 }
 
 /** One page of a query; the HTTP route uses the same schema with a lower `limit` cap. */

@@ -100,7 +100,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary: 'The action registry, each with the JSON Schema of its metadata',
           responses: {
             200: jsonAnswer('Every action; `reserved` marks those only the tool records', ref('ActionList')),
-            ...problems(401, 403),
+            ...problems(400, 401, 403),
           },
         },
       },
@@ -147,7 +147,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           operationId: 'openApiDocument',
           summary: 'This document',
           security: [],
-          responses: { 200: jsonAnswer('The OpenAPI 3.1 document', { type: 'object' }) },
+          responses: { 200: jsonAnswer('The OpenAPI 3.1 document', { type: 'object' }), ...problems() },
         },
       },
       '/metrics': {
@@ -160,6 +160,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
               description: 'Prometheus text format',
               content: { 'text/plain': { schema: { type: 'string' } } },
             },
+            ...problems(),
           },
         },
       },
@@ -168,7 +169,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           operationId: 'liveness',
           summary: 'The process is up',
           security: [],
-          responses: { 200: jsonAnswer('Up', status('ok')) },
+          responses: { 200: jsonAnswer('Up', status('ok')), ...problems() },
         },
       },
       '/readyz': {
@@ -336,11 +337,12 @@ function eventInputSchema(): Record<string, unknown> {
 }
 
 const parameterDescriptions: Record<string, string> = {
-  action: 'Exact names, `ns.*` prefixes, or a comma list of them',
+  action:
+    'Exact names, `ns.*` prefixes, `*` (every action, the tool’s own `activity.*` included), or a comma list of them',
   since:
     'Inclusive: RFC 3339, a date (`2026-01-31`, midnight UTC), or an age such as `15m`, `24h`, `7d`, `1y`',
   until: 'Exclusive; the same forms as `since`',
-  limit: 'Events per page, 1 to 200',
+  limit: 'Events per page, 1 to 200 (default 50)',
   cursor: 'The `next_cursor` of the previous page, with the same filters',
   after: 'Resume after this seq, as `Last-Event-ID` does',
   seq: 'The event’s seq',

@@ -143,6 +143,7 @@ export function createRoutes(options: RouteOptions): Route[] {
       methods: {
         GET: async (context) => {
           await authenticate(context, 'activity:read');
+          assertValid(z.strictObject({}), searchParams(context.url));
           sendJson(context.response, 200, { actions: service.registry.describe() });
         },
       },

@@ -146,7 +146,7 @@ describe('embedded default (PGlite, no database URL)', { timeout: 60_000 }, () =
     });
     expectExit(first, 0);
     expect(first.stderr).toContain(`creating the embedded database in ${dataDir} (once: a few seconds)`);
-    expect(first.stderr).toContain(`created the embedded database in ${dataDir}`);
+    expect(first.stderr).toContain(`✔ created the embedded database in ${dataDir}\n`);
     const second = await runCliInProcess(record, {
       env: { ACTIVITY_DATA_DIR: dataDir },
       stderrIsTerminal: true,

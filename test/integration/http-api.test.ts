@@ -753,6 +753,13 @@ describe('HTTP API contract', () => {
         additionalProperties: false,
       });
     });
+
+    it('refuses a parameter, as every route does: 400', async () => {
+      const response = await api('/api/v1/activity/actions?namespace=auth', {
+        token: await tokenFor(newTenant('actions-params')),
+      });
+      expectProblem(response, 400, 'PARAMETER_INVALID');
+    });
   });
 
   describe('GET /metrics', () => {

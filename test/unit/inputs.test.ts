@@ -244,7 +244,7 @@ describe('queryInputSchema', () => {
     expect(queryInputSchema.parse({ limit: '10' }).limit).toBe(10);
   });
 
-  it.each([0, 1001, 1.5, 'ten'])('rejects the limit %j', (limit) => {
+  it.each([0, 1001, 1.5, 'ten', '0x10', '1e2', '+5', ' 5', '1.0', ''])('rejects the limit %j', (limit) => {
     expect(queryInputSchema.safeParse({ limit }).success).toBe(false);
   });
 
