@@ -14,8 +14,9 @@ export function completionCommand(io: CliIo, setExitCode: (code: number) => void
       `
 The script asks \`activity\` (on your PATH) what may come next, so it follows the
 registry (ACTIVITY_REGISTRY_FILE) and new versions without being installed again.
+In bash, \`source <(activity completion bash)\` in ~/.bashrc also works.
 ${examples(
-  'source <(activity completion bash)          # in ~/.bashrc',
+  'activity completion bash > ~/.local/share/bash-completion/completions/activity',
   'activity completion zsh > ~/.zfunc/_activity   # ~/.zfunc in fpath, then compinit',
   'activity completion fish > ~/.config/fish/completions/activity.fish',
 )}`,
