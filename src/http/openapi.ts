@@ -8,6 +8,7 @@ import {
   maxBatch,
   proofParamsSchema,
   streamParamsSchema,
+  streamPath,
 } from './parameters.js';
 
 /**
@@ -17,6 +18,37 @@ import {
  * see against them (test/helpers/openapi-contract.ts), so neither can drift.
  */
 export function openApiDocument(version: string): Record<string, unknown> {
+  const document = describedDocument(version);
+  for (const [path, item] of Object.entries(document.paths)) {
+    if (item.get && path !== streamPath) item.head = headOf(item.get);
+  }
+  return document;
+}
+
+/** HEAD of a GET operation: its answers' statuses and headers, no body. */
+function headOf(get: Operation): Operation {
+  const responses: Record<string, unknown> = {};
+  for (const [status, answer] of Object.entries(get.responses)) {
+    const { content: _body, ...rest } = answer as Record<string, unknown>;
+    responses[status] = rest;
+  }
+  return {
+    ...get,
+    operationId: `${String(get.operationId)}Head`,
+    summary: `The headers of ${String(get.operationId)}, without its body`,
+    responses,
+  };
+}
+
+interface Operation {
+  operationId?: unknown;
+  responses: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+function describedDocument(version: string): Record<string, unknown> & {
+  paths: Record<string, Record<string, Operation>>;
+} {
   return {
     openapi: '3.1.0',
     info: {

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { pageLimit, queryFilterShape, queryInputSchema } from '../domain/inputs.js';
 
+/** The live stream's route. */
+export const streamPath = '/api/v1/activity/stream';
+
 /** The most events one POST records. */
 export const maxBatch = 1000;
 

@@ -17,6 +17,7 @@ import {
   maxBatch,
   proofParamsSchema,
   resumeSeqPattern,
+  streamPath,
 } from './parameters.js';
 import { readJsonBody } from './request-body.js';
 import { sendJson } from './responses.js';
@@ -48,8 +49,20 @@ export interface RouteOptions {
   version: string;
 }
 
-/** The API's routes: each parses its input with the CLI's schemas and calls the same service. */
+/**
+ * The API's routes: each parses its input with the CLI's schemas and calls the same
+ * service. HEAD answers as GET does, without the body (node:http leaves it out), as
+ * HTTP asks of every server; not on the stream, which has no end to send headers for.
+ */
 export function createRoutes(options: RouteOptions): Route[] {
+  return routesOf(options).map((route) =>
+    route.methods.GET && route.path !== streamPath
+      ? { ...route, methods: { ...route.methods, HEAD: route.methods.GET } }
+      : route,
+  );
+}
+
+function routesOf(options: RouteOptions): Route[] {
   const { service, integrity, verifier, metrics, hub, streams, log } = options;
   const openApi = openApiDocument(options.version);
 
@@ -112,7 +125,7 @@ export function createRoutes(options: RouteOptions): Route[] {
       },
     },
     {
-      path: '/api/v1/activity/stream',
+      path: streamPath,
       methods: {
         GET: async (context) => {
           if (!hub) throw new ActivityError('NOT_FOUND', 'the activity stream is turned off on this server');

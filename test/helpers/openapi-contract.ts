@@ -52,12 +52,17 @@ export function contractViolation(answer: {
     const expected = openApi.paths[pathname] ? 405 : 404;
     if (answer.status !== expected)
       return `${where}: the document has no such operation (expected ${expected})`;
+    // HEAD: a problem's headers, no body to check.
+    if (method === 'head')
+      return mediaType === 'application/problem+json' ? undefined : `${where}: ${mediaType}`;
     return problemViolation(where, mediaType, answer.body);
   }
   const status = String(answer.status);
   const described = operation.responses[status];
   if (!described)
     return `${where}: status not in the document (${Object.keys(operation.responses).join(', ')})`;
+  // HEAD: the status and headers of GET, no body to check.
+  if (method === 'head') return undefined;
   const content = described.content ?? {};
   const media = content[mediaType];
   if (!media)

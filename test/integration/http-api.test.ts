@@ -924,16 +924,44 @@ describe('HTTP API contract', () => {
     );
 
     it.each([
-      ['DELETE', '/api/v1/activity', ['GET', 'POST']],
-      ['PUT', '/api/v1/activity', ['GET', 'POST']],
-      ['POST', '/api/v1/activity/actions', ['GET']],
-      ['POST', '/healthz', ['GET']],
-      ['DELETE', '/metrics', ['GET']],
+      ['DELETE', '/api/v1/activity', ['GET', 'POST', 'HEAD']],
+      ['PUT', '/api/v1/activity', ['GET', 'POST', 'HEAD']],
+      ['POST', '/api/v1/activity/actions', ['GET', 'HEAD']],
+      ['POST', '/healthz', ['GET', 'HEAD']],
+      ['DELETE', '/metrics', ['GET', 'HEAD']],
     ])('%s %s is 405 with an Allow header', async (method, path, allowed) => {
       const response = await api(path, { method, token: await tokenFor(newTenant('method')) });
       expectProblem(response, 405, 'METHOD_NOT_ALLOWED');
       const allow = (response.headers.get('allow') ?? '').split(',').map((part) => part.trim());
       expect(allow.sort()).toEqual([...allowed].sort());
+    });
+  });
+
+  describe('HEAD', () => {
+    it('answers as GET does, headers only: health, metrics, a page, a refusal', async () => {
+      const token = await tokenFor(newTenant('head'));
+      for (const path of ['/healthz', '/readyz', '/metrics', '/api/v1/openapi.json']) {
+        const response = await api(path, { method: 'HEAD' });
+        expect([path, response.status, response.text]).toEqual([path, 200, '']);
+      }
+      const page = await api('/api/v1/activity?limit=1', { method: 'HEAD', token });
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(page.text).toBe('');
+      const refused = await api('/api/v1/activity?limit=0', { method: 'HEAD', token });
+      expect([refused.status, refused.headers.get('content-type'), refused.text]).toEqual([
+        400,
+        'application/problem+json',
+        '',
+      ]);
+    });
+
+    it('is 405 on the stream, which has no end to send the headers of', async () => {
+      const response = await api('/api/v1/activity/stream', {
+        method: 'HEAD',
+        token: await tokenFor(newTenant('head-stream')),
+      });
+      expect([response.status, response.headers.get('allow'), response.text]).toEqual([405, 'GET', '']);
     });
   });
 
