@@ -110,6 +110,8 @@ export interface IntegrityRepository {
    * event), in id order after `afterTenantId`.
    */
   tenants(afterTenantId: string | undefined, limit: number): Promise<string[]>;
+  /** The seqs given so far, of one tenant or all (purged ones included): what verify reads, at most. */
+  seqsGiven(tenantId?: string): Promise<number>;
   /** The tenant's purge records, oldest first. */
   purges(tenantId: string): Promise<PurgeRecord[]>;
   /** The latest checkpoint of a tenant, or the one of `treeSize`. */

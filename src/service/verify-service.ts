@@ -28,8 +28,8 @@ export interface ExternalCheckpoint {
 export interface VerifyOptions {
   tenantId?: string;
   checkpoints?: readonly ExternalCheckpoint[];
-  /** Called as events are checked, with the running count. */
-  onProgress?: (events: number) => void;
+  /** Called as events are checked, with the running count and about how many there are. */
+  onProgress?: (events: number, total: number) => void;
 }
 
 /** Seqs read per statement: memory stays constant however large a tenant. */
@@ -57,7 +57,9 @@ export async function verifyLog(
       );
     }
   }
-  const progress = { events: 0, report: options.onProgress };
+  const onProgress = options.onProgress;
+  const total = onProgress ? await repository.seqsGiven(options.tenantId) : 0;
+  const progress = { events: 0, report: onProgress && ((events: number) => onProgress(events, total)) };
   const tenants: TenantVerification[] = [];
   const verify = async (tenantId: string) => {
     const given = external.get(tenantId);

@@ -77,6 +77,23 @@ describe.each(storeKinds)('the tree of each tenant on %s', (kind) => {
     expect((await integrity.verify([signer.verifier], { tenantId: tenant })).ok).toBe(true);
   });
 
+  it('tells its progress against the seqs given, for one tenant and for all', async () => {
+    const tenant = `progress-${kind}`;
+    await database.repository.appendGenerated(Array.from({ length: 7 }, () => newEvent(tenant)));
+    const calls: Array<[number, number]> = [];
+    const report = await integrity.verify(undefined, {
+      tenantId: tenant,
+      onProgress: (events, total) => calls.push([events, total]),
+    });
+    expect(report.ok).toBe(true);
+    expect(calls.at(-1)).toEqual([7, 7]);
+    const all = await database.integrity.seqsGiven();
+    expect(all).toBeGreaterThanOrEqual(7);
+    const everyTenant: number[] = [];
+    await integrity.verify(undefined, { onProgress: (_events, total) => everyTenant.push(total) });
+    expect(new Set(everyTenant)).toEqual(new Set([all]));
+  });
+
   it("computes a leaf hash inline in the append's plan, not by calling a function planned again each time", async () => {
     const { rows } = await sql<Record<string, string>>`explain (verbose, costs off)
       select activity_leaf_hash(''::bytea, ${1}::bigint, clock_timestamp())`.execute(database.db);

@@ -82,8 +82,13 @@ Examples:
             integrity.verify(given ?? (await signerVerifier(integrity)), {
               ...(tenantId === undefined ? {} : { tenantId }),
               checkpoints,
-              onProgress(events) {
-                spinner.text = progressText(events, 'events checked', started);
+              onProgress(events, total) {
+                spinner.text = progressText(
+                  events,
+                  'events checked',
+                  started,
+                  total > 0 ? events / total : undefined,
+                );
               },
             }),
           { existing: true },

@@ -39,6 +39,15 @@ export class KyselyIntegrityRepository implements IntegrityRepository {
     });
   }
 
+  seqsGiven(tenantId?: string): Promise<number> {
+    return guarded(this.#where, async () => {
+      const { rows } = await sql<{ given: string }>`
+        select coalesce(sum(last_seq), 0)::text as given from activity_tenants
+        ${tenantId === undefined ? sql`` : sql`where tenant_id = ${tenantId}`}`.execute(this.#db);
+      return Number(rows[0]?.given ?? 0);
+    });
+  }
+
   uncheckpointed(afterTenantId: string | undefined, limit: number, onlyTenantId?: string) {
     return guarded(this.#where, async () => {
       const { rows } = await sql<HeadRow & LatestRow>`
