@@ -32,13 +32,19 @@ export function parseMigrationFile(name: string, text: string): { up: string; do
   };
 }
 
+/** The migrations' names, in order: their files' names without `.sql`. */
+async function migrationNames(directory: string): Promise<string[]> {
+  return (await readdir(directory))
+    .filter((file) => file.endsWith('.sql'))
+    .sort()
+    .map((file) => file.slice(0, -'.sql'.length));
+}
+
 /** Each migration's up and down SQL, by name. */
 async function readMigrationFiles(directory: string): Promise<Map<string, { up: string; down: string }>> {
-  const files = (await readdir(directory)).filter((file) => file.endsWith('.sql')).sort();
   const migrations = new Map<string, { up: string; down: string }>();
-  for (const file of files) {
-    const name = file.slice(0, -'.sql'.length);
-    migrations.set(name, parseMigrationFile(name, await readFile(`${directory}${file}`, 'utf8')));
+  for (const name of await migrationNames(directory)) {
+    migrations.set(name, parseMigrationFile(name, await readFile(`${directory}${name}.sql`, 'utf8')));
   }
   return migrations;
 }
@@ -105,13 +111,11 @@ export class SqlMigrator implements MigrationRunner {
    * check (its tables, its lock) costs the embedded database about 0.5 s on each open.
    */
   async isCurrent(): Promise<boolean> {
-    const files = (await readdir(this.#directory))
-      .filter((file) => file.endsWith('.sql'))
-      .map((file) => file.slice(0, -'.sql'.length));
+    const names = await migrationNames(this.#directory);
     try {
       const { rows } = await sql<{ name: string }>`select name from activity_migrations`.execute(this.#db);
       const applied = new Set(rows.map((row) => row.name));
-      return applied.size === files.length && files.every((name) => applied.has(name));
+      return applied.size === names.length && names.every((name) => applied.has(name));
     } catch {
       // No migrations table: nothing is applied yet.
       return false;
