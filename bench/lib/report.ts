@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { repoRoot } from './context.js';
 import type { BenchRow } from './workload.js';
 
-const columns = ['#', 'workload', 'tool', 'baseline', 'ratio', 'target', 'met'] as const;
+const columns = ['#', 'workload', 'tool', 'baseline', 'ratio', 'target', 'met', 'Node CPU/op'] as const;
 
 function cells(row: BenchRow): string[] {
   return [
@@ -15,6 +15,7 @@ function cells(row: BenchRow): string[] {
     row.ratio === null ? '—' : `${row.ratio.toFixed(2)}×`,
     row.target,
     row.met === null ? 'reported' : row.met ? 'yes' : 'NO',
+    row.nodeCpu ?? '—',
   ];
 }
 

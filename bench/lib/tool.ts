@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type ActivityApp, loadConfig, openApp, openAppWithDatabase, usingMigrations } from 'activity';
 import pg from 'pg';
+import { appendOneStatement } from '../../src/store/events/append-one.js';
+import { postgresNotifyChannel } from '../../src/stream/postgres-transport.js';
 
 export const benchSecret = 'bench-secret-0123456789abcdef0123456789abcdef';
 
@@ -77,6 +79,27 @@ export function rawInsert(client: pg.ClientBase | pg.Pool, input: Record<string,
       JSON.stringify(input.metadata),
     ],
   });
+}
+
+type PreparedEvent = ReturnType<ActivityApp['service']['prepare']>;
+
+/**
+ * The contract-equivalent baseline of a write: the tool's own statement for one event
+ * (the head row advanced, the event inserted with its leaf hash, a NOTIFY at commit),
+ * sent by a bare pg client, prepared once per connection. Its texts and values are
+ * built from `events` (prepared by the tool) before the clock starts; each call sends
+ * the next with a new id. What a write costs in SQL alone, with no Node work in front.
+ */
+export function contractAppend(events: readonly PreparedEvent[]) {
+  const statements = events.map((event) =>
+    appendOneStatement(event, { skipLocked: false }, postgresNotifyChannel),
+  );
+  return (client: pg.ClientBase | pg.Pool, i: number) => {
+    const statement = statements[i % statements.length] as (typeof statements)[number];
+    const values = [...statement.parameters];
+    values[3] = randomUUID();
+    return client.query({ name: 'bench_contract_append', text: statement.sql, values });
+  };
 }
 
 export async function withPool<T>(url: string, size: number, use: (pool: pg.Pool) => Promise<T>): Promise<T> {

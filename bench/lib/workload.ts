@@ -15,6 +15,8 @@ export interface BenchRow {
   met: boolean | null;
   /** Raw figures, for latest.json. */
   figures: Record<string, number>;
+  /** The Node CPU per operation of the tool and its baseline, where measured (B1–B3). */
+  nodeCpu?: string;
   notes?: string;
 }
 
@@ -29,4 +31,5 @@ export function formatNumber(value: number, digits = 0): string {
 }
 
 export const perSecond = (value: number, unit = 'events/s') => `${formatNumber(value)} ${unit}`;
+export const microseconds = (value: number) => `${formatNumber(value)} µs`;
 export const milliseconds = (value: number) => `${formatNumber(value, value < 10 ? 2 : 1)} ms`;
