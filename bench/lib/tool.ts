@@ -96,9 +96,9 @@ export function contractAppend(events: readonly PreparedEvent[]) {
   );
   return (client: pg.ClientBase | pg.Pool, i: number) => {
     const statement = statements[i % statements.length] as (typeof statements)[number];
-    const values = [...statement.parameters];
+    const values = [...statement.values];
     values[3] = randomUUID();
-    return client.query({ name: 'bench_contract_append', text: statement.sql, values });
+    return client.query({ name: 'bench_contract_append', text: statement.text, values });
   };
 }
 

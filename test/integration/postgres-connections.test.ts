@@ -5,6 +5,7 @@ import { openDatabase } from '../../src/store/open-database.js';
 import type { StoreSchema } from '../../src/store/schema.js';
 import { createPostgresTransport } from '../../src/stream/postgres-transport.js';
 import { createTestDatabase } from '../helpers/databases.js';
+import { newEvent } from '../helpers/new-event.js';
 
 let url: string;
 let drop: () => Promise<void>;
@@ -61,6 +62,21 @@ it("the live stream's LISTEN connection sends keepalives too", async () => {
   } finally {
     await transport.close();
   }
+});
+
+it('closes every connection it opened, when all it did was record single events (sent around Kysely)', async () => {
+  const tenant = 'closes_after_records';
+  // The tenant's head row, made elsewhere: the append below then needs nothing but its one statement.
+  const first = await openDatabase({ kind: 'postgres', url });
+  await first.repository.appendGenerated([newEvent(tenant)]);
+  await first.close();
+  const earlier = await socketTimers();
+  const database = await openDatabase({ kind: 'postgres', url });
+  const [appended] = await database.repository.appendUnlocked([newEvent(tenant)]);
+  expect(appended?.event.seq).toBe(2);
+  expect(newTimers(earlier, await socketTimers())).toHaveLength(1);
+  await database.close();
+  expect(newTimers(earlier, await socketTimers())).toEqual([]);
 });
 
 /**

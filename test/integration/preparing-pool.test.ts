@@ -61,3 +61,23 @@ it('passes a failed query on as the server reported it', async () => {
     client.release();
   }
 });
+
+it('runs a statement without Kysely under the same prepared name, and passes a failure on with the connection released', async () => {
+  const preparing = createPreparingPool(pool);
+  const text = 'select $1::int * 2 as n';
+  expect(await preparing.run(text, [21])).toEqual([{ n: 42 }]);
+  await expect(preparing.run('select $1::int / 0', [1])).rejects.toMatchObject({ code: '22012' });
+  // The pool holds one connection: it was released after the failure, and the text
+  // is the one statement prepared on it under this name.
+  expect(await preparing.run(text, [5])).toEqual([{ n: 10 }]);
+  const client = await preparing.connect();
+  try {
+    const { rows } = await client.query(
+      'select count(*)::int as prepared from pg_prepared_statements where statement = $1',
+      [text],
+    );
+    expect(rows).toEqual([{ prepared: 1 }]);
+  } finally {
+    client.release();
+  }
+});

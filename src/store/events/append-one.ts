@@ -1,7 +1,21 @@
-import { CompiledQuery } from 'kysely';
 import type { NewActivityEvent } from '../../domain/event.js';
 import { eventDigest } from '../../integrity/leaf.js';
-import type { AppendRow } from './rows.js';
+import { type AppendRow, contractTimeSql } from './rows.js';
+
+/** A statement's text and its values, as a StatementRunner sends them. */
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * The row of appendOneStatement, when it stored the event: only what the event lacked,
+ * the time already in the contract's text, so that no row costs a Date in Node.
+ */
+export interface OneEventRow {
+  event_seq: string | number;
+  event_created_at: string;
+}
 
 /**
  * appendNewStatement (append.ts) for one event, the shape of every `record` that waits
@@ -15,7 +29,7 @@ export function appendOneStatement(
   event: NewActivityEvent,
   { createdAt, skipLocked }: { createdAt?: Date | undefined; skipLocked: boolean },
   notifyChannel: string | undefined,
-): CompiledQuery<AppendRow> {
+): Statement {
   const values: unknown[] = [
     event.tenant_id,
     createdAt ?? null,
@@ -34,9 +48,20 @@ export function appendOneStatement(
     JSON.stringify(event.metadata),
   ];
   const texts = skipLocked ? unlockedTexts : waitingTexts;
-  if (notifyChannel === undefined) return CompiledQuery.raw(texts.plain, values);
+  if (notifyChannel === undefined) return { text: texts.plain, values };
   values.push(notifyChannel);
-  return CompiledQuery.raw(texts.notifying, values);
+  return { text: texts.notifying, values };
+}
+
+/** The rows of appendOneStatement for `event`, as those of the statements of several events. */
+export function oneEventRows(event: NewActivityEvent, rows: readonly OneEventRow[]): AppendRow[] {
+  return rows.map((row) => ({
+    event_id: event.id,
+    event_seq: row.event_seq,
+    event_created_at: row.event_created_at,
+    duplicate: false,
+    stored: null,
+  }));
 }
 
 interface OneEventTexts {
@@ -61,8 +86,7 @@ function oneEventTexts(head: string): OneEventTexts {
     from head h where h.last_seq > 0
     returning seq, created_at
   )
-  select ${field(0)}::uuid as event_id, seq as event_seq, created_at as event_created_at,
-    false as duplicate, null::jsonb as stored`;
+  select seq as event_seq, ${contractTimeSql('created_at')} as event_created_at`;
   return {
     plain: `${body} from inserted`,
     notifying: `${body},

@@ -1,10 +1,11 @@
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { AppendedEvent, AppendOptions, AppendRequest } from '../../domain/activity-repository.js';
 import type { NewActivityEvent } from '../../domain/event.js';
 import { eventDigest } from '../../integrity/leaf.js';
 import type { StoreSchema } from '../schema.js';
+import type { StatementRunner } from '../statement-runner.js';
 import { guarded } from '../store-errors.js';
-import { appendOneStatement } from './append-one.js';
+import { appendOneStatement, type OneEventRow, oneEventRows } from './append-one.js';
 import { type AppendRow, toAppended, toStoredEvent } from './rows.js';
 
 /** The append half of the repository: each call one statement, or one transaction (appendAll). */
@@ -12,12 +13,19 @@ export class EventAppender {
   readonly #db: Kysely<StoreSchema>;
   readonly #where: string;
   readonly #notifyChannel: string | undefined;
+  /** Sends the statement of one event outside a transaction (appendOneStatement). */
+  readonly #run: StatementRunner;
 
   /** With `notifyChannel`, each statement also NOTIFYs its tenants (see appendNewStatement). */
-  constructor(db: Kysely<StoreSchema>, where: string, notifyChannel: string | undefined) {
+  constructor(
+    db: Kysely<StoreSchema>,
+    where: string,
+    options: { notifyChannel: string | undefined; run: StatementRunner },
+  ) {
     this.#db = db;
     this.#where = where;
-    this.#notifyChannel = notifyChannel;
+    this.#notifyChannel = options.notifyChannel;
+    this.#run = options.run;
   }
 
   append(
@@ -40,10 +48,13 @@ export class EventAppender {
   }
 
   async appendUnlocked(events: readonly NewActivityEvent[]): Promise<Array<AppendedEvent | undefined>> {
-    const statement =
-      events.length === 1
-        ? appendOneStatement(events[0] as NewActivityEvent, { skipLocked: true }, this.#notifyChannel)
-        : appendNewStatement(events, { skipLocked: true }, this.#notifyChannel).compile(this.#db);
+    const [only] = events;
+    if (events.length === 1 && only) {
+      const { text, values } = appendOneStatement(only, { skipLocked: true }, this.#notifyChannel);
+      const [row] = await guarded(this.#where, () => this.#run<OneEventRow>(text, values));
+      return [row && { event: toStoredEvent(only, row.event_seq, row.event_created_at), duplicate: false }];
+    }
+    const statement = appendNewStatement(events, { skipLocked: true }, this.#notifyChannel).compile(this.#db);
     const { rows } = await guarded(this.#where, () => this.#db.executeQuery(statement));
     const appended = new Map(rows.map((row) => [row.event_id, row]));
     return events.map((event) => {
@@ -91,15 +102,22 @@ export class EventAppender {
     createdAt: Date | undefined,
   ): Promise<AppendRow[]> {
     const run = async (batch: readonly NewActivityEvent[]) => {
-      const statement =
-        batch.length === 1
-          ? appendOneStatement(
-              batch[0] as NewActivityEvent,
-              { createdAt, skipLocked: false },
-              this.#notifyChannel,
-            )
-          : appendNewStatement(batch, { createdAt, skipLocked: false }, this.#notifyChannel).compile(db);
-      return (await db.executeQuery(statement)).rows;
+      const [only] = batch;
+      if (batch.length === 1 && only) {
+        const { text, values } = appendOneStatement(
+          only,
+          { createdAt, skipLocked: false },
+          this.#notifyChannel,
+        );
+        // In a transaction (appendAll), on its connection; alone, on any.
+        const rows =
+          db === this.#db
+            ? await this.#run<OneEventRow>(text, values)
+            : (await db.executeQuery<OneEventRow>(CompiledQuery.raw(text, values))).rows;
+        return oneEventRows(only, rows);
+      }
+      const statement = appendNewStatement(batch, { createdAt, skipLocked: false }, this.#notifyChannel);
+      return (await statement.execute(db)).rows;
     };
     const rows = await run(events);
     if (rows.length === events.length) return rows;

@@ -10,6 +10,7 @@ import type {
 } from '../../domain/activity-repository.js';
 import type { ActivityEvent, NewActivityEvent } from '../../domain/event.js';
 import type { StoreSchema } from '../schema.js';
+import { kyselyRunner, type StatementRunner } from '../statement-runner.js';
 import { guarded } from '../store-errors.js';
 import { EventAppender } from './append.js';
 import { type CopyOut, EventExporter } from './export.js';
@@ -37,12 +38,21 @@ export class KyselyActivityRepository implements ActivityRepository {
   constructor(
     db: Kysely<StoreSchema>,
     where: string,
-    options: { notifyChannel?: string | undefined; pages?: Kysely<StoreSchema>; copyOut?: CopyOut } = {},
+    options: {
+      notifyChannel?: string | undefined;
+      pages?: Kysely<StoreSchema>;
+      copyOut?: CopyOut;
+      /** Sends the append of one event; through Kysely by default. */
+      run?: StatementRunner;
+    } = {},
   ) {
     this.#db = db;
     this.#where = where;
     this.#pages = options.pages ?? db;
-    this.#appender = new EventAppender(db, where, options.notifyChannel);
+    this.#appender = new EventAppender(db, where, {
+      notifyChannel: options.notifyChannel,
+      run: options.run ?? kyselyRunner(db as Kysely<unknown>),
+    });
     this.#pageReader = new EventPageReader(this.#pages, where);
     this.#exporter = new EventExporter(this.#pages, where, options.copyOut);
   }

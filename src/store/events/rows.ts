@@ -11,13 +11,18 @@ import {
 /** The table's columns are named after the event's fields. */
 const eventColumns = eventFields;
 
+/** SQL for a time `column` in the contract's text (RFC 3339 UTC, milliseconds). */
+export function contractTimeSql(column: string): string {
+  return `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
 /**
- * What a page selects: the columns, with `created_at` already in the contract's text
- * (RFC 3339 UTC, milliseconds), so that no row costs a Date in Node.
+ * What a page selects: the columns, with `created_at` already in the contract's text,
+ * so that no row costs a Date in Node.
  */
 export const pageColumns = [
   ...eventColumns.filter((column) => column !== 'created_at'),
-  sql<string>`to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`.as('created_at'),
+  sql<string>`${sql.raw(contractTimeSql('created_at'))}`.as('created_at'),
 ] as const;
 
 export type EventRow = Record<(typeof eventColumns)[number], unknown>;
@@ -26,7 +31,8 @@ export type EventRow = Record<(typeof eventColumns)[number], unknown>;
 export interface AppendRow {
   event_id: string;
   event_seq: string | number;
-  event_created_at: Date;
+  /** A Date, or the contract's text where the statement selected that. */
+  event_created_at: Date | string;
   duplicate: boolean;
   /** The stored row of a duplicate. */
   stored: Record<string, unknown> | null;
