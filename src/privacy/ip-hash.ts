@@ -10,7 +10,8 @@ export function normalizeIp(raw: string): string | undefined {
   const text = raw.trim();
   const withoutZone = text.includes('%') ? text.slice(0, text.indexOf('%')) : text;
   const version = isIP(withoutZone);
-  if (version === 4) return withoutZone.split('.').map(Number).join('.');
+  // isIP takes IPv4 in dotted decimal without leading zeros only: already canonical.
+  if (version === 4) return withoutZone;
   if (version !== 6) return undefined;
   // The WHATWG URL parser prints IPv6 in the RFC 5952 canonical form.
   const canonical = new URL(`http://[${withoutZone}]/`).hostname.slice(1, -1);

@@ -4,6 +4,7 @@ import { ActivityError, type FieldIssue } from '../domain/errors.js';
 import { type ActorType, type EventStatus, fieldLimits, type NewActivityEvent } from '../domain/event.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { type ParsedRecordInput, recordInputSchema, tenantIdSchema } from '../domain/inputs.js';
+import { quickRecordInput } from '../domain/quick-record-input.js';
 import { IpHasher, normalizeIp } from '../privacy/ip-hash.js';
 import type { DerivedKeys } from '../privacy/keys.js';
 import { identifierProblem, scrubMetadata, scrubText } from '../privacy/scrub.js';
@@ -51,9 +52,7 @@ export class EventPreparer {
    * those, through prepareOwn.
    */
   prepare(input: unknown): NewActivityEvent {
-    const parsed = recordInputSchema.safeParse(input);
-    if (!parsed.success) throw validationError(toFieldIssues(parsed.error));
-    const fields = parsed.data;
+    const fields = quickRecordInput(input) ?? parseRecordInput(input);
     if (this.registry.assertKnown(fields.action).reserved) {
       throw new ActivityError(
         'ACTION_RESERVED',
@@ -157,6 +156,13 @@ export class EventPreparer {
       throw keyIssues.length > 0 ? validationError(keyIssues) : error;
     }
   }
+}
+
+/** The envelope by its schema, or the refusal it words. */
+function parseRecordInput(input: unknown): ParsedRecordInput {
+  const parsed = recordInputSchema.safeParse(input);
+  if (!parsed.success) throw validationError(toFieldIssues(parsed.error));
+  return parsed.data;
 }
 
 /** The fields that identify and correlate: stored as given, so never with a secret in them. */

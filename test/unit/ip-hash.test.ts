@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hashIp, IpHasher, normalizeIp } from '../../src/privacy/ip-hash.js';
 import { deriveKeys } from '../../src/privacy/keys.js';
@@ -18,6 +19,16 @@ describe('normalizeIp', () => {
     ['0:0:0:0:0:ffff:203.0.113.7', '203.0.113.7'],
   ])('%s is normalised to %s', (raw, expected) => {
     expect(normalizeIp(raw)).toBe(expected);
+  });
+
+  it('gives an IPv4 address as its four numbers, and refuses one spelled with leading zeros', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(255), fc.nat(2)), { minLength: 4, maxLength: 4 }), (parts) => {
+        const spelled = parts.map(([n, zeros]) => `${'0'.repeat(zeros)}${n}`).join('.');
+        const numbers = parts.map(([n]) => n).join('.');
+        expect(normalizeIp(spelled)).toBe(spelled === numbers ? numbers : undefined);
+      }),
+    );
   });
 
   it('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
