@@ -100,6 +100,23 @@ describe('IpHasher', () => {
     }
   });
 
+  it('gives what hashIp (node:crypto HMAC) gives, for keys shorter and longer than a block', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 130, size: 'max' }),
+        fc.ipV4(),
+        fc.ipV6(),
+        (keyBytes, ipv4, ipv6) => {
+          const anyKey = Buffer.from(keyBytes);
+          const hasher = new IpHasher(anyKey);
+          expect(hasher.hash(ipv4)).toBe(hashIp(normalizeIp(ipv4) as string, anyKey));
+          expect(hasher.hash(ipv6)).toBe(hashIp(normalizeIp(ipv6) as string, anyKey));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('keeps its key: another hasher of another key gives other hashes', () => {
     const other = new IpHasher(deriveKeys('b'.repeat(32)).ipHash);
     expect(new IpHasher(key).hash('203.0.113.7')).not.toBe(other.hash('203.0.113.7'));
