@@ -5,8 +5,8 @@ import { eventDigest } from '../../integrity/leaf.js';
 import type { StoreSchema } from '../schema.js';
 import type { StatementRunner } from '../statement-runner.js';
 import { guarded } from '../store-errors.js';
-import { appendOneStatement, type OneEventRow, oneEventRows } from './append-one.js';
-import { type AppendRow, toAppended, toStoredEvent } from './rows.js';
+import { appendOneStatement, type OneEventRow, oneEventRows, type Statement } from './append-one.js';
+import { type AppendRow, contractTimeSql, toAppended, toStoredEvent } from './rows.js';
 
 /** The append half of the repository: each call one statement, or one transaction (appendAll). */
 export class EventAppender {
@@ -54,13 +54,22 @@ export class EventAppender {
       const [row] = await guarded(this.#where, () => this.#run<OneEventRow>(text, values));
       return [row && { event: toStoredEvent(only, row.event_seq, row.event_created_at), duplicate: false }];
     }
-    const statement = appendNewStatement(events, { skipLocked: true }, this.#notifyChannel).compile(this.#db);
-    const { rows } = await guarded(this.#where, () => this.#db.executeQuery(statement));
+    const statement = appendNewStatement(events, { skipLocked: true }, this.#notifyChannel);
+    const rows = await guarded(this.#where, () => this.#send<AppendRow>(this.#db, statement));
     const appended = new Map(rows.map((row) => [row.event_id, row]));
     return events.map((event) => {
       const row = appended.get(event.id);
       return row && { event: toStoredEvent(event, row.event_seq, row.event_created_at), duplicate: false };
     });
+  }
+
+  /**
+   * Sends a statement: alone, straight on the pool (see StatementRunner); in a
+   * transaction (appendAll), on its connection.
+   */
+  async #send<Row>(db: Kysely<StoreSchema>, { text, values }: Statement): Promise<Row[]> {
+    if (db === this.#db) return this.#run<Row>(text, values);
+    return (await db.executeQuery<Row>(CompiledQuery.raw(text, values))).rows;
   }
 
   async appendAll(requests: readonly AppendRequest[]): Promise<AppendedEvent[][]> {
@@ -104,20 +113,11 @@ export class EventAppender {
     const run = async (batch: readonly NewActivityEvent[]) => {
       const [only] = batch;
       if (batch.length === 1 && only) {
-        const { text, values } = appendOneStatement(
-          only,
-          { createdAt, skipLocked: false },
-          this.#notifyChannel,
-        );
-        // In a transaction (appendAll), on its connection; alone, on any.
-        const rows =
-          db === this.#db
-            ? await this.#run<OneEventRow>(text, values)
-            : (await db.executeQuery<OneEventRow>(CompiledQuery.raw(text, values))).rows;
-        return oneEventRows(only, rows);
+        const statement = appendOneStatement(only, { createdAt, skipLocked: false }, this.#notifyChannel);
+        return oneEventRows(only, await this.#send<OneEventRow>(db, statement));
       }
       const statement = appendNewStatement(batch, { createdAt, skipLocked: false }, this.#notifyChannel);
-      return (await statement.execute(db)).rows;
+      return this.#send<AppendRow>(db, statement);
     };
     const rows = await run(events);
     if (rows.length === events.length) return rows;
@@ -176,23 +176,35 @@ function appendNewStatement(
   events: readonly NewActivityEvent[],
   { createdAt, skipLocked }: { createdAt?: Date | undefined; skipLocked: boolean },
   notifyChannel: string | undefined,
-) {
+): Statement {
   const { input, tenants, counts } = appendInput(events);
-  return sql<AppendRow>`
+  const values: unknown[] = [input, createdAt ?? null, tenants, counts];
+  const texts = skipLocked ? unlockedNewEventsTexts : waitingNewEventsTexts;
+  if (notifyChannel === undefined) return { text: texts.plain, values };
+  values.push(notifyChannel);
+  return { text: texts.notifying, values };
+}
+
+/**
+ * appendNewStatement's texts, built once (Kysely compiled the statement again for
+ * every batch): $1 the events' JSON, $2 the time to store (or null: the database's
+ * clock), $3 the tenants in id order, $4 their counts, $5 the channel to NOTIFY.
+ */
+function newEventsTexts(skipLocked: boolean) {
+  const body = `
     with input as (
-      select * from jsonb_to_recordset(${input}::jsonb) as i(
+      select * from jsonb_to_recordset($1::jsonb) as i(
         back int, tenant_id text, id uuid, action text, actor_type text, actor_id text, object_type text,
         object_id text, status text, source text, request_id text, ip_hash text, user_agent text,
         metadata jsonb, digest text)
     ),
     locked as (
       select t.tenant_id, t.last_seq, w.added,
-        activity_next_time(t.last_created_at, coalesce(${createdAt ?? null}::timestamptz, clock_timestamp()))
-          as created_at
+        activity_next_time(t.last_created_at, coalesce($2::timestamptz, clock_timestamp())) as created_at
       from activity_tenants t
-      join unnest(${tenants}::text[], ${counts}::int[]) as w(tenant_id, added) on w.tenant_id = t.tenant_id
+      join unnest($3::text[], $4::int[]) as w(tenant_id, added) on w.tenant_id = t.tenant_id
       order by t.tenant_id
-      for update of t${skipLocked ? sql` skip locked` : sql``}
+      for update of t${skipLocked ? ' skip locked' : ''}
     ),
     head as (
       update activity_tenants t
@@ -210,16 +222,19 @@ function appendNewStatement(
       join locked l on l.tenant_id = i.tenant_id
       returning tenant_id, id, seq, created_at
     )
-    select inserted.id as event_id, inserted.seq as event_seq, inserted.created_at as event_created_at,
-      false as duplicate, null::jsonb as stored
-    from inserted${
-      notifyChannel === undefined
-        ? sql``
-        : sql` cross join (select count(*) from (
-            select pg_notify(${notifyChannel}, json_build_array(tenant_id, max(seq))::text)
-            from inserted group by tenant_id) as each_tenant) as notified`
-    }`;
+    select inserted.id as event_id, inserted.seq as event_seq,
+      ${contractTimeSql('inserted.created_at')} as event_created_at, false as duplicate, null::jsonb as stored
+    from inserted`;
+  return {
+    plain: body,
+    notifying: `${body} cross join (select count(*) from (
+        select pg_notify($5, json_build_array(tenant_id, max(seq))::text)
+        from inserted group by tenant_id) as each_tenant) as notified`,
+  };
 }
+
+const unlockedNewEventsTexts = newEventsTexts(true);
+const waitingNewEventsTexts = newEventsTexts(false);
 
 /**
  * The events as the statement above takes them: JSON with each event's `back` (how
