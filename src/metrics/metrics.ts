@@ -44,6 +44,18 @@ export function createMetrics(sources: { eventsPurged?: () => Promise<number> } 
     labelNames: ['namespace', 'status'] as const,
     registers: [registry],
   });
+  // Each action's series, looked up once (prom-client hashed the labels on every event);
+  // only registered actions are recorded, so the map stays as small as the registry.
+  const recordedChildren = new Map<string, Counter.Internal>();
+  const recordedChild = (action: string, status: string) => {
+    const key = `${action} ${status}`;
+    let child = recordedChildren.get(key);
+    if (child === undefined) {
+      child = recorded.labels({ namespace: namespaceOf(action), status });
+      recordedChildren.set(key, child);
+    }
+    return child;
+  };
   const failures = new Counter({
     name: 'activity_record_failures_total',
     help: 'Events that could not be recorded, by error code.',
@@ -95,8 +107,7 @@ export function createMetrics(sources: { eventsPurged?: () => Promise<number> } 
     observer: {
       recorded(events, seconds) {
         duration.observe(seconds);
-        for (const event of events)
-          recorded.inc({ namespace: namespaceOf(event.action), status: event.status });
+        for (const event of events) recordedChild(event.action, event.status).inc();
       },
       recordFailed(code, count) {
         failures.inc({ reason: code }, count);
