@@ -22,6 +22,17 @@ export const fieldLimits = {
   metadataString: 2048,
 } as const;
 
+/** The caps of the optional texts a caller sends, by their names in the JSON shape. */
+export const optionalTextLimits = {
+  actor_id: fieldLimits.actorId,
+  object_type: fieldLimits.objectType,
+  object_id: fieldLimits.objectId,
+  source: fieldLimits.source,
+  request_id: fieldLimits.requestId,
+  ip: fieldLimits.ip,
+  user_agent: fieldLimits.userAgent,
+} as const;
+
 export const tenantIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** A stored event, exactly as the JSON shape of the public contract. */

@@ -5,22 +5,12 @@ import {
   type EventStatus,
   eventStatuses,
   fieldLimits,
+  optionalTextLimits,
   tenantIdPattern,
 } from './event.js';
 import type { ParsedRecordInput } from './inputs.js';
 
-/** The caller's optional texts and their caps, as recordInputSchema has them. */
-const optionalTexts = {
-  actor_id: fieldLimits.actorId,
-  object_type: fieldLimits.objectType,
-  object_id: fieldLimits.objectId,
-  source: fieldLimits.source,
-  request_id: fieldLimits.requestId,
-  ip: fieldLimits.ip,
-  user_agent: fieldLimits.userAgent,
-} as const;
-
-type OptionalText = keyof typeof optionalTexts;
+type OptionalText = keyof typeof optionalTextLimits;
 
 const envelopeKeys = new Set<string>([
   'id',
@@ -29,7 +19,7 @@ const envelopeKeys = new Set<string>([
   'actor_type',
   'status',
   'metadata',
-  ...Object.keys(optionalTexts),
+  ...Object.keys(optionalTextLimits),
 ]);
 
 /**
@@ -55,10 +45,10 @@ export function quickRecordInput(input: unknown): ParsedRecordInput | undefined 
     return undefined;
   }
   const texts: Partial<Record<OptionalText, string | null>> = {};
-  for (const key of Object.keys(optionalTexts) as OptionalText[]) {
+  for (const key of Object.keys(optionalTextLimits) as OptionalText[]) {
     const value = fields[key];
     if (value === undefined || value === null) texts[key] = null;
-    else if (typeof value === 'string' && textProblem(value, optionalTexts[key]) === undefined) {
+    else if (typeof value === 'string' && textProblem(value, optionalTextLimits[key]) === undefined) {
       texts[key] = value;
     } else return undefined;
   }

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { errorCodes } from '../domain/errors.js';
-import { actorTypes, eventFields, eventStatuses, fieldLimits, tenantIdPattern } from '../domain/event.js';
+import {
+  actorTypes,
+  eventFields,
+  eventStatuses,
+  fieldLimits,
+  optionalTextLimits,
+  tenantIdPattern,
+} from '../domain/event.js';
 import { recordInputSchema } from '../domain/inputs.js';
 import {
   consistencyParamsSchema,
@@ -341,16 +348,7 @@ const eventSchema = {
 };
 
 /** The caps the routes enforce past the schema (in the service): in the document too. */
-const inputLengths: Record<string, number> = {
-  action: fieldLimits.action,
-  actor_id: fieldLimits.actorId,
-  object_type: fieldLimits.objectType,
-  object_id: fieldLimits.objectId,
-  source: fieldLimits.source,
-  request_id: fieldLimits.requestId,
-  ip: fieldLimits.ip,
-  user_agent: fieldLimits.userAgent,
-};
+const inputLengths: Record<string, number> = { action: fieldLimits.action, ...optionalTextLimits };
 
 /** What a caller sends: the record schema, the tenant optional (the token names it). */
 function eventInputSchema(): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fieldLimits } from '../../src/domain/event.js';
+import { fieldLimits, optionalTextLimits } from '../../src/domain/event.js';
 import { recordInputSchema } from '../../src/domain/inputs.js';
 import { quickRecordInput } from '../../src/domain/quick-record-input.js';
 
@@ -11,16 +11,7 @@ function bySchema(input: unknown): Record<string, unknown> | undefined {
   return Object.fromEntries(Object.entries(parsed.data).filter(([, value]) => value !== undefined));
 }
 
-const caps: Record<string, number> = {
-  action: fieldLimits.action,
-  actor_id: fieldLimits.actorId,
-  object_type: fieldLimits.objectType,
-  object_id: fieldLimits.objectId,
-  source: fieldLimits.source,
-  request_id: fieldLimits.requestId,
-  ip: fieldLimits.ip,
-  user_agent: fieldLimits.userAgent,
-};
+const caps: Record<string, number> = { action: fieldLimits.action, ...optionalTextLimits };
 
 /** Values of a text field: valid ones, and each way one can be wrong, near its cap. */
 const textValue = (cap: number) =>
