@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
+import type { PoolClient } from 'pg';
 import { tcpKeepAlive } from '../config/connections.js';
 import type { DatabaseTarget } from '../config/load-config.js';
 import type { ActivityRepository } from '../domain/activity-repository.js';
@@ -118,25 +119,38 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     // between its connection and its first use, would emit an unhandled 'error' and end
     // the process. So every client listens from its creation: the query in flight fails
     // with the same error, and the pool drops the client when it is released.
-    pool.on('connect', (client) => client.on('error', ignoreClientError));
+    // The pool's end() settles once it has asked its clients to end, not once they have:
+    // `ended` waits for their sockets, so that a closed database holds no connection.
+    const open = new Set<PoolClient>();
+    pool.on('connect', (client) => {
+      client.on('error', ignoreClientError);
+      open.add(client);
+      client.once('end', () => open.delete(client));
+    });
+    const ended = () =>
+      Promise.all([...open].map((client) => new Promise((resolve) => client.once('end', resolve))));
     const preparing = createPreparingPool(pool);
     return {
       pool,
+      ended,
       run: preparing.run,
       db: new Kysely<StoreSchema>({ dialect: new PostgresDialect({ pool: preparing }) }),
     };
   };
-  const { db, run, pool } = connect();
+  const writes = connect();
   const pages = connect(pageSessionOptions);
-  return assemble('postgres', where, db, {
+  return assemble('postgres', where, writes.db, {
     release: async () => {
       await pages.db.destroy();
       // Kysely ends a pool only once it has used it: `run` may have used the first
       // alone (records), an export the second (COPY).
-      for (const each of [pool, pages.pool]) if (!each.ended) await each.end();
+      for (const each of [writes, pages]) {
+        if (!each.pool.ended) await each.pool.end();
+        await each.ended();
+      }
     },
     notifyChannel,
-    run,
+    run: writes.run,
     pages: pages.db,
     // Loaded by the first export: every other command would pay for it at start-up.
     copyOut: async function* (statement) {
@@ -187,7 +201,7 @@ function assemble(
     /** Called once `db` is destroyed. */
     release: () => Promise<void>;
     notifyChannel?: string | undefined;
-    /** Sends the append of one event, when quicker than through `db` (see createPreparingPool). */
+    /** Sends an append outside a transaction, when quicker than through `db` (see createPreparingPool). */
     run?: StatementRunner;
     /** Where pages are read, when not `db`. */
     pages?: Kysely<StoreSchema>;
