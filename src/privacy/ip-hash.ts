@@ -1,4 +1,4 @@
-import { createHmac, hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { isIP } from 'node:net';
 
 /**
@@ -24,16 +24,12 @@ export function normalizeIp(raw: string): string | undefined {
   return canonical;
 }
 
-/** Keyed HMAC-SHA256 of the normalised address, hex; the raw address is never stored. */
-export function hashIp(normalizedIp: string, key: Buffer): string {
-  return createHmac('sha256', key).update(normalizedIp).digest('hex');
-}
-
 /** Addresses whose hash is remembered: a server sees the same few clients again and again. */
 const rememberedAddresses = 1024;
 
 /**
- * hashIp under one key, remembering the hashes of the latest addresses as given: a
+ * Keyed HMAC-SHA256 of the normalised address, hex (the raw address is never stored),
+ * under one key, remembering the hashes of the latest addresses as given: a
  * normalise and an HMAC cost more than the rest of recording a read.
  */
 export class IpHasher {
@@ -79,7 +75,7 @@ function hmacPads(key: Buffer): HmacPads {
 /**
  * HMAC-SHA256 (RFC 2104) with its pads made beforehand, as two one-shot hashes:
  * createHmac builds a stream object per call, which cost a record several µs in
- * allocation and GC. The same result as hashIp (test/unit/ip-hash.test.ts).
+ * allocation and GC. The same result as createHmac (test/unit/ip-hash.test.ts).
  */
 function hmacSha256Hex(pads: HmacPads, message: string): string {
   const inner = hash('sha256', Buffer.concat([pads.inner, Buffer.from(message)]), 'buffer');

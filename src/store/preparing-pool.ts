@@ -16,7 +16,7 @@ const maxPreparedStatements = 200;
  * planned once, not on every call. Kysely itself only sends unnamed statements.
  *
  * `run` sends one statement on the same pool and under the same names, without
- * Kysely: for the statement every `record` sends, where Kysely's connection
+ * Kysely: for the append statements every `record` sends, where Kysely's connection
  * provider, compiled query and result wrapping cost a fifth of a record's Node CPU.
  */
 export function createPreparingPool(pool: pg.Pool): PostgresPool & { run: StatementRunner } {

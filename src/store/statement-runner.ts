@@ -1,6 +1,6 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 
-/** Sends one statement and returns its rows: the append's hot path (see createPreparingPool). */
+/** Sends one statement and returns its rows: the appends' hot path (see createPreparingPool). */
 export type StatementRunner = <Row>(text: string, values: readonly unknown[]) => Promise<Row[]>;
 
 /** A StatementRunner through Kysely, for a database without a quicker way (PGlite). */

@@ -13,7 +13,7 @@ export class EventAppender {
   readonly #db: Kysely<StoreSchema>;
   readonly #where: string;
   readonly #notifyChannel: string | undefined;
-  /** Sends the statement of one event outside a transaction (appendOneStatement). */
+  /** Sends a statement outside a transaction (see #send). */
   readonly #run: StatementRunner;
 
   /** With `notifyChannel`, each statement also NOTIFYs its tenants (see appendNewStatement). */
@@ -48,19 +48,28 @@ export class EventAppender {
   }
 
   async appendUnlocked(events: readonly NewActivityEvent[]): Promise<Array<AppendedEvent | undefined>> {
-    const [only] = events;
-    if (events.length === 1 && only) {
-      const { text, values } = appendOneStatement(only, { skipLocked: true }, this.#notifyChannel);
-      const [row] = await guarded(this.#where, () => this.#run<OneEventRow>(text, values));
-      return [row && { event: toStoredEvent(only, row.event_seq, row.event_created_at), duplicate: false }];
-    }
-    const statement = appendNewStatement(events, { skipLocked: true }, this.#notifyChannel);
-    const rows = await guarded(this.#where, () => this.#send<AppendRow>(this.#db, statement));
+    const rows = await guarded(this.#where, () =>
+      this.#newRows(this.#db, events, { createdAt: undefined, skipLocked: true }),
+    );
     const appended = new Map(rows.map((row) => [row.event_id, row]));
     return events.map((event) => {
       const row = appended.get(event.id);
       return row && { event: toStoredEvent(event, row.event_seq, row.event_created_at), duplicate: false };
     });
+  }
+
+  /** The rows of appendNewStatement, or of appendOneStatement for one event. */
+  async #newRows(
+    db: Kysely<StoreSchema>,
+    events: readonly NewActivityEvent[],
+    options: { createdAt: Date | undefined; skipLocked: boolean },
+  ): Promise<AppendRow[]> {
+    const [only] = events;
+    if (events.length === 1 && only) {
+      const statement = appendOneStatement(only, options, this.#notifyChannel);
+      return oneEventRows(only, await this.#send<OneEventRow>(db, statement));
+    }
+    return this.#send<AppendRow>(db, appendNewStatement(events, options, this.#notifyChannel));
   }
 
   /**
@@ -110,15 +119,8 @@ export class EventAppender {
     events: readonly NewActivityEvent[],
     createdAt: Date | undefined,
   ): Promise<AppendRow[]> {
-    const run = async (batch: readonly NewActivityEvent[]) => {
-      const [only] = batch;
-      if (batch.length === 1 && only) {
-        const statement = appendOneStatement(only, { createdAt, skipLocked: false }, this.#notifyChannel);
-        return oneEventRows(only, await this.#send<OneEventRow>(db, statement));
-      }
-      const statement = appendNewStatement(batch, { createdAt, skipLocked: false }, this.#notifyChannel);
-      return this.#send<AppendRow>(db, statement);
-    };
+    const run = (batch: readonly NewActivityEvent[]) =>
+      this.#newRows(db, batch, { createdAt, skipLocked: false });
     const rows = await run(events);
     if (rows.length === events.length) return rows;
     const stored = new Set(rows.map((row) => row.event_id));

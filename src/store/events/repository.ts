@@ -42,7 +42,7 @@ export class KyselyActivityRepository implements ActivityRepository {
       notifyChannel?: string | undefined;
       pages?: Kysely<StoreSchema>;
       copyOut?: CopyOut;
-      /** Sends the append of one event; through Kysely by default. */
+      /** Sends an append outside a transaction; through Kysely by default. */
       run?: StatementRunner;
     } = {},
   ) {
