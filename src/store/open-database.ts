@@ -142,8 +142,8 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
   return assemble('postgres', where, writes.db, {
     release: async () => {
       await pages.db.destroy();
-      // Kysely ends a pool only once it has used it: `run` may have used the first
-      // alone (records), an export the second (COPY).
+      // Kysely ends a pool only once it has used it: each `run` may have used its
+      // pool alone (records, pages), an export the second (COPY).
       for (const each of [writes, pages]) {
         if (!each.pool.ended) await each.pool.end();
         await each.ended();
@@ -151,6 +151,7 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     },
     notifyChannel,
     run: writes.run,
+    runPage: pages.run,
     pages: pages.db,
     // Loaded by the first export: every other command would pay for it at start-up.
     copyOut: async function* (statement) {
@@ -203,13 +204,15 @@ function assemble(
     notifyChannel?: string | undefined;
     /** Sends an append outside a transaction, when quicker than through `db` (see createPreparingPool). */
     run?: StatementRunner;
+    /** Sends a page, when quicker than through `pages`. */
+    runPage?: StatementRunner;
     /** Where pages are read, when not `db`. */
     pages?: Kysely<StoreSchema>;
     /** Runs a `COPY … TO STDOUT` where pages are read, when the database can stream one. */
     copyOut?: CopyOut;
   },
 ): Database {
-  const { release, notifyChannel, run, pages = db, copyOut } = options;
+  const { release, notifyChannel, run, runPage, pages = db, copyOut } = options;
   let closed: Promise<void> | undefined;
   return {
     kind,
@@ -220,6 +223,7 @@ function assemble(
       notifyChannel,
       pages,
       ...(run ? { run } : {}),
+      ...(runPage ? { runPage } : {}),
       ...(copyOut ? { copyOut } : {}),
     }),
     retention: new KyselyRetentionRepository(db, where),

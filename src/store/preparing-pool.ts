@@ -17,7 +17,8 @@ const maxPreparedStatements = 200;
  *
  * `run` sends one statement on the same pool and under the same names, without
  * Kysely: for the append statements every `record` sends, where Kysely's connection
- * provider, compiled query and result wrapping cost a fifth of a record's Node CPU.
+ * provider, compiled query and result wrapping cost a fifth of a record's Node CPU,
+ * and for pages, where they cost a small page a fifth of its time.
  */
 export function createPreparingPool(pool: pg.Pool): PostgresPool & { run: StatementRunner } {
   const names = new Map<string, string>();

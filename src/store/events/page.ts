@@ -2,20 +2,29 @@ import { CompiledQuery, type Kysely, type RawBuilder, type SelectQueryBuilder, s
 import type { EventFilter, ExportRequest, PageRequest } from '../../domain/activity-repository.js';
 import { type ActivityEvent, reservedNamespace } from '../../domain/event.js';
 import type { StoreSchema } from '../schema.js';
+import type { StatementRunner } from '../statement-runner.js';
 import { guarded } from '../store-errors.js';
 import { type EventRow, pageColumns, toActivityEvent } from './rows.js';
 
-/** Reads pages, each through a statement compiled once per shape. */
+/**
+ * Reads pages, each through a statement compiled once per shape and sent by `run`
+ * with the values of its slots.
+ */
 export class EventPageReader {
   readonly #pages: Kysely<StoreSchema>;
   readonly #where: string;
+  readonly #run: StatementRunner;
   /** Compiled page statements by shape (see #statement). */
   readonly #statements = new Map<string, CompiledQuery>();
 
-  /** `pages`: where pages are read (see open-database.ts). */
-  constructor(pages: Kysely<StoreSchema>, where: string) {
+  /**
+   * `pages`: where pages are read (see open-database.ts), which builds their SQL;
+   * `run` sends it there (on PostgreSQL without Kysely, see createPreparingPool).
+   */
+  constructor(pages: Kysely<StoreSchema>, where: string, run: StatementRunner) {
     this.#pages = pages;
     this.#where = where;
+    this.#run = run;
   }
 
   async page(tenantId: string, filter: EventFilter, request: PageRequest): Promise<ActivityEvent[]> {
@@ -23,7 +32,7 @@ export class EventPageReader {
     const values = pageValues(tenantId, filter, request, clauses);
     const statement = this.#statement(values, request, clauses);
     return guarded(this.#where, async () => {
-      const { rows } = await this.#pages.executeQuery<EventRow>(withValues(statement, values));
+      const rows = await this.#run<EventRow>(statement.sql, slotValues(statement, values));
       return rows.map(toActivityEvent);
     });
   }
@@ -129,11 +138,13 @@ function branch(
 
 /** The statement with the values of its slots (a compiled statement keeps the slots). */
 export function withValues(statement: CompiledQuery, values: PageValues): CompiledQuery {
-  return CompiledQuery.raw(
-    statement.sql,
-    statement.parameters.map((parameter) =>
-      parameter instanceof PageSlot ? values[parameter.name] : parameter,
-    ),
+  return CompiledQuery.raw(statement.sql, slotValues(statement, values));
+}
+
+/** The parameters of a compiled statement, its slots filled in from `values`. */
+function slotValues(statement: CompiledQuery, values: PageValues): unknown[] {
+  return statement.parameters.map((parameter) =>
+    parameter instanceof PageSlot ? values[parameter.name] : parameter,
   );
 }
 

@@ -44,6 +44,8 @@ export class KyselyActivityRepository implements ActivityRepository {
       copyOut?: CopyOut;
       /** Sends an append outside a transaction; through Kysely by default. */
       run?: StatementRunner;
+      /** Sends a page where pages are read; through Kysely by default. */
+      runPage?: StatementRunner;
     } = {},
   ) {
     this.#db = db;
@@ -53,7 +55,11 @@ export class KyselyActivityRepository implements ActivityRepository {
       notifyChannel: options.notifyChannel,
       run: options.run ?? kyselyRunner(db as Kysely<unknown>),
     });
-    this.#pageReader = new EventPageReader(this.#pages, where);
+    this.#pageReader = new EventPageReader(
+      this.#pages,
+      where,
+      options.runPage ?? kyselyRunner(this.#pages as Kysely<unknown>),
+    );
     this.#exporter = new EventExporter(this.#pages, where, options.copyOut);
   }
 
