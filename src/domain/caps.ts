@@ -2,6 +2,9 @@ import { keyInPath } from '../privacy/scrub.js';
 import type { FieldIssue } from './errors.js';
 import { fieldLimits } from './event.js';
 
+/** The longest key metadata may hold, in UTF-16 code units. */
+export const maxKeyLength = 256;
+
 /** Why a string cannot be stored, or undefined when it can. */
 export function textProblem(value: string, maxLength: number): string | undefined {
   if (value.length > maxLength) return `is longer than ${maxLength} characters`;
@@ -53,7 +56,9 @@ export function metadataCapIssues(metadata: unknown): FieldIssue[] {
     }
     for (const key of Object.keys(value)) {
       const keyProblem =
-        key === '__proto__' ? 'is __proto__, which a JavaScript object cannot keep' : textProblem(key, 256);
+        key === '__proto__'
+          ? 'is __proto__, which a JavaScript object cannot keep'
+          : textProblem(key, maxKeyLength);
       if (keyProblem) issues.push({ path: pathOf(visit), message: `has a key that ${keyProblem}` });
       pending.push({ value: (value as Record<string, unknown>)[key], key, parent: visit, depth: depth + 1 });
     }

@@ -12,3 +12,16 @@ export function eventJson(event: ActivityEvent): string {
   }
   return text;
 }
+
+/** Metadata's JSON text, by the object, where whoever made the object wrote it already. */
+const metadataTexts = new WeakMap<object, string>();
+
+/** Keeps `json`, the JSON text of `metadata`, for metadataJson: the caller vouches that it is. */
+export function keepMetadataJson(metadata: object, json: string): void {
+  metadataTexts.set(metadata, json);
+}
+
+/** `JSON.stringify(metadata)`, written once per metadata object. */
+export function metadataJson(metadata: object): string {
+  return metadataTexts.get(metadata) ?? JSON.stringify(metadata);
+}

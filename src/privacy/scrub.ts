@@ -68,9 +68,8 @@ function scrubValue(value: unknown, path: Array<string | number>, scrub: Scrub):
     if (text !== value) scrub.changed = true;
     return text;
   }
-  // A card number sent as a JSON number is still a card number.
   if (typeof value === 'number') {
-    if (!(Number.isInteger(value) && value >= 1e12 && containsCardNumber(String(value)))) return value;
+    if (keepsNumber(value)) return value;
     scrub.changed = true;
     return REDACTED;
   }
@@ -101,6 +100,21 @@ function scrubValue(value: unknown, path: Array<string | number>, scrub: Scrub):
     }
   }
   return out;
+}
+
+/** Whether scrubText leaves the text as it is. */
+export function keepsText(text: string): boolean {
+  return scrubText(text) === text;
+}
+
+/** Whether scrubbing keeps a number: a card number sent as a JSON number is still a card number. */
+export function keepsNumber(value: number): boolean {
+  return !(Number.isInteger(value) && value >= 1e12 && containsCardNumber(String(value)));
+}
+
+/** Whether scrubbing keeps a key and scrubs its value as any other (not a secret key, not one refused). */
+export function scrubsNoKey(key: string): boolean {
+  return keyVerdict(key) === 'plain';
 }
 
 const maxIssues = 10;

@@ -2,14 +2,17 @@ import { v7 as uuidv7 } from 'uuid';
 import { metadataCapIssues } from '../domain/caps.js';
 import { ActivityError, type FieldIssue } from '../domain/errors.js';
 import { type ActorType, type EventStatus, fieldLimits, type NewActivityEvent } from '../domain/event.js';
+import { keepMetadataJson } from '../domain/event-json.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { type ParsedRecordInput, recordInputSchema, tenantIdSchema } from '../domain/inputs.js';
 import { quickRecordInput } from '../domain/quick-record-input.js';
 import { IpHasher, normalizeIp } from '../privacy/ip-hash.js';
 import type { DerivedKeys } from '../privacy/keys.js';
 import { identifierProblem, scrubMetadata, scrubText } from '../privacy/scrub.js';
+import { type ObjectShape, objectShapeOf } from '../registry/metadata-shape.js';
 import type { Registry } from '../registry/registry.js';
 import type { SelfAuditAction } from '../registry/self-audit-actions.js';
+import { type QuickMetadata, quickMetadata } from './quick-metadata.js';
 
 /**
  * One of the tool's own events as AuditTrail builds it: typed, and its identifiers
@@ -37,6 +40,8 @@ export class EventPreparer {
   readonly registry: Registry;
   /** Absent where nothing recorded carries an IP (`purge`, `retention`, `hold` on PostgreSQL without a secret). */
   readonly #ipHasher: IpHasher | undefined;
+  /** Each action's metadata shape, or null where it has none (see metadata-shape.ts). */
+  readonly #shapes = new Map<string, ObjectShape | null>();
   /** Prepared events whose id was generated here: new by construction, never looked up. */
   readonly #generatedIds = new WeakSet<NewActivityEvent>();
 
@@ -86,24 +91,9 @@ export class EventPreparer {
     const { ip, metadata } = fields;
     const identifierIssues = secretIdentifierIssues(fields);
     if (identifierIssues.length > 0) throw validationError(identifierIssues);
-    const capIssues = metadataCapIssues(metadata);
-    if (capIssues.length > 0) throw validationError(capIssues);
-    const scrubbed = scrubMetadata(
-      this.#validateMetadata(fields.action, metadata as Record<string, unknown>),
-    );
-    if (scrubbed.issues.length > 0) throw validationError(scrubbed.issues);
-    const scrubbedMetadata = scrubbed.value as Record<string, unknown>;
-    // "[REDACTED]" or "[IP]" may be longer than what it replaced: the caps hold for
-    // what is stored. Unchanged, the metadata was checked above.
-    const scrubbedIssues = scrubbed.changed ? metadataCapIssues(scrubbedMetadata) : [];
-    if (scrubbedIssues.length > 0) {
-      throw validationError(
-        scrubbedIssues.map((issue) => ({
-          path: issue.path,
-          message: `${issue.message} once secrets and IP addresses are replaced`,
-        })),
-      );
-    }
+    const quick = this.#quickMetadata(fields.action, metadata);
+    if (quick) keepMetadataJson(quick.value, quick.json);
+    const storedMetadata = quick?.value ?? this.#checkedMetadata(fields.action, metadata);
     const userAgent = fields.user_agent === null ? null : scrubText(fields.user_agent);
     if (userAgent !== null && userAgent.length > fieldLimits.userAgent) {
       throw validationError([
@@ -133,7 +123,7 @@ export class EventPreparer {
       request_id: fields.request_id,
       ip_hash: ipHash,
       user_agent: userAgent,
-      metadata: scrubbedMetadata,
+      metadata: storedMetadata,
     };
     if (fields.id === undefined) this.#generatedIds.add(event);
     return event;
@@ -142,6 +132,44 @@ export class EventPreparer {
   /** Whether `event`'s id was generated here (so no stored event can have it). */
   hasGeneratedId(event: NewActivityEvent): boolean {
     return this.#generatedIds.has(event);
+  }
+
+  /**
+   * The metadata as stored, by the general path: the caps, the action's schema, then
+   * scrubbing, each refusal worded by the step that makes it.
+   */
+  #checkedMetadata(action: string, metadata: unknown): Record<string, unknown> {
+    const capIssues = metadataCapIssues(metadata);
+    if (capIssues.length > 0) throw validationError(capIssues);
+    const scrubbed = scrubMetadata(this.#validateMetadata(action, metadata as Record<string, unknown>));
+    if (scrubbed.issues.length > 0) throw validationError(scrubbed.issues);
+    const scrubbedMetadata = scrubbed.value as Record<string, unknown>;
+    // "[REDACTED]" or "[IP]" may be longer than what it replaced: the caps hold for
+    // what is stored. Unchanged, the metadata was checked above.
+    const scrubbedIssues = scrubbed.changed ? metadataCapIssues(scrubbedMetadata) : [];
+    if (scrubbedIssues.length > 0) {
+      throw validationError(
+        scrubbedIssues.map((issue) => ({
+          path: issue.path,
+          message: `${issue.message} once secrets and IP addresses are replaced`,
+        })),
+      );
+    }
+    return scrubbedMetadata;
+  }
+
+  /**
+   * The metadata as stored, checked in one walk where it is the common case (see
+   * quickMetadata); undefined where the general path must decide.
+   */
+  #quickMetadata(action: string, metadata: unknown): QuickMetadata | undefined {
+    let shape = this.#shapes.get(action);
+    if (shape === undefined) {
+      const schema = this.registry.get(action)?.schema;
+      shape = (schema && objectShapeOf(schema)) ?? null;
+      this.#shapes.set(action, shape);
+    }
+    return shape === null ? undefined : quickMetadata(shape, metadata);
   }
 
   /**

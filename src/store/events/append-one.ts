@@ -1,4 +1,5 @@
 import type { NewActivityEvent } from '../../domain/event.js';
+import { metadataJson } from '../../domain/event-json.js';
 import { eventDigest } from '../../integrity/leaf.js';
 import { type AppendRow, contractTimeSql } from './rows.js';
 
@@ -45,7 +46,7 @@ export function appendOneStatement(
     event.request_id,
     event.ip_hash,
     event.user_agent,
-    JSON.stringify(event.metadata),
+    metadataJson(event.metadata),
   ];
   const texts = skipLocked ? unlockedTexts : waitingTexts;
   if (notifyChannel === undefined) return { text: texts.plain, values };
