@@ -24,6 +24,11 @@ export interface CliIo {
    * tell such an argument from one that really holds U+FFFD.
    */
   argvBytes?: () => Buffer[] | undefined;
+  /**
+   * Called before a brief command runs (one small read or write, then exit): the
+   * process may trade speed on long work for a quicker start (see main.ts).
+   */
+  briefCommand?: () => void;
 }
 
 export interface CommonOptions {

@@ -46,7 +46,12 @@ export async function runCli(args: readonly string[], options: RunOptions = {}):
  */
 export async function runCliInProcess(
   args: readonly string[],
-  options: RunOptions & { terminalColumns?: number; stderrIsTerminal?: boolean } = {},
+  options: RunOptions & {
+    terminalColumns?: number;
+    stderrIsTerminal?: boolean;
+    /** Told when the command is a brief one (see CliIo.briefCommand). */
+    briefCommand?: () => void;
+  } = {},
 ): Promise<CliRun> {
   // A terminal of that many columns, when given: what a table fits and colours for.
   const stdout =
@@ -73,6 +78,7 @@ export async function runCliInProcess(
     env: cleanEnvironment(options.env),
     // What /proc/self/cmdline holds for a child given these (UTF-8) arguments.
     argvBytes: () => argv.map((argument) => Buffer.from(argument, 'utf8')),
+    ...(options.briefCommand ? { briefCommand: options.briefCommand } : {}),
   });
   stdout.end();
   stderr.end();
