@@ -103,7 +103,7 @@ function describedDocument(version: string): Record<string, unknown> & {
             201: jsonAnswer('The stored event, or `{"data":[…]}` for a batch, in order', {
               oneOf: [ref('Event'), ref('EventBatch')],
             }),
-            ...problems(400, 401, 403, 413, 422, 503),
+            ...problems(400, 401, 403, 413, 415, 422, 503),
           },
         },
       },
@@ -430,6 +430,7 @@ const problemDescriptions: Record<number, string> = {
   403: 'The token lacks the scope, or names another tenant than the body',
   404: 'Not found (no checkpoint yet, or the stream turned off)',
   413: 'The body is over 1 MiB',
+  415: 'The Content-Type is not JSON (`application/json`, or a type ending in `+json`)',
   422: 'An event does not validate, names an unknown action, or one only the tool records',
   429: 'Too many open streams for the tenant',
   500: 'A bug, or stored hashes that no longer prove a signed root (INTEGRITY_FAILED)',

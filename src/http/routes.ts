@@ -19,7 +19,7 @@ import {
   resumeSeqPattern,
   streamPath,
 } from './parameters.js';
-import { readJsonBody } from './request-body.js';
+import { assertJsonBody, readJsonBody } from './request-body.js';
 import { sendJson } from './responses.js';
 
 export interface RequestContext extends StreamContext {
@@ -103,6 +103,7 @@ function routesOf(options: RouteOptions): Route[] {
         },
         POST: async (context) => {
           const principal = await authenticate(context, 'activity:write');
+          assertJsonBody(context.request);
           const body = await readJsonBody(context.request);
           const inputs = Array.isArray(body) ? body : [body];
           if (Array.isArray(body) && (body.length === 0 || body.length > maxBatch)) {

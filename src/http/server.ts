@@ -1,9 +1,9 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ActivityApp } from '../app/open-app.js';
 import { toolVersion } from '../app/tool-version.js';
 import { createTokenVerifier } from '../auth/verify-token.js';
-import { ActivityError, errorCodes, retryAfterSeconds } from '../domain/errors.js';
+import { ActivityError, type ErrorCode, errorCodes, retryAfterSeconds } from '../domain/errors.js';
 import { createHandler } from './create-handler.js';
 
 export interface ServerOptions {
@@ -68,6 +68,18 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
       else void handler(request, response);
     },
   );
+  // What node:http's parser refuses (bad HTTP, headers over 16 KiB, a request that took
+  // too long) never reaches the handler: answered here as every other error is.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    const answer = clientErrorAnswer(error);
+    // A client gone, or a response already begun on the connection: nothing to answer.
+    const responding = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (answer === undefined || !socket.writable || responding?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    socket.end(rawProblem(answer.code, answer.detail));
+  });
   // A connection that sends nothing at all is not timed by the above: close it after
   // two minutes of silence both ways (a stream's heartbeat keeps it busy).
   server.timeout = 120_000;
@@ -76,7 +88,12 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
     server.getConnections((error, count) => {
       if (error || count <= maxConnections) return;
       refused.add(socket);
-      socket.end(tooManyConnections(maxConnections));
+      socket.end(
+        rawProblem(
+          'TOO_MANY_CONNECTIONS',
+          `this server holds its maximum of ${maxConnections} connections; try again shortly`,
+        ),
+      );
     });
   });
   await listen(server, options.host, options.port);
@@ -106,21 +123,39 @@ export async function startServer(app: ActivityApp, options: ServerOptions): Pro
   };
 }
 
-/** The raw 503 for a connection past the cap: written before any request is read. */
-function tooManyConnections(maxConnections: number): string {
-  const { http: status, title } = errorCodes.TOO_MANY_CONNECTIONS;
-  const body = JSON.stringify({
-    type: 'about:blank',
-    title,
-    status,
-    detail: `this server holds its maximum of ${maxConnections} connections; try again shortly`,
-    code: 'TOO_MANY_CONNECTIONS',
-  });
+/** What to answer a request node:http's parser refused, or undefined when the client is gone. */
+function clientErrorAnswer(error: NodeJS.ErrnoException): { code: ErrorCode; detail: string } | undefined {
+  switch (error.code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return undefined;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return {
+        code: 'REQUEST_TIMEOUT',
+        detail: 'the request did not arrive in time (headers within 20 s, the whole request within 30 s)',
+      };
+    case 'HPE_HEADER_OVERFLOW':
+      return { code: 'HEADERS_TOO_LARGE', detail: 'the request headers are over 16 KiB' };
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return { code: 'BODY_TOO_LARGE', detail: 'the chunk extensions of the body are over 16 KiB' };
+    default:
+      return { code: 'INPUT_UNREADABLE', detail: 'the request is not valid HTTP/1.1' };
+  }
+}
+
+/**
+ * A problem written straight to a socket, before or instead of a request the handler
+ * reads; the connection is closed after it.
+ */
+function rawProblem(code: ErrorCode, detail: string): string {
+  const { http: status, title } = errorCodes[code];
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail, code });
+  const retryAfter = retryAfterSeconds(code);
   return [
-    `HTTP/1.1 ${status} Service Unavailable`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? title}`,
     'content-type: application/problem+json',
     `content-length: ${Buffer.byteLength(body)}`,
-    `retry-after: ${retryAfterSeconds('TOO_MANY_CONNECTIONS')}`,
+    ...(retryAfter === undefined ? [] : [`retry-after: ${retryAfter}`]),
     'connection: close',
     '',
     body,

@@ -51,7 +51,31 @@ describe('slow and abandoned requests', { timeout: 60_000 }, () => {
     connection.write(
       `POST /api/v1/activity HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"action"`,
     );
-    expect(await connection.nextResponse(20_000)).toMatchObject({ status: 408 });
+    const answer = await connection.nextResponse(20_000);
+    expect(answer).toMatchObject({ status: 408, headers: { 'content-type': 'application/problem+json' } });
+    expect(JSON.parse((answer as { body: string }).body)).toMatchObject({
+      status: 408,
+      code: 'REQUEST_TIMEOUT',
+    });
+    expect(await connection.nextResponse(10_000)).toBe('closed');
+  });
+
+  it.each([
+    ['not HTTP at all', 'GET / HTTP/1.1\r\nHost x\r\n\r\n', 400, 'INPUT_UNREADABLE'],
+    ['a request line it cannot read', 'GET /api/v1/activity HTTP/9\r\n\r\n', 400, 'INPUT_UNREADABLE'],
+    [
+      'headers over 16 KiB',
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ${'p'.repeat(17 * 1024)}\r\n\r\n`,
+      431,
+      'HEADERS_TOO_LARGE',
+    ],
+  ])('a request that is %s is answered with a problem, and closed', async (_, request, status, code) => {
+    server = await startTestServer({ databaseUrl: database.url });
+    const connection = await raw(server.url);
+    connection.write(request);
+    const answer = await connection.nextResponse(10_000);
+    expect(answer).toMatchObject({ status, headers: { 'content-type': 'application/problem+json' } });
+    expect(JSON.parse((answer as { body: string }).body)).toMatchObject({ status, code });
     expect(await connection.nextResponse(10_000)).toBe('closed');
   });
 

@@ -538,6 +538,40 @@ describe('HTTP API contract', () => {
       );
     });
 
+    it('a body whose Content-Type is not JSON is 415 before it is read, and stores nothing', async () => {
+      const tenant = newTenant('post-media');
+      const token = await tokenFor(tenant);
+      const body = { action: 'auth.email.verified' };
+      for (const type of [
+        'application/x-www-form-urlencoded',
+        'text/plain',
+        'application/json; charset=latin1',
+        'multipart/form-data; boundary=x',
+      ]) {
+        const answer = await api('/api/v1/activity', { token, body, headers: { 'content-type': type } });
+        expect(expectProblem(answer, 415, 'UNSUPPORTED_MEDIA_TYPE', tenant).detail).toContain(
+          'Content-Type: application/json',
+        );
+      }
+      expect((await list(tenant)).data).toEqual([]);
+      // JSON by any of its names, or no Content-Type at all, is read.
+      for (const type of [
+        'application/json',
+        'Application/JSON; charset="UTF-8"',
+        'application/vnd.acme+json',
+      ]) {
+        const answer = await api('/api/v1/activity', { token, body, headers: { 'content-type': type } });
+        expect(answer.status).toBe(201);
+      }
+      const untyped = await fetch(`${server.url}/api/v1/activity`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: new Blob([JSON.stringify(body)]),
+      });
+      expect(untyped.status).toBe(201);
+      expect((await list(tenant)).data).toHaveLength(4);
+    });
+
     it('a body over 1 MiB is 413 and stores nothing (fetch)', async () => {
       const tenant = newTenant('post-huge');
       const padding = 'x'.repeat(1024 * 1024);
