@@ -1,6 +1,9 @@
 // What `activity token` mints and `serve` accepts must agree: the rules both hold a
 // token to live here, so that a minted token is never refused.
 
+/** The scopes `serve` checks: reading and writing a tenant's events. */
+export const activityScopes = ['activity:read', 'activity:write'] as const;
+
 /** The algorithm of tokens made with ACTIVITY_JWT_SECRET, minted and verified alike. */
 export const secretAlgorithm = 'HS256';
 

@@ -3,9 +3,13 @@ import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose'
 import { ActivityError } from '../domain/errors.js';
 import { tenantIdProblem } from '../domain/tenant-id.js';
 import { loadJwks, verifyWithKeySet } from './jwks.js';
-import { maxTokenLifetimeDays, maxTokenLifetimeSeconds, secretAlgorithm } from './token-claims.js';
+import {
+  type activityScopes,
+  maxTokenLifetimeDays,
+  maxTokenLifetimeSeconds,
+  secretAlgorithm,
+} from './token-claims.js';
 
-export const activityScopes = ['activity:read', 'activity:write'] as const;
 export type ActivityScope = (typeof activityScopes)[number];
 
 /** Who a verified bearer token speaks for. */

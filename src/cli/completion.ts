@@ -1,4 +1,5 @@
 import type { Command, Option } from 'commander';
+import { activityScopes } from '../auth/token-claims.js';
 import { commonFlags } from './arguments.js';
 
 export const completionShells = ['bash', 'zsh', 'fish'] as const;
@@ -104,6 +105,8 @@ async function valuesOf(
 ): Promise<string[]> {
   if (option.argChoices) return option.argChoices.map((choice) => line(choice, ''));
   if (pathPlaceholder.test(option.flags)) return [filesDirective];
+  // Other scopes may be granted (serve warns of none it knows); these are the ones it checks.
+  if (option.long === '--scope') return activityScopes.map((scope) => line(scope, ''));
   if (option.long !== '--action') return [];
   // `record` records public actions only; filters may also name the tool's own.
   const offered = (await actions()).filter((action) => command.name() !== 'record' || !action.reserved);

@@ -59,6 +59,7 @@ describe('completion: what `activity __complete` offers', () => {
     ]);
     expect(await offered(['record', '--status', ''])).toEqual(['success', 'failure', 'pending']);
     expect(await offered(['completion', ''])).toEqual(['bash', 'zsh', 'fish']);
+    expect(await offered(['token', '--scope', ''])).toEqual(['activity:read', 'activity:write']);
   });
 
   it('action names from the registry: record offers only those a caller may record', async () => {

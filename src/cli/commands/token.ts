@@ -85,7 +85,10 @@ Examples:
           await context.out.write(`${token}\n`);
         }
         // Minted all the same (another service may know them), but said: a typo grants nothing.
-        const { activityScopes, knownRoles } = await import('../../auth/verify-token.js');
+        const [{ activityScopes }, { knownRoles }] = await Promise.all([
+          import('../../auth/token-claims.js'),
+          import('../../auth/verify-token.js'),
+        ]);
         const { suggestion } = await import('../../domain/closest-names.js');
         const unknown = [
           ...scopes.flatMap((scope) =>
