@@ -15,12 +15,15 @@ import { type AuditTrail, ownEventsTrail } from '../service/audit-trail.js';
 import { IntegrityService } from '../service/integrity-service.js';
 import { MigrationService } from '../service/migration-service.js';
 import { RetentionService } from '../service/retention-service.js';
+import { SinkDelivery, type SinkDeliveryOptions } from '../service/sink-delivery.js';
+import { SinkService } from '../service/sink-service.js';
 import { type Database, type OpenDatabaseOptions, openDatabase } from '../store/open-database.js';
 import { createInProcessTransport } from '../stream/in-process-transport.js';
 import { createPostgresTransport, postgresNotifyChannel } from '../stream/postgres-transport.js';
 import { createRedisTransport } from '../stream/redis-transport.js';
 import { StreamHub, type StreamLimits } from '../stream/stream-hub.js';
 import type { StreamTransport } from '../stream/transport.js';
+import { toolVersion } from './tool-version.js';
 
 /** Everything a shell needs, built from one validated config; `close()` releases it all. */
 export interface ActivityApp {
@@ -35,6 +38,10 @@ export interface ActivityApp {
   transport: StreamTransport;
   /** The live stream, when asked for with `stream: true`. */
   hub: StreamHub | undefined;
+  /** Where each tenant's events are delivered (`sink …`). */
+  sinks: SinkService;
+  /** Delivers the sinks' events (run by `serve` and `deliver`). */
+  delivery: SinkDelivery;
   close(): Promise<void>;
 }
 
@@ -50,6 +57,8 @@ export interface OpenAppOptions {
   onBackgroundError?: (error: unknown) => void;
   /** The command only reads: an embedded database that does not exist is not made (see OpenDatabaseOptions). */
   existing?: boolean;
+  /** Delivery's settings, when not the defaults (see SinkDeliveryOptions). */
+  delivery?: Partial<Omit<SinkDeliveryOptions, 'sinks' | 'service' | 'product'>>;
 }
 
 /** The composition root: registry, database, keys, metrics and the services. */
@@ -79,13 +88,17 @@ export async function openAppWithDatabase(
       config.database.kind === 'pglite'
         ? await embeddedSecret(config.database, config.secret)
         : (postgresSecret as string);
-    const metrics = createMetrics({ eventsPurged: () => database.retention.eventsPurged() });
+    const keys = deriveKeys(secret);
+    const metrics = createMetrics({
+      eventsPurged: () => database.retention.eventsPurged(),
+      sinkLag: () => database.sinks.lag(),
+    });
     const transport = await openTransport(config);
     const publisher = createPublisher(transport, options.onBackgroundError);
     const service = new ActivityService({
       repository: database.repository,
       registry,
-      keys: deriveKeys(secret),
+      keys,
       observers: [metrics.observer, publisher.observer, ...(options.observers ?? [])],
       ...(options.clock ? { clock: options.clock } : {}),
       auditReads: config.auditReads,
@@ -100,6 +113,11 @@ export async function openAppWithDatabase(
           ...(options.onBackgroundError ? { onError: options.onBackgroundError } : {}),
         })
       : undefined;
+    const sinks = new SinkService({
+      sinks: database.sinks,
+      sealingKey: keys.sinkSecrets,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     let closing: Promise<void> | undefined;
     const app: ActivityApp = {
       config,
@@ -113,6 +131,17 @@ export async function openAppWithDatabase(
       metrics,
       transport,
       hub,
+      sinks,
+      delivery: new SinkDelivery({
+        sinks: database.sinks,
+        service: sinks,
+        product: { name: 'activity', vendor_name: 'activity', version: toolVersion() },
+        ...options.delivery,
+        onBatch: (report) => {
+          metrics.sinkBatch(report);
+          options.delivery?.onBatch?.(report);
+        },
+      }),
       close() {
         // Streams first, then pending publishes, then the transport, then the pool.
         closing ??= (async () => {
@@ -303,6 +332,22 @@ export function usingIntegrity<T>(
   return usingDatabase(config, { ...streamNotice(config), ...options }, async (database) =>
     use(integrityServiceOf(config, database, await ownEventsOf(config, database))),
   );
+}
+
+/**
+ * Sinks alone (`sink …`): opens the database and the key that seals the sinks'
+ * secrets, and closes them whatever happens.
+ */
+export function usingSinks<T>(config: Config, use: (sinks: SinkService) => Promise<T>): Promise<T> {
+  // Checked before anything opens, as openApp does.
+  const postgresSecret = config.database.kind === 'postgres' ? requiredSecret(config.secret) : undefined;
+  return usingDatabase(config, streamNotice(config), async (database) => {
+    const secret =
+      config.database.kind === 'pglite'
+        ? await embeddedSecret(config.database, config.secret)
+        : (postgresSecret as string);
+    return use(new SinkService({ sinks: database.sinks, sealingKey: deriveKeys(secret).sinkSecrets }));
+  });
 }
 
 /** The schema alone (`migrate`): opens the database without migrating it first. */

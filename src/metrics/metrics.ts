@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { namespaceOf } from '../domain/event.js';
 import type { ActivityObserver } from '../service/activity-service.js';
+import type { BatchReport } from '../service/sink-delivery.js';
 
 /** The Prometheus metrics of one process; tenant ids are never labels. */
 export interface ActivityMetrics {
@@ -14,6 +15,8 @@ export interface ActivityMetrics {
   httpDuration: Histogram<'route'>;
   /** Denials counted instead of recorded as `activity.access.denied` (rate limit). */
   auditEventsSuppressed: Counter;
+  /** Counts one sink batch: events delivered (by payload), a failure (by reason), events skipped. */
+  sinkBatch(report: BatchReport): void;
 }
 
 /**
@@ -21,9 +24,48 @@ export interface ActivityMetrics {
  * in serve): read from the database at each scrape, so that every replica reports the
  * same count.
  */
-export function createMetrics(sources: { eventsPurged?: () => Promise<number> } = {}): ActivityMetrics {
+export function createMetrics(
+  sources: {
+    eventsPurged?: () => Promise<number>;
+    /** How far behind the sink furthest behind is, read from the database at each scrape. */
+    sinkLag?: () => Promise<{ events: number; seconds: number }>;
+  } = {},
+): ActivityMetrics {
   const registry = new Registry();
-  const { eventsPurged } = sources;
+  const { eventsPurged, sinkLag } = sources;
+  if (sinkLag !== undefined) {
+    // One read per scrape serves both gauges.
+    let reading: Promise<{ events: number; seconds: number }> | undefined;
+    let last = { events: 0, seconds: 0 };
+    const read = () => {
+      reading ??= sinkLag()
+        .catch(() => last)
+        .then((lag) => {
+          last = lag;
+          setImmediate(() => {
+            reading = undefined;
+          });
+          return lag;
+        });
+      return reading;
+    };
+    new Gauge({
+      name: 'activity_sink_lag_events',
+      help: 'Events not yet delivered by the sink furthest behind (paused sinks aside).',
+      registers: [registry],
+      async collect() {
+        this.set((await read()).events);
+      },
+    });
+    new Gauge({
+      name: 'activity_sink_lag_seconds',
+      help: 'Age of the oldest event not yet delivered, of the sink furthest behind.',
+      registers: [registry],
+      async collect() {
+        this.set((await read()).seconds);
+      },
+    });
+  }
   if (eventsPurged !== undefined) {
     let last = 0;
     new Counter({
@@ -97,9 +139,34 @@ export function createMetrics(sources: { eventsPurged?: () => Promise<number> } 
     help: 'Denied requests counted but not recorded as activity.access.denied events (rate limit).',
     registers: [registry],
   });
+  const sinkDelivered = new Counter({
+    name: 'activity_sink_delivered_total',
+    help: 'Events delivered to sinks (answered 2xx), by payload format.',
+    labelNames: ['format'] as const,
+    registers: [registry],
+  });
+  const sinkFailures = new Counter({
+    name: 'activity_sink_failures_total',
+    help: 'Sink deliveries that failed, by reason (status, timeout, network, secret).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const sinkSkipped = new Counter({
+    name: 'activity_sink_skipped_total',
+    help: 'Events gone (purged) before a sink could deliver them.',
+    registers: [registry],
+  });
   return {
     registry,
     auditEventsSuppressed,
+    sinkBatch(report) {
+      if (report.delivered) {
+        sinkDelivered.inc({ format: report.payload }, report.events);
+        if (report.skipped > 0) sinkSkipped.inc(report.skipped);
+      } else {
+        sinkFailures.inc({ reason: report.reason ?? 'unknown' });
+      }
+    },
     streamConnections,
     streamLag,
     httpRequests,

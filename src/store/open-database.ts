@@ -9,6 +9,7 @@ import type { ActivityRepository } from '../domain/activity-repository.js';
 import { ActivityError } from '../domain/errors.js';
 import type { IntegrityRepository } from '../domain/integrity-repository.js';
 import type { RetentionRepository } from '../domain/retention.js';
+import type { SinkRepository } from '../domain/sink.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import type { CopyOut } from './events/export.js';
 import { KyselyActivityRepository } from './events/repository.js';
@@ -18,6 +19,7 @@ import { createPgliteDialect } from './pglite-dialect.js';
 import { createPreparingPool } from './preparing-pool.js';
 import { KyselyRetentionRepository } from './retention/repository.js';
 import type { StoreSchema } from './schema.js';
+import { KyselySinkRepository } from './sinks/repository.js';
 import type { StatementRunner } from './statement-runner.js';
 import { toStoreError } from './store-errors.js';
 
@@ -37,6 +39,7 @@ export interface Database {
   repository: ActivityRepository;
   retention: RetentionRepository;
   integrity: IntegrityRepository;
+  sinks: SinkRepository;
   migrator: SqlMigrator;
   close(): Promise<void>;
 }
@@ -228,6 +231,8 @@ function assemble(
     }),
     retention: new KyselyRetentionRepository(db, where),
     integrity: new KyselyIntegrityRepository(db, where),
+    // PGlite's process holds its whole data directory: its one deliverer needs no lock.
+    sinks: new KyselySinkRepository(db, where, { lockSinks: kind === 'postgres' }),
     migrator: new SqlMigrator(db as Kysely<unknown>, where),
     close() {
       closed ??= db.destroy().finally(release);

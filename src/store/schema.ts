@@ -13,6 +13,8 @@ export interface StoreSchema {
   activity_tree_backfill: TreeBackfillRow;
   activity_purges: PurgeRow;
   activity_purge_totals: PurgeTotalsRow;
+  activity_sinks: SinkRow;
+  activity_sink_cursors: SinkCursorRow;
 }
 
 /** bigint arrives as a string from pg and as a number from PGlite. */
@@ -108,4 +110,35 @@ export interface PurgeRow {
 export interface PurgeTotalsRow {
   only_row: Generated<boolean>;
   events: Int8;
+}
+
+/** A value sealed with AES-256-GCM (see privacy/secret-box.ts), as stored. */
+export interface SealedColumn {
+  nonce: string;
+  sealed: string;
+}
+
+export interface SinkRow {
+  sink_id: string;
+  tenant_id: string | null;
+  url: string;
+  payload: string;
+  headers: ColumnType<SealedColumn | null, string | null, string | null>;
+  secret: ColumnType<SealedColumn, string, string>;
+  state: Generated<string>;
+  created_at: Generated<Date>;
+  next_attempt_at: Generated<Date>;
+  attempts: Generated<number>;
+  failing_since: Date | null;
+  last_success_at: Date | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+}
+
+export interface SinkCursorRow {
+  sink_id: string;
+  tenant_id: string;
+  delivered_seq: Generated<Int8>;
+  delivered_at: Date | null;
+  skipped: Generated<Int8>;
 }

@@ -25,6 +25,8 @@ const latestTables = [
   'activity_purge_totals',
   'activity_purges',
   'activity_retention_policies',
+  'activity_sink_cursors',
+  'activity_sinks',
   'activity_tenants',
   'activity_tree_archive',
   'activity_tree_backfill',

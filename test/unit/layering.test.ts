@@ -19,7 +19,8 @@ const allowed: Record<string, readonly string[]> = {
   config: ['domain'],
   store: ['config', 'domain', 'integrity'],
   stream: ['config', 'domain'],
-  service: ['domain', 'integrity', 'privacy', 'registry'],
+  sinks: ['domain', 'registry'],
+  service: ['domain', 'integrity', 'privacy', 'registry', 'sinks'],
   metrics: ['domain', 'service'],
   app: [
     'auth',
@@ -30,6 +31,7 @@ const allowed: Record<string, readonly string[]> = {
     'privacy',
     'registry',
     'service',
+    'sinks',
     'store',
     'stream',
   ],
