@@ -6,6 +6,7 @@ import { integrityWorkload } from './integrity.js';
 import { purgeWorkload } from './purge.js';
 import { queryWorkload } from './query.js';
 import { recordWorkload } from './record.js';
+import { sinkWorkload } from './sinks.js';
 import { startupWorkload } from './startup.js';
 import { streamWorkload } from './stream.js';
 import { treeCostWorkload } from './tree-cost.js';
@@ -22,4 +23,5 @@ export const workloads: readonly Workload[] = [
   streamWorkload,
   integrityWorkload,
   treeCostWorkload,
+  sinkWorkload,
 ];

@@ -7,6 +7,7 @@ import { unknownFlagIn, withCommonFlagsAfterCommand } from './arguments.js';
 import { actionsCommand } from './commands/actions.js';
 import { checkpointCommand } from './commands/checkpoint.js';
 import { completionCommand } from './commands/completion.js';
+import { deliverCommand } from './commands/deliver.js';
 import { exportCommand } from './commands/export.js';
 import { holdCommand } from './commands/hold.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -16,6 +17,7 @@ import { queryCommand } from './commands/query.js';
 import { recordCommand } from './commands/record.js';
 import { retentionCommand } from './commands/retention.js';
 import { serveCommand } from './commands/serve.js';
+import { sinkCommand } from './commands/sink.js';
 import { tailCommand } from './commands/tail.js';
 import { tokenCommand } from './commands/token.js';
 import { verifyCommand } from './commands/verify.js';
@@ -119,6 +121,8 @@ Docs: docs/cli.md`,
     proofCommand,
     verifyCommand,
     exportCommand,
+    sinkCommand,
+    deliverCommand,
     completionCommand,
   ]) {
     program.addCommand(throwingErrors(command(io, setExitCode), program));

@@ -60,16 +60,27 @@ Examples:
         const app = await openApp(config, {
           stream: config.streamEnabled,
           onBackgroundError: (error) => log({ msg: 'background error', error: String(error) }),
+          delivery: {
+            onBatch: (report) => {
+              if (!report.delivered || report.skipped > 0) log({ msg: 'sink batch', ...report });
+            },
+          },
         });
         try {
           const server = await startServer(app, { host: options.host, port, log, maxConnections });
           app.hub?.start().catch((error) => log({ msg: 'stream transport failed', error: String(error) }));
+          // serve delivers the sinks' events too; with replicas, each sink by one at a time.
+          const delivery = new AbortController();
+          const delivering = app.delivery.run(delivery.signal, (error) =>
+            log({ msg: 'delivery failed', error: String(error) }),
+          );
           await new Promise<void>((resolve) => {
             process.once('SIGTERM', resolve);
             process.once('SIGINT', resolve);
           });
           log({ msg: 'shutting down' });
-          await server.close();
+          delivery.abort();
+          await Promise.all([server.close(), delivering]);
         } finally {
           await app.close();
           flush();
