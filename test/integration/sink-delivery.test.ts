@@ -5,6 +5,7 @@ import type { ActivityEvent } from '../../src/domain/event.js';
 import { deriveKeys } from '../../src/privacy/keys.js';
 import { createRegistry } from '../../src/registry/registry.js';
 import { ActivityService } from '../../src/service/activity-service.js';
+import { RetentionService } from '../../src/service/retention-service.js';
 import { type BatchReport, SinkDelivery, type SinkDeliveryOptions } from '../../src/service/sink-delivery.js';
 import { SinkService } from '../../src/service/sink-service.js';
 import { hasWebhookSignature } from '../../src/sinks/webhook-signature.js';
@@ -223,6 +224,63 @@ describe.each(storeKinds)('sink delivery on %s', (kind) => {
     expect(hook.received.map((request) => request.headers['activity-skipped'])).toEqual(['5']);
     expect(reports).toMatchObject([{ fromSeq: 1, throughSeq: 8, events: 3, skipped: 5, delivered: true }]);
     expect((await sinks.status(sink.sink_id)).tenants).toMatchObject([{ delivered_seq: 8, skipped: 5 }]);
+  });
+
+  it('a paused sink keeps its cursor through a purge, and reports what the purge took as skipped', async () => {
+    const tenantId = tenant();
+    await record(tenantId, 6);
+    const hook = await receiver();
+    const { sink } = await addSink(tenantId, hook.url);
+    await deliverAll(deliverer());
+    await sinks.pause(sink.sink_id);
+    await record(tenantId, 4);
+    // Seqs 1 to 9 a year old; purge takes them (7 to 9 never delivered) and records
+    // its own event (seq 11).
+    await sql`update activity_events set created_at = created_at - interval '400 days'
+      where tenant_id = ${tenantId} and seq <= 9`.execute(database.db);
+    const retention = new RetentionService({
+      events: database.repository,
+      retention: database.retention,
+      audit: service.audit,
+    });
+    const purged = await retention.purge({
+      now: new Date(),
+      defaultRetentionMs: 365 * 86_400_000,
+      tenantId,
+      batchSize: 100,
+      dryRun: false,
+    });
+    expect(purged.deleted).toBe(9);
+    expect((await sinks.status(sink.sink_id)).tenants).toMatchObject([{ delivered_seq: 6 }]);
+    await sinks.resume(sink.sink_id);
+    const reports: BatchReport[] = [];
+    await deliverAll(deliverer({ onBatch: (report) => reports.push(report) }));
+    expect(deliveredSeqs(hook.received, tenantId)).toEqual([1, 2, 3, 4, 5, 6, 10, 11]);
+    expect(reports).toMatchObject([{ fromSeq: 7, throughSeq: 11, events: 2, skipped: 3 }]);
+    expect(eventsOf(hook.received.at(-1) as Received).map((event) => event.action)).toEqual([
+      'auth.login.success',
+      'activity.events.purged',
+    ]);
+  });
+
+  it('gives up on a receiver that stalls past the timeout, and sends the batch again', async () => {
+    const tenantId = tenant();
+    await record(tenantId, 2);
+    const hook = await receiver((request) =>
+      request === 0 ? { status: 200, delayMs: 2000 } : { status: 200 },
+    );
+    await addSink(tenantId, hook.url);
+    const reports: BatchReport[] = [];
+    await deliverAll(deliverer({ timeoutMs: 100, onBatch: (report) => reports.push(report) }));
+    expect(reports.map((report) => [report.delivered, report.reason])).toEqual([
+      [false, 'timeout'],
+      [true, undefined],
+    ]);
+    await hook.until(() => hook.received.length === 2);
+    expect(hook.received.map((request) => request.headers['webhook-id'])).toEqual([
+      hook.received[0]?.headers['webhook-id'],
+      hook.received[0]?.headers['webhook-id'],
+    ]);
   });
 
   it("carries the tenant's latest signed checkpoint, when it has one", async () => {
