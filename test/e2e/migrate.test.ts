@@ -117,10 +117,22 @@ describe('migrate on an empty PostgreSQL database', () => {
 
   it('down lists what it would drop and refuses without --yes; then rolls back only the last migration, and up applies it again', async () => {
     const last = expected.at(-1) as string;
+    expect(last).toBe('0006_sinks');
+    const added = await cli([
+      'sink',
+      'add',
+      '--tenant',
+      'acme',
+      '--url',
+      'https://siem.example/hook',
+      '--payload',
+      'ndjson',
+    ]);
+    expectExit(added, 0);
     const refused = expectJsonError(await cli(['migrate', 'down', '--format', 'json']), 2, 'USAGE_INVALID');
     expect(refused.message).toBe(
-      `migrate down destroys data: ${last} drops activity_purge_totals (1 row), column activity_purges.recorded, ` +
-        'column activity_purges.event_id, column activity_purges.deleted. Back up first, then confirm it (activity migrate down --yes)',
+      `migrate down destroys data: ${last} drops activity_sinks (1 row). ` +
+        'Back up first, then confirm it (activity migrate down --yes)',
     );
     expect(await appliedRows(database.url)).toEqual(expected);
     const down = await cli(['migrate', 'down', '--force', '--format', 'json']);
