@@ -10,6 +10,9 @@ CREATE TABLE activity_sinks (
   tenant_id       text        COLLATE "C",
   url             text        NOT NULL,
   payload         text        NOT NULL CHECK (payload IN ('ocsf', 'cloudevents', 'ndjson')),
+  -- Only these actions (exact names, and prefixes ending in '.'); NULL: every event.
+  actions         text[],
+  prefixes        text[],
   -- {"nonce","sealed"} of the headers' JSON and of the signing secret.
   headers         jsonb,
   secret          jsonb       NOT NULL,

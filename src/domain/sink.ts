@@ -25,6 +25,9 @@ export interface StoredSink {
   tenant_id: string | null;
   url: string;
   payload: SinkPayload;
+  /** Only events of these actions, or of these prefixes (`auth.`); null: every event. */
+  actions: string[] | null;
+  prefixes: string[] | null;
   headers: SealedSecret | null;
   secret: SealedSecret;
   state: SinkState;
@@ -50,13 +53,19 @@ export interface SinkCursor {
   oldest_waiting_at: string | null;
 }
 
-/** A batch to deliver: one tenant's events after `afterSeq`, in seq order, through `throughSeq`. */
+/**
+ * A batch to deliver: one tenant's events after `afterSeq`, in seq order, through
+ * `throughSeq`; the seqs of the range it lacks were purged (`skipped`) or are of
+ * actions the sink does not take (`filtered`).
+ */
 export interface SinkBatch {
   tenantId: string;
   afterSeq: number;
-  /** The last seq the batch accounts for: its last event's, or past events gone before it. */
+  /** The last seq the batch accounts for: its last event's, or past events gone or left out. */
   throughSeq: number;
   events: ActivityEvent[];
+  skipped: number;
+  filtered: number;
   /** The tenant's latest signed checkpoint (a signed note), if it has one. */
   checkpoint: string | null;
 }
@@ -108,6 +117,8 @@ export interface NewSinkRow {
   tenant_id: string | null;
   url: string;
   payload: SinkPayload;
+  actions: string[] | null;
+  prefixes: string[] | null;
   headers: SealedSecret | null;
   secret: SealedSecret;
 }

@@ -37,6 +37,8 @@ export interface BatchReport {
   events: number;
   /** Events of the range gone (purged) before they could be delivered. */
   skipped: number;
+  /** Events of the range of actions the sink does not take. */
+  filtered: number;
   delivered: boolean;
   /** Why not: `status` (the answer's code in `error`), `timeout`, `network`, `secret`. */
   reason?: string;
@@ -138,7 +140,8 @@ export class SinkDelivery {
       'activity-tenant': batch.tenantId,
       'activity-seq-from': String(batch.afterSeq + 1),
       'activity-seq-through': String(batch.throughSeq),
-      'activity-skipped': String(batch.throughSeq - batch.afterSeq - batch.events.length),
+      'activity-skipped': String(batch.skipped),
+      'activity-filtered': String(batch.filtered),
       // The tenant's latest signed tree head: what its events can be proved against.
       ...(batch.checkpoint === null
         ? {}
@@ -180,7 +183,8 @@ export class SinkDelivery {
       fromSeq: batch.afterSeq + 1,
       throughSeq: batch.throughSeq,
       events: batch.events.length,
-      skipped: batch.throughSeq - batch.afterSeq - batch.events.length,
+      skipped: batch.skipped,
+      filtered: batch.filtered,
       delivered: outcome.delivered,
       ...(outcome.delivered ? {} : { reason: outcome.reason, error: outcome.error }),
     });

@@ -1,6 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import { ActivityError, type FieldIssue } from '../domain/errors.js';
-import { describeIssues } from '../domain/field-issues.js';
+import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
+import { actionFilterSchema } from '../domain/inputs.js';
 import {
   type SinkCursor,
   type SinkPayload,
@@ -26,6 +27,11 @@ export interface SinkInput {
   secret?: string;
   /** Deliver every event the tenant still has, not only those recorded from now. */
   fromStart?: boolean;
+  /**
+   * Only events of these actions: exact names and `ns.*` prefixes, comma separated, as
+   * `query --action` takes them; every event when absent (or `*`).
+   */
+  action?: string;
 }
 
 /** A sink as shown: its headers by name only, its secret never. */
@@ -34,6 +40,8 @@ export interface SinkView {
   tenant_id: string | null;
   url: string;
   payload: SinkPayload;
+  /** The actions it takes (names and `ns.*` prefixes), or null for every event. */
+  actions: string[] | null;
   header_names: string[];
   state: SinkState;
   created_at: string;
@@ -90,6 +98,7 @@ export class SinkService {
             problem === undefined ? [] : [{ path: 'secret', message: problem }],
           )),
     ]);
+    const filter = actionFilterOf(input.action);
     const sinkId = uuidv7();
     const stored = await this.#sinks.add(
       {
@@ -97,6 +106,8 @@ export class SinkService {
         tenant_id: input.tenantId,
         url: input.url,
         payload: input.payload as SinkPayload,
+        actions: filter?.actions ?? null,
+        prefixes: filter?.prefixes ?? null,
         headers: Object.keys(headers).length === 0 ? null : seal(this.#key, JSON.stringify(headers), sinkId),
         secret: seal(this.#key, secret, sinkId),
       },
@@ -171,6 +182,10 @@ export class SinkService {
       tenant_id: sink.tenant_id,
       url: sink.url,
       payload: sink.payload,
+      actions:
+        sink.actions === null && sink.prefixes === null
+          ? null
+          : [...(sink.actions ?? []), ...(sink.prefixes ?? []).map((prefix) => `${prefix}*`)],
       header_names: headers === undefined ? [] : Object.keys(JSON.parse(headers) as object),
       state: sink.state,
       created_at: sink.created_at,
@@ -181,6 +196,24 @@ export class SinkService {
       next_attempt_at: sink.next_attempt_at,
     };
   }
+}
+
+/**
+ * The sink's filter, as query's `--action` reads it: exact names, and prefixes kept
+ * with their dot (`auth.*` → `auth.`); undefined where it takes every event.
+ */
+function actionFilterOf(action: string | undefined): { actions: string[]; prefixes: string[] } | undefined {
+  if (action === undefined) return undefined;
+  const parsed = actionFilterSchema.safeParse(action);
+  if (!parsed.success) {
+    const issues = toFieldIssues(parsed.error).map((issue) => ({ ...issue, path: 'action' }));
+    throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
+  }
+  if (parsed.data.includes('*')) return undefined;
+  return {
+    actions: parsed.data.filter((part) => !part.endsWith('.*')),
+    prefixes: parsed.data.filter((part) => part.endsWith('.*')).map((part) => part.slice(0, -1)),
+  };
 }
 
 function noSuchSink(sinkId: string): ActivityError {

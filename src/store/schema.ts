@@ -123,6 +123,8 @@ export interface SinkRow {
   tenant_id: string | null;
   url: string;
   payload: string;
+  actions: string[] | null;
+  prefixes: string[] | null;
   headers: ColumnType<SealedColumn | null, string | null, string | null>;
   secret: ColumnType<SealedColumn, string, string>;
   state: Generated<string>;

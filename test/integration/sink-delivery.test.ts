@@ -283,6 +283,43 @@ describe.each(storeKinds)('sink delivery on %s', (kind) => {
     ]);
   });
 
+  it('with an action filter, delivers those actions only and accounts for the rest, left out or gone', async () => {
+    const tenantId = tenant();
+    for (const action of [
+      'auth.login.success',
+      'conversations.conversation.created',
+      'auth.logout.completed',
+      'conversations.conversation.created',
+      'auth.email.verified',
+    ]) {
+      await service.record({ tenant_id: tenantId, action });
+    }
+    await sql`delete from activity_events where tenant_id = ${tenantId} and seq = 2`.execute(database.db);
+    const hook = await receiver();
+    const added = await sinks.add({
+      tenantId,
+      url: hook.url,
+      payload: 'ndjson',
+      fromStart: true,
+      action: 'auth.login.*, auth.email.verified',
+    });
+    sinkIds.push(added.sink.sink_id);
+    expect(added.sink.actions).toEqual(['auth.email.verified', 'auth.login.*']);
+    await deliverAll(deliverer());
+    expect(deliveredSeqs(hook.received, tenantId)).toEqual([1, 5]);
+    expect(hook.received[0]?.headers).toMatchObject({
+      'activity-seq-from': '1',
+      'activity-seq-through': '5',
+      'activity-skipped': '1',
+      'activity-filtered': '2',
+    });
+    await expect(
+      sinks.add({ tenantId, url: hook.url, payload: 'ndjson', action: 'auth' }),
+    ).rejects.toMatchObject({
+      code: 'PARAMETER_INVALID',
+    });
+  });
+
   it("carries the tenant's latest signed checkpoint, when it has one", async () => {
     const tenantId = tenant();
     await record(tenantId, 2);

@@ -14,6 +14,7 @@ import { csvRow, escapeControl } from '../render/text.js';
 
 interface AddOptions extends CommonOptions {
   tenant?: string;
+  action?: string;
   allTenants?: boolean;
   url: string;
   payload: string;
@@ -54,7 +55,11 @@ Examples:
           [],
         )
         .option('--secret <whsec>', 'the Standard Webhooks signing secret (default: a new one, shown once)')
-        .option('--from-start', 'deliver every event the tenants still have, not only those from now'),
+        .option('--from-start', 'deliver every event the tenants still have, not only those from now')
+        .option(
+          '--action <names>',
+          "only these actions: names and ns.* prefixes, comma separated, as query's",
+        ),
     )
       .addHelpText(
         'after',
@@ -62,6 +67,7 @@ Examples:
           "activity sink add --tenant acme --url https://http-inputs.splunk.example/services/collector/raw --payload ocsf --header 'Authorization=Splunk <HEC token>'",
           'activity sink add --all-tenants --url https://hooks.example/activity --payload cloudevents',
           'activity sink add --tenant acme --url http://127.0.0.1:8686/ --payload ndjson --from-start',
+          "activity sink add --all-tenants --url https://siem.example/hook --payload ocsf --action 'auth.*,activity.access.denied'",
         ),
       )
       .action(
@@ -80,6 +86,7 @@ Examples:
               headers,
               ...(options.secret === undefined ? {} : { secret: options.secret }),
               fromStart: options.fromStart === true,
+              ...(options.action === undefined ? {} : { action: options.action }),
             }),
           );
           if (context.format === 'table') {
@@ -212,6 +219,7 @@ function renderDetail(sink: SinkView): string {
     ['tenant', sink.tenant_id ?? 'every tenant'],
     ['url', sink.url],
     ['payload', sink.payload],
+    ['actions', sink.actions === null ? null : sink.actions.join(', ')],
     ['headers', sink.header_names.length === 0 ? null : sink.header_names.join(', ')],
     ['state', sink.state],
     ['last success', sink.last_success_at],

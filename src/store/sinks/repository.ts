@@ -221,7 +221,7 @@ export class KyselySinkRepository implements SinkRepository {
     const sink = toSink(row);
     const batch = await this.#nextBatch(db, sink, maxEvents);
     if (!batch) return { kind: 'idle' };
-    // Nothing left to send of what the batch accounts for: every event of it is gone.
+    // Nothing to send of what the batch accounts for: every event of it is gone or left out.
     const outcome: DeliveryOutcome =
       batch.events.length === 0 ? { delivered: true } : await send(sink, batch);
     if (outcome.delivered) await this.#advance(db, sinkId, batch);
@@ -250,23 +250,43 @@ export class KyselySinkRepository implements SinkRepository {
     const pending = rows[0];
     if (!pending) return undefined;
     const afterSeq = Number(pending.delivered_seq);
-    const events = (
-      await db
-        .selectFrom('activity_events')
-        .select(pageColumns)
-        .where('tenant_id', '=', pending.tenant_id)
-        .where('seq', '>', afterSeq)
-        .orderBy('seq')
-        .limit(maxEvents)
-        .execute()
-    ).map(toActivityEvent);
+    const filtered = sink.actions !== null || sink.prefixes !== null;
+    let events = db
+      .selectFrom('activity_events')
+      .select(pageColumns)
+      .where('tenant_id', '=', pending.tenant_id)
+      .where('seq', '>', afterSeq);
+    if (filtered) {
+      const { actions, prefixes } = sink;
+      events = events.where((eb) =>
+        eb.or([
+          ...(actions && actions.length > 0 ? [eb('action', 'in', actions)] : []),
+          ...(prefixes ?? []).map((prefix) => eb(sql<boolean>`starts_with(action, ${prefix})`, '=', true)),
+        ]),
+      );
+    }
+    const read = (await events.orderBy('seq').limit(maxEvents).execute()).map(toActivityEvent);
     // A full batch ends at its last event; a shorter one read all there was, so the seqs
-    // up to the tenant's newest that it lacks are gone (purged) and it accounts for them.
+    // up to the tenant's newest that it lacks are gone (purged) or left out by the
+    // sink's filter, and it accounts for them.
     const lastSeq = Number(pending.last_seq);
     const throughSeq =
-      events.length === maxEvents
-        ? (events.at(-1)?.seq ?? lastSeq)
-        : Math.max(events.at(-1)?.seq ?? 0, lastSeq);
+      read.length === maxEvents ? (read.at(-1)?.seq ?? lastSeq) : Math.max(read.at(-1)?.seq ?? 0, lastSeq);
+    // Without a filter, a seq the batch lacks is gone; with one, the rows still there say
+    // how many of the missing were left out rather than purged.
+    const stored = filtered
+      ? Number(
+          (
+            await db
+              .selectFrom('activity_events')
+              .select((eb) => eb.fn.countAll().as('rows'))
+              .where('tenant_id', '=', pending.tenant_id)
+              .where('seq', '>', afterSeq)
+              .where('seq', '<=', throughSeq)
+              .executeTakeFirst()
+          )?.rows ?? 0,
+        )
+      : read.length;
     const checkpoint = await db
       .selectFrom('activity_checkpoints')
       .select('note')
@@ -278,14 +298,16 @@ export class KyselySinkRepository implements SinkRepository {
       tenantId: pending.tenant_id,
       afterSeq,
       throughSeq,
-      events,
+      events: read,
+      skipped: throughSeq - afterSeq - stored,
+      filtered: stored - read.length,
       checkpoint: checkpoint?.note ?? null,
     };
   }
 
   /** The cursor moves to the batch's end, only from where the batch began. */
   async #advance(db: Kysely<StoreSchema> | Transaction<StoreSchema>, sinkId: string, batch: SinkBatch) {
-    const skipped = batch.throughSeq - batch.afterSeq - batch.events.length;
+    const { skipped } = batch;
     await sql`
       insert into activity_sink_cursors (sink_id, tenant_id, delivered_seq, delivered_at, skipped)
       select ${sinkId}, ${batch.tenantId}, ${batch.throughSeq}, now(), ${skipped}
@@ -335,6 +357,8 @@ function toSink(row: Selectable<SinkRow>): StoredSink {
     tenant_id: row.tenant_id,
     url: row.url,
     payload: row.payload as SinkPayload,
+    actions: row.actions,
+    prefixes: row.prefixes,
     headers: parsedJson(row.headers),
     secret: parsedJson(row.secret) as StoredSink['secret'],
     state: row.state as SinkState,
