@@ -112,13 +112,8 @@ export type DeliveryAttempt =
   | { kind: 'idle' }
   | { kind: 'sent'; sink: StoredSink; batch: SinkBatch; outcome: DeliveryOutcome };
 
-export interface NewSinkRow {
-  sink_id: string;
-  tenant_id: string | null;
-  url: string;
-  payload: SinkPayload;
-  actions: string[] | null;
-  prefixes: string[] | null;
-  headers: SealedSecret | null;
-  secret: SealedSecret;
-}
+/** A sink as `add` stores it; the rest of its row is the database's to fill. */
+export type NewSinkRow = Pick<
+  StoredSink,
+  'sink_id' | 'tenant_id' | 'url' | 'payload' | 'actions' | 'prefixes' | 'headers' | 'secret'
+>;

@@ -131,6 +131,12 @@ function objectShape(def: Definition): ObjectShape | undefined {
 }
 
 function stringShape(checks: Array<Record<string, unknown>>): MetadataShape | undefined {
+  const bounds = lengthBounds(checks);
+  return bounds && { kind: 'string', ...bounds };
+}
+
+/** The length bounds of a string's or an array's checks, or undefined where they check more. */
+function lengthBounds(checks: Array<Record<string, unknown>>): { min: number; max: number } | undefined {
   let min = 0;
   let max = Number.POSITIVE_INFINITY;
   for (const check of checks) {
@@ -139,7 +145,7 @@ function stringShape(checks: Array<Record<string, unknown>>): MetadataShape | un
       max = Math.min(max, check.maximum);
     else return undefined;
   }
-  return { kind: 'string', min, max };
+  return { min, max };
 }
 
 function numberShape(checks: Array<Record<string, unknown>>): MetadataShape | undefined {
@@ -159,14 +165,6 @@ function numberShape(checks: Array<Record<string, unknown>>): MetadataShape | un
 
 function arrayShape(def: Definition, checks: Array<Record<string, unknown>>): MetadataShape | undefined {
   const element = def.element && shapeOf(def.element);
-  if (!element) return undefined;
-  let min = 0;
-  let max = Number.POSITIVE_INFINITY;
-  for (const check of checks) {
-    if (check.check === 'min_length' && typeof check.minimum === 'number') min = Math.max(min, check.minimum);
-    else if (check.check === 'max_length' && typeof check.maximum === 'number')
-      max = Math.min(max, check.maximum);
-    else return undefined;
-  }
-  return { kind: 'array', element, min, max };
+  const bounds = lengthBounds(checks);
+  return element && bounds && { kind: 'array', element, ...bounds };
 }
