@@ -30,12 +30,20 @@ CREATE TABLE activity_sinks (
 CREATE INDEX activity_sinks_due ON activity_sinks (next_attempt_at) WHERE state IN ('active', 'failing');
 
 CREATE TABLE activity_sink_cursors (
-  sink_id       uuid        NOT NULL REFERENCES activity_sinks ON DELETE CASCADE,
-  tenant_id     text        COLLATE "C" NOT NULL,
-  delivered_seq bigint      NOT NULL DEFAULT 0 CHECK (delivered_seq >= 0),
-  delivered_at  timestamptz,
+  sink_id             uuid        NOT NULL REFERENCES activity_sinks ON DELETE CASCADE,
+  tenant_id           text        COLLATE "C" NOT NULL,
+  -- Read through here: every seq up to it is delivered, purged or left out by the filter.
+  delivered_seq       bigint      NOT NULL DEFAULT 0 CHECK (delivered_seq >= 0),
+  -- The end of the last range the receiver acknowledged. Seqs past it that no POST has
+  -- carried yet (all purged or left out) are counted below and reported in the next one.
+  reported_seq        bigint      NOT NULL DEFAULT 0 CHECK (reported_seq <= delivered_seq),
+  unreported_skipped  bigint      NOT NULL DEFAULT 0,
+  unreported_filtered bigint      NOT NULL DEFAULT 0,
+  -- The end of a range a receiver did not acknowledge: sent again as it was.
+  retry_through       bigint,
+  delivered_at        timestamptz,
   -- Events gone before they could be delivered (purged): counted, never silent.
-  skipped       bigint      NOT NULL DEFAULT 0,
+  skipped             bigint      NOT NULL DEFAULT 0,
   PRIMARY KEY (sink_id, tenant_id)
 );
 

@@ -55,8 +55,9 @@ export interface SinkCursor {
 
 /**
  * A batch to deliver: one tenant's events after `afterSeq`, in seq order, through
- * `throughSeq`; the seqs of the range it lacks were purged (`skipped`) or are of
- * actions the sink does not take (`filtered`).
+ * `throughSeq`. What the POST reports starts at `fromSeq`, the seq after the last range
+ * the receiver acknowledged: seqs read since without a POST (all purged or left out)
+ * are counted in its `skipped` and `filtered`, so a receiver can account for every seq.
  */
 export interface SinkBatch {
   tenantId: string;
@@ -64,8 +65,12 @@ export interface SinkBatch {
   /** The last seq the batch accounts for: its last event's, or past events gone or left out. */
   throughSeq: number;
   events: ActivityEvent[];
+  /** Of the reported range `fromSeq`..`throughSeq`: seqs purged, and seqs the filter left out. */
+  fromSeq: number;
   skipped: number;
   filtered: number;
+  /** Seqs this read found purged (after `afterSeq`), for the sink's total. */
+  newlySkipped: number;
   /** The tenant's latest signed checkpoint (a signed note), if it has one. */
   checkpoint: string | null;
 }
@@ -107,9 +112,15 @@ export interface SinkRepository {
   ): Promise<DeliveryAttempt>;
 }
 
+/**
+ * `busy`: another process holds the sink, or it is no longer due; `idle`: nothing
+ * waits; `accounted`: every seq read was purged or left out, counted for the next POST;
+ * `sent`: the batch and what the receiver made of it.
+ */
 export type DeliveryAttempt =
   | { kind: 'busy' }
   | { kind: 'idle' }
+  | { kind: 'accounted'; sink: StoredSink; batch: SinkBatch }
   | { kind: 'sent'; sink: StoredSink; batch: SinkBatch; outcome: DeliveryOutcome };
 
 /** A sink as `add` stores it; the rest of its row is the database's to fill. */

@@ -83,6 +83,7 @@ export class SinkDelivery {
         const attempt = await this.#options.sinks.deliver(sinkId, this.#options.batchSize, (sink, batch) =>
           this.#send(sink, batch, stop),
         );
+        if (attempt.kind === 'accounted') continue;
         if (attempt.kind !== 'sent') break;
         this.#report(attempt.sink, attempt.batch, attempt.outcome);
         if (!attempt.outcome.delivered) break;
@@ -127,18 +128,19 @@ export class SinkDelivery {
     const { contentType, body } = deliveryBody(sink.payload, batch.events, this.#options.product);
     // The same range keeps the same id, so that a receiver can tell a retry.
     const id = `msg_${createHash('sha256')
-      .update(`${sink.sink_id}\n${batch.tenantId}\n${batch.afterSeq}\n${batch.throughSeq}`)
+      .update(`${sink.sink_id}\n${batch.tenantId}\n${batch.fromSeq}\n${batch.throughSeq}`)
       .digest('base64url')
       .slice(0, 32)}`;
     const timestamp = Math.floor(this.#options.clock().getTime() / 1000);
     const headers: Record<string, string> = {
       ...secrets.headers,
       'content-type': contentType,
+      'user-agent': `${this.#options.product.name}/${this.#options.product.version}`,
       'webhook-id': id,
       'webhook-timestamp': String(timestamp),
       'webhook-signature': webhookSignature(secrets.secret, id, timestamp, body),
       'activity-tenant': batch.tenantId,
-      'activity-seq-from': String(batch.afterSeq + 1),
+      'activity-seq-from': String(batch.fromSeq),
       'activity-seq-through': String(batch.throughSeq),
       'activity-skipped': String(batch.skipped),
       'activity-filtered': String(batch.filtered),
@@ -180,7 +182,7 @@ export class SinkDelivery {
       sinkId: sink.sink_id,
       payload: sink.payload,
       tenantId: batch.tenantId,
-      fromSeq: batch.afterSeq + 1,
+      fromSeq: batch.fromSeq,
       throughSeq: batch.throughSeq,
       events: batch.events.length,
       skipped: batch.skipped,

@@ -141,6 +141,10 @@ export interface SinkCursorRow {
   sink_id: string;
   tenant_id: string;
   delivered_seq: Generated<Int8>;
+  reported_seq: Generated<Int8>;
+  unreported_skipped: Generated<Int8>;
+  unreported_filtered: Generated<Int8>;
+  retry_through: Int8 | null;
   delivered_at: Date | null;
   skipped: Generated<Int8>;
 }

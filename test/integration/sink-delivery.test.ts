@@ -36,7 +36,11 @@ describe.each(storeKinds)('sink delivery on %s', (kind) => {
     ({ database, dispose } = await openTestStore(kind));
     const keys = deriveKeys('s'.repeat(32));
     service = new ActivityService({ repository: database.repository, registry: createRegistry(), keys });
-    sinks = new SinkService({ sinks: database.sinks, sealingKey: keys.sinkSecrets });
+    sinks = new SinkService({
+      sinks: database.sinks,
+      sealingKey: keys.sinkSecrets,
+      registry: createRegistry(),
+    });
   });
   afterEach(async () => {
     for (const sinkId of sinkIds.splice(0)) await sinks.remove(sinkId).catch(() => {});
@@ -320,6 +324,59 @@ describe.each(storeKinds)('sink delivery on %s', (kind) => {
     });
   });
 
+  it('a range left out whole sends nothing, and the next POST starts where the last acknowledged one ended', async () => {
+    const tenantId = tenant();
+    const hook = await receiver();
+    const added = await sinks.add({
+      tenantId,
+      url: hook.url,
+      payload: 'ndjson',
+      fromStart: true,
+      action: 'auth.*',
+    });
+    sinkIds.push(added.sink.sink_id);
+    await service.record({ tenant_id: tenantId, action: 'auth.login.success' });
+    await deliverAll(deliverer());
+    await service.record({ tenant_id: tenantId, action: 'conversations.conversation.created' });
+    await deliverAll(deliverer());
+    expect(hook.received).toHaveLength(1);
+    await service.record({ tenant_id: tenantId, action: 'auth.logout.completed' });
+    await deliverAll(deliverer());
+    expect(hook.received.map((request) => request.headers)).toMatchObject([
+      { 'activity-seq-from': '1', 'activity-seq-through': '1', 'activity-filtered': '0' },
+      {
+        'activity-seq-from': '2',
+        'activity-seq-through': '3',
+        'activity-filtered': '1',
+        'activity-skipped': '0',
+      },
+    ]);
+  });
+
+  it('a retry sends the same range under the same id, whatever was recorded since', async () => {
+    const tenantId = tenant();
+    await record(tenantId, 1);
+    const hook = await receiver((request) => (request === 0 ? { status: 503 } : { status: 200 }));
+    await addSink(tenantId, hook.url);
+    const delivery = deliverer();
+    await delivery.deliverDue();
+    await record(tenantId, 2);
+    await deliverAll(delivery);
+    expect(
+      hook.received.map((request) => [
+        request.status,
+        request.headers['activity-seq-from'],
+        request.headers['activity-seq-through'],
+      ]),
+    ).toEqual([
+      [503, '1', '1'],
+      [200, '1', '1'],
+      [200, '2', '3'],
+    ]);
+    expect(hook.received[1]?.headers['webhook-id']).toBe(hook.received[0]?.headers['webhook-id']);
+    expect(deliveredSeqs(hook.received, tenantId)).toEqual([1, 2, 3]);
+  });
+
   it("carries the tenant's latest signed checkpoint, when it has one", async () => {
     const tenantId = tenant();
     await record(tenantId, 2);
@@ -375,7 +432,11 @@ describe.each(storeKinds)('sink delivery on %s', (kind) => {
     const reports: BatchReport[] = [];
     const stranger = new SinkDelivery({
       sinks: database.sinks,
-      service: new SinkService({ sinks: database.sinks, sealingKey: otherKeys.sinkSecrets }),
+      service: new SinkService({
+        sinks: database.sinks,
+        sealingKey: otherKeys.sinkSecrets,
+        registry: createRegistry(),
+      }),
       product,
       onBatch: (report) => reports.push(report),
     });
@@ -405,11 +466,19 @@ describe('two deliverers on one PostgreSQL', () => {
       const deliverer = (database: Database) =>
         new SinkDelivery({
           sinks: database.sinks,
-          service: new SinkService({ sinks: database.sinks, sealingKey: keys.sinkSecrets }),
+          service: new SinkService({
+            sinks: database.sinks,
+            sealingKey: keys.sinkSecrets,
+            registry: createRegistry(),
+          }),
           product,
           batchSize: 3,
         });
-      const sinks = new SinkService({ sinks: one.sinks, sealingKey: keys.sinkSecrets });
+      const sinks = new SinkService({
+        sinks: one.sinks,
+        sealingKey: keys.sinkSecrets,
+        registry: createRegistry(),
+      });
       await sinks.add({ tenantId, url: hook.url, payload: 'ndjson', fromStart: true });
       const controller = new AbortController();
       const runs = [deliverer(one), deliverer(two)].map((delivery) =>

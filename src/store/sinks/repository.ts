@@ -51,11 +51,16 @@ export class KyselySinkRepository implements SinkRepository {
           // From now: each tenant's cursor at its newest seq; a tenant with no event yet starts at 0.
           let tenants = trx
             .selectFrom('activity_tenants')
-            .select([sql<string>`${sink.sink_id}::uuid`.as('sink_id'), 'tenant_id', 'last_seq']);
+            .select([
+              sql<string>`${sink.sink_id}::uuid`.as('sink_id'),
+              'tenant_id',
+              'last_seq as delivered_seq',
+              'last_seq as reported_seq',
+            ]);
           if (sink.tenant_id !== null) tenants = tenants.where('tenant_id', '=', sink.tenant_id);
           await trx
             .insertInto('activity_sink_cursors')
-            .columns(['sink_id', 'tenant_id', 'delivered_seq'])
+            .columns(['sink_id', 'tenant_id', 'delivered_seq', 'reported_seq'])
             .expression(tenants)
             .execute();
         }
@@ -221,11 +226,14 @@ export class KyselySinkRepository implements SinkRepository {
     const sink = toSink(row);
     const batch = await this.#nextBatch(db, sink, maxEvents);
     if (!batch) return { kind: 'idle' };
-    // Nothing to send of what the batch accounts for: every event of it is gone or left out.
-    const outcome: DeliveryOutcome =
-      batch.events.length === 0 ? { delivered: true } : await send(sink, batch);
-    if (outcome.delivered) await this.#advance(db, sinkId, batch);
-    else await this.#failed(db, sinkId, outcome);
+    if (batch.events.length === 0) {
+      // Every seq read is purged or left out: counted, and reported by the next POST.
+      await this.#advance(db, sinkId, batch, { reported: false });
+      return { kind: 'accounted', sink, batch };
+    }
+    const outcome = await send(sink, batch);
+    if (outcome.delivered) await this.#advance(db, sinkId, batch, { reported: true });
+    else await this.#failed(db, sinkId, batch, outcome);
     return { kind: 'sent', sink, batch, outcome };
   }
 
@@ -238,9 +246,15 @@ export class KyselySinkRepository implements SinkRepository {
     const { rows } = await sql<{
       tenant_id: string;
       delivered_seq: string | number;
+      reported_seq: string | number;
+      unreported_skipped: string | number;
+      unreported_filtered: string | number;
+      retry_through: string | number | null;
       last_seq: string | number;
     }>`
-      select t.tenant_id, coalesce(c.delivered_seq, 0) as delivered_seq, t.last_seq
+      select t.tenant_id, coalesce(c.delivered_seq, 0) as delivered_seq, coalesce(c.reported_seq, 0) as reported_seq,
+             coalesce(c.unreported_skipped, 0) as unreported_skipped,
+             coalesce(c.unreported_filtered, 0) as unreported_filtered, c.retry_through, t.last_seq
       from activity_tenants t
       left join activity_sink_cursors c on c.sink_id = ${sink.sink_id} and c.tenant_id = t.tenant_id
       where t.last_seq > coalesce(c.delivered_seq, 0)
@@ -250,12 +264,15 @@ export class KyselySinkRepository implements SinkRepository {
     const pending = rows[0];
     if (!pending) return undefined;
     const afterSeq = Number(pending.delivered_seq);
+    // A range the receiver did not acknowledge is sent again as it was, under its id.
+    const retryThrough = pending.retry_through === null ? undefined : Number(pending.retry_through);
     const filtered = sink.actions !== null || sink.prefixes !== null;
     let events = db
       .selectFrom('activity_events')
       .select(pageColumns)
       .where('tenant_id', '=', pending.tenant_id)
       .where('seq', '>', afterSeq);
+    if (retryThrough !== undefined) events = events.where('seq', '<=', retryThrough);
     if (filtered) {
       const { actions, prefixes } = sink;
       events = events.where((eb) =>
@@ -269,7 +286,7 @@ export class KyselySinkRepository implements SinkRepository {
     // A full batch ends at its last event; a shorter one read all there was, so the seqs
     // up to the tenant's newest that it lacks are gone (purged) or left out by the
     // sink's filter, and it accounts for them.
-    const lastSeq = Number(pending.last_seq);
+    const lastSeq = retryThrough ?? Number(pending.last_seq);
     const throughSeq =
       read.length === maxEvents ? (read.at(-1)?.seq ?? lastSeq) : Math.max(read.at(-1)?.seq ?? 0, lastSeq);
     // Without a filter, a seq the batch lacks is gone; with one, the rows still there say
@@ -294,28 +311,46 @@ export class KyselySinkRepository implements SinkRepository {
       .orderBy('tree_size', 'desc')
       .limit(1)
       .executeTakeFirst();
+    const newlySkipped = throughSeq - afterSeq - stored;
     return {
       tenantId: pending.tenant_id,
       afterSeq,
       throughSeq,
       events: read,
-      skipped: throughSeq - afterSeq - stored,
-      filtered: stored - read.length,
+      fromSeq: Number(pending.reported_seq) + 1,
+      skipped: Number(pending.unreported_skipped) + newlySkipped,
+      filtered: Number(pending.unreported_filtered) + stored - read.length,
+      newlySkipped,
       checkpoint: checkpoint?.note ?? null,
     };
   }
 
-  /** The cursor moves to the batch's end, only from where the batch began. */
-  async #advance(db: Kysely<StoreSchema> | Transaction<StoreSchema>, sinkId: string, batch: SinkBatch) {
-    const { skipped } = batch;
+  /**
+   * The cursor moves to the batch's end, only from where the batch began. `reported`:
+   * the receiver acknowledged the range; else its seqs wait to be reported by the next POST.
+   */
+  async #advance(
+    db: Kysely<StoreSchema> | Transaction<StoreSchema>,
+    sinkId: string,
+    batch: SinkBatch,
+    { reported }: { reported: boolean },
+  ) {
+    const reportedSeq = reported ? batch.throughSeq : batch.fromSeq - 1;
+    const unreportedSkipped = reported ? 0 : batch.skipped;
+    const unreportedFiltered = reported ? 0 : batch.filtered;
     await sql`
-      insert into activity_sink_cursors (sink_id, tenant_id, delivered_seq, delivered_at, skipped)
-      select ${sinkId}, ${batch.tenantId}, ${batch.throughSeq}, now(), ${skipped}
+      insert into activity_sink_cursors as c (sink_id, tenant_id, delivered_seq, reported_seq,
+        unreported_skipped, unreported_filtered, retry_through, delivered_at, skipped)
+      select ${sinkId}, ${batch.tenantId}, ${batch.throughSeq}, ${reportedSeq}, ${unreportedSkipped},
+        ${unreportedFiltered}, null, now(), ${batch.newlySkipped}
       where exists (select 1 from activity_sinks where sink_id = ${sinkId})
       on conflict (sink_id, tenant_id) do update
-        set delivered_seq = excluded.delivered_seq, delivered_at = excluded.delivered_at,
-            skipped = activity_sink_cursors.skipped + excluded.skipped
-        where activity_sink_cursors.delivered_seq = ${batch.afterSeq}`.execute(db);
+        set delivered_seq = excluded.delivered_seq, reported_seq = excluded.reported_seq,
+            unreported_skipped = excluded.unreported_skipped,
+            unreported_filtered = excluded.unreported_filtered, retry_through = null,
+            delivered_at = excluded.delivered_at, skipped = c.skipped + excluded.skipped
+        where c.delivered_seq = ${batch.afterSeq}`.execute(db);
+    if (!reported) return;
     // A pause or a suspension made meanwhile stands.
     await db
       .updateTable('activity_sinks')
@@ -332,8 +367,16 @@ export class KyselySinkRepository implements SinkRepository {
   async #failed(
     db: Kysely<StoreSchema> | Transaction<StoreSchema>,
     sinkId: string,
+    batch: SinkBatch,
     outcome: Extract<DeliveryOutcome, { delivered: false }>,
   ) {
+    // The retry sends this range again, however many events come after it meanwhile.
+    await sql`
+      insert into activity_sink_cursors as c (sink_id, tenant_id, delivered_seq, reported_seq, retry_through)
+      select ${sinkId}, ${batch.tenantId}, ${batch.afterSeq}, ${batch.fromSeq - 1}, ${batch.throughSeq}
+      where exists (select 1 from activity_sinks where sink_id = ${sinkId})
+      on conflict (sink_id, tenant_id) do update set retry_through = excluded.retry_through
+        where c.delivered_seq = ${batch.afterSeq}`.execute(db);
     const failedState = outcome.suspend ? 'suspended' : 'failing';
     await db
       .updateTable('activity_sinks')
