@@ -116,6 +116,7 @@ export async function openAppWithDatabase(
     const sinks = new SinkService({
       sinks: database.sinks,
       sealingKey: keys.sinkSecrets,
+      registry,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     let closing: Promise<void> | undefined;
@@ -338,15 +339,25 @@ export function usingIntegrity<T>(
  * Sinks alone (`sink …`): opens the database and the key that seals the sinks'
  * secrets, and closes them whatever happens.
  */
-export function usingSinks<T>(config: Config, use: (sinks: SinkService) => Promise<T>): Promise<T> {
+export function usingSinks<T>(
+  config: Config,
+  use: (sinks: SinkService) => Promise<T>,
+  options: { existing?: boolean } = {},
+): Promise<T> {
   // Checked before anything opens, as openApp does.
   const postgresSecret = config.database.kind === 'postgres' ? requiredSecret(config.secret) : undefined;
-  return usingDatabase(config, streamNotice(config), async (database) => {
+  return usingDatabase(config, { ...streamNotice(config), ...options }, async (database) => {
     const secret =
       config.database.kind === 'pglite'
         ? await embeddedSecret(config.database, config.secret)
         : (postgresSecret as string);
-    return use(new SinkService({ sinks: database.sinks, sealingKey: deriveKeys(secret).sinkSecrets }));
+    return use(
+      new SinkService({
+        sinks: database.sinks,
+        sealingKey: deriveKeys(secret).sinkSecrets,
+        registry: await loadRegistry(config),
+      }),
+    );
   });
 }
 

@@ -6,22 +6,44 @@ export const commonFlags = new Set(['--database-url', '--data-dir', '--redis-url
 
 /**
  * The arguments with the common flags given before the command (`activity --data-dir X
- * tail …`) moved after its name, where commander reads them.
+ * tail …`), or between a command and its subcommand (`activity sink --data-dir X
+ * list`), moved after the command's name, or after its subcommand's for the commands in
+ * `nested`: where commander reads them.
  */
-export function withCommonFlagsAfterCommand(argv: readonly string[]): string[] {
+export function withCommonFlagsAfterCommand(argv: readonly string[], nested: ReadonlySet<string>): string[] {
   const [node = '', script = '', ...args] = argv;
   const moved: string[] = [];
+  const path: string[] = [];
   let index = 0;
-  while (index < args.length) {
-    const arg = args[index] as string;
-    const name = arg.split('=', 1)[0] as string;
-    if (!commonFlags.has(name)) break;
-    const takesNext = !arg.includes('=') && index + 1 < args.length;
-    moved.push(...args.slice(index, takesNext ? index + 2 : index + 1));
-    index += takesNext ? 2 : 1;
+  const takeFlags = () => {
+    while (index < args.length) {
+      const arg = args[index] as string;
+      if (!commonFlags.has(arg.split('=', 1)[0] as string)) return;
+      const takesNext = !arg.includes('=') && index + 1 < args.length;
+      moved.push(...args.slice(index, takesNext ? index + 2 : index + 1));
+      index += takesNext ? 2 : 1;
+    }
+  };
+  takeFlags();
+  if (index >= args.length) return [...argv];
+  const command = args[index] as string;
+  path.push(command);
+  index++;
+  if (nested.has(command)) {
+    const [flagsBefore, indexBefore] = [moved.length, index];
+    takeFlags();
+    const sub = args[index];
+    if (sub !== undefined && !sub.startsWith('-')) {
+      path.push(sub);
+      index++;
+    } else {
+      // No subcommand after them: left where they were, for commander to report.
+      moved.length = flagsBefore;
+      index = indexBefore;
+    }
   }
-  if (moved.length === 0 || index >= args.length) return [...argv];
-  return [node, script, args[index] as string, ...moved, ...args.slice(index + 1)];
+  if (moved.length === 0) return [...argv];
+  return [node, script, ...path, ...moved, ...args.slice(index)];
 }
 
 /**

@@ -133,7 +133,10 @@ Docs: docs/cli.md`,
   // The shell scripts of `completion` ask here what may come next: never an error.
   if (argv[2] === '__complete') return completeCommandLine(program, argv.slice(3), io);
 
-  const args = withCommonFlagsAfterCommand(argv);
+  const nested = new Set(
+    program.commands.filter((each) => each.commands.length > 0).map((each) => each.name()),
+  );
+  const args = withCommonFlagsAfterCommand(argv, nested);
   try {
     assertArgumentsAreUtf8(argv, io);
     await program.parseAsync(args);

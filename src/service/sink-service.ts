@@ -1,4 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
+import { suggestion } from '../domain/closest-names.js';
 import { ActivityError, type FieldIssue } from '../domain/errors.js';
 import { describeIssues, toFieldIssues } from '../domain/field-issues.js';
 import { actionFilterSchema } from '../domain/inputs.js';
@@ -13,6 +14,7 @@ import {
 import { tenantIdProblem } from '../domain/tenant-id.js';
 import { credentialIn, isSecretKey } from '../privacy/scrub.js';
 import { seal, unseal } from '../privacy/secret-box.js';
+import type { Registry } from '../registry/registry.js';
 import { newWebhookSecret, webhookSecretProblem } from '../sinks/webhook-signature.js';
 
 /** What `sink add` takes. */
@@ -42,7 +44,8 @@ export interface SinkView {
   payload: SinkPayload;
   /** The actions it takes (names and `ns.*` prefixes), or null for every event. */
   actions: string[] | null;
-  header_names: string[];
+  /** null: they cannot be opened (sealed under another ACTIVITY_SECRET). */
+  header_names: string[] | null;
   state: SinkState;
   created_at: string;
   last_success_at: string | null;
@@ -59,9 +62,14 @@ export interface SinkStatus extends SinkView {
   lag_seconds: number;
 }
 
-/** Headers a sink may not set: the delivery's own, and what HTTP decides. */
+/**
+ * Headers a sink may not set: the delivery's own, and those of the connection, which
+ * HTTP (and node's client) decides.
+ */
 const reservedHeaders =
-  /^(content-type|content-length|host|connection|transfer-encoding|webhook-.*|activity-.*)$/i;
+  /^(content-type|content-length|content-encoding|host|connection|keep-alive|upgrade|expect|te|trailer|transfer-encoding|proxy-.*|user-agent|webhook-.*|activity-.*)$/i;
+/** What a header value may hold: visible ASCII, spaces and tabs (what every client sends as is). */
+const headerValue = /^[\t\x20-\x7e]{0,8192}$/;
 /** An HTTP header name (RFC 9110 token). */
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 
@@ -74,11 +82,18 @@ const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 export class SinkService {
   readonly #sinks: SinkRepository;
   readonly #key: Buffer;
+  readonly #registry: Registry;
   readonly #clock: () => Date;
 
-  constructor(options: { sinks: SinkRepository; sealingKey: Buffer; clock?: () => Date }) {
+  constructor(options: {
+    sinks: SinkRepository;
+    sealingKey: Buffer;
+    registry: Registry;
+    clock?: () => Date;
+  }) {
     this.#sinks = options.sinks;
     this.#key = options.sealingKey;
+    this.#registry = options.registry;
     this.#clock = options.clock ?? (() => new Date());
   }
 
@@ -98,7 +113,7 @@ export class SinkService {
             problem === undefined ? [] : [{ path: 'secret', message: problem }],
           )),
     ]);
-    const filter = actionFilterOf(input.action);
+    const filter = actionFilterOf(input.action, this.#registry);
     const sinkId = uuidv7();
     const stored = await this.#sinks.add(
       {
@@ -176,7 +191,7 @@ export class SinkService {
   }
 
   #view(sink: StoredSink): SinkView {
-    const headers = sink.headers === null ? undefined : unseal(this.#key, sink.headers, sink.sink_id);
+    const headers = sink.headers === null ? '{}' : unseal(this.#key, sink.headers, sink.sink_id);
     return {
       sink_id: sink.sink_id,
       tenant_id: sink.tenant_id,
@@ -186,7 +201,7 @@ export class SinkService {
         sink.actions === null && sink.prefixes === null
           ? null
           : [...(sink.actions ?? []), ...(sink.prefixes ?? []).map((prefix) => `${prefix}*`)],
-      header_names: headers === undefined ? [] : Object.keys(JSON.parse(headers) as object),
+      header_names: headers === undefined ? null : Object.keys(JSON.parse(headers) as object),
       state: sink.state,
       created_at: sink.created_at,
       last_success_at: sink.last_success_at,
@@ -202,7 +217,10 @@ export class SinkService {
  * The sink's filter, as query's `--action` reads it: exact names, and prefixes kept
  * with their dot (`auth.*` → `auth.`); undefined where it takes every event.
  */
-function actionFilterOf(action: string | undefined): { actions: string[]; prefixes: string[] } | undefined {
+function actionFilterOf(
+  action: string | undefined,
+  registry: Registry,
+): { actions: string[]; prefixes: string[] } | undefined {
   if (action === undefined) return undefined;
   const parsed = actionFilterSchema.safeParse(action);
   if (!parsed.success) {
@@ -210,6 +228,18 @@ function actionFilterOf(action: string | undefined): { actions: string[]; prefix
     throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
   }
   if (parsed.data.includes('*')) return undefined;
+  // A sink that names no action the registry has would never send anything: a typo.
+  const names = registry.list().map((each) => each.name);
+  const unknown = parsed.data.filter((part) =>
+    part.endsWith('.*') ? !names.some((name) => name.startsWith(part.slice(0, -1))) : !names.includes(part),
+  );
+  if (unknown.length > 0) {
+    const issues = unknown.map((part) => ({
+      path: 'action',
+      message: `${part} names no registered action${suggestion(part, names)}`,
+    }));
+    throw new ActivityError('PARAMETER_INVALID', describeIssues(issues), { issues });
+  }
   return {
     actions: parsed.data.filter((part) => !part.endsWith('.*')),
     prefixes: parsed.data.filter((part) => part.endsWith('.*')).map((part) => part.slice(0, -1)),
@@ -251,34 +281,51 @@ function urlIssues(url: string): FieldIssue[] {
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
     return [{ path: 'url', message: 'must be an http:// or https:// URL' }];
   }
-  if (parsed.username !== '' || parsed.password !== '' || url.length > 2048) {
-    return [
-      { path: 'url', message: 'must not hold credentials (send them with --header, which is stored sealed)' },
-    ];
+  if (url.length > 2048) return [{ path: 'url', message: 'must be at most 2048 characters' }];
+  const sealIt = 'send it with --header, which is stored sealed';
+  if (parsed.username !== '' || parsed.password !== '') {
+    return [{ path: 'url', message: `must not hold a user or password: ${sealIt}` }];
   }
-  for (const [name, value] of parsed.searchParams) {
-    if (isSecretKey(name) || credentialIn(value) !== undefined || credentialIn(name) !== undefined) {
-      return [
-        {
-          path: 'url',
-          message: `holds a credential in its query (${isSecretKey(name) ? name : 'a value'}): send it with --header, which is stored sealed`,
-        },
-      ];
-    }
+  for (const [name] of parsed.searchParams) {
+    if (isSecretKey(name))
+      return [{ path: 'url', message: `holds a credential in its query (${name}): ${sealIt}` }];
   }
+  // Anywhere in it: a token in the path (a Slack or GitHub URL), the query or the fragment.
+  const credential = credentialIn(decodedUrl(url));
+  if (credential !== undefined)
+    return [{ path: 'url', message: `holds a credential (${credential}): ${sealIt}` }];
   return [];
+}
+
+function decodedUrl(url: string): string {
+  try {
+    return decodeURIComponent(url);
+  } catch {
+    return url;
+  }
 }
 
 function headerIssues(headers: Record<string, string>): FieldIssue[] {
   const issues: FieldIssue[] = [];
+  const seen = new Set<string>();
   for (const [name, value] of Object.entries(headers)) {
     if (!headerName.test(name))
       issues.push({ path: 'header', message: 'has a name that is not an HTTP header name' });
-    else if (reservedHeaders.test(name))
-      issues.push({ path: 'header', message: `${name} is set by the delivery itself` });
-    else if (/[\r\n\0]/.test(value) || value.length > 8192) {
-      issues.push({ path: 'header', message: `${name} has a value with a line break or over 8 KiB` });
+    else if (reservedHeaders.test(name)) {
+      issues.push({ path: 'header', message: `${name} is set by the delivery or the connection itself` });
+    } else if (seen.has(name.toLowerCase())) {
+      issues.push({
+        path: 'header',
+        message: `${name} is given twice (header names are not case-sensitive)`,
+      });
+    } else if (!headerValue.test(value)) {
+      // The value is never quoted back: it may be a credential.
+      issues.push({
+        path: 'header',
+        message: `${name} must have a value of visible ASCII characters and spaces, at most 8 KiB`,
+      });
     }
+    seen.add(name.toLowerCase());
   }
   return issues;
 }

@@ -68,7 +68,7 @@ describe('sink and deliver, as an operator runs them', { timeout: 60_000 }, () =
 
     const delivered = await cli(['deliver', '--once', '--format', 'json']);
     expectExit(delivered, 0);
-    expect(parseJson(delivered.stdout)).toEqual({ batches: 1 });
+    expect(parseJson(delivered.stdout)).toEqual({ batches: 1, failed: 0 });
     const [request] = hook.received;
     expect(request?.headers).toMatchObject({
       authorization: 'Bearer receiver-token-123',
@@ -127,6 +127,19 @@ describe('sink and deliver, as an operator runs them', { timeout: 60_000 }, () =
       [['--tenant', 'acme', '--url', hook.url, '--header', 'webhook-id=x'], 'webhook-id'],
       [['--tenant', 'acme', '--url', hook.url, '--header', 'no-equals-sign'], 'NAME=VALUE'],
       [['--tenant', 'acme', '--url', hook.url, '--secret', 'hunter2'], 'whsec_'],
+      [
+        [
+          '--tenant',
+          'acme',
+          '--url',
+          'https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX',
+        ],
+        'Slack',
+      ],
+      [['--tenant', 'acme', '--url', hook.url, '--header', 'Expect=100-continue'], 'Expect'],
+      [['--tenant', 'acme', '--url', hook.url, '--header', 'X-Token=tökén'], 'visible ASCII'],
+      [['--tenant', 'acme', '--url', hook.url, '--header', 'X-A=1', '--header', 'x-a=2'], 'twice'],
+      [['--tenant', 'acme', '--url', hook.url, '--action', 'auth.login.sucess'], 'did you mean'],
     ] as const) {
       const run = await add(...flags);
       // USAGE_INVALID for the flags' shape, PARAMETER_INVALID for what the core refuses.
@@ -137,6 +150,50 @@ describe('sink and deliver, as an operator runs them', { timeout: 60_000 }, () =
     expect(
       parseJson<{ sinks: SinkJson[] }>((await cli(['sink', 'list', '--format', 'json'])).stdout).sinks,
     ).toEqual([]);
+    // The secret is shown once, in every format.
+    const csv = await cli([
+      'sink',
+      'add',
+      '--tenant',
+      'acme',
+      '--url',
+      hook.url,
+      '--payload',
+      'ocsf',
+      '--format',
+      'csv',
+    ]);
+    expectExit(csv, 0);
+    const [header, row] = csv.stdout.trim().split('\n');
+    expect(header?.split(',').at(-1)).toBe('secret');
+    expect(row?.split(',').at(-1)).toMatch(/^"?whsec_/);
+    const sinkId = row?.split(',')[0]?.replaceAll('"', '') as string;
+    expectExit(await cli(['sink', 'remove', sinkId]), 0);
+    // A receiver that refuses: deliver --once says so and exits 3, for cron.
+    const refusing = await startReceiver(() => ({ status: 500 }));
+    try {
+      expectExit(await cli(['record', '--tenant', 'refused', '--action', 'auth.login.success']), 0);
+      const added = await cli([
+        'sink',
+        'add',
+        '--tenant',
+        'refused',
+        '--url',
+        refusing.url,
+        '--payload',
+        'ndjson',
+        '--from-start',
+        '--format',
+        'json',
+      ]);
+      expectExit(added, 0);
+      const once = await cli(['deliver', '--once', '--format', 'json']);
+      expectExit(once, 3);
+      expect(parseJson(once.stdout)).toEqual({ batches: 0, failed: 1 });
+      expectExit(await cli(['sink', 'remove', parseJson<SinkJson>(added.stdout).sink_id]), 0);
+    } finally {
+      await refusing.close();
+    }
     const unknown = await cli(['sink', 'pause', '0193a7e2-5c1f-7b2a-9c3d-4e5f60718293', '--format', 'json']);
     expect(expectJsonError(unknown, 2, 'NOT_FOUND').message).toContain('sink list');
     expectJsonError(await cli(['sink', 'status', 'not-a-sink', '--format', 'json']), 2, 'PARAMETER_INVALID');

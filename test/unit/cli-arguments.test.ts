@@ -7,7 +7,14 @@ const argv = (...args: string[]) => ['node', 'activity', ...args];
 describe('the common flags before the command', () => {
   it.each([
     [argv('--data-dir', 'X', 'tail', '--tenant', 'a'), argv('tail', '--data-dir', 'X', '--tenant', 'a')],
-    [argv('--format=json', 'retention', 'set'), argv('retention', '--format=json', 'set')],
+    // After the subcommand of a command that has them, from before or between the two.
+    [argv('--format=json', 'retention', 'set'), argv('retention', 'set', '--format=json')],
+    [argv('sink', '--data-dir', 'X', 'list'), argv('sink', 'list', '--data-dir', 'X')],
+    [
+      argv('--data-dir', 'X', 'sink', '--format', 'json', 'status', 'id'),
+      argv('sink', 'status', '--data-dir', 'X', '--format', 'json', 'id'),
+    ],
+    [argv('--data-dir', 'X', 'sink'), argv('sink', '--data-dir', 'X')],
     [
       argv('--format', 'json', '--database-url', 'postgres://h/d', 'query'),
       argv('query', '--format', 'json', '--database-url', 'postgres://h/d'),
@@ -17,7 +24,7 @@ describe('the common flags before the command', () => {
     [argv('--tenant', 'a', 'query'), argv('--tenant', 'a', 'query')],
     [argv('--format', 'json'), argv('--format', 'json')],
   ])('%j becomes %j', (given, expected) => {
-    expect(withCommonFlagsAfterCommand(given)).toEqual(expected);
+    expect(withCommonFlagsAfterCommand(given, new Set(['retention', 'hold', 'sink']))).toEqual(expected);
   });
 });
 

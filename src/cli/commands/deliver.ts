@@ -24,27 +24,32 @@ export function deliverCommand(io: CliIo, setExitCode: (code: number) => void): 
         const { openApp } = await import('../../app/open-app.js');
         const log = (record: Record<string, unknown>) =>
           io.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
+        let failed = 0;
         const app = await openApp(await context.config(), {
+          // A directory with no database has no sink: a cron job run in the wrong one says so.
+          existing: true,
           delivery: {
-            onBatch: (report) => log({ msg: report.delivered ? 'delivered' : 'not delivered', ...report }),
+            onBatch: (report) => {
+              if (!report.delivered) failed++;
+              log({ msg: report.delivered ? 'delivered' : 'not delivered', ...report });
+            },
           },
         });
         try {
           if (options.once) {
             let batches = 0;
-            for (
-              let delivered = await app.delivery.deliverDue();
-              delivered > 0;
-              delivered = await app.delivery.deliverDue()
-            ) {
+            for (;;) {
+              const delivered = await app.delivery.deliverDue();
+              if (delivered === 0) break;
               batches += delivered;
             }
             await context.out.write(
               context.format === 'table'
-                ? `${batches} batches delivered\n`
-                : `${JSON.stringify({ batches })}\n`,
+                ? `${batches} ${batches === 1 ? 'batch' : 'batches'} delivered${failed > 0 ? `, ${failed} not (see \`activity sink list\`)` : ''}\n`
+                : `${JSON.stringify({ batches, failed })}\n`,
             );
-            return 0;
+            // For cron: a receiver that refused or could not be reached is a dependency unavailable.
+            return failed > 0 ? 3 : 0;
           }
           const stop = new AbortController();
           const onSignal = () => stop.abort();

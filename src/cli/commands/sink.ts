@@ -107,7 +107,9 @@ Examples:
       .action(
         action<CommonOptions>(io, setExitCode, async (_options, context) => {
           const { usingSinks } = await import('../../app/open-app.js');
-          const sinks = await usingSinks(await context.config(), (service) => service.list());
+          const sinks = await usingSinks(await context.config(), (service) => service.list(), {
+            existing: true,
+          });
           await context.out.write(
             sinks.length === 0 && context.format === 'table'
               ? 'no sink: add one with `activity sink add`\n'
@@ -128,8 +130,12 @@ Examples:
       .action(
         action<CommonOptions>(io, setExitCode, async (_options, context, command) => {
           const { usingSinks } = await import('../../app/open-app.js');
-          const status = await usingSinks(await context.config(), (sinks) =>
-            sinks.status(String(command.args[0])),
+          const status = await usingSinks(
+            await context.config(),
+            (sinks) => sinks.status(String(command.args[0])),
+            {
+              existing: true,
+            },
           );
           await context.out.write(renderStatus(status, context.format));
           return 0;
@@ -191,9 +197,20 @@ function renderSinks(
       return `${JSON.stringify(shape === 'one' ? sinks[0] : { sinks })}\n`;
     case 'ndjson':
       return sinks.map((sink) => `${JSON.stringify(sink)}\n`).join('');
-    case 'csv':
+    case 'csv': {
+      // `add` shows the secret once: in every format, csv too.
+      const secret = sinks.some((sink) => sink.secret !== undefined);
       return (
-        csvRow(['sink_id', 'tenant_id', 'url', 'payload', 'state', 'last_success_at', 'last_error']) +
+        csvRow([
+          'sink_id',
+          'tenant_id',
+          'url',
+          'payload',
+          'state',
+          'last_success_at',
+          'last_error',
+          ...(secret ? ['secret'] : []),
+        ]) +
         sinks
           .map((s) =>
             csvRow([
@@ -204,10 +221,12 @@ function renderSinks(
               s.state,
               s.last_success_at,
               s.last_error,
+              ...(secret ? [s.secret] : []),
             ]),
           )
           .join('')
       );
+    }
     default:
       return sinks.map(renderDetail).join('\n');
   }
@@ -220,7 +239,14 @@ function renderDetail(sink: SinkView): string {
     ['url', sink.url],
     ['payload', sink.payload],
     ['actions', sink.actions === null ? null : sink.actions.join(', ')],
-    ['headers', sink.header_names.length === 0 ? null : sink.header_names.join(', ')],
+    [
+      'headers',
+      sink.header_names === null
+        ? 'cannot be opened: ACTIVITY_SECRET is not the one they were sealed with'
+        : sink.header_names.length === 0
+          ? null
+          : sink.header_names.join(', '),
+    ],
     ['state', sink.state],
     ['last success', sink.last_success_at],
     ['last error', sink.last_error === null ? null : `${sink.last_error} (${sink.last_error_at})`],
