@@ -93,7 +93,7 @@ export interface SinkRepository {
   setState(sinkId: string, state: 'active' | 'paused'): Promise<boolean>;
   remove(sinkId: string): Promise<boolean>;
   cursors(sinkId: string): Promise<SinkCursor[]>;
-  /** The ids of the sinks due for delivery now. */
+  /** The ids of the sinks due for delivery now, with events waiting. */
   due(): Promise<string[]>;
   /**
    * How far behind the sink furthest behind is (paused ones aside): events not yet

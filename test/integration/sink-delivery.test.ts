@@ -142,8 +142,11 @@ describe.each(storeKinds)('sink delivery on %s', (kind) => {
     expect(status.tenants).toMatchObject([
       { tenant_id: tenantId, delivered_seq: 10, skipped: 0, lag_events: 0 },
     ]);
+    // Caught up, the sink is not due: an idle sink costs a pass nothing.
+    expect(await database.sinks.due()).toEqual([]);
     // Recorded later, delivered from where the cursor is.
     await record(tenantId, 2);
+    expect(await database.sinks.due()).toEqual([sink.sink_id]);
     await deliverAll(deliverer());
     expect(deliveredSeqs(hook.received, tenantId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   });

@@ -156,13 +156,16 @@ export class KyselySinkRepository implements SinkRepository {
 
   due(): Promise<string[]> {
     return guarded(this.#where, async () => {
-      const rows = await this.#db
-        .selectFrom('activity_sinks')
-        .select('sink_id')
-        .where('state', 'in', ['active', 'failing'])
-        .where('next_attempt_at', '<=', sql<Date>`now()`)
-        .orderBy('next_attempt_at')
-        .execute();
+      // Only sinks with something waiting: an idle sink costs no claim, however many there are.
+      const { rows } = await sql<{ sink_id: string }>`
+        select s.sink_id from activity_sinks s
+        where s.state in ('active', 'failing') and s.next_attempt_at <= now()
+          and exists (
+            select 1 from activity_tenants t
+            left join activity_sink_cursors c on c.sink_id = s.sink_id and c.tenant_id = t.tenant_id
+            where (s.tenant_id is null or t.tenant_id = s.tenant_id)
+              and t.last_seq > coalesce(c.delivered_seq, 0))
+        order by s.next_attempt_at`.execute(this.#db);
       return rows.map((row) => row.sink_id);
     });
   }
