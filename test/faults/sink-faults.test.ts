@@ -98,6 +98,24 @@ describe('sink delivery through crashes and restarts', { timeout: 120_000 }, () 
     await second.stop('SIGTERM');
   });
 
+  it('two serve processes on one database never send a sink at the same time, and send each event once', async () => {
+    await recordEvents('pair', 2000);
+    const hook = await startReceiver(() => ({ status: 200, delayMs: 40 }));
+    receivers.push(hook);
+    await addSink('pair', hook.url);
+    const [one, two] = await Promise.all([
+      startServe({ ACTIVITY_DATABASE_URL: databaseUrl, ...faultSecrets }),
+      startServe({ ACTIVITY_DATABASE_URL: databaseUrl, ...faultSecrets }),
+    ]);
+    await one.whileRunning(
+      two.whileRunning(hook.until(() => acknowledged(hook.received).length >= 2000, 60_000)),
+    );
+    const seqs = acknowledged(hook.received).map((event) => event.seq);
+    expect(seqs).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+    expect(hook.mostInFlight()).toBe(1);
+    await Promise.all([one.stop('SIGTERM'), two.stop('SIGTERM')]);
+  });
+
   it('goes on from its cursor after PostgreSQL restarts mid-delivery', async () => {
     await recordEvents('restart', 1500);
     const hook = await startReceiver(() => ({ status: 200, delayMs: 100 }));
