@@ -76,19 +76,14 @@ export async function openAppWithDatabase(
 ): Promise<{ app: ActivityApp; database: Database }> {
   const registry = await loadRegistry(config);
 
-  // Checked before anything opens: PostgreSQL has no place to keep one of its own.
-  const postgresSecret = config.database.kind === 'postgres' ? requiredSecret(config.secret) : undefined;
+  const secretOf = secretFor(config);
   const database = await openDatabase(config.database, {
     ...streamNotice(config),
     existing: options.existing ?? false,
     timeouts: { lockMs: config.lockTimeoutMs, statementMs: config.statementTimeoutMs },
   });
   try {
-    const secret =
-      config.database.kind === 'pglite'
-        ? await embeddedSecret(config.database, config.secret)
-        : (postgresSecret as string);
-    const keys = deriveKeys(secret);
+    const keys = deriveKeys(await secretOf());
     const metrics = createMetrics({
       eventsPurged: () => database.retention.eventsPurged(),
       sinkLag: () => database.sinks.lag(),
@@ -344,17 +339,12 @@ export function usingSinks<T>(
   use: (sinks: SinkService) => Promise<T>,
   options: { existing?: boolean } = {},
 ): Promise<T> {
-  // Checked before anything opens, as openApp does.
-  const postgresSecret = config.database.kind === 'postgres' ? requiredSecret(config.secret) : undefined;
+  const secretOf = secretFor(config);
   return usingDatabase(config, { ...streamNotice(config), ...options }, async (database) => {
-    const secret =
-      config.database.kind === 'pglite'
-        ? await embeddedSecret(config.database, config.secret)
-        : (postgresSecret as string);
     return use(
       new SinkService({
         sinks: database.sinks,
-        sealingKey: deriveKeys(secret).sinkSecrets,
+        sealingKey: deriveKeys(await secretOf()).sinkSecrets,
         registry: await loadRegistry(config),
       }),
     );
@@ -392,6 +382,19 @@ async function usingDatabase<T>(
 
 export async function loadRegistry(config: Config): Promise<Registry> {
   return createRegistry(config.registryFile ? await loadRegistryFile(config.registryFile) : []);
+}
+
+/**
+ * ACTIVITY_SECRET, checked before anything opens (PostgreSQL has no place to keep one
+ * of its own); read, once the database is open, from the embedded data directory.
+ */
+function secretFor(config: Config): () => Promise<string> {
+  const { database, secret } = config;
+  if (database.kind === 'postgres') {
+    const required = requiredSecret(secret);
+    return async () => required;
+  }
+  return () => embeddedSecret(database, secret);
 }
 
 function requiredSecret(secret: string | undefined): string {

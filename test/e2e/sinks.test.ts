@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasWebhookSignature } from '../../src/sinks/webhook-signature.js';
 import { createTestDatabase } from '../helpers/databases.js';
-import { type Receiver, startReceiver } from '../helpers/receiver.js';
+import { hasWebhookSignature, type Receiver, startReceiver } from '../helpers/receiver.js';
 import { cliFor, expectExit, expectJsonError, parseJson, testSecret } from '../helpers/run-cli.js';
 
 interface SinkJson {

@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -76,3 +77,27 @@ export async function startReceiver(behave: (request: number) => Behaviour = () 
 }
 
 export type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
+/**
+ * Whether `header` (space-separated `v1,…` signatures) holds a Standard Webhooks
+ * signature of this delivery under `secret`: what a receiver checks, written here
+ * from the specification rather than with the tool's own signer.
+ */
+export function hasWebhookSignature(
+  secret: string,
+  id: string,
+  timestamp: number,
+  body: string | Buffer,
+  header: string,
+): boolean {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const expected = Buffer.from(
+    `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64')}`,
+  );
+  return header
+    .split(' ')
+    .some(
+      (candidate) =>
+        candidate.length === expected.length && timingSafeEqual(Buffer.from(candidate), expected),
+    );
+}

@@ -8,11 +8,16 @@ import { ActivityService } from '../../src/service/activity-service.js';
 import { RetentionService } from '../../src/service/retention-service.js';
 import { type BatchReport, SinkDelivery, type SinkDeliveryOptions } from '../../src/service/sink-delivery.js';
 import { SinkService } from '../../src/service/sink-service.js';
-import { hasWebhookSignature } from '../../src/sinks/webhook-signature.js';
 import type { Database } from '../../src/store/open-database.js';
 import { openDatabase } from '../../src/store/open-database.js';
 import { createTestDatabase, openTestStore, storeKinds } from '../helpers/databases.js';
-import { type Behaviour, type Received, type Receiver, startReceiver } from '../helpers/receiver.js';
+import {
+  type Behaviour,
+  hasWebhookSignature,
+  type Received,
+  type Receiver,
+  startReceiver,
+} from '../helpers/receiver.js';
 
 const product = { name: 'activity', vendor_name: 'activity', version: 'test' };
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { seal, unseal } from '../../src/privacy/secret-box.js';
 import {
-  hasWebhookSignature,
   newWebhookSecret,
   webhookSecretProblem,
   webhookSignature,
 } from '../../src/sinks/webhook-signature.js';
+import { hasWebhookSignature } from '../helpers/receiver.js';
 
 describe('Standard Webhooks signatures', () => {
   // The reference vector of the Standard Webhooks libraries (libraries/javascript/src/webhook.test.ts).
